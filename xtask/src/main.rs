@@ -1,0 +1,36 @@
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! - `cargo xtask ci`: every check CI runs, in the order CI runs them, with a timing per step.
+//!   `.ci/run` installs what a fresh machine lacks and then calls this, so the steps are defined
+//!   once, here.
+
+mod ci;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print_usage();
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`; try `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_usage() {
+    println!(
+        "usage: cargo xtask <command>\n\n\
+         commands:\n  \
+         ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n"
+    );
+}
