@@ -3,7 +3,10 @@
 //! - `cargo xtask ci`: every check CI runs, in the order CI runs them, with a timing per step.
 //!   `.ci/run` installs what a fresh machine lacks and then calls this, so the steps are defined
 //!   once, here.
+//! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
+//!   primitives they wrap, in `target/bench-report.md`.
 
+mod bench;
 mod ci;
 
 use std::process::ExitCode;
@@ -12,6 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_usage();
             Ok(())
@@ -31,6 +35,7 @@ fn print_usage() {
     println!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
-         ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n"
+         ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
+         bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n"
     );
 }
