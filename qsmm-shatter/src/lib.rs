@@ -1,6 +1,7 @@
-//! MiMC-7 over Pallas, keyed shard placement and the authenticated Shamir metadata mesh that
-//! replaces a superblock.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+pub mod mimc;
 
 pub use qsmm_types::{BlockId, Error, Result, SecretKey, Threshold};

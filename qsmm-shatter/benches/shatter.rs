@@ -1,0 +1,3 @@
+//! Criterion benchmarks of qsmm-shatter beside the raw primitives.
+
+fn main() {}
