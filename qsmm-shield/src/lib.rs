@@ -1,6 +1,10 @@
-//! Post-quantum key protection for qsmm: ML-KEM (FIPS 203), ML-DSA (FIPS 204), the X-Wing hybrid
-//! KEM, key wrapping and the paravoid note scheme.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+pub mod kem;
+pub mod note;
+mod reader;
+
+pub use kem::{KemKeypair, KemLevel, KemPublicKey, KemSecretKey};
 pub use qsmm_types::{Error, Result, SecretKey};
