@@ -3,5 +3,6 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub mod mimc;
+pub mod placement;
 
 pub use qsmm_types::{BlockId, Error, Result, SecretKey, Threshold};

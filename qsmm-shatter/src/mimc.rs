@@ -151,7 +151,7 @@ pub fn compress(left: Fp, right: Fp) -> Fp {
 /// The MiMC-7 PRF: `prf(k, x) = E_k(x) + x` (Davies–Meyer feed-forward of the keyed
 /// permutation).
 ///
-/// Used by the `placement` module to derive shard positions from a secret key.
+/// Used by [`placement`](crate::placement) to derive shard positions from a secret key.
 #[must_use]
 pub fn prf(key: Fp, input: Fp) -> Fp {
     encrypt(key, input) + input
