@@ -2,9 +2,13 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+pub mod hybrid;
 pub mod kem;
 pub mod note;
 mod reader;
+pub mod wrap;
 
+pub use hybrid::{XWingKeypair, XWingPublicKey, XWingSecretKey};
 pub use kem::{KemKeypair, KemLevel, KemPublicKey, KemSecretKey};
 pub use qsmm_types::{Error, Result, SecretKey};
+pub use wrap::{WrapSuite, WrappedKey};
