@@ -6,6 +6,8 @@ mod allocation;
 mod device;
 mod format;
 mod namespace;
+#[cfg(feature = "stats")]
+pub mod stats;
 
 pub use allocation::DataAllocator;
 pub use device::{BlockDevice, FileDevice, MemoryDevice};
