@@ -2,12 +2,14 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+pub mod dsa;
 pub mod hybrid;
 pub mod kem;
 pub mod note;
 mod reader;
 pub mod wrap;
 
+pub use dsa::{DsaKeypair, DsaLevel, DsaPublicKey, DsaSecretKey, DsaSignature};
 pub use hybrid::{XWingKeypair, XWingPublicKey, XWingSecretKey};
 pub use kem::{KemKeypair, KemLevel, KemPublicKey, KemSecretKey};
 pub use qsmm_types::{Error, Result, SecretKey};
