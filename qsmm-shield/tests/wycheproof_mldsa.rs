@@ -15,6 +15,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
+    clippy::panic_in_result_fn,
     reason = "a failing vector panics with its tcId"
 )]
 
