@@ -80,7 +80,8 @@ struct Measurement {
     median_ns: f64,
 }
 
-fn target_dir() -> PathBuf {
+/// The cargo target directory: `CARGO_TARGET_DIR`, else `target/` at the workspace root.
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || {
             Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,9 +5,12 @@
 //!   once, here.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
+//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: a paravoid server
+//!   under concurrent HTTP load, against the note scheme's crypto-only bound.
 
 mod bench;
 mod ci;
+mod loadtest;
 
 use std::process::ExitCode;
 
@@ -16,6 +19,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("loadtest") => loadtest::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_usage();
             Ok(())
@@ -36,6 +40,8 @@ fn print_usage() {
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
          ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
-         bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n"
+         bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
+         loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
+         load-test a paravoid server against the crypto-only bound\n"
     );
 }

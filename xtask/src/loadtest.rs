@@ -1,0 +1,644 @@
+//! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: drives a real paravoid
+//! server over loopback HTTP and compares its throughput with the note scheme's crypto alone.
+//!
+//! 1. Builds `paravoid` and this tool in release mode and re-runs itself from the release build,
+//!    so neither the load generator nor the crypto bound runs unoptimised code.
+//! 2. Starts `paravoid --bind 127.0.0.1:<free port> --db <temporary dir>/notes.redb` and waits
+//!    for `GET /healthz`.
+//! 3. N clients each loop create → peek → reveal for S seconds; every revealed message must equal
+//!    the one sent (the command fails on any mismatch or error). Latencies are recorded per
+//!    endpoint; the run is bounded in time (S seconds plus a drain limit) and in count.
+//! 4. Stops the server (also on error: a drop guard kills it), then runs the crypto-only bound:
+//!    `seal_note` + `open_note` of the same message on every core for S seconds.
+//! 5. Prints pairs/s, p50/p95/p99 per endpoint, and the server's pairs/s as a share of the bound.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::bench::target_dir;
+
+/// Default number of concurrent clients.
+const DEFAULT_CLIENTS: usize = 64;
+/// Default run length, in seconds.
+const DEFAULT_SECONDS: u64 = 10;
+/// Default message length, in bytes.
+const DEFAULT_MESSAGE_BYTES: usize = 256;
+/// Upper bounds on the options, so a typo cannot start a run that never ends.
+const MAX_CLIENTS: usize = 4096;
+const MAX_SECONDS: u64 = 600;
+const MAX_MESSAGE_BYTES: usize = 60_000;
+/// How long the server may take to answer `GET /healthz` after it starts.
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+/// Per-request timeout of the load generator.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after the run time is over.
+const DRAIN_LIMIT: Duration = Duration::from_secs(35);
+/// Hard cap on create → peek → reveal rounds per client, the count bound of the run.
+const MAX_ROUNDS_PER_CLIENT: u64 = 1_000_000;
+/// Set in the environment of the re-run release build, so it does not rebuild and re-run.
+const RELEASE_MARKER: &str = "QSMM_LOADTEST_RELEASE";
+
+/// Options of one load test.
+#[derive(Clone, Copy, Debug)]
+struct Options {
+    clients: usize,
+    seconds: u64,
+    message_bytes: usize,
+}
+
+/// Runs the load test.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    if std::env::var_os(RELEASE_MARKER).is_none() {
+        return rerun_in_release(args);
+    }
+    let binary = release_dir().join(format!("paravoid{}", std::env::consts::EXE_SUFFIX));
+    if !binary.is_file() {
+        return Err(format!("{} is missing; build it first", binary.display()));
+    }
+
+    let http = {
+        let db_dir = tempdir()?;
+        let server = Server::start(&binary, &db_dir.0)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+        let result = runtime.block_on(drive(server.addr, options));
+        drop(server);
+        result?
+    };
+    let crypto = crypto_bound(options)?;
+    report(options, &http, crypto);
+    if http.failures > 0 {
+        return Err(format!(
+            "{} request(s) failed or revealed the wrong message",
+            http.failures
+        ));
+    }
+    if http.pairs == 0 {
+        return Err("no create → reveal pair completed".into());
+    }
+    Ok(())
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        clients: DEFAULT_CLIENTS,
+        seconds: DEFAULT_SECONDS,
+        message_bytes: DEFAULT_MESSAGE_BYTES,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value"))
+                .cloned()
+        };
+        match arg.as_str() {
+            "--clients" => options.clients = number(&value("--clients")?, 1, MAX_CLIENTS)?,
+            "--seconds" => options.seconds = number(&value("--seconds")?, 1, MAX_SECONDS)?,
+            "--message-bytes" => {
+                options.message_bytes =
+                    number(&value("--message-bytes")?, 1, MAX_MESSAGE_BYTES)?;
+            }
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(options)
+}
+
+fn number<T>(text: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let value: T = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if value < min || value > max {
+        return Err(format!("`{text}` is out of range {min}..={max}"));
+    }
+    Ok(value)
+}
+
+/// Builds paravoid and xtask in release mode and runs the release xtask with the same arguments.
+fn rerun_in_release(args: &[String]) -> Result<(), String> {
+    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build.args(["build", "--release", "-p", "paravoid", "-p", "xtask"]);
+    println!("==> {build:?}");
+    let status = build
+        .status()
+        .map_err(|e| format!("cannot run cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --release failed".into());
+    }
+    let xtask = release_dir().join(format!("xtask{}", std::env::consts::EXE_SUFFIX));
+    let status = Command::new(&xtask)
+        .arg("loadtest")
+        .args(args)
+        .env(RELEASE_MARKER, "1")
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", xtask.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("load test failed".into())
+    }
+}
+
+fn release_dir() -> PathBuf {
+    target_dir().join("release")
+}
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory in the system temp dir is harmless.
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("xtask: cannot remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+fn tempdir() -> Result<TempDir, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "paravoid-loadtest-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(TempDir(dir))
+}
+
+/// A running paravoid server, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(binary: &Path, db_dir: &Path) -> Result<Self, String> {
+        let addr = free_port()?;
+        let child = Command::new(binary)
+            .arg("--bind")
+            .arg(addr.to_string())
+            .arg("--db")
+            .arg(db_dir.join("notes.redb"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut server = Self { child, addr };
+        server.wait_healthy()?;
+        Ok(server)
+    }
+
+    fn wait_healthy(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        while start.elapsed() < STARTUP_LIMIT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("paravoid exited at startup: {status}"));
+            }
+            if healthz(self.addr) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "paravoid did not answer GET /healthz within {STARTUP_LIMIT:?}"
+        ))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The child is ours; if it already exited, kill fails harmlessly.
+        if self.child.kill().is_ok() {
+            drop(self.child.wait());
+        }
+    }
+}
+
+/// Picks a free loopback port by binding port 0 and releasing it.
+fn free_port() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("cannot find a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// A minimal blocking `GET /healthz` (avoids a runtime before the server is up).
+fn healthz(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+    else {
+        return false;
+    };
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .is_err()
+    {
+        return false;
+    }
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+/// The endpoints whose latencies are reported.
+#[derive(Clone, Copy, Debug)]
+enum Endpoint {
+    Create,
+    Peek,
+    Reveal,
+}
+
+impl Endpoint {
+    const ALL: [Self; 3] = [Self::Create, Self::Peek, Self::Reveal];
+
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Create => "create  POST /api/secrets",
+            Self::Peek => "peek    GET  /api/secrets/{id}",
+            Self::Reveal => "reveal  POST /api/secrets/{id}/reveal",
+        }
+    }
+
+    const fn index(self) -> usize {
+        match self {
+            Self::Create => 0,
+            Self::Peek => 1,
+            Self::Reveal => 2,
+        }
+    }
+}
+
+/// What one client (and, merged, the whole run) measured.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Completed create → peek → reveal rounds with the right message back.
+    pairs: u64,
+    /// Failed requests and wrong revealed messages.
+    failures: u64,
+    /// The first few failure descriptions, for the report.
+    first_failures: Vec<String>,
+    /// Latencies per endpoint, in the order of [`Endpoint::ALL`].
+    latencies: [Vec<Duration>; 3],
+    /// Wall time of the measured phase.
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn fail(&mut self, what: String) {
+        self.failures += 1;
+        if self.first_failures.len() < 5 {
+            self.first_failures.push(what);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.pairs += other.pairs;
+        self.failures += other.failures;
+        for failure in other.first_failures {
+            if self.first_failures.len() < 5 {
+                self.first_failures.push(failure);
+            }
+        }
+        for (mine, theirs) in self.latencies.iter_mut().zip(other.latencies) {
+            mine.extend(theirs);
+        }
+    }
+}
+
+/// Runs `options.clients` clients against the server for `options.seconds`.
+async fn drive(addr: SocketAddr, options: Options) -> Result<Tally, String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(options.clients)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let base = Arc::new(format!("http://{addr}"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(options.clients);
+    for index in 0..options.clients {
+        let client = client.clone();
+        let base = Arc::clone(&base);
+        let stop = Arc::clone(&stop);
+        tasks.push(tokio::spawn(async move {
+            client_loop(&client, &base, &stop, index, options.message_bytes).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let measured = start.elapsed();
+
+    let mut total = Tally::default();
+    for task in tasks {
+        match tokio::time::timeout(DRAIN_LIMIT, task).await {
+            Ok(Ok(tally)) => total.merge(tally),
+            Ok(Err(e)) => total.fail(format!("client task failed: {e}")),
+            Err(_) => total.fail("client did not finish within the drain limit".into()),
+        }
+    }
+    // Rounds still in flight at the stop signal finish after `measured`; count the real span.
+    total.elapsed = start.elapsed().max(measured);
+    Ok(total)
+}
+
+/// One client: create → peek → reveal until told to stop.
+async fn client_loop(
+    client: &reqwest::Client,
+    base: &str,
+    stop: &AtomicBool,
+    index: usize,
+    message_bytes: usize,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut round: u64 = 0;
+    while !stop.load(Ordering::Relaxed) && round < MAX_ROUNDS_PER_CLIENT {
+        let message = message_for(index, round, message_bytes);
+        match one_round(client, base, &message, round, &mut tally).await {
+            Ok(()) => tally.pairs += 1,
+            Err(e) => tally.fail(e),
+        }
+        round += 1;
+    }
+    tally
+}
+
+/// A message of exactly `len` ASCII bytes, unique per client and round.
+fn message_for(client: usize, round: u64, len: usize) -> String {
+    let mut message = format!("client {client} round {round} ");
+    let filler = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut i = 0;
+    while message.len() < len {
+        message.push(char::from(filler[i % filler.len()]));
+        i += 1;
+    }
+    message.truncate(len);
+    message
+}
+
+async fn one_round(
+    client: &reqwest::Client,
+    base: &str,
+    message: &str,
+    round: u64,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let created = timed(
+        tally,
+        Endpoint::Create,
+        client
+            .post(format!("{base}/api/secrets"))
+            .json(&json!({ "message": message, "ttl_secs": 600 }))
+            .send(),
+    )
+    .await?;
+    let created = json_body(created, "create").await?;
+    let id = field(&created, "id")?;
+
+    let peeked = timed(
+        tally,
+        Endpoint::Peek,
+        client.get(format!("{base}/api/secrets/{id}")).send(),
+    )
+    .await?;
+    json_body(peeked, "peek").await?;
+
+    // Alternate the two ways of presenting the keys, so both are exercised.
+    let keys = if round.is_multiple_of(2) {
+        json!({ "compact": field(&created, "compact")? })
+    } else {
+        json!({
+            "dk": field(&created, "dk")?,
+            "classical_secret": field(&created, "classical_secret")?,
+        })
+    };
+    let revealed = timed(
+        tally,
+        Endpoint::Reveal,
+        client
+            .post(format!("{base}/api/secrets/{id}/reveal"))
+            .json(&keys)
+            .send(),
+    )
+    .await?;
+    let revealed = json_body(revealed, "reveal").await?;
+    let got = field(&revealed, "message")?;
+    if got != message {
+        return Err(format!(
+            "note {id}: revealed {} bytes that differ from the {} sent",
+            got.len(),
+            message.len()
+        ));
+    }
+    Ok(())
+}
+
+async fn timed<F>(
+    tally: &mut Tally,
+    endpoint: Endpoint,
+    request: F,
+) -> Result<reqwest::Response, String>
+where
+    F: Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let start = Instant::now();
+    let response = request.await;
+    // The latency ends when the response head arrives; bodies are a few hundred bytes.
+    let latency = start.elapsed();
+    let response = response.map_err(|e| format!("{}: {e}", endpoint.label()))?;
+    if let Some(samples) = tally.latencies.get_mut(endpoint.index()) {
+        samples.push(latency);
+    }
+    Ok(response)
+}
+
+async fn json_body(response: reqwest::Response, what: &str) -> Result<Value, String> {
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{what}: reading the body: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "{what}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{what}: not JSON: {e}"))
+}
+
+fn field<'a>(value: &'a Value, name: &str) -> Result<&'a str, String> {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("response has no string field `{name}`"))
+}
+
+/// `seal_note` + `open_note` of a message of the load test's length on every core for
+/// `options.seconds`: the pairs/s a server could reach if the note crypto were all it did.
+fn crypto_bound(options: Options) -> Result<f64, String> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let duration = Duration::from_secs(options.seconds);
+    let message = message_for(0, 0, options.message_bytes).into_bytes();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let message = message.clone();
+            std::thread::spawn(move || -> Result<u64, String> {
+                let begin = Instant::now();
+                let mut pairs = 0u64;
+                while begin.elapsed() < duration {
+                    let (stored, keys) = qsmm_shield::note::seal_note(&message)
+                        .map_err(|e| format!("seal_note: {e}"))?;
+                    let opened = qsmm_shield::note::open_note(&stored, &keys)
+                        .map_err(|e| format!("open_note: {e}"))?;
+                    if opened.as_slice() != message.as_slice() {
+                        return Err("open_note returned another message".into());
+                    }
+                    pairs += 1;
+                }
+                Ok(pairs)
+            })
+        })
+        .collect();
+    let mut pairs = 0u64;
+    for handle in handles {
+        pairs += handle
+            .join()
+            .map_err(|_| "a crypto-bound thread panicked".to_owned())??;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
+    Ok(pairs as f64 / seconds)
+}
+
+/// The `q` quantile (0..=1) of sorted samples, nearest rank.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "rank of a sample count far below 2^52, clamped below"
+    )]
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted.get(rank - 1).copied().unwrap_or_default()
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn report(options: Options, http: &Tally, crypto: f64) {
+    #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
+    let rate = http.pairs as f64 / http.elapsed.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "\nparavoid load test: {} clients, {} s, {}-byte messages, loopback HTTP/1.1",
+        options.clients, options.seconds, options.message_bytes
+    );
+    println!(
+        "  completed create → peek → reveal rounds: {} in {:.2} s = {rate:.1} pairs/s",
+        http.pairs,
+        http.elapsed.as_secs_f64()
+    );
+    println!("  failures (errors + wrong messages): {}", http.failures);
+    for failure in &http.first_failures {
+        println!("    {failure}");
+    }
+    println!(
+        "\n  | endpoint | requests | p50 | p95 | p99 | max |\n  |---|---:|---:|---:|---:|---:|"
+    );
+    for endpoint in Endpoint::ALL {
+        let mut samples = http
+            .latencies
+            .get(endpoint.index())
+            .cloned()
+            .unwrap_or_default();
+        samples.sort_unstable();
+        println!(
+            "  | {} | {} | {} | {} | {} | {} |",
+            endpoint.label(),
+            samples.len(),
+            millis(quantile(&samples, 0.50)),
+            millis(quantile(&samples, 0.95)),
+            millis(quantile(&samples, 0.99)),
+            millis(samples.last().copied().unwrap_or_default()),
+        );
+    }
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    println!(
+        "\n  crypto-only bound (seal_note + open_note, {threads} threads, in process): \
+         {crypto:.1} pairs/s"
+    );
+    if crypto > 0.0 {
+        println!(
+            "  paravoid / crypto-only bound: {:.2}×",
+            rate / crypto
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&samples, 0.50), Duration::from_millis(50));
+        assert_eq!(quantile(&samples, 0.95), Duration::from_millis(95));
+        assert_eq!(quantile(&samples, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&samples, 1.0), Duration::from_millis(100));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+        let one = [Duration::from_millis(7)];
+        assert_eq!(quantile(&one, 0.01), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn messages_have_the_asked_length_and_differ() {
+        for len in [1, 5, 17, 256, 4096] {
+            assert_eq!(message_for(3, 9, len).len(), len);
+        }
+        assert_ne!(message_for(1, 2, 64), message_for(2, 1, 64));
+        assert_ne!(message_for(1, 2, 64), message_for(1, 3, 64));
+    }
+
+    #[test]
+    fn options_parse_and_reject() {
+        let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let o = parse(&args("--clients 8 --seconds 3 --message-bytes 100")).unwrap();
+        assert_eq!((o.clients, o.seconds, o.message_bytes), (8, 3, 100));
+        let o = parse(&[]).unwrap();
+        assert_eq!(
+            (o.clients, o.seconds, o.message_bytes),
+            (DEFAULT_CLIENTS, DEFAULT_SECONDS, DEFAULT_MESSAGE_BYTES)
+        );
+        assert!(parse(&args("--clients 0")).is_err());
+        assert!(parse(&args("--seconds 100000")).is_err());
+        assert!(parse(&args("--clients")).is_err());
+        assert!(parse(&args("--clients x")).is_err());
+        assert!(parse(&args("--bogus 1")).is_err());
+    }
+}
