@@ -1,46 +1,4 @@
 //! Data-block allocation: a keyed pseudo-random permutation of the medium per namespace.
-//!
-//! # The rule
-//!
-//! A namespace orders the blocks of a region `[start, start + len)` of the medium by a keyed
-//! pseudo-random permutation `π` of `[0, len)`: a 10-round balanced Feistel network on the
-//! smallest even number of bits that covers `len`, with cycle walking back into `[0, len)`.
-//! The round function is the XChaCha20 keystream under the allocation subkey
-//! (`derive_subkey(key, hw_entropy, labels::VOID_ALLOC)`) with the nonce
-//! `"perm" ‖ round (u32 LE) ‖ len (u64 LE) ‖ half-block value (u64 LE)`.
-//!
-//! Blocks the caller reserves (the metadata mesh's shards, say) are taken out of the sequence:
-//! candidate `i` is `start + π(j)` where `j` is the `i`-th index whose image is not reserved.
-//! This is computed from the inverse permutation of the reserved blocks, so looking up any
-//! candidate costs `O(reserved)` and no table of the whole medium is ever built.
-//!
-//! The same key, `hw_entropy`, region and reserved set give the same sequence on every machine.
-//!
-//! # Collisions between namespaces
-//!
-//! Namespaces do not know each other, so each one's sequence is, to the others, a uniformly
-//! random arrangement of the medium. If two namespaces write `a` and `b` data blocks by
-//! [`DataAllocator::candidate`] alone into `N` blocks, the expected number of shared blocks is
-//! `a·b/N`, and the probability of at least one is about `1 − exp(−a·b/N)` (the birthday bound;
-//! for `m` namespaces of `a` blocks each, `1 − exp(−C(m,2)·a²/N)`). For two namespaces of 300
-//! blocks in a 64 MiB medium of 4 KiB blocks (`N = 16384`) that is about 5.5 expected
-//! overwrites: collisions are the normal case, not a rare one. A later write silently destroys
-//! the other namespace's block (it no longer opens; nothing else breaks).
-//!
-//! The mitigations are those of every deniable system:
-//! - open every namespace whose data must survive while writing, and allocate with
-//!   [`DataAllocator::allocate`], which skips blocks an open namespace already uses (compare
-//!   VeraCrypt's "hidden volume protection", which needs both passwords at mount time, and
-//!   Shufflecake, which opens all (at most 15) volumes together and states that a closed volume
-//!   may be overwritten);
-//! - or give each namespace a disjoint region of the medium
-//!   ([`Namespace::data_allocator_in`](crate::Namespace::data_allocator_in)), at the cost of
-//!   revealing, to whoever knows the layout convention, how the medium is divided;
-//! - or keep the medium so large that `a·b/N` is negligible (for `2^-40`, `a·b ≤ 2^-40 · N`).
-//!
-//! With [`DataAllocator::allocate`] the placement is no longer a function of the key alone, so
-//! the namespace records the blocks it chose in its own metadata (the mesh root or blocks it
-//! references), as a file system records its extents.
 
 use core::{fmt, ops::Range};
 
@@ -62,8 +20,49 @@ const MAX_WALK: u32 = 4096;
 /// The data blocks of one namespace in one region of a medium, in keyed pseudo-random order,
 /// minus reserved blocks.
 ///
-/// Made by [`Namespace::data_allocator`] or [`Namespace::data_allocator_in`]; see the
-/// [module documentation](self) for the rule and for the collision risk between namespaces.
+/// Made by [`Namespace::data_allocator`] or [`Namespace::data_allocator_in`].
+///
+/// # The rule
+///
+/// A namespace orders the blocks of a region `[start, start + len)` of the medium by a keyed
+/// pseudo-random permutation `π` of `[0, len)`: a 10-round balanced Feistel network on the
+/// smallest even number of bits that covers `len`, with cycle walking back into `[0, len)`.
+/// The round function is the XChaCha20 keystream under the allocation subkey
+/// (`derive_subkey(key, hw_entropy, labels::VOID_ALLOC)`) with the nonce
+/// `"perm" ‖ round (u32 LE) ‖ len (u64 LE) ‖ half-block value (u64 LE)`.
+///
+/// Blocks the caller reserves (the metadata mesh's shards, say) are taken out of the sequence:
+/// candidate `i` is `start + π(j)` where `j` is the `i`-th index whose image is not reserved.
+/// This is computed from the inverse permutation of the reserved blocks, so looking up any
+/// candidate costs `O(reserved)` and no table of the whole medium is ever built.
+///
+/// The same key, `hw_entropy`, region and reserved set give the same sequence on every machine.
+///
+/// # Collisions between namespaces
+///
+/// Namespaces do not know each other, so each one's sequence is, to the others, a uniformly
+/// random arrangement of the medium. If two namespaces write `a` and `b` data blocks by
+/// [`Self::candidate`] alone into `N` blocks, the expected number of shared blocks is
+/// `a·b/N`, and the probability of at least one is about `1 − exp(−a·b/N)` (the birthday bound;
+/// for `m` namespaces of `a` blocks each, `1 − exp(−C(m,2)·a²/N)`). For two namespaces of 300
+/// blocks in a 64 MiB medium of 4 KiB blocks (`N = 16384`) that is about 5.5 expected
+/// overwrites: collisions are the normal case, not a rare one. A later write silently destroys
+/// the other namespace's block (it no longer opens; nothing else breaks).
+///
+/// The mitigations are those of every deniable system:
+/// - open every namespace whose data must survive while writing, and allocate with
+///   [`Self::allocate`], which skips blocks an open namespace already uses (compare
+///   VeraCrypt's "hidden volume protection", which needs both passwords at mount time, and
+///   Shufflecake, which opens all (at most 15) volumes together and states that a closed volume
+///   may be overwritten);
+/// - or give each namespace a disjoint region of the medium
+///   ([`Namespace::data_allocator_in`](crate::Namespace::data_allocator_in)), at the cost of
+///   revealing, to whoever knows the layout convention, how the medium is divided;
+/// - or keep the medium so large that `a·b/N` is negligible (for `2^-40`, `a·b ≤ 2^-40 · N`).
+///
+/// With [`Self::allocate`] the placement is no longer a function of the key alone, so
+/// the namespace records the blocks it chose in its own metadata (the mesh root or blocks it
+/// references), as a file system records its extents.
 ///
 /// # Examples
 ///
@@ -263,7 +262,9 @@ impl Permutation {
                 return Ok(value);
             }
         }
-        Err(Error::InvalidParameter("allocation permutation did not converge"))
+        Err(Error::InvalidParameter(
+            "allocation permutation did not converge",
+        ))
     }
 
     fn mask(&self) -> u64 {

@@ -73,9 +73,8 @@ pub fn format_with_progress(
     let mut done = 0u64;
     progress(0, total);
     while done < total {
-        let blocks = usize::try_from(total - done).map_or(blocks_per_chunk, |left| {
-            left.min(blocks_per_chunk)
-        });
+        let blocks = usize::try_from(total - done)
+            .map_or(blocks_per_chunk, |left| left.min(blocks_per_chunk));
         let bytes = chunk
             .get_mut(..blocks * block_size)
             .ok_or(Error::InvalidParameter("chunk size"))?;

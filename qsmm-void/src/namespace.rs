@@ -81,7 +81,7 @@ const AAD_LEN: usize = AAD_DOMAIN.len() + 8;
 ///
 /// Everything stored is either a uniformly random nonce, XChaCha20 ciphertext or a Poly1305 tag,
 /// so without the key a sealed block cannot be told apart from the CSPRNG noise that
-/// [`format`](crate::format) writes into unused blocks.
+/// [`format()`](crate::format()) writes into unused blocks.
 ///
 /// # Examples
 ///
@@ -510,10 +510,19 @@ mod tests {
         for len in [0, 1, ns.capacity() - 1, ns.capacity()] {
             let data: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
             let sealed = ns.seal_block(&data, BlockId(u64::MAX)).unwrap();
-            assert_eq!(ns.open_block(&sealed, BlockId(u64::MAX)).unwrap(), Some(data));
+            assert_eq!(
+                ns.open_block(&sealed, BlockId(u64::MAX)).unwrap(),
+                Some(data)
+            );
         }
         let err = ns.seal_block(&vec![0; ns.capacity() + 1], BlockId(0));
-        assert!(matches!(err, Err(Error::DataTooLarge { max: 4052, got: 4053 })));
+        assert!(matches!(
+            err,
+            Err(Error::DataTooLarge {
+                max: 4052,
+                got: 4053
+            })
+        ));
     }
 
     #[test]
@@ -522,11 +531,15 @@ mod tests {
         for len in [0, 4095, 4097] {
             let mut out = vec![0; len];
             let err = ns.seal_block_into(b"x", BlockId(0), &mut out);
-            assert!(matches!(err, Err(Error::InvalidLength { expected: 4096, got, .. }) if got == len));
+            assert!(
+                matches!(err, Err(Error::InvalidLength { expected: 4096, got, .. }) if got == len)
+            );
         }
         for len in [0, 44, 4095, 4097, 8192] {
             let err = ns.open_block(&vec![0; len], BlockId(0));
-            assert!(matches!(err, Err(Error::InvalidLength { expected: 4096, got, .. }) if got == len));
+            assert!(
+                matches!(err, Err(Error::InvalidLength { expected: 4096, got, .. }) if got == len)
+            );
         }
     }
 }

@@ -256,15 +256,17 @@ fn normal_upper_quantile(p: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
@@ -309,7 +311,9 @@ mod tests {
 
     #[test]
     fn duplicates_and_bias_are_found() {
-        let mut image: Vec<u8> = (0..64 * 32).map(|i| u8::try_from(i * 7 % 251).unwrap()).collect();
+        let mut image: Vec<u8> = (0..64 * 32)
+            .map(|i| u8::try_from(i * 7 % 251).unwrap())
+            .collect();
         assert_eq!(duplicate_blocks(&image, 32), None);
         let (first, rest) = image.split_at_mut(32);
         rest[32 * 5..32 * 6].copy_from_slice(first);

@@ -33,7 +33,10 @@ fn candidates_are_distinct_deterministic_and_skip_reserved() {
     let again = namespace(1);
     let alloc_again = again.data_allocator(total, &reserved).unwrap();
     for i in [0, 1, 500, 994] {
-        assert_eq!(alloc_again.candidate(i).unwrap(), all[usize::try_from(i).unwrap()]);
+        assert_eq!(
+            alloc_again.candidate(i).unwrap(),
+            all[usize::try_from(i).unwrap()]
+        );
     }
     // Another key gives another sequence.
     let other = namespace(2);
@@ -55,9 +58,14 @@ fn without_reserved_blocks_the_sequence_is_data_block() {
         ns.data_block(5000, 5000),
         Err(Error::BlockOutOfRange { .. })
     ));
-    assert!(matches!(ns.data_block(0, 0), Err(Error::TooFewBlocks { .. })));
+    assert!(matches!(
+        ns.data_block(0, 0),
+        Err(Error::TooFewBlocks { .. })
+    ));
     // Reserved blocks beyond the medium are ignored.
-    let alloc = ns.data_allocator(10, &[BlockId(10), BlockId(1 << 40)]).unwrap();
+    let alloc = ns
+        .data_allocator(10, &[BlockId(10), BlockId(1 << 40)])
+        .unwrap();
     assert_eq!(alloc.capacity(), 10);
     // Everything reserved: nothing to hand out.
     let everything: Vec<BlockId> = (0..10).map(BlockId).collect();
@@ -93,7 +101,9 @@ fn allocate_skips_blocks_in_use_by_open_namespaces() {
     // Both namespaces open: interleaved allocation never hands out a block twice.
     for _ in 0..128 {
         for (alloc, next) in [(&alloc_a, &mut next_a), (&alloc_b, &mut next_b)] {
-            let block = alloc.allocate(next, &|id| used.borrow().contains(&id)).unwrap();
+            let block = alloc
+                .allocate(next, &|id| used.borrow().contains(&id))
+                .unwrap();
             assert!(used.borrow_mut().insert(block));
         }
     }
@@ -128,7 +138,9 @@ fn write_and_read_data() {
     let reserved = [BlockId(1), BlockId(2)];
     let alloc = ns.data_allocator(64, &reserved).unwrap();
     for i in 0..20 {
-        let block = alloc.write_data(&device, i, format!("block {i}").as_bytes()).unwrap();
+        let block = alloc
+            .write_data(&device, i, format!("block {i}").as_bytes())
+            .unwrap();
         assert_eq!(block, alloc.candidate(i).unwrap());
     }
     for i in 0..20 {

@@ -56,11 +56,15 @@ fn check_read_write(device: &dyn BlockDevice) {
         device.read_block(BlockId(id), &mut buf).unwrap();
         assert_eq!(buf, data);
     }
-    let run: Vec<u8> = (0..3 * size).map(|i| u8::try_from(i / size).unwrap() + 100).collect();
+    let run: Vec<u8> = (0..3 * size)
+        .map(|i| u8::try_from(i / size).unwrap() + 100)
+        .collect();
     device.write_blocks(BlockId(2), &run).unwrap();
     for (i, expected) in run.chunks(size).enumerate() {
         let mut buf = vec![0u8; size];
-        device.read_block(BlockId(2 + u64::try_from(i).unwrap()), &mut buf).unwrap();
+        device
+            .read_block(BlockId(2 + u64::try_from(i).unwrap()), &mut buf)
+            .unwrap();
         assert_eq!(buf, expected);
     }
     device.flush().unwrap();
@@ -144,7 +148,11 @@ fn format_fills_with_noise_and_reports_progress() {
     let image = device.into_bytes();
     // No block left zero, and no two blocks equal.
     let mut blocks: Vec<&[u8]> = image.chunks(4096).collect();
-    assert!(blocks.iter().all(|b| b.iter().filter(|&&x| x == 0).count() < 64));
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b.iter().filter(|&&x| x == 0).count() < 64)
+    );
     blocks.sort_unstable();
     blocks.dedup();
     assert_eq!(blocks.len(), 300);

@@ -27,7 +27,9 @@ fn constants_are_consistent() {
 fn every_single_bit_flip_is_rejected() {
     let ns = namespace(2);
     let id = BlockId(1234);
-    let data: Vec<u8> = (0..1000u32).map(|i| u8::try_from(i % 256).unwrap()).collect();
+    let data: Vec<u8> = (0..1000u32)
+        .map(|i| u8::try_from(i % 256).unwrap())
+        .collect();
     let sealed = ns.seal_block(&data, id).unwrap();
     assert_eq!(ns.open_block(&sealed, id).unwrap(), Some(data));
     let mut block = sealed.clone();
@@ -43,7 +45,10 @@ fn every_single_bit_flip_is_rejected() {
 fn wrong_key_wrong_medium_wrong_id_and_noise_are_not_ours() {
     let ns = namespace(3);
     let sealed = ns.seal_block(b"data", BlockId(5)).unwrap();
-    assert_eq!(ns.open_block(&sealed, BlockId(5)).unwrap(), Some(b"data".to_vec()));
+    assert_eq!(
+        ns.open_block(&sealed, BlockId(5)).unwrap(),
+        Some(b"data".to_vec())
+    );
 
     assert_eq!(namespace(4).open_block(&sealed, BlockId(5)).unwrap(), None);
     let other_medium = Namespace::new(SecretKey::from_bytes([3; 32]), b"other medium").unwrap();
@@ -96,8 +101,19 @@ fn wrong_sizes_are_errors() {
         ns.seal_block_into(b"x", BlockId(0), &mut out),
         Err(Error::InvalidLength { got: 4095, .. })
     ));
-    let err = ns.seal_block(&vec![1; ns.capacity() + 1], BlockId(0)).unwrap_err();
-    assert!(matches!(err, Error::DataTooLarge { max: 4052, got: 4053 }), "{err:?}");
+    let err = ns
+        .seal_block(&vec![1; ns.capacity() + 1], BlockId(0))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::DataTooLarge {
+                max: 4052,
+                got: 4053
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -122,7 +138,10 @@ fn lengths_do_not_show() {
         let sealed = ns.seal_block(&vec![0; len], BlockId(0)).unwrap();
         assert_eq!(sealed.len(), 4096);
         // Zero padding and zero data are encrypted: no long zero runs in the output.
-        assert!(sealed.windows(16).all(|w| w.iter().any(|&b| b != 0)), "{len}");
+        assert!(
+            sealed.windows(16).all(|w| w.iter().any(|&b| b != 0)),
+            "{len}"
+        );
     }
 }
 
@@ -133,11 +152,22 @@ fn every_block_size_round_trips() {
         let data = vec![0xa5; ns.capacity()];
         let mut out = vec![0u8; size];
         ns.seal_block_into(&data, BlockId(3), &mut out).unwrap();
-        assert_eq!(ns.open_block(&out, BlockId(3)).unwrap(), Some(data), "{size}");
+        assert_eq!(
+            ns.open_block(&out, BlockId(3)).unwrap(),
+            Some(data),
+            "{size}"
+        );
         // A namespace of another block size rejects the length.
         assert!(namespace(9).open_block(&out, BlockId(3)).is_err() || size == 4096);
     }
-    for size in [0, 256, 511, 4000, MAX_BLOCK_SIZE + MIN_BLOCK_SIZE, usize::MAX] {
+    for size in [
+        0,
+        256,
+        511,
+        4000,
+        MAX_BLOCK_SIZE + MIN_BLOCK_SIZE,
+        usize::MAX,
+    ] {
         assert!(matches!(
             Namespace::with_block_size(SecretKey::from_bytes([9; 32]), HW, size),
             Err(Error::InvalidParameter(_))

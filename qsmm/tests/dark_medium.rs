@@ -9,9 +9,7 @@ mod volume;
 use std::collections::BTreeSet;
 
 use qsmm::types::{BlockId, SecretKey};
-use qsmm::void::{
-    BlockDevice, FileDevice, MemoryDevice, Namespace, format, format_with_progress,
-};
+use qsmm::void::{BlockDevice, FileDevice, MemoryDevice, Namespace, format, format_with_progress};
 use qsmm_void::stats::{self, BIT_Z_THRESHOLD, ImageReport};
 
 const HW: &[u8] = b"dark medium test serial";
@@ -74,7 +72,10 @@ fn two_namespaces_on_a_64_mib_image() {
     // Reopen the file: each key reads back exactly its volume, a third key finds nothing.
     let device = FileDevice::open(&path, BLOCK).unwrap();
     for (key, expected) in keys.iter().zip(&data) {
-        assert_eq!(volume::open(&device, key, HW).unwrap().as_ref(), Some(expected));
+        assert_eq!(
+            volume::open(&device, key, HW).unwrap().as_ref(),
+            Some(expected)
+        );
     }
     assert_eq!(volume::open(&device, &stranger, HW).unwrap(), None);
 
@@ -103,13 +104,19 @@ fn sixteen_namespaces_on_one_medium() {
 
     let mut all = BTreeSet::new();
     for ((key, expected), own) in keys.iter().zip(&data).zip(&ids) {
-        assert_eq!(volume::open(&device, key, HW).unwrap().as_ref(), Some(expected));
+        assert_eq!(
+            volume::open(&device, key, HW).unwrap().as_ref(),
+            Some(expected)
+        );
         for id in own {
             assert!(all.insert(*id), "{id} allocated twice");
         }
     }
     assert_eq!(all.len(), 16 * 40);
-    assert_eq!(volume::open(&device, &SecretKey::generate(), HW).unwrap(), None);
+    assert_eq!(
+        volume::open(&device, &SecretKey::generate(), HW).unwrap(),
+        None
+    );
 
     let report = ImageReport::new(&device.into_bytes(), BLOCK);
     assert!(report.failures().is_empty(), "{report:?}");
@@ -125,10 +132,20 @@ fn a_closed_namespace_can_be_overwritten() {
     let second = SecretKey::generate();
     let data = contents("first", 200);
     volume::create(&device, &first, HW, &data, &mut BTreeSet::new()).unwrap();
-    assert_eq!(volume::open(&device, &first, HW).unwrap().as_ref(), Some(&data));
+    assert_eq!(
+        volume::open(&device, &first, HW).unwrap().as_ref(),
+        Some(&data)
+    );
 
     // 200 blocks each in 512: about 78 shared blocks expected (a·b/N).
-    volume::create(&device, &second, HW, &contents("second", 200), &mut BTreeSet::new()).unwrap();
+    volume::create(
+        &device,
+        &second,
+        HW,
+        &contents("second", 200),
+        &mut BTreeSet::new(),
+    )
+    .unwrap();
     assert_ne!(
         volume::open(&device, &first, HW).ok().flatten().as_ref(),
         Some(&data),

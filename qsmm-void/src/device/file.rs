@@ -44,7 +44,7 @@ pub struct FileDevice {
 impl FileDevice {
     /// Creates (or truncates) the file at `path` and sizes it to `block_count` blocks of
     /// `block_size` bytes. The new file is sparse and reads as zeros: format it before use
-    /// (see [`format`](crate::format)).
+    /// (see [`format()`](crate::format())).
     ///
     /// # Errors
     ///

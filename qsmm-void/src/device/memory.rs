@@ -76,7 +76,9 @@ impl MemoryDevice {
     /// The whole medium.
     #[must_use]
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes.into_inner().unwrap_or_else(PoisonError::into_inner)
+        self.bytes
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<u8>> {

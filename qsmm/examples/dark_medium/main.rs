@@ -88,7 +88,10 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             "each key opens exactly its own blocks",
         )?;
     }
-    println!("verified in {:?}; the image is left at {path}", started.elapsed());
+    println!(
+        "verified in {:?}; the image is left at {path}",
+        started.elapsed()
+    );
     Ok(())
 }
 

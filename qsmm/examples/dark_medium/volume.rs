@@ -31,7 +31,11 @@ pub(crate) fn mesh(device: &dyn BlockDevice) -> Result<MetadataMesh> {
 }
 
 /// The blocks a key's mesh may occupy (both update slots): never allocated to data.
-pub(crate) fn mesh_blocks(device: &dyn BlockDevice, key: &SecretKey, hw: &[u8]) -> Result<Vec<BlockId>> {
+pub(crate) fn mesh_blocks(
+    device: &dyn BlockDevice,
+    key: &SecretKey,
+    hw: &[u8],
+) -> Result<Vec<BlockId>> {
     mesh(device)?.blocks_to_read(key, hw)
 }
 
@@ -86,7 +90,11 @@ pub(crate) fn create(
 }
 
 /// Opens the volume of `key`: `Ok(None)` if the medium holds no volume for this key.
-pub(crate) fn open(device: &dyn BlockDevice, key: &SecretKey, hw: &[u8]) -> Result<Option<Vec<Vec<u8>>>> {
+pub(crate) fn open(
+    device: &dyn BlockDevice,
+    key: &SecretKey,
+    hw: &[u8],
+) -> Result<Option<Vec<Vec<u8>>>> {
     let mesh = mesh(device)?;
     let mut shares = Vec::new();
     for id in mesh.blocks_to_read(key, hw)? {
@@ -132,11 +140,15 @@ fn count(n: usize) -> Result<u32> {
 }
 
 fn take_u32(bytes: &[u8]) -> Result<(u32, &[u8])> {
-    let (head, rest) = bytes.split_first_chunk::<4>().ok_or(Error::Encoding("root"))?;
+    let (head, rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or(Error::Encoding("root"))?;
     Ok((u32::from_le_bytes(*head), rest))
 }
 
 fn take_u64(bytes: &[u8]) -> Result<(u64, &[u8])> {
-    let (head, rest) = bytes.split_first_chunk::<8>().ok_or(Error::Encoding("root"))?;
+    let (head, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or(Error::Encoding("root"))?;
     Ok((u64::from_le_bytes(*head), rest))
 }
