@@ -1,6 +1,69 @@
-//! The paravoid server binary.
+//! The paravoid server: parses the configuration, sets up logging, opens the database and serves
+//! until SIGTERM or SIGINT.
 
-fn main() {
-    eprintln!("paravoid: the server is not built yet");
-    std::process::exit(2);
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use paravoid::{AppState, Config};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("paravoid failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the state, binds and serves until a shutdown signal.
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let bind = config.bind;
+    let state = AppState::open(config)?;
+    let listener = TcpListener::bind(bind).await?;
+    tracing::info!("paravoid listening on {}", listener.local_addr()?);
+    paravoid::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("paravoid stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
 }

@@ -1,0 +1,221 @@
+//! Server configuration: command-line flags, each with an environment-variable twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::{Error, Result};
+
+/// Largest `--max-message-bytes` accepted, so the request body limit derived from it stays small.
+pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
+
+/// Largest `--max-ttl-secs` accepted: ten years.
+pub const MAX_TTL_CEILING_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+
+/// Room for the JSON framing and the other fields of a create request, on top of the escaped
+/// message.
+const BODY_OVERHEAD_BYTES: usize = 16 * 1024;
+
+/// How much a message can grow when written as a JSON string: every byte as a `\u00XX` escape.
+const JSON_ESCAPE_FACTOR: usize = 6;
+
+/// The configuration of a paravoid server.
+///
+/// Every flag can also be set through the environment variable named beside it; a flag wins over
+/// the variable. Build one for tests or embedding with [`Config::with_db`] and adjust the public
+/// fields.
+///
+/// ```
+/// use paravoid::Config;
+///
+/// let mut config = Config::with_db("notes.redb");
+/// config.max_ttl_secs = 3600;
+/// config.default_ttl_secs = 600;
+/// assert!(config.validate().is_ok());
+/// config.default_ttl_secs = 7200;
+/// assert!(config.validate().is_err());
+/// ```
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "paravoid",
+    version,
+    about = "One-time secret notes with post-quantum encryption"
+)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "PARAVOID_BIND", default_value = "0.0.0.0:3000")]
+    pub bind: SocketAddr,
+
+    /// Path of the redb database file (created if missing).
+    #[arg(long, env = "PARAVOID_DB", default_value = "paravoid.redb")]
+    pub db: PathBuf,
+
+    /// Largest message accepted, in bytes of UTF-8.
+    #[arg(long, env = "PARAVOID_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
+    pub max_message_bytes: usize,
+
+    /// Largest `ttl_secs` a client may ask for.
+    #[arg(long, env = "PARAVOID_MAX_TTL_SECS", default_value_t = 7 * 24 * 60 * 60)]
+    pub max_ttl_secs: u64,
+
+    /// Lifetime of a note whose create request gives no `ttl_secs`.
+    #[arg(long, env = "PARAVOID_DEFAULT_TTL_SECS", default_value_t = 24 * 60 * 60)]
+    pub default_ttl_secs: u64,
+
+    /// Seconds between two runs of the task that deletes expired notes.
+    #[arg(long, env = "PARAVOID_SWEEP_INTERVAL_SECS", default_value_t = 60)]
+    pub sweep_interval_secs: u64,
+
+    /// Seconds a request may take before it is answered with 408.
+    #[arg(long, env = "PARAVOID_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl Config {
+    /// The default configuration with the database at `db`.
+    #[must_use]
+    pub fn with_db(db: impl Into<PathBuf>) -> Self {
+        Self {
+            bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            db: db.into(),
+            max_message_bytes: 65_536,
+            max_ttl_secs: 7 * 24 * 60 * 60,
+            default_ttl_secs: 24 * 60 * 60,
+            sweep_interval_secs: 60,
+            request_timeout_secs: 30,
+        }
+    }
+
+    /// Checks that the values fit together.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
+    /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
+    /// `max_ttl_secs`, or an interval is 0.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_message_bytes == 0 || self.max_message_bytes > MAX_MESSAGE_BYTES_CEILING {
+            return Err(Error::Config(format!(
+                "max-message-bytes must be between 1 and {MAX_MESSAGE_BYTES_CEILING}"
+            )));
+        }
+        if self.max_ttl_secs == 0 || self.max_ttl_secs > MAX_TTL_CEILING_SECS {
+            return Err(Error::Config(format!(
+                "max-ttl-secs must be between 1 and {MAX_TTL_CEILING_SECS}"
+            )));
+        }
+        if self.default_ttl_secs == 0 || self.default_ttl_secs > self.max_ttl_secs {
+            return Err(Error::Config(
+                "default-ttl-secs must be between 1 and max-ttl-secs".to_owned(),
+            ));
+        }
+        if self.sweep_interval_secs == 0 {
+            return Err(Error::Config(
+                "sweep-interval-secs must be at least 1".to_owned(),
+            ));
+        }
+        if self.request_timeout_secs == 0 {
+            return Err(Error::Config(
+                "request-timeout-secs must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest request body accepted: room for the longest message written with the
+    /// longest JSON escapes, plus the other fields.
+    #[must_use]
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_message_bytes
+            .min(MAX_MESSAGE_BYTES_CEILING)
+            .saturating_mul(JSON_ESCAPE_FACTOR)
+            .saturating_add(BODY_OVERHEAD_BYTES)
+    }
+
+    /// The request timeout as a [`Duration`].
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The sweep interval as a [`Duration`].
+    #[must_use]
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_command_line() {
+        let parsed = Config::try_parse_from(["paravoid"]).unwrap();
+        let built = Config::with_db("paravoid.redb");
+        assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
+        assert!(parsed.validate().is_ok());
+    }
+
+    #[test]
+    fn flags_are_read() {
+        let parsed = Config::try_parse_from([
+            "paravoid",
+            "--bind",
+            "127.0.0.1:8080",
+            "--db",
+            "x.redb",
+            "--max-message-bytes",
+            "100",
+            "--max-ttl-secs",
+            "60",
+            "--default-ttl-secs",
+            "30",
+            "--sweep-interval-secs",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(parsed.bind, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(parsed.db, PathBuf::from("x.redb"));
+        assert_eq!(parsed.max_message_bytes, 100);
+        assert_eq!(parsed.max_ttl_secs, 60);
+        assert_eq!(parsed.default_ttl_secs, 30);
+        assert_eq!(parsed.sweep_interval_secs, 5);
+        assert!(parsed.validate().is_ok());
+    }
+
+    #[test]
+    fn inconsistent_values_are_rejected() {
+        let base = Config::with_db("x");
+        let mut c = base.clone();
+        c.max_message_bytes = 0;
+        assert!(c.validate().is_err());
+        c.max_message_bytes = MAX_MESSAGE_BYTES_CEILING + 1;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.default_ttl_secs = c.max_ttl_secs + 1;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.default_ttl_secs = 0;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.max_ttl_secs = MAX_TTL_CEILING_SECS + 1;
+        c.default_ttl_secs = 1;
+        assert!(c.validate().is_err());
+        let mut c = base.clone();
+        c.sweep_interval_secs = 0;
+        assert!(c.validate().is_err());
+        let mut c = base;
+        c.request_timeout_secs = 0;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn body_limit_covers_an_escaped_message() {
+        let c = Config::with_db("x");
+        assert!(c.max_body_bytes() >= 6 * c.max_message_bytes);
+    }
+}

@@ -1,0 +1,184 @@
+//! The service's error type and its HTTP form: `{"error": "<message>"}` with a 4xx or 500 status.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A `Result` whose error defaults to the paravoid [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// The message of every "no such note" answer: unknown, expired, already read and malformed ids
+/// all get exactly this, so an answer never tells them apart.
+pub const NOT_FOUND_MESSAGE: &str = "not found";
+
+/// Everything a request or the server's start-up can fail with.
+///
+/// Each variant maps to one HTTP status ([`Error::status_code`]). Messages never contain request
+/// data: no secret, no key, no echo of the body — only names of fields and limits.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The body is not syntactically valid JSON (400).
+    #[error("request body is not valid JSON")]
+    InvalidJson,
+
+    /// The body could not be read from the connection (400).
+    #[error("could not read the request body")]
+    UnreadableBody,
+
+    /// The request has no `Content-Type: application/json` (415).
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+
+    /// The body is larger than the server accepts (413).
+    #[error("request body too large")]
+    BodyTooLarge,
+
+    /// The message is longer than `--max-message-bytes` (413).
+    #[error("message too large: at most {max} bytes")]
+    MessageTooLarge {
+        /// The configured limit in bytes.
+        max: usize,
+    },
+
+    /// Well-formed JSON that breaks the request schema: a field missing, of the wrong type,
+    /// unknown, or out of range (422). The message names the field, never its value.
+    #[error("{0}")]
+    Unprocessable(String),
+
+    /// No note with this id: unknown, expired, already read, or not a UUID at all (404).
+    #[error("not found")]
+    NotFound,
+
+    /// The link keys do not open this note (403). Nothing is changed.
+    #[error("wrong link keys")]
+    WrongKeys,
+
+    /// The note needs a passphrase and none was given (403). Not counted as an attempt.
+    #[error("this note needs a passphrase")]
+    PassphraseRequired,
+
+    /// The link keys are right but the passphrase is wrong (403). The failed attempt has been
+    /// recorded durably; at zero attempts left the note has been destroyed.
+    #[error("wrong passphrase")]
+    WrongPassphrase {
+        /// Attempts left before the note is destroyed.
+        attempts_left: u8,
+    },
+
+    /// The configuration is inconsistent (start-up only).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The database failed (500).
+    #[error("storage error: {0}")]
+    Storage(#[from] redb::Error),
+
+    /// Something that cannot happen with a correct server did (500); the detail is only logged.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl Error {
+    /// The HTTP status this error is answered with.
+    #[must_use]
+    pub const fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson | Self::UnreadableBody => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTooLarge | Self::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::WrongKeys | Self::PassphraseRequired | Self::WrongPassphrase { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Config(_) | Self::Storage(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// A 422 error with a fixed message.
+    pub(crate) fn unprocessable(message: &str) -> Self {
+        Self::Unprocessable(message.to_owned())
+    }
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts_left: Option<u8>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let attempts_left = match self {
+            Self::WrongPassphrase { attempts_left } => Some(attempts_left),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: &message,
+            attempts_left,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+macro_rules! storage_errors {
+    ($($source:ty),* $(,)?) => {$(
+        impl From<$source> for Error {
+            fn from(err: $source) -> Self {
+                Self::Storage(err.into())
+            }
+        }
+    )*};
+}
+
+storage_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        let cases = [
+            (Error::InvalidJson, 400),
+            (Error::UnreadableBody, 400),
+            (Error::UnsupportedMediaType, 415),
+            (Error::BodyTooLarge, 413),
+            (Error::MessageTooLarge { max: 1 }, 413),
+            (Error::unprocessable("x"), 422),
+            (Error::NotFound, 404),
+            (Error::WrongKeys, 403),
+            (Error::PassphraseRequired, 403),
+            (Error::WrongPassphrase { attempts_left: 2 }, 403),
+            (Error::Internal("x"), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status_code().as_u16(), status, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn server_errors_hide_their_detail() {
+        let response = Error::Internal("detail that must not leak").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

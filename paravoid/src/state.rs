@@ -1,0 +1,97 @@
+//! The state shared by every request: the database, the configuration and the clock.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::store::Store;
+use crate::{Config, Result};
+
+/// Everything a handler needs, cheap to clone (`Arc`s inside).
+///
+/// ```
+/// use paravoid::{AppState, Config};
+///
+/// let dir = tempfile::tempdir()?;
+/// let state = AppState::open(Config::with_db(dir.path().join("notes.redb")))?;
+/// assert_eq!(state.stored_notes()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) config: Arc<Config>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Validates `config` and opens (or creates) its database, with the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) for an inconsistent configuration,
+    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be opened — for
+    /// example because another process has it open.
+    pub fn open(config: Config) -> Result<Self> {
+        Self::open_with_clock(config, Arc::new(SystemClock::new()))
+    }
+
+    /// Like [`AppState::open`] with a chosen clock (tests move a
+    /// [`ManualClock`](crate::ManualClock) to expire notes without waiting).
+    ///
+    /// # Errors
+    ///
+    /// As [`AppState::open`].
+    pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        config.validate()?;
+        let store = Store::open(&config.db)?;
+        Ok(Self {
+            store,
+            config: Arc::new(config),
+            clock,
+        })
+    }
+
+    /// The configuration the state was opened with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How many notes the database holds, including expired ones not yet swept.
+    ///
+    /// Blocks on a read transaction; call it from blocking code or `spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read.
+    pub fn stored_notes(&self) -> Result<u64> {
+        self.store.len()
+    }
+
+    /// Deletes every expired note now, as the background sweeper does; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage) if the database fails, or
+    /// [`Error::Internal`](crate::Error::Internal) if the blocking task could not run.
+    pub async fn sweep_expired(&self) -> Result<u64> {
+        let state = self.clone();
+        blocking(move || state.store.sweep(state.clock.now_unix())).await
+    }
+
+    /// The current time by this state's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_unix()
+    }
+}
+
+/// Runs blocking database work off the async worker threads.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| crate::Error::Internal("blocking task failed"))?
+}

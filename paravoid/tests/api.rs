@@ -1,0 +1,971 @@
+//! The JSON API through the router (no socket): create, peek, reveal, expiry, errors, passphrases.
+
+#[path = "support/server.rs"]
+mod support;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use paravoid::{MAX_PASSPHRASE_ATTEMPTS, app};
+use serde_json::{Value, json};
+use support::{call, create, get, keys_body, post_json, reveal_uri, state_in};
+
+#[tokio::test]
+async fn full_flow_create_peek_reveal_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state.clone());
+
+    let created = create(&app, json!({ "message": "hello, world", "ttl_secs": 600 })).await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["expires_at"], json!(support::START + 600));
+    assert_eq!(created["passphrase_required"], json!(false));
+    assert_eq!(created["link"], json!(format!("/api/secrets/{id}/reveal")));
+    assert_eq!(created["dk"].as_str().unwrap().len(), 4800);
+    assert_eq!(created["classical_secret"].as_str().unwrap().len(), 64);
+    let compact = created["compact"].as_str().unwrap();
+    assert_eq!(compact.len(), 128);
+    assert_eq!(created["share_path"], json!(format!("/s/{id}#{compact}")));
+
+    // Peeking twice consumes nothing.
+    for _ in 0..2 {
+        let peek = get(&app, &format!("/api/secrets/{id}")).await;
+        assert_eq!(peek.status, StatusCode::OK);
+        assert_eq!(
+            peek.body,
+            json!({ "id": id, "exists": true, "expires_at": support::START + 600,
+                    "passphrase_required": false })
+        );
+    }
+
+    let revealed = post_json(&app, &reveal_uri(&created), &keys_body(&created)).await;
+    assert_eq!(revealed.status, StatusCode::OK, "{:?}", revealed.body);
+    assert_eq!(
+        revealed.body,
+        json!({ "id": id, "message": "hello, world" })
+    );
+
+    let again = post_json(&app, &reveal_uri(&created), &keys_body(&created)).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(again.body, json!({ "error": "not found" }));
+    let peek = get(&app, &format!("/api/secrets/{id}")).await;
+    assert_eq!(peek.status, StatusCode::NOT_FOUND);
+    assert_eq!(peek.raw, again.raw);
+    assert_eq!(state.stored_notes().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn every_key_form_reveals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let message = "ünïcödé ✓ and \"quotes\" and \n newlines";
+
+    // Expanded dk, in lower and upper case.
+    for upper in [false, true] {
+        let created = create(&app, json!({ "message": message })).await;
+        let mut body = keys_body(&created);
+        if upper {
+            body["dk"] = json!(created["dk"].as_str().unwrap().to_uppercase());
+        }
+        let revealed = post_json(&app, &reveal_uri(&created), &body).await;
+        assert_eq!(revealed.status, StatusCode::OK);
+        assert_eq!(revealed.body["message"], json!(message));
+    }
+
+    // The 64-byte seed as hex, from the compact form.
+    let created = create(&app, json!({ "message": message })).await;
+    let raw = URL_SAFE_NO_PAD
+        .decode(created["compact"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(raw.len(), 96);
+    assert_eq!(
+        hex::encode(&raw[64..]),
+        created["classical_secret"].as_str().unwrap()
+    );
+    let body =
+        json!({ "dk": hex::encode(&raw[..64]), "classical_secret": created["classical_secret"] });
+    let revealed = post_json(&app, &reveal_uri(&created), &body).await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert_eq!(revealed.body["message"], json!(message));
+
+    // The compact form.
+    let created = create(&app, json!({ "message": message })).await;
+    let body = json!({ "compact": created["compact"] });
+    let revealed = post_json(&app, &reveal_uri(&created), &body).await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert_eq!(revealed.body["message"], json!(message));
+}
+
+#[tokio::test]
+async fn wrong_keys_neither_reveal_nor_burn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let target = create(&app, json!({ "message": "target" })).await;
+    let other = create(&app, json!({ "message": "other" })).await;
+    let uri = reveal_uri(&target);
+
+    let mut mixed = keys_body(&target);
+    mixed["classical_secret"] = other["classical_secret"].clone();
+    let mut flipped = keys_body(&target);
+    let mut classical = hex::decode(target["classical_secret"].as_str().unwrap()).unwrap();
+    classical[0] ^= 1;
+    flipped["classical_secret"] = json!(hex::encode(classical));
+    let wrong_bodies = [
+        keys_body(&other),
+        json!({ "compact": other["compact"] }),
+        mixed,
+        flipped,
+    ];
+    for body in &wrong_bodies {
+        for _ in 0..3 {
+            let answer = post_json(&app, &uri, body).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN);
+            assert_eq!(answer.body, json!({ "error": "wrong link keys" }));
+        }
+    }
+    // Still there, and still opens with the right keys.
+    assert_eq!(
+        get(
+            &app,
+            &format!("/api/secrets/{}", target["id"].as_str().unwrap())
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let revealed = post_json(&app, &uri, &keys_body(&target)).await;
+    assert_eq!(revealed.body["message"], json!("target"));
+    // The other note was not touched by being used as wrong keys.
+    let revealed = post_json(&app, &reveal_uri(&other), &keys_body(&other)).await;
+    assert_eq!(revealed.body["message"], json!("other"));
+}
+
+#[tokio::test]
+async fn notes_expire_with_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, clock) = state_in(dir.path());
+    let app = app(state.clone());
+    let created = create(&app, json!({ "message": "short-lived", "ttl_secs": 10 })).await;
+    let peek_uri = format!("/api/secrets/{}", created["id"].as_str().unwrap());
+
+    clock.advance(9);
+    assert_eq!(get(&app, &peek_uri).await.status, StatusCode::OK);
+    clock.advance(1);
+    let peek = get(&app, &peek_uri).await;
+    assert_eq!(peek.status, StatusCode::NOT_FOUND);
+    assert_eq!(peek.body, json!({ "error": "not found" }));
+    // The peek removed it at once.
+    assert_eq!(state.stored_notes().unwrap(), 0);
+
+    // Reveal of an expired note: 404, and removed.
+    let created = create(&app, json!({ "message": "short-lived", "ttl_secs": 5 })).await;
+    clock.advance(5);
+    assert_eq!(state.stored_notes().unwrap(), 1);
+    let answer = post_json(&app, &reveal_uri(&created), &keys_body(&created)).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.body, json!({ "error": "not found" }));
+    assert_eq!(state.stored_notes().unwrap(), 0);
+
+    // The default TTL applies without ttl_secs.
+    let created = create(&app, json!({ "message": "default" })).await;
+    assert_eq!(
+        created["expires_at"],
+        json!(clock_now(&clock) + state.config().default_ttl_secs)
+    );
+}
+
+fn clock_now(clock: &paravoid::ManualClock) -> u64 {
+    use paravoid::Clock as _;
+    clock.now_unix()
+}
+
+#[tokio::test]
+async fn sweeper_removes_expired_notes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, clock) = state_in(dir.path());
+    let app = app(state.clone());
+    let short = create(&app, json!({ "message": "a", "ttl_secs": 60 })).await;
+    for _ in 0..3 {
+        create(&app, json!({ "message": "b", "ttl_secs": 60 })).await;
+    }
+    let long = create(&app, json!({ "message": "c", "ttl_secs": 3600 })).await;
+    assert_eq!(state.stored_notes().unwrap(), 5);
+    assert_eq!(state.sweep_expired().await.unwrap(), 0);
+    clock.advance(60);
+    assert_eq!(state.sweep_expired().await.unwrap(), 4);
+    assert_eq!(state.stored_notes().unwrap(), 1);
+    assert_eq!(
+        post_json(&app, &reveal_uri(&short), &keys_body(&short))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let revealed = post_json(&app, &reveal_uri(&long), &keys_body(&long)).await;
+    assert_eq!(revealed.body["message"], json!("c"));
+}
+
+#[tokio::test]
+async fn the_background_sweeper_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(paravoid::ManualClock::new(support::START));
+    let mut config = support::config_in(dir.path());
+    config.sweep_interval_secs = 1;
+    let state = paravoid::AppState::open_with_clock(config, clock.clone()).unwrap();
+    let server = support::TestServer::start(state.clone()).await;
+    let client = support::client();
+    let created: Value = client
+        .post(server.url("/api/secrets"))
+        .json(&json!({ "message": "x", "ttl_secs": 1 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string());
+    assert_eq!(state.stored_notes().unwrap(), 1);
+    clock.advance(1);
+    // The sweeper ticks every second; give it a few.
+    let mut remaining = 1;
+    for _ in 0..50 {
+        remaining = state.stored_notes().unwrap();
+        if remaining == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(remaining, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn passphrase_right_first_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let created = create(
+        &app,
+        json!({ "message": "guarded", "passphrase": "correct horse" }),
+    )
+    .await;
+    assert_eq!(created["passphrase_required"], json!(true));
+    let peek = get(
+        &app,
+        &format!("/api/secrets/{}", created["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(peek.body["passphrase_required"], json!(true));
+
+    // No passphrase: refused, not counted.
+    for _ in 0..(MAX_PASSPHRASE_ATTEMPTS + 2) {
+        let answer = post_json(&app, &reveal_uri(&created), &keys_body(&created)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            answer.body,
+            json!({ "error": "this note needs a passphrase" })
+        );
+    }
+    let mut body = json!({ "compact": created["compact"], "passphrase": "correct horse" });
+    let revealed = post_json(&app, &reveal_uri(&created), &body).await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert_eq!(revealed.body["message"], json!("guarded"));
+    body["passphrase"] = json!("correct horse");
+    assert_eq!(
+        post_json(&app, &reveal_uri(&created), &body).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn passphrase_four_wrong_then_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let created = create(&app, json!({ "message": "guarded", "passphrase": "pw" })).await;
+    let uri = reveal_uri(&created);
+    let wrong = json!({ "compact": created["compact"], "passphrase": "not it" });
+
+    for attempt in 1..MAX_PASSPHRASE_ATTEMPTS {
+        let answer = post_json(&app, &uri, &wrong).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            answer.body,
+            json!({ "error": "wrong passphrase",
+                    "attempts_left": MAX_PASSPHRASE_ATTEMPTS - attempt })
+        );
+        // Wrong link keys in between count for nothing.
+        let other = create(&app, json!({ "message": "other" })).await;
+        let answer = post_json(
+            &app,
+            &uri,
+            &json!({ "compact": other["compact"], "passphrase": "pw" }),
+        )
+        .await;
+        assert_eq!(answer.body, json!({ "error": "wrong link keys" }));
+    }
+    let mut right = keys_body(&created);
+    right["passphrase"] = json!("pw");
+    let revealed = post_json(&app, &uri, &right).await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert_eq!(revealed.body["message"], json!("guarded"));
+}
+
+#[tokio::test]
+async fn passphrase_five_wrong_destroys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state.clone());
+    let created = create(&app, json!({ "message": "guarded", "passphrase": "pw" })).await;
+    let uri = reveal_uri(&created);
+    let id = created["id"].as_str().unwrap();
+    for attempt in 1..=MAX_PASSPHRASE_ATTEMPTS {
+        let answer = post_json(
+            &app,
+            &uri,
+            &json!({ "compact": created["compact"], "passphrase": "nope" }),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            answer.body["attempts_left"],
+            json!(MAX_PASSPHRASE_ATTEMPTS - attempt)
+        );
+    }
+    assert_eq!(state.stored_notes().unwrap(), 0);
+    assert_eq!(
+        get(&app, &format!("/api/secrets/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let answer = post_json(
+        &app,
+        &uri,
+        &json!({ "compact": created["compact"], "passphrase": "pw" }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.body, json!({ "error": "not found" }));
+}
+
+#[tokio::test]
+async fn failed_attempts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app1 = app(state);
+    let created = create(&app1, json!({ "message": "guarded", "passphrase": "pw" })).await;
+    let uri = reveal_uri(&created);
+    let wrong = json!({ "compact": created["compact"], "passphrase": "nope" });
+    for _ in 0..3 {
+        post_json(&app1, &uri, &wrong).await;
+    }
+    drop(app1);
+    let (state, _clock) = state_in(dir.path());
+    let app2 = app(state);
+    let answer = post_json(&app2, &uri, &wrong).await;
+    assert_eq!(answer.body["attempts_left"], json!(1));
+}
+
+#[tokio::test]
+async fn passphrase_given_for_a_plain_note_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let created = create(&app, json!({ "message": "plain" })).await;
+    let mut body = keys_body(&created);
+    body["passphrase"] = json!("anything");
+    let revealed = post_json(&app, &reveal_uri(&created), &body).await;
+    assert_eq!(revealed.status, StatusCode::OK);
+    assert_eq!(revealed.body["message"], json!("plain"));
+}
+
+#[tokio::test]
+async fn every_response_has_no_store_and_nosniff() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let created = create(&app, json!({ "message": "m" })).await;
+    let answers = [
+        get(&app, "/healthz").await,
+        get(&app, "/api/openapi.json").await,
+        get(
+            &app,
+            &format!("/api/secrets/{}", created["id"].as_str().unwrap()),
+        )
+        .await,
+        post_json(&app, "/api/secrets", &json!({ "message": "m" })).await,
+        post_json(&app, &reveal_uri(&created), &keys_body(&created)).await,
+        post_json(&app, &reveal_uri(&created), &keys_body(&created)).await,
+        get(&app, "/api/secrets/not-a-uuid").await,
+        get(&app, "/no/such/route").await,
+        call(&app, Method::DELETE, "/api/secrets", None, "").await,
+        post_json(&app, "/api/secrets", &json!({})).await,
+    ];
+    for answer in answers {
+        assert_eq!(answer.headers["cache-control"], "no-store", "{answer:?}");
+        assert_eq!(
+            answer.headers["x-content-type-options"], "nosniff",
+            "{answer:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let answer = get(&app(state), "/healthz").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, json!({ "status": "ok" }));
+}
+
+/// A bad request: method, URI, content type, body; the expected status and error body.
+type Case<'a> = (Method, String, Option<&'a str>, String, u16, Value);
+
+/// Each bad request with its status and exact error body. No 5xx, no echo of input.
+#[tokio::test]
+async fn bad_inputs_get_the_right_4xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let config = state.config().clone();
+    let app = app(state);
+    let live = create(&app, json!({ "message": "live" })).await;
+    let reveal = reveal_uri(&live);
+    let missing_reveal = format!("/api/secrets/{}/reveal", uuid::Uuid::new_v4());
+    let dk = live["dk"].as_str().unwrap().to_owned();
+    let cs = live["classical_secret"].as_str().unwrap().to_owned();
+    let compact = live["compact"].as_str().unwrap().to_owned();
+
+    let schema = "request body does not match the schema: a field is missing, unknown, null or \
+                  of the wrong type";
+    let ttl = format!(
+        "ttl_secs must be an integer between 1 and {}",
+        config.max_ttl_secs
+    );
+    let dk_error =
+        "dk must be hex of the 2400-byte expanded decapsulation key or of the 64-byte seed";
+    let cs_error = "classical_secret must be 64 hex digits (32 bytes)";
+    let compact_error = "compact must be 128 characters of unpadded base64url (96 bytes)";
+    let either = "give either `dk` and `classical_secret`, or `compact`";
+    let too_big = "a".repeat(config.max_message_bytes + 1);
+    let mut corrupted_dk = dk.clone();
+    // Inside H(ek), which FIPS 203 checks (z, the last 32 bytes, is not checkable).
+    corrupted_dk.replace_range(4680..4690, "0000000000");
+    let mut padded_compact = compact[..126].to_owned();
+    padded_compact.push_str("==");
+
+    let json = Some("application/json");
+    let cases: Vec<Case<'_>> = vec![
+        // Syntax and media type.
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            "{".into(),
+            400,
+            json!({"error": "request body is not valid JSON"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            "".into(),
+            400,
+            json!({"error": "request body is not valid JSON"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message":"x"} trailing"#.into(),
+            400,
+            json!({"error": "request body is not valid JSON"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            "\"\\ud800\"".into(),
+            400,
+            json!({"error": "request body is not valid JSON"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            None,
+            r#"{"message":"x"}"#.into(),
+            415,
+            json!({"error": "expected Content-Type: application/json"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            Some("text/plain"),
+            r#"{"message":"x"}"#.into(),
+            415,
+            json!({"error": "expected Content-Type: application/json"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            Some("application/x-www-form-urlencoded"),
+            "message=x".into(),
+            415,
+            json!({"error": "expected Content-Type: application/json"}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            Some("text/plain"),
+            "{}".into(),
+            415,
+            json!({"error": "expected Content-Type: application/json"}),
+        ),
+        // Schema of the create body.
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            "{}".into(),
+            422,
+            json!({"error": "missing field `message`"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            "[]".into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            "null".into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": 5}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": null}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "extra": 1}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "ttl_secs": null}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "ttl_secs": "60"}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "ttl_secs": 1.5}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "ttl_secs": 99999999999999999999}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "passphrase": null}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "passphrase": 7}"#.into(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": ""}"#.into(),
+            422,
+            json!({"error": "message must not be empty"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "ttl_secs": 0}"#.into(),
+            422,
+            json!({"error": ttl}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "ttl_secs": -5}"#.into(),
+            422,
+            json!({"error": ttl}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            format!(
+                r#"{{"message": "x", "ttl_secs": {}}}"#,
+                config.max_ttl_secs + 1
+            ),
+            422,
+            json!({"error": ttl}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            r#"{"message": "x", "passphrase": ""}"#.into(),
+            422,
+            json!({"error": "passphrase must not be empty"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            json!({"message": "x", "passphrase": "p".repeat(1025)}).to_string(),
+            422,
+            json!({"error": "passphrase too long: at most 1024 characters"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            json!({"message": too_big}).to_string(),
+            413,
+            json!({"error": format!("message too large: at most {} bytes", config.max_message_bytes)}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets".into(),
+            json,
+            format!("\"{}\"", "a".repeat(config.max_body_bytes())),
+            413,
+            json!({"error": "request body too large"}),
+        ),
+        // Ids.
+        (
+            Method::GET,
+            "/api/secrets/not-a-uuid".into(),
+            None,
+            "".into(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        (
+            Method::GET,
+            format!("/api/secrets/{}", uuid::Uuid::new_v4().simple()),
+            None,
+            "".into(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        (
+            Method::GET,
+            "/api/secrets/%FF%FE".into(),
+            None,
+            "".into(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        (
+            Method::GET,
+            format!("/api/secrets/{}", uuid::Uuid::new_v4()),
+            None,
+            "".into(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        (
+            Method::POST,
+            "/api/secrets/not-a-uuid/reveal".into(),
+            json,
+            keys_body(&live).to_string(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        (
+            Method::POST,
+            missing_reveal.clone(),
+            json,
+            keys_body(&live).to_string(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        // Reveal bodies.
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            "{".into(),
+            400,
+            json!({"error": "request body is not valid JSON"}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            "{}".into(),
+            422,
+            json!({"error": either}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": dk}).to_string(),
+            422,
+            json!({"error": either}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"classical_secret": cs}).to_string(),
+            422,
+            json!({"error": either}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": dk, "classical_secret": cs, "compact": compact}).to_string(),
+            422,
+            json!({"error": either}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"compact": compact, "extra": true}).to_string(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"compact": null}).to_string(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": dk, "classical_secret": 5}).to_string(),
+            422,
+            json!({"error": schema}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": "zz", "classical_secret": cs}).to_string(),
+            422,
+            json!({"error": dk_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": &dk[..4798], "classical_secret": cs}).to_string(),
+            422,
+            json!({"error": dk_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": format!("{dk}00"), "classical_secret": cs}).to_string(),
+            422,
+            json!({"error": dk_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": format!("{}zz", &dk[..4798]), "classical_secret": cs}).to_string(),
+            422,
+            json!({"error": dk_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": corrupted_dk, "classical_secret": cs}).to_string(),
+            422,
+            json!({"error": "dk is not a valid decapsulation key"}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": dk, "classical_secret": &cs[..62]}).to_string(),
+            422,
+            json!({"error": cs_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"dk": dk, "classical_secret": format!("{}g", &cs[..63])}).to_string(),
+            422,
+            json!({"error": cs_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"compact": &compact[..127]}).to_string(),
+            422,
+            json!({"error": compact_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"compact": padded_compact}).to_string(),
+            422,
+            json!({"error": compact_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"compact": format!("{}+/", &compact[..126])}).to_string(),
+            422,
+            json!({"error": compact_error}),
+        ),
+        (
+            Method::POST,
+            reveal.clone(),
+            json,
+            json!({"compact": compact, "passphrase": ""}).to_string(),
+            422,
+            json!({"error": "passphrase must not be empty"}),
+        ),
+        // Routing.
+        (
+            Method::GET,
+            "/no/such/route".into(),
+            None,
+            "".into(),
+            404,
+            json!({"error": "not found"}),
+        ),
+        (
+            Method::DELETE,
+            "/api/secrets".into(),
+            None,
+            "".into(),
+            405,
+            json!({"error": "method not allowed"}),
+        ),
+        (
+            Method::PUT,
+            reveal.clone(),
+            json,
+            "{}".into(),
+            405,
+            json!({"error": "method not allowed"}),
+        ),
+        (
+            Method::GET,
+            reveal.clone(),
+            None,
+            "".into(),
+            405,
+            json!({"error": "method not allowed"}),
+        ),
+    ];
+    for (method, uri, content_type, body, status, expected) in cases {
+        let answer = call(&app, method.clone(), &uri, content_type, body.clone()).await;
+        let label = format!("{method} {uri} {content_type:?} {body:.80}");
+        assert_eq!(answer.status.as_u16(), status, "{label}: {:?}", answer.body);
+        assert_eq!(answer.body, expected, "{label}");
+        assert_eq!(
+            answer.headers["content-type"], "application/json",
+            "{label}"
+        );
+        // Nothing the client sent comes back, keys least of all.
+        let text = String::from_utf8_lossy(&answer.raw);
+        assert!(
+            !text.contains(&dk[..64]) && !text.contains(&cs) && !text.contains(&compact[..40]),
+            "{label}"
+        );
+    }
+
+    // None of that burned the note.
+    let revealed = post_json(&app, &reveal, &keys_body(&live)).await;
+    assert_eq!(revealed.body["message"], json!("live"));
+}
+
+#[tokio::test]
+async fn the_largest_message_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let max = state.config().max_message_bytes;
+    let app = app(state);
+    // Multi-byte characters count as bytes: 2 bytes each.
+    let message = "é".repeat(max / 2);
+    let created = create(&app, json!({ "message": message })).await;
+    let revealed = post_json(&app, &reveal_uri(&created), &keys_body(&created)).await;
+    assert_eq!(revealed.body["message"], json!(message));
+    let over = format!("{}a", "é".repeat(max / 2));
+    let answer = post_json(&app, "/api/secrets", &json!({ "message": over })).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // The longest escaped form of the largest message is still within the body limit.
+    let escaped = format!(r#"{{"message": "{}"}}"#, "\\u0041".repeat(max));
+    let answer = call(
+        &app,
+        Method::POST,
+        "/api/secrets",
+        Some("application/json"),
+        escaped,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED);
+}

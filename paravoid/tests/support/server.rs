@@ -1,0 +1,151 @@
+//! Helpers shared by the integration tests: temporary servers and request shortcuts.
+#![allow(dead_code, reason = "each test binary uses a part of the helpers")]
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use paravoid::{AppState, Config, ManualClock};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::ServiceExt as _;
+
+/// The time the manual clocks of the tests start at.
+pub(crate) const START: u64 = 1_800_000_000;
+
+/// A configuration with its database in `dir`.
+pub(crate) fn config_in(dir: &Path) -> Config {
+    let mut config = Config::with_db(dir.join("notes.redb"));
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+/// A state on a fresh database in `dir`, with a manual clock at [`START`].
+pub(crate) fn state_in(dir: &Path) -> (AppState, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(START));
+    let state = AppState::open_with_clock(config_in(dir), clock.clone()).unwrap();
+    (state, clock)
+}
+
+/// An answer: status, headers, and the body parsed as JSON (`Value::Null` if it is not JSON).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+    pub(crate) raw: Vec<u8>,
+}
+
+/// Sends one request through the router without a socket.
+pub(crate) async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    content_type: Option<&str>,
+    body: impl Into<Body>,
+) -> Answer {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(content_type) = content_type {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let raw = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        raw,
+    }
+}
+
+/// `POST` of a JSON value.
+pub(crate) async fn post_json(app: &Router, uri: &str, body: &Value) -> Answer {
+    call(
+        app,
+        Method::POST,
+        uri,
+        Some("application/json"),
+        body.to_string(),
+    )
+    .await
+}
+
+/// `GET`.
+pub(crate) async fn get(app: &Router, uri: &str) -> Answer {
+    call(app, Method::GET, uri, None, Body::empty()).await
+}
+
+/// Creates a note and returns the 201 answer's body.
+pub(crate) async fn create(app: &Router, body: Value) -> Value {
+    let answer = post_json(app, "/api/secrets", &body).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    answer.body
+}
+
+/// The reveal body with `dk` and `classical_secret` from a create answer.
+pub(crate) fn keys_body(created: &Value) -> Value {
+    json!({ "dk": created["dk"], "classical_secret": created["classical_secret"] })
+}
+
+/// The reveal URI of a create answer.
+pub(crate) fn reveal_uri(created: &Value) -> String {
+    created["link"].as_str().unwrap().to_owned()
+}
+
+/// A server on 127.0.0.1 with a random port, stopped by [`TestServer::stop`].
+pub(crate) struct TestServer {
+    pub(crate) base: String,
+    shutdown: oneshot::Sender<()>,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// Binds 127.0.0.1:0 and serves `state`.
+    pub(crate) async fn start(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let handle = tokio::spawn(paravoid::serve(listener, state, async move {
+            let _ignored = signal.await;
+        }));
+        Self {
+            base,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// The URL of `path` on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub(crate) async fn stop(self) {
+        self.shutdown.send(()).unwrap();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// An HTTP client that ignores proxy settings of the environment.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
