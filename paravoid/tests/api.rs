@@ -1,4 +1,9 @@
 //! The JSON API through the router (no socket): create, peek, reveal, expiry, errors, passphrases.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] fail the test on any error"
+)]
 
 #[path = "support/server.rs"]
 mod support;
