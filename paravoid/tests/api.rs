@@ -841,8 +841,8 @@ async fn bad_inputs_get_the_right_4xx() {
             reveal.clone(),
             json,
             json!({"dk": corrupted_dk, "classical_secret": cs}).to_string(),
-            422,
-            json!({"error": "dk is not a valid decapsulation key"}),
+            403,
+            json!({"error": "wrong link keys"}),
         ),
         (
             Method::POST,

@@ -114,7 +114,8 @@ pub fn openapi_document(config: &Config) -> Value {
                         )),
                         "415": error("The Content-Type is not application/json."),
                         "422": error("A field is missing, null, unknown, of the wrong type or \
-                                      out of range, or the message is empty."),
+                                      out of range; the message is empty; or the passphrase is \
+                                      empty or overlong."),
                         "500": error("The server failed (never caused by the request).")
                     }
                 }
@@ -157,8 +158,9 @@ pub fn openapi_document(config: &Config) -> Value {
                     "responses": {
                         "200": ok("The message; the note is gone.", "RevealResponse"),
                         "400": error("The body is not valid JSON."),
-                        "403": error("Wrong link keys, passphrase required, or wrong \
-                                      passphrase (with `attempts_left`)."),
+                        "403": error("Wrong link keys (including a well-formed `dk` that \
+                                      is not a valid ML-KEM-768 key), passphrase required, or \
+                                      wrong passphrase (with `attempts_left`)."),
                         "404": error("No such note: unknown, expired, already read or \
                                       destroyed, or the id is not a UUID. All give the same \
                                       body."),
@@ -167,8 +169,7 @@ pub fn openapi_document(config: &Config) -> Value {
                         "415": error("The Content-Type is not application/json."),
                         "422": error("A field is missing, null, unknown or of the wrong type; \
                                       both or neither key forms given; bad hex or base64url; \
-                                      wrong key length; or a key that is not a valid \
-                                      decapsulation key."),
+                                      wrong key length; or an empty or overlong passphrase."),
                         "500": error("The server failed (never caused by the request).")
                     }
                 }

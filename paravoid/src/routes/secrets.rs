@@ -211,6 +211,7 @@ async fn reveal(
     NoteId(id): NoteId,
     JsonBody(request): JsonBody<RevealRequest>,
 ) -> Result<Response> {
+    // `None`: well-formed, but not a valid ML-KEM-768 key; it opens nothing, like wrong keys.
     let keys = recipient_keys(&request)?;
     if let Some(passphrase) = &request.passphrase {
         check_passphrase(passphrase)?;
@@ -221,12 +222,15 @@ async fn reveal(
         store.reveal(id, now, |note| {
             // Checked first so that only holders of the link keys can make the server run
             // Argon2id inside the write transaction.
-            if check_link_keys(note, &keys).is_err() {
+            let Some(keys) = keys.as_ref() else {
+                return Err(NoteOpenError::WrongKeys);
+            };
+            if check_link_keys(note, keys).is_err() {
                 return Err(NoteOpenError::WrongKeys);
             }
             // A passphrase sent for a note that has none is ignored.
             let passphrase = request.passphrase.as_ref().map(String::as_bytes);
-            open_note_with_passphrase(note, &keys, passphrase)
+            open_note_with_passphrase(note, keys, passphrase)
         })
     })
     .await?;
@@ -252,8 +256,12 @@ fn check_passphrase(passphrase: &str) -> Result<()> {
     Ok(())
 }
 
-/// The link keys of a reveal request, decoded and validated.
-fn recipient_keys(request: &RevealRequest) -> Result<RecipientKeys> {
+/// The link keys of a reveal request, decoded.
+///
+/// Malformed input (wrong form, hex, base64url or length) is a 422. A well-formed expanded key
+/// that fails the FIPS 203 checks is `Ok(None)`: it cannot open any note, and is answered like
+/// wrong keys once the note is found, so that every schema-valid body is accepted.
+fn recipient_keys(request: &RevealRequest) -> Result<Option<RecipientKeys>> {
     match (&request.dk, &request.classical_secret, &request.compact) {
         (Some(dk), Some(classical), None) => {
             let dk = decode_hex(dk, &[DK_SEED_LEN, EXPANDED_DK_LEN]).ok_or_else(|| {
@@ -265,8 +273,7 @@ fn recipient_keys(request: &RevealRequest) -> Result<RecipientKeys> {
             let classical = decode_hex(classical, &[CLASSICAL_SECRET_LEN]).ok_or_else(|| {
                 Error::unprocessable("classical_secret must be 64 hex digits (32 bytes)")
             })?;
-            RecipientKeys::from_expanded(&dk, &classical)
-                .map_err(|_| Error::unprocessable("dk is not a valid decapsulation key"))
+            Ok(RecipientKeys::from_expanded(&dk, &classical).ok())
         }
         (None, None, Some(compact)) => {
             if compact.len() != COMPACT_LEN || !compact.bytes().all(is_base64url) {
@@ -274,8 +281,8 @@ fn recipient_keys(request: &RevealRequest) -> Result<RecipientKeys> {
                     "compact must be 128 characters of unpadded base64url (96 bytes)",
                 ));
             }
-            RecipientKeys::from_compact(compact)
-                .map_err(|_| Error::unprocessable("compact is not a valid link key"))
+            // 128 base64url characters are exactly 96 bytes: this only fails like a bad key.
+            Ok(RecipientKeys::from_compact(compact).ok())
         }
         _ => Err(Error::unprocessable(
             "give either `dk` and `classical_secret`, or `compact`",

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: temporary servers and request shortcuts.
 #![allow(dead_code, reason = "each test binary uses a part of the helpers")]
-#![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any error"
+)]
 
 use std::path::Path;
 use std::sync::Arc;
