@@ -110,8 +110,9 @@ pub struct MerkleTree {
 impl MerkleTree {
     /// Hashes `blocks` as leaves `0 … n−1` and builds the tree of generation `generation`.
     ///
-    /// Costs `Σ (1 + ⌈len_i / 31⌉) + 2(n' − 1) + 3` MiMC compressions, where `n'` is the number of
-    /// hashed inner-node inputs (`n' = n` when `n` is a power of two); leaf hashing dominates.
+    /// Costs `Σ (1 + ⌈len_i / 31⌉)` MiMC compressions for the leaves, two per inner node
+    /// (`n − 1` nodes when `n` is a power of two, at most `n − 1 + ⌈log₂ n⌉` otherwise) and three
+    /// for the root; leaf hashing dominates (134 compressions per 4096-byte block).
     ///
     /// # Errors
     ///
