@@ -29,7 +29,7 @@ const SPLIT_ID_LEN: usize = 16;
 const COMMITMENT_LEN: usize = 32;
 
 /// Domain string of the metadata commitment.
-const COMMITMENT_DOMAIN: &[u8] = b"qsmm/v1/shatter/mesh/commitment";
+const COMMITMENT_DOMAIN: &[u8] = qsmm_types::labels::SHATTER_COMMITMENT.as_bytes();
 
 /// What a mesh needs to know: its threshold and the size of the medium.
 ///
@@ -146,7 +146,7 @@ impl core::fmt::Debug for MeshRead {
 /// 5       8       generation g, u64 little-endian
 /// 13      16      split id: random per sharing, tells two sharings of one generation apart
 /// 29      4       metadata length L, u32 little-endian
-/// 33      32      commitment = SHA3-256("qsmm/v1/shatter/mesh/commitment" ‖ LE64(g) ‖ LE32(L)
+/// 33      32      commitment = SHA3-256("qsmm/v1/shatter/mesh-commitment" ‖ LE64(g) ‖ LE32(L)
 ///                 ‖ metadata)
 /// 65      L       f_b(i + 1) for each metadata byte b, in order
 /// ```

@@ -48,6 +48,8 @@ pub const VOID_ALLOC: Label = Label("qsmm/v1/void/alloc");
 pub const SHATTER_PLACE: Label = Label("qsmm/v1/shatter/place");
 /// Key that seals metadata shares before they reach the medium (`qsmm-shatter`).
 pub const SHATTER_SHARE: Label = Label("qsmm/v1/shatter/share");
+/// Domain of the SHA3-256 commitment to a generation of mesh metadata (`qsmm-shatter`).
+pub const SHATTER_COMMITMENT: Label = Label("qsmm/v1/shatter/mesh-commitment");
 /// Public domain string from which the MiMC-7 round constants are derived (`qsmm-shatter`).
 pub const MIMC_ROUND_CONSTANTS: Label = Label("qsmm/v1/shatter/mimc7-pallas/round-constants");
 /// Domain tag of leaves of the MiMC-Merkle tree (`qsmm-proof-stub`).
@@ -65,6 +67,7 @@ pub const ALL: &[Label] = &[
     VOID_ALLOC,
     SHATTER_PLACE,
     SHATTER_SHARE,
+    SHATTER_COMMITMENT,
     MIMC_ROUND_CONSTANTS,
     PROOF_LEAF,
     PROOF_NODE,
