@@ -29,7 +29,7 @@ const SPLIT_ID_LEN: usize = 16;
 const COMMITMENT_LEN: usize = 32;
 
 /// Domain string of the metadata commitment.
-const COMMITMENT_DOMAIN: &[u8] = qsmm_types::labels::SHATTER_COMMITMENT.as_bytes();
+const COMMITMENT_DOMAIN: &[u8] = labels::SHATTER_COMMITMENT.as_bytes();
 
 /// What a mesh needs to know: its threshold and the size of the medium.
 ///
