@@ -1,13 +1,367 @@
-//! The browser interface: `GET /`, `GET /s/{id}`, static assets and their security headers.
+//! The browser interface: the create page (`GET /`), the reveal page (`GET /s/{id}`) and their
+//! assets (`GET /assets/{name}`), all embedded in the binary.
 //!
-//! The pages talk to the JSON API of [`secrets`](super::secrets); the link keys travel in the URL
-//! fragment, which browsers never send to the server.
+//! The pages are static files that talk to the JSON API of [`secrets`](super::secrets) with
+//! `fetch`. Every answer of this router carries a strict Content-Security-Policy (no inline script
+//! or style, nothing from another origin), `Referrer-Policy: no-referrer`,
+//! `X-Content-Type-Options: nosniff` and `X-Frame-Options: DENY`; pages are
+//! `Cache-Control: no-store`. The link keys travel in the URL fragment, which browsers never send
+//! to the server; serving the reveal page never touches the note, so link-preview bots that fetch
+//! a link cannot burn it: only the reveal button's `POST` reads (and deletes) the note.
 
 use axum::Router;
+use axum::http::header::{self, HeaderName};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 use crate::AppState;
 
-/// The routes of this module.
+/// The routes of the browser pages, merged into [`crate::app`].
 pub(crate) fn router() -> Router<AppState> {
+    routes()
+}
+
+/// The same routes for any state: the pages need none.
+fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
+        .route("/", get(create_page))
+        .route("/s/{id}", get(reveal_page))
+        .route("/assets/{name}", get(asset))
+}
+
+/// `GET /`: the page that creates a note.
+async fn create_page() -> Response {
+    respond(StatusCode::OK, HTML, PAGE_CACHE, INDEX_HTML.as_bytes())
+}
+
+/// `GET /s/{id}`: the page that reveals a note. The same static page for every id; it reads the
+/// id from its path and the keys from its fragment, and never reads the note by itself.
+async fn reveal_page() -> Response {
+    respond(StatusCode::OK, HTML, PAGE_CACHE, REVEAL_HTML.as_bytes())
+}
+
+/// `GET /assets/{name}`: one embedded file, or 404.
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|asset| asset.name == name) {
+        Some(asset) => respond(StatusCode::OK, asset.content_type, ASSET_CACHE, asset.body),
+        None => respond(StatusCode::NOT_FOUND, TEXT, PAGE_CACHE, b"not found\n"),
+    }
+}
+
+/// Builds an answer with the content type, the cache policy and every security header.
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: &'static [u8],
+) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// One file served under `/assets/`.
+struct Asset {
+    /// The file name after `/assets/`.
+    name: &'static str,
+    /// The `Content-Type` it is served with.
+    content_type: &'static str,
+    /// The file, embedded at build time.
+    body: &'static [u8],
+}
+
+/// The create page.
+const INDEX_HTML: &str = include_str!("../../assets/index.html");
+/// The reveal page.
+const REVEAL_HTML: &str = include_str!("../../assets/reveal.html");
+
+/// The files under `/assets/`.
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../assets/app.css"),
+    },
+    Asset {
+        name: "create.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/create.js"),
+    },
+    Asset {
+        name: "reveal.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/reveal.js"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../assets/favicon.svg"),
+    },
+];
+
+/// The policy of every answer: our own scripts, styles, images and API only; no inline code, no
+/// framing, no `<base>`, forms post only to us.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
+
+/// The headers every answer of this router carries.
+const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
+const HTML: &str = "text/html; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+/// Pages may hold a note's link state: never store them.
+const PAGE_CACHE: &str = "no-store";
+/// Assets are public, but revalidate so an upgrade takes effect at once.
+const ASSET_CACHE: &str = "no-cache";
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = routes::<()>().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, headers, body)
+    }
+
+    fn header<'a>(headers: &'a axum::http::HeaderMap, name: &HeaderName) -> &'a str {
+        headers
+            .get(name)
+            .unwrap_or_else(|| panic!("missing header {name}"))
+            .to_str()
+            .unwrap()
+    }
+
+    fn assert_security_headers(path: &str, headers: &axum::http::HeaderMap) {
+        assert_eq!(
+            header(headers, &header::CONTENT_SECURITY_POLICY),
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(
+            header(headers, &header::REFERRER_POLICY),
+            "no-referrer",
+            "{path}"
+        );
+        assert_eq!(
+            header(headers, &header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(header(headers, &header::X_FRAME_OPTIONS), "DENY", "{path}");
+    }
+
+    #[tokio::test]
+    async fn pages_are_html_with_every_security_header_and_no_store() {
+        for (path, expected) in [
+            ("/", INDEX_HTML),
+            ("/s/some-id", REVEAL_HTML),
+            ("/s/0123456789abcdef", REVEAL_HTML),
+        ] {
+            let (status, headers, body) = get(path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(
+                header(&headers, &header::CONTENT_TYPE),
+                "text/html; charset=utf-8"
+            );
+            assert_eq!(
+                header(&headers, &header::CACHE_CONTROL),
+                "no-store",
+                "{path}"
+            );
+            assert_security_headers(path, &headers);
+            assert_eq!(body, expected.as_bytes(), "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn assets_have_their_content_type_and_the_security_headers() {
+        for (name, content_type, needle) in [
+            ("app.css", "text/css; charset=utf-8", ":focus-visible"),
+            (
+                "create.js",
+                "text/javascript; charset=utf-8",
+                "/api/secrets",
+            ),
+            ("reveal.js", "text/javascript; charset=utf-8", "/reveal"),
+            ("favicon.svg", "image/svg+xml", "<svg"),
+        ] {
+            let path = format!("/assets/{name}");
+            let (status, headers, body) = get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(
+                header(&headers, &header::CONTENT_TYPE),
+                content_type,
+                "{path}"
+            );
+            assert_eq!(
+                header(&headers, &header::CACHE_CONTROL),
+                "no-cache",
+                "{path}"
+            );
+            assert_security_headers(&path, &headers);
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains(needle), "{path} lacks {needle:?}");
+        }
+        assert_eq!(ASSETS.len(), 4, "a new asset needs a line in this test");
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_are_404() {
+        for path in [
+            "/assets/nope.js",
+            "/assets/",
+            "/assets/../Cargo.toml",
+            "/s/",
+            "/s/a/b",
+        ] {
+            let (status, headers, _) = get(path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            if path.starts_with("/assets/nope") {
+                assert_security_headers(path, &headers);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_whole_app_keeps_the_page_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::open(crate::Config::with_db(dir.path().join("notes.redb"))).unwrap();
+        for (path, status, cache) in [
+            ("/", StatusCode::OK, "no-store"),
+            (
+                "/s/00000000-0000-4000-8000-000000000000",
+                StatusCode::OK,
+                "no-store",
+            ),
+            ("/assets/reveal.js", StatusCode::OK, "no-cache"),
+            ("/assets/missing.css", StatusCode::NOT_FOUND, "no-store"),
+        ] {
+            let request = Request::get(path).body(Body::empty()).unwrap();
+            let response = crate::app(state.clone()).oneshot(request).await.unwrap();
+            assert_eq!(response.status(), status, "{path}");
+            assert_eq!(
+                header(response.headers(), &header::CACHE_CONTROL),
+                cache,
+                "{path}"
+            );
+            assert_security_headers(path, response.headers());
+        }
+    }
+
+    #[test]
+    fn html_has_no_inline_script_style_or_handlers() {
+        for (name, html) in [("index.html", INDEX_HTML), ("reveal.html", REVEAL_HTML)] {
+            let lower = html.to_ascii_lowercase();
+            let scripts = tags(&lower, "<script");
+            assert!(!scripts.is_empty(), "{name}: no script tag");
+            for tag in scripts {
+                assert!(
+                    tag.contains(" src=\"/assets/"),
+                    "{name}: inline script {tag}"
+                );
+            }
+            assert!(!lower.contains("<style"), "{name}: <style> element");
+            assert!(!lower.contains("javascript:"), "{name}: javascript: URL");
+            for tag in tags(&lower, "<") {
+                assert!(!tag.contains(" style="), "{name}: style attribute in {tag}");
+                assert!(!has_event_handler(tag), "{name}: event handler in {tag}");
+            }
+        }
+    }
+
+    #[test]
+    fn html_references_only_embedded_assets() {
+        for (name, html) in [("index.html", INDEX_HTML), ("reveal.html", REVEAL_HTML)] {
+            let mut found = 0;
+            for attribute in ["src=\"", "href=\""] {
+                for (start, _) in html.match_indices(attribute) {
+                    let rest = &html[start + attribute.len()..];
+                    let url = &rest[..rest.find('"').unwrap()];
+                    if let Some(asset) = url.strip_prefix("/assets/") {
+                        assert!(ASSETS.iter().any(|a| a.name == asset), "{name}: {url}");
+                        found += 1;
+                    } else {
+                        assert_eq!(url, "/", "{name}: link to {url}");
+                    }
+                }
+            }
+            assert_eq!(found, 3, "{name}: the icon, the stylesheet and the script");
+            assert!(html.contains("name=\"viewport\""), "{name}: viewport meta");
+        }
+    }
+
+    #[test]
+    fn scripts_never_parse_html() {
+        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            let text = std::str::from_utf8(asset.body).unwrap();
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+            ] {
+                assert!(!text.contains(sink), "{}: uses {sink}", asset.name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_event_handler_check_finds_handlers() {
+        assert!(has_event_handler("<button onclick=\"x()\">"));
+        assert!(has_event_handler("<body\nonload=x>"));
+        assert!(!has_event_handler("<input name=\"one\" id=\"ontop\">"));
+        assert_eq!(tags("<p><script>x</script>", "<script"), vec!["<script>"]);
+    }
+
+    /// Every tag (up to its `>`) that starts with `open`.
+    fn tags<'a>(html: &'a str, open: &str) -> Vec<&'a str> {
+        html.match_indices(open)
+            .map(|(start, _)| {
+                let rest = &html[start..];
+                &rest[..=rest.find('>').unwrap()]
+            })
+            .collect()
+    }
+
+    /// Whether a tag has an attribute `on…=`, such as `onclick=`.
+    fn has_event_handler(tag: &str) -> bool {
+        tag.split(|c: char| c.is_ascii_whitespace()).any(|word| {
+            word.strip_prefix("on").is_some_and(|rest| {
+                let letters = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+                letters.len() < rest.len() && letters.starts_with('=')
+            })
+        })
+    }
 }
