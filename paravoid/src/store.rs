@@ -360,6 +360,31 @@ mod tests {
         assert_eq!(&bytes[10..], r.note.to_bytes().as_slice());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..3000)) {
+            let _ignored = NoteRecord::from_bytes(&bytes);
+        }
+
+        #[test]
+        fn a_changed_header_or_note_is_an_error_or_a_different_record(
+            index in 0usize..2600,
+            flip in 1u8..=255,
+        ) {
+            let original = record(42).to_bytes();
+            let mut bytes = original.clone();
+            let index = index % bytes.len();
+            bytes[index] ^= flip;
+            if let Ok(decoded) = NoteRecord::from_bytes(&bytes) {
+                // Only the expiry, the counter or the note's own bytes can absorb a change, and
+                // then the decoded record differs from the original.
+                proptest::prop_assert_ne!(decoded.to_bytes(), original);
+            }
+        }
+    }
+
     #[test]
     fn sweep_removes_only_expired_notes_in_batches() {
         let dir = tempfile::tempdir().unwrap();

@@ -253,6 +253,53 @@ async fn no_secret_reaches_the_disk_or_the_log() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notes.redb");
+    let mut server = Server::start(&db);
+    let http = client();
+    let response = http
+        .post(server.url("/api/secrets"))
+        .json(&json!({ "message": "kept" }))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = response.json().await.unwrap();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut exit = None;
+    for _ in 0..100 {
+        exit = server.child.try_wait().unwrap();
+        if exit.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let exit = exit.expect("the server did not stop within 10 s of SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+    // The reader threads see the pipes close after the exit; give them a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("paravoid stopped"), "{log}");
+
+    let server = Server::start(&db);
+    let response = http
+        .post(server.url(created["link"].as_str().unwrap()))
+        .json(&json!({ "compact": created["compact"] }))
+        .send()
+        .await
+        .unwrap();
+    let revealed: Value = response.json().await.unwrap();
+    assert_eq!(revealed["message"], json!("kept"));
+    server.kill();
+}
+
 /// Every byte string of `note` that must stay off the disk and out of the log, with a name.
 fn secrets_of(note: &Created) -> Vec<(String, Vec<u8>)> {
     let answer = &note.answer;
