@@ -113,8 +113,7 @@ fn mesh_case(c: &mut Criterion, len: usize, k: usize, n: usize) {
     });
     group.bench_function(BenchmarkId::new("raw", &param), |b| {
         b.iter(|| {
-            let shares =
-                Gf256::split_bytes(k, n, black_box(&metadata), chacha_from_os()).unwrap();
+            let shares = Gf256::split_bytes(k, n, black_box(&metadata), chacha_from_os()).unwrap();
             black_box(shares)
         });
     });
@@ -139,7 +138,9 @@ fn mesh_case(c: &mut Criterion, len: usize, k: usize, n: usize) {
     let mut group = c.benchmark_group("shatter/reconstruct_metadata");
     group.bench_function(BenchmarkId::new("ours", &param), |b| {
         b.iter(|| {
-            let metadata = mesh.reconstruct_metadata(&key, hw, black_box(&read)).unwrap();
+            let metadata = mesh
+                .reconstruct_metadata(&key, hw, black_box(&read))
+                .unwrap();
             black_box(metadata)
         });
     });

@@ -13,9 +13,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use getrandom::SysRng;
 use hkdf::Hkdf;
 use ml_dsa::{MlDsa44, MlDsa65, MlDsa87, MlDsaParams, SigningKey};
-use ml_kem::{
-    Decapsulate, Encapsulate, FromSeed, Generate, Kem, MlKem512, MlKem768, MlKem1024,
-};
+use ml_kem::{Decapsulate, Encapsulate, FromSeed, Generate, Kem, MlKem512, MlKem768, MlKem1024};
 use qsmm_shield::dsa::{DsaKeypair, DsaLevel};
 use qsmm_shield::hybrid::XWingKeypair;
 use qsmm_shield::kem::{KemKeypair, KemLevel};
@@ -72,13 +70,7 @@ where
     let (raw_ct, _) = raw_ek.encapsulate_with_rng(&mut rng);
     let mut group = c.benchmark_group("shield/ml_kem_decaps");
     group.bench_function(BenchmarkId::new("ours", name), |b| {
-        b.iter(|| {
-            black_box(
-                ours.secret_key()
-                    .decapsulate(black_box(&ours_ct))
-                    .unwrap(),
-            )
-        });
+        b.iter(|| black_box(ours.secret_key().decapsulate(black_box(&ours_ct)).unwrap()));
     });
     group.bench_function(BenchmarkId::new("raw", name), |b| {
         b.iter(|| black_box(raw_dk.decapsulate(black_box(&raw_ct))));

@@ -49,7 +49,9 @@ fn raw_open(cipher: &XChaCha20Poly1305, aad: &[u8], block: &[u8], out: &mut [u8]
     let nonce = XNonce::try_from(nonce).unwrap();
     let tag = Tag::try_from(tag).unwrap();
     let buf = InOutBuf::new(body, out).unwrap();
-    cipher.decrypt_inout_detached(&nonce, aad, buf, &tag).is_ok()
+    cipher
+        .decrypt_inout_detached(&nonce, aad, buf, &tag)
+        .is_ok()
 }
 
 fn seal_open(c: &mut Criterion) {
@@ -106,7 +108,12 @@ fn seal_open(c: &mut Criterion) {
     });
     group.bench_function("raw", |b| {
         b.iter(|| {
-            assert!(raw_open(&cipher, black_box(&aad), black_box(&raw_sealed), &mut plain));
+            assert!(raw_open(
+                &cipher,
+                black_box(&aad),
+                black_box(&raw_sealed),
+                &mut plain
+            ));
             black_box(&plain);
         });
     });
@@ -120,13 +127,20 @@ fn seal_open(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(BLOCK as u64));
     group.bench_function("ours", |b| {
         b.iter(|| {
-            let opened = stranger.open_block(black_box(&sealed), black_box(id)).unwrap();
+            let opened = stranger
+                .open_block(black_box(&sealed), black_box(id))
+                .unwrap();
             assert!(opened.is_none());
         });
     });
     group.bench_function("raw", |b| {
         b.iter(|| {
-            assert!(!raw_open(&wrong, black_box(&aad), black_box(&raw_sealed), &mut plain));
+            assert!(!raw_open(
+                &wrong,
+                black_box(&aad),
+                black_box(&raw_sealed),
+                &mut plain
+            ));
         });
     });
     group.finish();

@@ -40,6 +40,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     for package in BENCH_PACKAGES {
         command.args(["-p", package]);
     }
+    // Only the criterion targets: the libtest harness of a library would reject criterion's
+    // options.
+    command.arg("--benches");
     command.arg("--");
     if quick {
         command.args([

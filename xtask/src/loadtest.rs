@@ -10,7 +10,12 @@
 //!    endpoint; the run is bounded in time (S seconds plus a drain limit) and in count.
 //! 4. Stops the server (also on error: a drop guard kills it), then runs the crypto-only bound:
 //!    `seal_note` + `open_note` of the same message on every core for S seconds.
-//! 5. Prints pairs/s, p50/p95/p99 per endpoint, and the server's pairs/s as a share of the bound.
+//! 5. Measures what a durable database commit costs on the same disk: sequential redb write
+//!    transactions (one note-sized insert each, default `Durability::Immediate`, so one fsync
+//!    each) in the same temporary directory. Every create and every reveal commits once, and redb
+//!    has one writer at a time, so `1 / (2 × commit latency)` bounds the pairs/s of any server
+//!    that commits each request on its own.
+//! 6. Prints pairs/s, p50/p95/p99 per endpoint, and the server's pairs/s as a share of the bound.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -41,6 +46,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_LIMIT: Duration = Duration::from_secs(35);
 /// Hard cap on create → peek → reveal rounds per client, the count bound of the run.
 const MAX_ROUNDS_PER_CLIENT: u64 = 1_000_000;
+/// Bytes per insert of the commit probe: about one stored note.
+const PROBE_VALUE_BYTES: usize = 2_400;
+/// Bounds of the commit probe.
+const PROBE_MAX_COMMITS: usize = 1_000;
+const PROBE_TIME: Duration = Duration::from_secs(3);
 /// Set in the environment of the re-run release build, so it does not rebuild and re-run.
 const RELEASE_MARKER: &str = "QSMM_LOADTEST_RELEASE";
 
@@ -63,8 +73,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("{} is missing; build it first", binary.display()));
     }
 
+    let db_dir = tempdir()?;
     let http = {
-        let db_dir = tempdir()?;
         let server = Server::start(&binary, &db_dir.0)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -75,7 +85,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         result?
     };
     let crypto = crypto_bound(options)?;
-    report(options, &http, crypto);
+    let commits = commit_latencies(&db_dir.0.join("probe.redb"))?;
+    report(options, &http, crypto, &commits);
     if http.failures > 0 {
         return Err(format!(
             "{} request(s) failed or revealed the wrong message",
@@ -105,8 +116,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--clients" => options.clients = number(&value("--clients")?, 1, MAX_CLIENTS)?,
             "--seconds" => options.seconds = number(&value("--seconds")?, 1, MAX_SECONDS)?,
             "--message-bytes" => {
-                options.message_bytes =
-                    number(&value("--message-bytes")?, 1, MAX_MESSAGE_BYTES)?;
+                options.message_bytes = number(&value("--message-bytes")?, 1, MAX_MESSAGE_BYTES)?;
             }
             other => return Err(format!("unknown option `{other}`")),
         }
@@ -172,10 +182,8 @@ fn tempdir() -> Result<TempDir, String> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "paravoid-loadtest-{}-{nanos}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("paravoid-loadtest-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(TempDir(dir))
 }
@@ -242,8 +250,7 @@ fn free_port() -> Result<SocketAddr, String> {
 /// A minimal blocking `GET /healthz` (avoids a runtime before the server is up).
 fn healthz(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1))
-    else {
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
         return false;
     };
     if stream
@@ -481,7 +488,10 @@ async fn json_body(response: reqwest::Response, what: &str) -> Result<Value, Str
     if !status.is_success() {
         return Err(format!(
             "{what}: HTTP {status}: {}",
-            String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ));
     }
     serde_json::from_slice(&body).map_err(|e| format!("{what}: not JSON: {e}"))
@@ -532,6 +542,34 @@ fn crypto_bound(options: Options) -> Result<f64, String> {
     Ok(pairs as f64 / seconds)
 }
 
+/// Latencies of sequential durable redb commits, one note-sized insert each, sorted.
+fn commit_latencies(path: &Path) -> Result<Vec<Duration>, String> {
+    const TABLE: redb::TableDefinition<'_, u64, &[u8]> = redb::TableDefinition::new("probe");
+    let db = redb::Database::create(path).map_err(|e| format!("redb probe: {e}"))?;
+    let value = vec![0x5au8; PROBE_VALUE_BYTES];
+    let mut samples = Vec::with_capacity(PROBE_MAX_COMMITS);
+    let start = Instant::now();
+    for key in 0u64.. {
+        if samples.len() >= PROBE_MAX_COMMITS || start.elapsed() >= PROBE_TIME {
+            break;
+        }
+        let begin = Instant::now();
+        let txn = db.begin_write().map_err(|e| format!("redb probe: {e}"))?;
+        {
+            let mut table = txn
+                .open_table(TABLE)
+                .map_err(|e| format!("redb probe: {e}"))?;
+            table
+                .insert(key, value.as_slice())
+                .map_err(|e| format!("redb probe: {e}"))?;
+        }
+        txn.commit().map_err(|e| format!("redb probe: {e}"))?;
+        samples.push(begin.elapsed());
+    }
+    samples.sort_unstable();
+    Ok(samples)
+}
+
 /// The `q` quantile (0..=1) of sorted samples, nearest rank.
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
@@ -551,7 +589,7 @@ fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-fn report(options: Options, http: &Tally, crypto: f64) {
+fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
     #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
     let rate = http.pairs as f64 / http.elapsed.as_secs_f64().max(f64::EPSILON);
     println!(
@@ -593,9 +631,21 @@ fn report(options: Options, http: &Tally, crypto: f64) {
          {crypto:.1} pairs/s"
     );
     if crypto > 0.0 {
+        println!("  paravoid / crypto-only bound: {:.2}×", rate / crypto);
+    }
+    let p50 = quantile(commits, 0.50);
+    println!(
+        "\n  durable redb commit on this disk ({} sequential, one {PROBE_VALUE_BYTES}-byte insert \
+         each): p50 {} · p95 {} · p99 {}",
+        commits.len(),
+        millis(p50),
+        millis(quantile(commits, 0.95)),
+        millis(quantile(commits, 0.99)),
+    );
+    if p50 > Duration::ZERO {
         println!(
-            "  paravoid / crypto-only bound: {:.2}×",
-            rate / crypto
+            "  bound for one commit per create and per reveal, one writer: {:.1} pairs/s",
+            1.0 / (2.0 * p50.as_secs_f64())
         );
     }
 }
