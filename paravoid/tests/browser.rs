@@ -10,6 +10,8 @@ mod flows;
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 
+use std::io::Write as _;
+
 use paravoid::{AppState, Config};
 use tokio::sync::oneshot;
 
@@ -24,7 +26,9 @@ async fn pages_work_in_a_real_browser() {
             panic!("CI needs the browser test: {why}")
         }
         Err(why) => {
-            eprintln!("SKIPPED pages_work_in_a_real_browser: {why}");
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+            let message = format!("SKIPPED pages_work_in_a_real_browser: {why}\n");
+            let _written = std::io::stderr().write_all(message.as_bytes());
             return;
         }
     };
@@ -49,6 +53,7 @@ async fn pages_work_in_a_real_browser() {
     let outcome = async {
         site.create_then_reveal_once().await?;
         site.passphrase_protects_the_note().await?;
+        site.desktop_layout().await?;
         site.incomplete_link_is_explained().await
     }
     .await;

@@ -322,6 +322,30 @@ mod tests {
     }
 
     #[test]
+    fn every_field_has_a_label_and_every_control_is_a_button() {
+        for (name, html) in [("index.html", INDEX_HTML), ("reveal.html", REVEAL_HTML)] {
+            let mut fields = 0;
+            for open in ["<textarea", "<input", "<select"] {
+                for tag in tags(html, open) {
+                    let (_, rest) = tag.split_once(" id=\"").unwrap();
+                    let id = &rest[..rest.find('"').unwrap()];
+                    let label = format!("<label for=\"{id}\">");
+                    assert!(html.contains(&label), "{name}: no label for #{id}");
+                    fields += 1;
+                }
+            }
+            assert!(fields >= 2, "{name}: {fields} fields");
+            for tag in tags(html, "<button") {
+                assert!(
+                    tag.contains(" type=\""),
+                    "{name}: button without a type: {tag}"
+                );
+            }
+            assert!(!html.contains("tabindex=\"1") && !html.contains("<div role=\"button"));
+        }
+    }
+
+    #[test]
     fn scripts_never_parse_html() {
         for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let text = std::str::from_utf8(asset.body).unwrap();

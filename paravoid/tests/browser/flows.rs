@@ -8,6 +8,8 @@ use crate::webdriver::{Driver, Session};
 
 /// A phone-sized viewport (CSS pixels) for the sessions and their screenshots.
 const PHONE: (u32, u32) = (390, 844);
+/// The WebDriver code of the Enter key.
+const ENTER: char = '\u{E007}';
 /// The answer for a note that cannot be read.
 const GONE: &str = "This note does not exist, has expired, or has already been read.";
 
@@ -180,8 +182,10 @@ impl Site<'_> {
             .await?;
 
         reader.clear(&passphrase).await?;
-        reader.type_text(&passphrase, "correct horse").await?;
-        reader.click(&reader.find("#reveal").await?).await?;
+        // Enter in the passphrase field submits: the page works from the keyboard.
+        reader
+            .type_text(&passphrase, &format!("correct horse{ENTER}"))
+            .await?;
         check_eq(
             &self.read_note(&reader).await?,
             message,
@@ -194,6 +198,22 @@ impl Site<'_> {
         )?;
         self.expect_exists(&id, false).await?;
         Ok(())
+    }
+
+    /// The create page on a desktop-sized screen, for a look at the wide layout.
+    pub(crate) async fn desktop_layout(&self) -> Result<(), String> {
+        let sender = self.driver.session(1200, 800).await?;
+        sender.goto(&format!("{}/", self.base)).await?;
+        sender.wait_visible("#create").await?;
+        let columns = sender
+            .execute("return getComputedStyle(document.querySelector('.row')).gridTemplateColumns;")
+            .await?;
+        let columns = columns.as_str().unwrap_or_default();
+        check(
+            columns.split_whitespace().count() == 2,
+            &format!("expiry and passphrase side by side, got {columns:?}"),
+        )?;
+        self.screenshot(&sender, "create-desktop.png").await
     }
 
     /// A link without its keys says so and offers no reveal.
