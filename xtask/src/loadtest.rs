@@ -82,9 +82,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+        let cpu_before = server.cpu_seconds();
         let result = runtime.block_on(drive(server.addr, options));
+        let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
         drop(server);
-        result?
+        let mut tally = result?;
+        tally.server_cpu = server_cpu;
+        tally
     };
     let crypto = crypto_bound(options)?;
     let commits = commit_latencies(&db_dir.0.join("probe.redb"))?;
@@ -231,6 +235,20 @@ impl Server {
     }
 }
 
+impl Server {
+    /// CPU seconds (user + system) the server has used so far, from `/proc` (Linux only;
+    /// `USER_HZ` is 100 on every Linux target).
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: f64 = fields.next()?.parse().ok()?;
+        let stime: f64 = fields.next()?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // The child is ours; if it already exited, kill fails harmlessly.
@@ -310,6 +328,8 @@ struct Tally {
     latencies: [Vec<Duration>; 3],
     /// Wall time of the measured phase.
     elapsed: Duration,
+    /// CPU seconds the server used during the measured phase, where the platform tells.
+    server_cpu: Option<f64>,
 }
 
 impl Tally {
@@ -638,6 +658,19 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
     );
     if crypto > 0.0 {
         println!("  paravoid / crypto-only bound: {:.2}×", rate / crypto);
+    }
+    if let Some(cpu) = http.server_cpu.filter(|_| http.pairs > 0) {
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let per_pair = cpu / http.pairs as f64;
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let crypto_per_pair = threads as f64 / crypto.max(f64::EPSILON);
+        println!(
+            "  server CPU: {cpu:.2} s over the run = {:.3} ms per pair (crypto alone: {:.3} ms \
+             per pair); {:.2} of {threads} cores busy in the server",
+            per_pair * 1e3,
+            crypto_per_pair * 1e3,
+            cpu / http.elapsed.as_secs_f64().max(f64::EPSILON),
+        );
     }
     let p50 = quantile(commits, 0.50);
     let mean = if commits.is_empty() {
