@@ -2,17 +2,16 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-mod app;
 mod clock;
 mod config;
 mod error;
 mod json;
 mod routes;
+mod server;
 mod state;
 mod store;
 mod sweeper;
 
-pub use app::{app, serve};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};
 pub use error::{Error, NOT_FOUND_MESSAGE, Result};
@@ -20,5 +19,6 @@ pub use routes::openapi::openapi_document;
 pub use routes::secrets::{
     CLASSICAL_SECRET_LEN, COMPACT_LEN, DK_SEED_LEN, EXPANDED_DK_LEN, MAX_PASSPHRASE_CHARS,
 };
+pub use server::{app, serve};
 pub use state::AppState;
 pub use store::MAX_PASSPHRASE_ATTEMPTS;

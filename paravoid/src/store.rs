@@ -2,7 +2,10 @@
 //! transactions that create, peek, reveal and sweep notes.
 //!
 //! Every function here blocks on disk I/O; the async handlers call them through
-//! `tokio::task::spawn_blocking`.
+//! `tokio::task::spawn_blocking`. Creates and reveals are queued to one writer thread that
+//! commits whatever is queued as one transaction (group commit, see [`group_commit`]); peeks read
+//! in their own read transactions; the rare lazy deletions and sweeps open their own write
+//! transactions.
 //!
 //! # Tables
 //!
@@ -34,6 +37,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::{Error, Result};
+
+mod group_commit;
+
+use group_commit::GroupCommit;
 
 /// Wrong passphrases allowed per note; the attempt that reaches this number destroys the note.
 pub const MAX_PASSPHRASE_ATTEMPTS: u8 = 5;
@@ -100,11 +107,11 @@ impl NoteRecord {
     }
 }
 
-/// Whether a reveal transaction commits, and what the request is answered.
+/// What a reveal did inside the transaction, and what the request is answered.
 enum Decision {
-    /// Commit the changes, then answer with this.
+    /// Changes were written (or none were needed); answer with this once they are committed.
     Commit(Result<Zeroizing<Vec<u8>>>),
-    /// Change nothing; answer with this error.
+    /// Nothing was written; answer with this error.
     Abort(Error),
 }
 
@@ -121,6 +128,8 @@ pub(crate) struct NoteSummary {
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
     db: Arc<Database>,
+    /// Creates and reveals go through the group-committing writer thread.
+    writer: Arc<GroupCommit>,
 }
 
 impl Store {
@@ -133,27 +142,26 @@ impl Store {
             txn.open_table(EXPIRY)?;
         }
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let writer = Arc::new(GroupCommit::start(db.clone())?);
+        Ok(Self { db, writer })
     }
 
     /// Stores a new note. Durable once this returns `Ok`.
     pub(crate) fn insert(&self, id: Uuid, record: &NoteRecord) -> Result<()> {
         let key = id.as_u128();
         let bytes = record.to_bytes();
-        let txn = self.db.begin_write()?;
-        {
+        let expires_at = record.expires_at;
+        self.writer.run(move |txn| {
             let mut notes = txn.open_table(NOTES)?;
             if notes.get(key)?.is_some() {
-                drop(notes);
-                txn.abort()?;
-                return Err(Error::Internal("note id collision"));
+                // Nothing written: the rest of the batch commits without this job.
+                return Ok(Err(Error::Internal("note id collision")));
             }
             notes.insert(key, bytes.as_slice())?;
-            txn.open_table(EXPIRY)?
-                .insert((record.expires_at, key), ())?;
-        }
-        txn.commit()?;
-        Ok(())
+            txn.open_table(EXPIRY)?.insert((expires_at, key), ())?;
+            Ok(Ok(()))
+        })?
     }
 
     /// Looks a note up without consuming it. An expired note is deleted and reported as absent.
@@ -179,15 +187,16 @@ impl Store {
 
     /// Reveals a note exactly once.
     ///
-    /// All of it happens in one write transaction, and redb runs write transactions one at a
-    /// time: load the record, check expiry, run `open` (which checks the link keys and the
-    /// passphrase and decrypts), then
+    /// All of it happens inside a write transaction of the writer thread, and redb runs write
+    /// transactions one at a time; a transaction may hold several requests (group commit), run
+    /// one after another, each seeing the changes of those before it. Load the record, check
+    /// expiry, run `open` (which checks the link keys, then the passphrase, and decrypts), then
     ///
-    /// - on success: delete the note and commit **before** returning the message, so of any
-    ///   number of concurrent reveals exactly one sees the note;
+    /// - on success: delete the note; the message is returned only **after** the transaction
+    ///   has committed, so of any number of concurrent reveals exactly one sees the note;
     /// - on a wrong passphrase: count the attempt (deleting the note at
-    ///   [`MAX_PASSPHRASE_ATTEMPTS`]) and commit;
-    /// - on wrong link keys or a missing passphrase: abort, changing nothing.
+    ///   [`MAX_PASSPHRASE_ATTEMPTS`]), answered after the commit;
+    /// - on wrong link keys or a missing passphrase: write nothing.
     ///
     /// # Errors
     ///
@@ -195,19 +204,15 @@ impl Store {
     /// [`Error::PassphraseRequired`], [`Error::WrongPassphrase`], or a storage error.
     pub(crate) fn reveal<F>(&self, id: Uuid, now: u64, open: F) -> Result<Zeroizing<Vec<u8>>>
     where
-        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError>,
+        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
     {
-        let txn = self.db.begin_write()?;
-        match Self::decide_reveal(&txn, id.as_u128(), now, open)? {
-            Decision::Commit(outcome) => {
-                txn.commit()?;
-                outcome
-            }
-            Decision::Abort(err) => {
-                txn.abort()?;
-                Err(err)
-            }
-        }
+        self.writer.run(move |txn| {
+            Ok(match Self::decide_reveal(txn, id.as_u128(), now, open)? {
+                Decision::Commit(outcome) => outcome,
+                // Nothing was written: leaving the transaction untouched is the abort.
+                Decision::Abort(err) => Err(err),
+            })
+        })?
     }
 
     /// The body of [`Store::reveal`]: reads and changes the tables inside `txn` and says whether

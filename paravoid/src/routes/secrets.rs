@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use qsmm_shield::note::{
-    self, NoteOpenError, RecipientKeys, check_link_keys, open_note_with_passphrase, seal_note,
+    self, NoteOpenError, RecipientKeys, open_note_with_passphrase, seal_note,
     seal_note_with_passphrase,
 };
 use serde::{Deserialize, Serialize};
@@ -219,15 +219,13 @@ async fn reveal(
     let now = state.now();
     let store = state.store.clone();
     let message = blocking(move || {
-        store.reveal(id, now, |note| {
-            // Checked first so that only holders of the link keys can make the server run
-            // Argon2id inside the write transaction.
+        store.reveal(id, now, move |note| {
             let Some(keys) = keys.as_ref() else {
                 return Err(NoteOpenError::WrongKeys);
             };
-            if check_link_keys(note, keys).is_err() {
-                return Err(NoteOpenError::WrongKeys);
-            }
+            // `open_note_with_passphrase` compares the key check before it runs Argon2id, so
+            // only holders of the link keys can make the server derive a passphrase key inside
+            // the write transaction.
             // A passphrase sent for a note that has none is ignored.
             let passphrase = request.passphrase.as_ref().map(String::as_bytes);
             open_note_with_passphrase(note, keys, passphrase)

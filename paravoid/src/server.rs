@@ -1,4 +1,4 @@
-//! The router with its middleware, and the server loop around it.
+//! The router with its middleware (`app`), and the server loop around it (`serve`).
 
 use std::future::Future;
 
