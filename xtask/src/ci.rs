@@ -72,7 +72,24 @@ const STEPS: &[Step] = &[
         args: &["doc", "--workspace", "--no-deps", "--all-features"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
     },
+    // The two slow adversarial steps run only in CI (`CI` set) or when named.
+    Step {
+        name: "fuzz",
+        program: "cargo",
+        args: &["xtask", "fuzz", "--seconds", "30"],
+        env: &[],
+    },
+    Step {
+        name: "schemathesis",
+        program: "bash",
+        args: &[".ci/schemathesis.sh"],
+        env: &[],
+    },
 ];
+
+/// Steps that run only when the `CI` environment variable is set or when named on the command
+/// line, so that a local `cargo xtask ci` stays fast.
+const CI_ONLY: &[&str] = &["fuzz", "schemathesis"];
 
 /// Runs the named steps (all of them when `args` is empty) and prints a timing table.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -89,10 +106,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ));
         }
     }
+    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     let selected: Vec<&Step> = STEPS
         .iter()
-        .filter(|s| args.is_empty() || args.iter().any(|a| a == s.name))
+        .filter(|s| {
+            if args.is_empty() {
+                in_ci || !CI_ONLY.contains(&s.name)
+            } else {
+                args.iter().any(|a| a == s.name)
+            }
+        })
         .collect();
+    if args.is_empty() && !in_ci {
+        println!(
+            "(skipping {}: they run when CI is set or when named)",
+            CI_ONLY.join(", ")
+        );
+    }
 
     let mut timings = Vec::new();
     let mut failed = None;
@@ -106,6 +136,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let start = Instant::now();
         let status = Command::new(step.program)
             .args(step.args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .envs(step.env.iter().copied())
             .status()
             .map_err(|e| format!("cannot start `{}`: {e}", step.program))?;

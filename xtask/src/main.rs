@@ -7,9 +7,12 @@
 //!   primitives they wrap, in `target/bench-report.md`.
 //! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: a paravoid server
 //!   under concurrent HTTP load, against the note scheme's crypto-only bound.
+//! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, N seconds
+//!   each, with runs and coverage per target.
 
 mod bench;
 mod ci;
+mod fuzz;
 mod loadtest;
 
 use std::process::ExitCode;
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("loadtest") => loadtest::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_usage();
             Ok(())
@@ -42,6 +46,8 @@ fn print_usage() {
          ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
-         load-test a paravoid server against the crypto-only bound\n"
+         load-test a paravoid server against the crypto-only bound\n  \
+         fuzz [--seconds N] [--list] [TARGET...]\n                          \
+         run the libFuzzer targets (all by default), N seconds each\n"
     );
 }

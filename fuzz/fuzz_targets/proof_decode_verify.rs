@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `proof_decode_verify`: the properties are listed on [`qsmm_fuzz::proof_decode_verify`].
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| qsmm_fuzz::proof_decode_verify(data));

@@ -1,0 +1,23 @@
+//! Fuzz targets for qsmm and paravoid, as plain functions over `&[u8]`.
+//!
+//! Each `fuzz_targets/<name>.rs` is a one-line `fuzz_target!` calling the function of the same
+//! name here. Every function asserts properties of what it decodes — round trips, "nothing but
+//! the right key opens", "only the real signature verifies", "never a 5xx" — and panics (a
+//! libFuzzer crash) when one fails. The fixed keys and known plaintexts the properties refer to
+//! live in [`fixtures`]; `examples/seed_corpus.rs` writes valid encodings under those keys into
+//! `corpus/<target>/`.
+
+#![forbid(unsafe_code)]
+
+pub mod fixtures;
+mod http;
+mod proof;
+mod shatter;
+mod shield;
+mod void;
+
+pub use http::paravoid_http;
+pub use proof::proof_decode_verify;
+pub use shatter::{mesh_reconstruct, record_len as shatter_record_len};
+pub use shield::{dsa_decoders_verify, kem_decoders, note_decoders, wrapped_key, xwing_decoders};
+pub use void::open_block;
