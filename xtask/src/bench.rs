@@ -15,6 +15,10 @@ use std::process::Command;
 /// The crates whose benchmarks the report covers: the `benches` crate holds every comparison.
 const BENCH_PACKAGES: &[&str] = &["qsmm-benches"];
 
+/// The criterion targets of those crates. Other bench targets (such as the statistical timing
+/// test `timing`, which has its own harness and runs for minutes) are left to be run by name.
+const BENCH_TARGETS: &[&str] = &["shield", "shatter", "void", "proof"];
+
 /// Runs the benchmarks and writes `target/bench-report.md`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
@@ -40,9 +44,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     for package in BENCH_PACKAGES {
         command.args(["-p", package]);
     }
-    // Only the criterion targets: the libtest harness of a library would reject criterion's
-    // options.
-    command.arg("--benches");
+    // Only the criterion targets: a libtest harness would reject criterion's options.
+    for target in BENCH_TARGETS {
+        command.args(["--bench", target]);
+    }
     command.arg("--");
     if quick {
         command.args([
@@ -133,10 +138,17 @@ fn read_measurement(dir: &Path) -> Result<Option<Measurement>, String> {
     ) else {
         return Ok(None);
     };
-    let benchmark: serde_json::Value = serde_json::from_str(&benchmark)
-        .map_err(|e| format!("{}: {e}", dir.join("benchmark.json").display()))?;
-    let estimates: serde_json::Value = serde_json::from_str(&estimates)
-        .map_err(|e| format!("{}: {e}", dir.join("estimates.json").display()))?;
+    // A run killed while writing leaves truncated files: skip them with a warning rather than
+    // losing the whole report.
+    let parsed = serde_json::from_str::<serde_json::Value>(&benchmark)
+        .and_then(|b| Ok((b, serde_json::from_str::<serde_json::Value>(&estimates)?)));
+    let (benchmark, estimates) = match parsed {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("xtask: skipping {}: {e}", dir.display());
+            return Ok(None);
+        }
+    };
     let text = |key: &str| {
         benchmark
             .get(key)
@@ -266,6 +278,37 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("| solo / x | 5.0 ns | – | – |"), "{table}");
+    }
+
+    #[test]
+    fn truncated_results_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-test-{}", std::process::id()));
+        let good = dir.join("g").join("ours").join("new");
+        let bad = dir.join("g").join("raw").join("new");
+        fs::create_dir_all(&good).unwrap();
+        fs::create_dir_all(&bad).unwrap();
+        fs::write(
+            good.join("benchmark.json"),
+            r#"{"group_id":"g","function_id":"ours","value_str":null}"#,
+        )
+        .unwrap();
+        fs::write(
+            good.join("estimates.json"),
+            r#"{"median":{"point_estimate":42.0}}"#,
+        )
+        .unwrap();
+        fs::write(
+            bad.join("benchmark.json"),
+            r#"{"group_id":"g","function_id":"raw"}"#,
+        )
+        .unwrap();
+        fs::write(bad.join("estimates.json"), "").unwrap();
+        let results = collect(&dir).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert_eq!(results[0].function, "ours");
+        assert!((results[0].median_ns - 42.0).abs() < f64::EPSILON);
+        assert_eq!(results[0].parameter, None);
     }
 
     #[test]
