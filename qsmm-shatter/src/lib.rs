@@ -7,6 +7,7 @@ pub mod mimc;
 pub mod placement;
 
 pub use mesh::{
-    MeshConfig, MeshRead, MetadataMesh, Placement, SHARE_FORMAT_VERSION, SHARE_HEADER_LEN,
+    KeyedMesh, MeshConfig, MeshRead, MetadataMesh, Placement, SHARE_FORMAT_VERSION,
+    SHARE_HEADER_LEN,
 };
 pub use qsmm_types::{BlockId, Error, Result, SecretKey, Threshold};

@@ -2,8 +2,6 @@
 //!
 //! The share layout and the update scheme are documented on [`MetadataMesh`].
 
-use std::collections::HashMap;
-
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use sha3::{Digest, Sha3_256};
@@ -300,76 +298,9 @@ impl MetadataMesh {
         hw_entropy: impl AsRef<[u8]>,
         generation: u64,
     ) -> Result<Vec<Placement>> {
-        let max = self.max_metadata_len();
-        if metadata.len() > max {
-            return Err(Error::DataTooLarge {
-                max,
-                got: metadata.len(),
-            });
-        }
-        let hw_entropy = hw_entropy.as_ref();
-        let slot = slot_of(generation);
-        let positions = self.positions(key, hw_entropy)?;
-        let targets = positions.slot(usize::from(slot));
-        let namespace = self.namespace(key, hw_entropy)?;
-        let (k, n) = self.k_n()?;
-
-        let mut seed = SecretKey::try_generate()?;
-        let mut rng = ChaCha20Rng::from_seed(*seed.as_bytes());
-        seed.zeroize();
-        let mut split_id = [0u8; SPLIT_ID_LEN];
-        rng.fill_bytes(&mut split_id);
-        let length = u32::try_from(metadata.len()).map_err(|_| Error::DataTooLarge {
-            max,
-            got: metadata.len(),
-        })?;
-        let header = ShareHeader {
-            slot,
-            index: 0,
-            k,
-            n,
-            generation,
-            split_id,
-            length,
-            commitment: commitment(generation, metadata),
-        };
-
-        // vsss-rs rejects an empty secret; an empty root is shared as zero-length shares.
-        let mut shares = Zeroizing::new(if metadata.is_empty() {
-            vec![vec![0u8]; usize::from(n)]
-        } else {
-            Gf256::split_bytes_with_participant_ids_iter(
-                usize::from(k),
-                usize::from(n),
-                metadata,
-                &mut rng,
-                (1..=n).map(|x| IdentifierGf256(Gf256(x))),
-            )
-            .map_err(|_| Error::InvalidThreshold {
-                k: usize::from(k),
-                n: usize::from(n),
-            })?
-        });
-
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(SHARE_HEADER_LEN + metadata.len()));
-        let mut placements = Vec::with_capacity(usize::from(n));
-        for ((index, share), target) in (0..=u8::MAX).zip(shares.iter()).zip(targets) {
-            plaintext.clear();
-            ShareHeader { index, ..header }.encode(&mut plaintext);
-            // share = [x, f(x) per byte]; the x-coordinate is implied by the index.
-            plaintext.extend_from_slice(share.get(1..).unwrap_or_default());
-            placements.push(Placement {
-                target_block: *target,
-                share: namespace.seal_block(&plaintext, *target)?,
-            });
-        }
-        shares.iter_mut().for_each(Zeroize::zeroize);
-        if placements.len() == usize::from(n) {
-            Ok(placements)
-        } else {
-            // Unreachable: vsss-rs returns n shares and the slot has n positions.
-            Err(Error::InvalidParameter("share count"))
-        }
+        self.check_metadata_len(metadata)?;
+        self.for_key(key, hw_entropy)?
+            .shard_metadata_generation(metadata, generation)
     }
 
     /// The `2n` blocks that may hold this key's shares, slot 0 first: read these and hand them
@@ -442,27 +373,280 @@ impl MetadataMesh {
         blocks: &[(BlockId, B)],
         min_generation: u64,
     ) -> Result<MeshRead> {
+        self.for_key(key, hw_entropy)?
+            .read_at_least(blocks, min_generation)
+    }
+
+    /// This mesh bound to one key and medium: computes the `2n` share positions and the share
+    /// namespace once, for any number of reads and writes.
+    ///
+    /// Every keyed method of [`MetadataMesh`] is this followed by the [`KeyedMesh`] method of the
+    /// same name; a caller that reads or writes more than once should keep the [`KeyedMesh`].
+    ///
+    /// # Errors
+    ///
+    /// None for a mesh made by [`Self::new`]; the `Result` is kept for future layouts.
+    pub fn for_key(&self, key: &SecretKey, hw_entropy: impl AsRef<[u8]>) -> Result<KeyedMesh> {
         let hw_entropy = hw_entropy.as_ref();
-        let positions = self.positions(key, hw_entropy)?;
-        let namespace = self.namespace(key, hw_entropy)?;
         let (k, n) = self.k_n()?;
-        let mut expected: HashMap<BlockId, (u8, u8)> = HashMap::with_capacity(SLOTS * 255);
+        let positions = self.positions(key, hw_entropy)?;
+        let blocks: Vec<BlockId> = positions.iter().collect();
+        let mut lookup = Vec::with_capacity(blocks.len());
         for (slot, _) in (0u8..).zip(0..SLOTS) {
             for (index, id) in (0..=u8::MAX).zip(positions.slot(usize::from(slot))) {
-                expected.insert(*id, (slot, index));
+                lookup.push((*id, slot, index));
             }
         }
+        lookup.sort_unstable_by_key(|&(id, _, _)| id);
+        if blocks.len() != SLOTS * usize::from(n) || lookup.len() != blocks.len() {
+            // Unreachable: the placer returns n positions per slot.
+            return Err(Error::InvalidParameter("share count"));
+        }
+        Ok(KeyedMesh {
+            mesh: self.clone(),
+            k,
+            n,
+            blocks,
+            lookup,
+            namespace: self.namespace(key, hw_entropy)?,
+        })
+    }
 
+    fn check_metadata_len(&self, metadata: &[u8]) -> Result<u32> {
+        let max = self.max_metadata_len();
+        match u32::try_from(metadata.len()) {
+            Ok(length) if metadata.len() <= max => Ok(length),
+            _ => Err(Error::DataTooLarge {
+                max,
+                got: metadata.len(),
+            }),
+        }
+    }
+
+    fn k_n(&self) -> Result<(u8, u8)> {
+        let t = self.config.threshold;
+        match (u8::try_from(t.k()), u8::try_from(t.n())) {
+            (Ok(k), Ok(n)) => Ok((k, n)),
+            _ => Err(Error::InvalidThreshold { k: t.k(), n: t.n() }),
+        }
+    }
+
+    fn positions(&self, key: &SecretKey, hw_entropy: &[u8]) -> Result<SlotPositions> {
+        Placer::new(key, hw_entropy).slots(self.config.threshold, self.config.total_blocks)
+    }
+
+    fn namespace(&self, key: &SecretKey, hw_entropy: &[u8]) -> Result<Namespace> {
+        Namespace::with_block_size(
+            derive_subkey(key, hw_entropy, labels::SHATTER_SHARE),
+            hw_entropy,
+            self.block_size,
+        )
+    }
+}
+
+/// A [`MetadataMesh`] bound to one key and medium, made by [`MetadataMesh::for_key`].
+///
+/// It holds the `2n` share positions and the share namespace (whose keys are zeroized on drop),
+/// so reads and writes through it skip the `2n` MiMC PRF evaluations and the key derivation
+/// that every keyed [`MetadataMesh`] method repeats. Its results are the same bytes, at the
+/// same positions, as those methods: shares written by one are read by the other.
+///
+/// `Debug` prints the public configuration only.
+///
+/// # Examples
+///
+/// ```
+/// use qsmm_shatter::{BlockId, MeshConfig, MetadataMesh, SecretKey, Threshold};
+///
+/// let mesh = MetadataMesh::new(MeshConfig { threshold: Threshold::new(2, 3), total_blocks: 64 })?
+///     .with_block_size(512)?;
+/// let key = SecretKey::generate();
+/// let keyed = mesh.for_key(&key, b"hw")?;
+/// let mut medium = vec![vec![0u8; 512]; 64];
+///
+/// for generation in 0..3 {
+///     for p in keyed.shard_metadata_generation(b"root", generation)? {
+///         medium[p.target_block.0 as usize] = p.share;
+///     }
+/// }
+/// let read: Vec<(BlockId, &[u8])> = keyed
+///     .blocks_to_read()
+///     .iter()
+///     .map(|id| (*id, medium[id.0 as usize].as_slice()))
+///     .collect();
+/// let latest = keyed.read_latest(&read)?;
+/// assert_eq!((latest.generation, latest.metadata.as_slice()), (2, &b"root"[..]));
+///
+/// // The plain mesh reads what the keyed one wrote.
+/// assert_eq!(mesh.reconstruct_metadata(&key, b"hw", &read)?, b"root");
+/// # Ok::<(), qsmm_shatter::Error>(())
+/// ```
+pub struct KeyedMesh {
+    /// The public parameters.
+    mesh: MetadataMesh,
+    /// `k` of the threshold.
+    k: u8,
+    /// `n` of the threshold.
+    n: u8,
+    /// All `2n` positions, slot 0 first, share index order within a slot.
+    blocks: Vec<BlockId>,
+    /// `(position, slot, share index)` sorted by position.
+    lookup: Vec<(BlockId, u8, u8)>,
+    /// Seals and opens the shares; zeroizes its keys on drop.
+    namespace: Namespace,
+}
+
+impl core::fmt::Debug for KeyedMesh {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyedMesh")
+            .field("config", &self.mesh.config)
+            .field("block_size", &self.mesh.block_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyedMesh {
+    /// The mesh this handle was made from.
+    #[must_use]
+    pub const fn mesh(&self) -> &MetadataMesh {
+        &self.mesh
+    }
+
+    /// The `2n` blocks that may hold this key's shares, slot 0 first (as
+    /// [`MetadataMesh::blocks_to_read`]).
+    #[must_use]
+    pub fn blocks_to_read(&self) -> &[BlockId] {
+        &self.blocks
+    }
+
+    /// Splits `metadata` as generation 0 (as [`MetadataMesh::shard_metadata`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::shard_metadata_generation`].
+    pub fn shard_metadata(&self, metadata: &[u8]) -> Result<Vec<Placement>> {
+        self.shard_metadata_generation(metadata, 0)
+    }
+
+    /// Splits `metadata` `k`-of-`n` as generation `generation` and seals each share for its
+    /// position in slot `generation mod 2` (as [`MetadataMesh::shard_metadata_generation`],
+    /// which documents the durability rules).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::DataTooLarge`] if `metadata` is longer than
+    ///   [`MetadataMesh::max_metadata_len`];
+    /// - [`Error::Rng`] if the operating system's random number generator fails.
+    pub fn shard_metadata_generation(
+        &self,
+        metadata: &[u8],
+        generation: u64,
+    ) -> Result<Vec<Placement>> {
+        let length = self.mesh.check_metadata_len(metadata)?;
+        let slot = slot_of(generation);
+        let (k, n) = (self.k, self.n);
+        let targets = self.slot(slot);
+
+        let mut seed = SecretKey::try_generate()?;
+        let mut rng = ChaCha20Rng::from_seed(*seed.as_bytes());
+        seed.zeroize();
+        let mut split_id = [0u8; SPLIT_ID_LEN];
+        rng.fill_bytes(&mut split_id);
+        let header = ShareHeader {
+            slot,
+            index: 0,
+            k,
+            n,
+            generation,
+            split_id,
+            length,
+            commitment: commitment(generation, metadata),
+        };
+
+        // vsss-rs rejects an empty secret; an empty root is shared as zero-length shares.
+        let shares = Zeroizing::new(if metadata.is_empty() {
+            vec![vec![0u8]; usize::from(n)]
+        } else {
+            Gf256::split_bytes_with_participant_ids_iter(
+                usize::from(k),
+                usize::from(n),
+                metadata,
+                &mut rng,
+                (1..=n).map(|x| IdentifierGf256(Gf256(x))),
+            )
+            .map_err(|_| Error::InvalidThreshold {
+                k: usize::from(k),
+                n: usize::from(n),
+            })?
+        });
+
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(SHARE_HEADER_LEN + metadata.len()));
+        let mut placements = Vec::with_capacity(usize::from(n));
+        for ((index, share), target) in (0..=u8::MAX).zip(shares.iter()).zip(targets) {
+            plaintext.clear();
+            ShareHeader { index, ..header }.encode(&mut plaintext);
+            // share = [x, f(x) per byte]; the x-coordinate is implied by the index.
+            plaintext.extend_from_slice(share.get(1..).unwrap_or_default());
+            placements.push(Placement {
+                target_block: *target,
+                share: self.namespace.seal_block(&plaintext, *target)?,
+            });
+        }
+        if placements.len() == usize::from(n) {
+            Ok(placements)
+        } else {
+            // Unreachable: vsss-rs returns n shares and the slot has n positions.
+            Err(Error::InvalidParameter("share count"))
+        }
+    }
+
+    /// Reconstructs the newest metadata (as [`MetadataMesh::reconstruct_metadata`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotEnoughShares`] if no generation has `k` valid, commitment-checked shares.
+    pub fn reconstruct_metadata<B: AsRef<[u8]>>(&self, blocks: &[(BlockId, B)]) -> Result<Vec<u8>> {
+        Ok(self.read_latest(blocks)?.into_metadata())
+    }
+
+    /// The newest generation and its metadata (as [`MetadataMesh::read_latest`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotEnoughShares`] as for [`Self::reconstruct_metadata`].
+    pub fn read_latest<B: AsRef<[u8]>>(&self, blocks: &[(BlockId, B)]) -> Result<MeshRead> {
+        self.read_at_least(blocks, 0)
+    }
+
+    /// Like [`Self::read_latest`], but only generations `≥ min_generation` count (as
+    /// [`MetadataMesh::read_at_least`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotEnoughShares`] if no generation `≥ min_generation` has `k` valid,
+    /// commitment-checked shares.
+    pub fn read_at_least<B: AsRef<[u8]>>(
+        &self,
+        blocks: &[(BlockId, B)],
+        min_generation: u64,
+    ) -> Result<MeshRead> {
+        let (k, n) = (self.k, self.n);
         let mut groups: Vec<Group> = Vec::new();
         for (id, bytes) in blocks {
-            let Some(&(slot, index)) = expected.get(id) else {
+            let Ok(at) = self
+                .lookup
+                .binary_search_by_key(id, |&(position, _, _)| position)
+            else {
+                continue;
+            };
+            let Some(&(_, slot, index)) = self.lookup.get(at) else {
                 continue;
             };
             let bytes = bytes.as_ref();
-            if bytes.len() != self.block_size {
+            if bytes.len() != self.mesh.block_size {
                 continue;
             }
-            let Ok(Some(plain)) = namespace.open_block(bytes, *id) else {
+            let Ok(Some(plain)) = self.namespace.open_block(bytes, *id) else {
                 continue;
             };
             let plain = Zeroizing::new(plain);
@@ -487,7 +671,7 @@ impl MetadataMesh {
                 }
             };
             if let Some(group) = group {
-                group.add(index, body);
+                group.add(index, plain);
             }
         }
 
@@ -500,30 +684,17 @@ impl MetadataMesh {
                 .then(a.header.split_id.cmp(&b.header.split_id))
         });
         groups
-            .iter()
+            .iter_mut()
             .filter(|g| g.count >= usize::from(k))
             .find_map(|g| g.combine(usize::from(k)))
             .ok_or(Error::NotEnoughShares)
     }
 
-    fn k_n(&self) -> Result<(u8, u8)> {
-        let t = self.config.threshold;
-        match (u8::try_from(t.k()), u8::try_from(t.n())) {
-            (Ok(k), Ok(n)) => Ok((k, n)),
-            _ => Err(Error::InvalidThreshold { k: t.k(), n: t.n() }),
-        }
-    }
-
-    fn positions(&self, key: &SecretKey, hw_entropy: &[u8]) -> Result<SlotPositions> {
-        Placer::new(key, hw_entropy).slots(self.config.threshold, self.config.total_blocks)
-    }
-
-    fn namespace(&self, key: &SecretKey, hw_entropy: &[u8]) -> Result<Namespace> {
-        Namespace::with_block_size(
-            derive_subkey(key, hw_entropy, labels::SHATTER_SHARE),
-            hw_entropy,
-            self.block_size,
-        )
+    /// The `n` positions of `slot`, share index order.
+    fn slot(&self, slot: u8) -> &[BlockId] {
+        let n = usize::from(self.n);
+        let start = usize::from(slot) * n;
+        self.blocks.get(start..start + n).unwrap_or_default()
     }
 }
 
@@ -616,37 +787,46 @@ impl Group {
     }
 
     /// Records share `index` (x-coordinate `index + 1`) unless it is already present.
-    fn add(&mut self, index: u8, body: &[u8]) {
+    ///
+    /// `plain` is the whole opened share, header and body; it is turned in place into the
+    /// `[x, body…]` form `vsss-rs` combines, without another copy of the body.
+    fn add(&mut self, index: u8, mut plain: Zeroizing<Vec<u8>>) {
         if let Some(slot @ None) = self.shares.get_mut(usize::from(index)) {
-            let mut share = Zeroizing::new(Vec::with_capacity(body.len() + 1));
-            share.push(index.wrapping_add(1));
-            share.extend_from_slice(body);
-            *slot = Some(share);
+            let x_at = SHARE_HEADER_LEN - 1;
+            if plain.len() <= x_at {
+                return;
+            }
+            plain.drain(..x_at);
+            if let Some(x) = plain.first_mut() {
+                *x = index.wrapping_add(1);
+            }
+            *slot = Some(plain);
             self.count += 1;
         }
     }
 
     /// Combines the first `k` shares and checks the commitment.
-    fn combine(&self, k: usize) -> Option<MeshRead> {
-        let metadata = if self.header.length == 0 {
+    ///
+    /// The shares are moved out (and zeroized after use), so a group is combined at most once.
+    fn combine(&mut self, k: usize) -> Option<MeshRead> {
+        let mut metadata = Zeroizing::new(if self.header.length == 0 {
             Vec::new()
         } else {
-            let chosen: Vec<Vec<u8>> = self
-                .shares
-                .iter()
-                .flatten()
-                .take(k)
-                .map(|s| s.to_vec())
-                .collect();
-            let chosen = Zeroizing::new(chosen);
+            let chosen: Zeroizing<Vec<Vec<u8>>> = Zeroizing::new(
+                self.shares
+                    .iter_mut()
+                    .flatten()
+                    .take(k)
+                    .map(|share| core::mem::take(&mut **share))
+                    .collect(),
+            );
             Gf256::combine_bytes(chosen.as_slice()).ok()?
-        };
-        let metadata = Zeroizing::new(metadata);
+        });
         let expected = commitment(self.header.generation, &metadata);
         if bool::from(expected.ct_eq(&self.header.commitment)) {
             Some(MeshRead {
                 generation: self.header.generation,
-                metadata: metadata.to_vec(),
+                metadata: core::mem::take(&mut *metadata),
             })
         } else {
             None

@@ -561,3 +561,145 @@ fn forged_headers_are_rejected() {
         }
     }
 }
+
+#[test]
+fn keyed_mesh_and_mesh_interoperate() {
+    let m = mesh(3, 5, 200);
+    let keyed = m.for_key(&key(7), HW).unwrap();
+    assert_eq!(keyed.mesh(), &m);
+    assert_eq!(
+        keyed.blocks_to_read(),
+        m.blocks_to_read(&key(7), HW).unwrap().as_slice()
+    );
+    let ids = keyed.blocks_to_read().to_vec();
+    for generation in [0u64, 1, 2, 5] {
+        let meta = format!("root {generation}").into_bytes();
+
+        // Keyed writes, plain reads.
+        let mut medium = Medium::new(200, BLOCK, generation);
+        let placements = keyed.shard_metadata_generation(&meta, generation).unwrap();
+        let targets: Vec<BlockId> = placements.iter().map(|p| p.target_block).collect();
+        let slot = usize::try_from(generation % 2).unwrap();
+        assert_eq!(targets.as_slice(), &ids[slot * 5..slot * 5 + 5]);
+        medium.write(&placements);
+        let read = medium.read(&ids);
+        let got = m.read_latest(&key(7), HW, &read).unwrap();
+        assert_eq!(
+            (got.generation, got.metadata.as_slice()),
+            (generation, &meta[..])
+        );
+        assert_eq!(m.reconstruct_metadata(&key(7), HW, &read).unwrap(), meta);
+
+        // Plain writes, keyed reads.
+        let mut medium = Medium::new(200, BLOCK, generation + 100);
+        let placements = m
+            .shard_metadata_generation(&meta, &key(7), HW, generation)
+            .unwrap();
+        let plain_targets: Vec<BlockId> = placements.iter().map(|p| p.target_block).collect();
+        assert_eq!(plain_targets, targets);
+        medium.write(&placements);
+        let read = medium.read(&ids);
+        let got = keyed.read_latest(&read).unwrap();
+        assert_eq!(
+            (got.generation, got.metadata.as_slice()),
+            (generation, &meta[..])
+        );
+        assert_eq!(keyed.reconstruct_metadata(&read).unwrap(), meta);
+        assert_eq!(
+            keyed
+                .read_at_least(&read, generation)
+                .unwrap()
+                .into_metadata(),
+            meta
+        );
+        assert!(matches!(
+            keyed.read_at_least(&read, generation + 1),
+            Err(Error::NotEnoughShares)
+        ));
+        assert!(matches!(
+            m.read_at_least(&key(7), HW, &read, generation + 1),
+            Err(Error::NotEnoughShares)
+        ));
+    }
+}
+
+#[test]
+fn keyed_mesh_generation_zero_any_k_and_k_minus_one() {
+    let m = mesh(3, 5, 200);
+    let keyed = m.for_key(&key(8), HW).unwrap();
+    let placements = keyed.shard_metadata(b"first root").unwrap();
+    assert_eq!(placements.len(), 5);
+    assert!(placements.iter().all(|p| p.share.len() == BLOCK));
+    let mut medium = Medium::new(200, BLOCK, 9);
+    medium.write(&placements);
+    let ids = keyed.blocks_to_read();
+    for skip in 0..5 {
+        // Slot 0 holds generation 0: keep three of its five shares.
+        let kept: Vec<BlockId> = ids[..5]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip && *i != (skip + 1) % 5)
+            .map(|(_, id)| *id)
+            .collect();
+        let read = medium.read(&kept);
+        assert_eq!(keyed.reconstruct_metadata(&read).unwrap(), b"first root");
+        assert_eq!(
+            m.reconstruct_metadata(&key(8), HW, &read).unwrap(),
+            b"first root"
+        );
+        let read = medium.read(&kept[..2]);
+        assert!(matches!(
+            keyed.reconstruct_metadata(&read),
+            Err(Error::NotEnoughShares)
+        ));
+    }
+    // Empty metadata round-trips too.
+    medium.write(&keyed.shard_metadata_generation(b"", 1).unwrap());
+    let read = medium.read(ids);
+    let got = keyed.read_latest(&read).unwrap();
+    assert_eq!((got.generation, got.metadata.len()), (1, 0));
+}
+
+#[test]
+fn keyed_mesh_is_bound_to_its_key_and_medium() {
+    let m = mesh(2, 3, 100);
+    let mut medium = Medium::new(100, BLOCK, 3);
+    medium.write(
+        &m.for_key(&key(1), HW)
+            .unwrap()
+            .shard_metadata(b"k1")
+            .unwrap(),
+    );
+    let other_key = m.for_key(&key(2), HW).unwrap();
+    let other_hw = m.for_key(&key(1), b"medium 0002").unwrap();
+    let all: Vec<BlockId> = (0..100).map(BlockId).collect();
+    let read = medium.read(&all);
+    assert!(matches!(
+        other_key.reconstruct_metadata(&read),
+        Err(Error::NotEnoughShares)
+    ));
+    assert!(matches!(
+        other_hw.reconstruct_metadata(&read),
+        Err(Error::NotEnoughShares)
+    ));
+    let keyed = m.for_key(&key(1), HW).unwrap();
+    assert_eq!(keyed.reconstruct_metadata(&read).unwrap(), b"k1");
+    // Too-large metadata is refused exactly as by the plain mesh.
+    let too_big = vec![0u8; m.max_metadata_len() + 1];
+    assert!(matches!(
+        keyed.shard_metadata(&too_big),
+        Err(Error::DataTooLarge { max, got }) if max == m.max_metadata_len() && got == too_big.len()
+    ));
+    let fits = vec![0xa5u8; m.max_metadata_len()];
+    medium.write(&keyed.shard_metadata_generation(&fits, 1).unwrap());
+    assert_eq!(
+        keyed.reconstruct_metadata(&medium.read(&all)).unwrap(),
+        fits
+    );
+    // Debug shows no key material and no positions.
+    let debug = format!("{keyed:?}");
+    assert!(debug.starts_with("KeyedMesh"));
+    for id in keyed.blocks_to_read() {
+        assert!(!debug.contains(&format!("BlockId({})", id.0)));
+    }
+}
