@@ -1,6 +1,7 @@
 //! `qsmm-shatter` beside the raw primitives it is built on: MiMC-7 against 91 rounds of raw
 //! Pallas field arithmetic, placement against the MiMC PRF calls it needs, and the metadata mesh
-//! against raw `vsss-rs` GF(256) byte sharing (plus the block opens reconstruction needs).
+//! against raw `vsss-rs` GF(256) byte sharing (plus the block opens reconstruction needs), both
+//! through `MetadataMesh` and through a prebuilt `KeyedMesh`.
 #![allow(missing_docs, reason = "criterion_group! generates undocumented items")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark setup")]
 
@@ -156,6 +157,67 @@ fn mesh_case(c: &mut Criterion, len: usize, k: usize, n: usize) {
     group.finish();
 }
 
+/// The same two operations through a prebuilt `KeyedMesh` (positions and share namespace
+/// computed once, outside the measurement), beside the same raw sides as the groups above.
+fn keyed_mesh(c: &mut Criterion) {
+    let (len, k, n) = (usize::MAX, 3, 5);
+    let mesh = MetadataMesh::new(MeshConfig::new(
+        Threshold::try_new(k, n).unwrap(),
+        TOTAL_BLOCKS,
+    ))
+    .unwrap();
+    let len = len.min(mesh.max_metadata_len());
+    let key = SecretKey::generate();
+    let hw = b"bench medium";
+    let keyed = mesh.for_key(&key, hw).unwrap();
+    let mut metadata = vec![0u8; len];
+    getrandom::fill(&mut metadata).unwrap();
+    let param = format!("{len}B {k}-of-{n}");
+
+    let mut group = c.benchmark_group("shatter/keyed_shard_metadata");
+    group.bench_function(BenchmarkId::new("ours", &param), |b| {
+        b.iter(|| black_box(keyed.shard_metadata(black_box(&metadata)).unwrap()));
+    });
+    group.bench_function(BenchmarkId::new("raw", &param), |b| {
+        b.iter(|| {
+            let shares = Gf256::split_bytes(k, n, black_box(&metadata), chacha_from_os()).unwrap();
+            black_box(shares)
+        });
+    });
+    group.finish();
+
+    // Ours: exactly the k blocks it needs. Raw: the same k opens, then the combine.
+    let placements = keyed.shard_metadata(&metadata).unwrap();
+    let read: Vec<(BlockId, Vec<u8>)> = placements
+        .iter()
+        .take(k)
+        .map(|p| (p.target_block, p.share.clone()))
+        .collect();
+    let namespace = Namespace::new(SecretKey::generate(), hw).unwrap();
+    let raw_shares = Gf256::split_bytes(k, n, &metadata, chacha_from_os()).unwrap();
+    let raw_sealed: Vec<(BlockId, Vec<u8>)> = raw_shares
+        .iter()
+        .take(k)
+        .zip(0u64..)
+        .map(|(share, i)| (BlockId(i), namespace.seal_block(share, BlockId(i)).unwrap()))
+        .collect();
+
+    let mut group = c.benchmark_group("shatter/keyed_reconstruct_metadata");
+    group.bench_function(BenchmarkId::new("ours", &param), |b| {
+        b.iter(|| black_box(keyed.reconstruct_metadata(black_box(&read)).unwrap()));
+    });
+    group.bench_function(BenchmarkId::new("raw", &param), |b| {
+        b.iter(|| {
+            let shares: Vec<Vec<u8>> = black_box(&raw_sealed)
+                .iter()
+                .map(|(id, block)| namespace.open_block(block, *id).unwrap().unwrap())
+                .collect();
+            black_box(Gf256::combine_bytes(&shares).unwrap())
+        });
+    });
+    group.finish();
+}
+
 fn mesh(c: &mut Criterion) {
     for (k, n) in [(3, 5), (5, 9)] {
         for len in [64, 1024, usize::MAX] {
@@ -167,6 +229,6 @@ fn mesh(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = qsmm_benches::criterion();
-    targets = mimc_permutation, placement, mesh
+    targets = mimc_permutation, placement, mesh, keyed_mesh
 }
 criterion_main!(benches);
