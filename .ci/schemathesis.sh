@@ -2,7 +2,12 @@
 # Schema-driven API testing: schemathesis generates requests for every operation of paravoid's
 # own OpenAPI document and checks every answer against it (`--checks all`: no 5xx, documented
 # status codes, content types, headers and response schemas, invalid input rejected, valid input
-# accepted, ...). Any failure fails this script.
+# accepted, ...). Any failure fails this script. Two exceptions:
+# - ensure_resource_availability is off: notes expire on whole seconds, so one created with
+#   `ttl_secs: 1` may already be gone (404) at the next request; creation followed by a read is
+#   covered by paravoid's own tests with a manual clock;
+# - .ci/schemathesis.toml adds 413, paravoid's documented answer to an oversized message, to the
+#   statuses that count as rejecting invalid input.
 #
 # Starts a debug paravoid on a temporary database and a free port of 127.0.0.1. Installs the
 # pinned schemathesis into target/schemathesis-venv if missing. Bounded by ST_MAX_EXAMPLES test
@@ -42,6 +47,7 @@ done
 status=0
 "$venv/bin/schemathesis" --config-file .ci/schemathesis.toml run "$base/api/openapi.json" \
     --checks all \
+    --exclude-checks ensure_resource_availability \
     --workers 1 \
     --max-examples "${ST_MAX_EXAMPLES:-100}" \
     --max-time "${ST_MAX_TIME:-300}" \
