@@ -187,10 +187,18 @@ impl DsaPublicKey {
         if signature.level != self.level() || context.len() > MAX_CONTEXT_LEN {
             return Err(Error::InvalidSignature);
         }
-        let ok = dispatch!(PublicInner, &self.0, key => {
-            decode_signature(&signature.bytes)
-                .is_some_and(|sig| key.verify_with_context(message, context, &sig))
-        });
+        let ok = match (&self.0, &signature.decoded) {
+            (PublicInner::Dsa44(key), Some(DecodedSignature::Dsa44(sig))) => {
+                key.verify_with_context(message, context, sig)
+            }
+            (PublicInner::Dsa65(key), Some(DecodedSignature::Dsa65(sig))) => {
+                key.verify_with_context(message, context, sig)
+            }
+            (PublicInner::Dsa87(key), Some(DecodedSignature::Dsa87(sig))) => {
+                key.verify_with_context(message, context, sig)
+            }
+            _ => false,
+        };
         if ok {
             Ok(())
         } else {
@@ -210,9 +218,18 @@ impl DsaPublicKey {
             return Err(Error::InvalidSignature);
         }
         let mu = ml_kem::array::Array::from(*mu);
-        let ok = dispatch!(PublicInner, &self.0, key => {
-            decode_signature(&signature.bytes).is_some_and(|sig| key.verify_mu(&mu, &sig))
-        });
+        let ok = match (&self.0, &signature.decoded) {
+            (PublicInner::Dsa44(key), Some(DecodedSignature::Dsa44(sig))) => {
+                key.verify_mu(&mu, sig)
+            }
+            (PublicInner::Dsa65(key), Some(DecodedSignature::Dsa65(sig))) => {
+                key.verify_mu(&mu, sig)
+            }
+            (PublicInner::Dsa87(key), Some(DecodedSignature::Dsa87(sig))) => {
+                key.verify_mu(&mu, sig)
+            }
+            _ => false,
+        };
         if ok {
             Ok(())
         } else {
@@ -367,7 +384,7 @@ impl DsaSecretKey {
             .sign_mu_randomized(&mu, &mut FixedRandomness::new(rnd))
             .map(|sig| sig.encode().to_vec()))
         .map_err(|_| Error::Crypto)?;
-        Ok(DsaSignature { level, bytes })
+        Ok(DsaSignature::decoded(level, bytes))
     }
 
     fn sign_with(
@@ -382,7 +399,7 @@ impl DsaSecretKey {
             .sign_randomized(message, context, &mut FixedRandomness::new(rnd))
             .map(|sig| sig.encode().to_vec()))
         .map_err(|_| Error::Crypto)?;
-        Ok(DsaSignature { level, bytes })
+        Ok(DsaSignature::decoded(level, bytes))
     }
 }
 
@@ -487,13 +504,33 @@ impl fmt::Debug for DsaKeypair {
     }
 }
 
-/// An encoded ML-DSA signature of a known level. Only its length is checked on construction;
-/// its inner structure is checked when it is verified.
-#[derive(Clone, PartialEq, Eq)]
+/// An ML-DSA signature of a known level. Only its length is checked on construction; its
+/// inner structure is decoded once, on construction, and a malformed signature never verifies.
+///
+/// Equality compares the level and the encoding.
+#[derive(Clone)]
 pub struct DsaSignature {
     level: DsaLevel,
     bytes: Vec<u8>,
+    /// `sigDecode` of `bytes`, or `None` if it is malformed (then it verifies under no key).
+    decoded: Option<DecodedSignature>,
 }
+
+/// A decoded signature of one level.
+#[derive(Clone)]
+enum DecodedSignature {
+    Dsa44(Box<Signature<MlDsa44>>),
+    Dsa65(Box<Signature<MlDsa65>>),
+    Dsa87(Box<Signature<MlDsa87>>),
+}
+
+impl PartialEq for DsaSignature {
+    fn eq(&self, other: &Self) -> bool {
+        self.level == other.level && self.bytes == other.bytes
+    }
+}
+
+impl Eq for DsaSignature {}
 
 impl DsaSignature {
     /// Reads a signature of the given level.
@@ -503,10 +540,27 @@ impl DsaSignature {
     /// [`Error::InvalidLength`] if `bytes` is not [`DsaLevel::signature_len`] long.
     pub fn from_bytes(level: DsaLevel, bytes: &[u8]) -> Result<Self> {
         check_len("ML-DSA signature", level.signature_len(), bytes)?;
-        Ok(Self {
+        Ok(Self::decoded(level, bytes.to_vec()))
+    }
+
+    /// A signature of `level` with its decoded form (`None` if `bytes` is malformed).
+    fn decoded(level: DsaLevel, bytes: Vec<u8>) -> Self {
+        let decoded = match level {
+            DsaLevel::Dsa44 => {
+                decode_signature(&bytes).map(|sig| DecodedSignature::Dsa44(Box::new(sig)))
+            }
+            DsaLevel::Dsa65 => {
+                decode_signature(&bytes).map(|sig| DecodedSignature::Dsa65(Box::new(sig)))
+            }
+            DsaLevel::Dsa87 => {
+                decode_signature(&bytes).map(|sig| DecodedSignature::Dsa87(Box::new(sig)))
+            }
+        };
+        Self {
             level,
-            bytes: bytes.to_vec(),
-        })
+            bytes,
+            decoded,
+        }
     }
 
     /// The level of this signature.

@@ -174,3 +174,30 @@ fn debug_does_not_leak() {
         "{printed}"
     );
 }
+
+#[test]
+fn malformed_signatures_are_accepted_by_length_and_never_verify() {
+    for level in [DsaLevel::Dsa44, DsaLevel::Dsa65, DsaLevel::Dsa87] {
+        let pair = DsaKeypair::from_seed(level, &[5; 32]);
+        // All-ones bytes: the hint section is out of range, so `sigDecode` fails.
+        let junk = vec![0xffu8; level.signature_len()];
+        let sig = DsaSignature::from_bytes(level, &junk).unwrap();
+        assert_eq!(sig.as_bytes(), junk.as_slice());
+        assert_eq!(sig.clone(), sig);
+        assert!(matches!(
+            pair.public_key().verify(b"message", &sig.clone()),
+            Err(Error::InvalidSignature)
+        ));
+
+        // A valid signature read back and cloned verifies; equality follows the bytes.
+        let good = pair.secret_key().sign(b"message").unwrap();
+        let read = DsaSignature::from_bytes(level, good.as_bytes()).unwrap();
+        assert_eq!(read, good);
+        assert_ne!(read, sig);
+        pair.public_key().verify(b"message", &read.clone()).unwrap();
+        assert!(matches!(
+            pair.public_key().verify(b"other message", &read),
+            Err(Error::InvalidSignature)
+        ));
+    }
+}
