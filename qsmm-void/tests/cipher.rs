@@ -128,24 +128,32 @@ fn pinned_sealed_blocks() {
     // Fixed key, medium, nonce, id and data: the exact bytes of the sealed block (checked by
     // SHA-256 of the whole block, plus its first and last bytes in full).
     let cases: [(u8, usize, u64, &[u8], &str, &str, &str); 3] = [
-        (1, 4096, 0, b"", "PIN_A_HEAD", "PIN_A_TAIL", "PIN_A_SHA"),
+        (
+            1,
+            4096,
+            0,
+            b"",
+            "111111111111111111111111111111111111111111111111c97cc1253ef6b417a1650f612b4570a3",
+            "c6e89206aad5fc79eebc6e741b3b6a8f155ba0c46c8bd842",
+            "5ef69f2c83e51b2b103c4465045c8bcacf64fe2d40e970339fb57cdeeb9a6434",
+        ),
         (
             2,
             4096,
             42,
             b"hello, void",
-            "PIN_B_HEAD",
-            "PIN_B_TAIL",
-            "PIN_B_SHA",
+            "222222222222222222222222222222222222222222222222d7e1d098815c1753fddcd2005377282a",
+            "af8829ae2a13e2cc65dcec43bab4a8dfd744269562e27dcf",
+            "eaf99819dd62a499744d97bb981666bc9c12498388fc561f298856caf505bb3f",
         ),
         (
             3,
             512,
             u64::MAX,
             &[0xa5; 468],
-            "PIN_C_HEAD",
-            "PIN_C_TAIL",
-            "PIN_C_SHA",
+            "333333333333333333333333333333333333333333333333886c3be3f83d59f0755216f61d047c62",
+            "3ef7582d1258839edd19eba3ce2ef66acb9cdc9e3db1473c",
+            "7645faa6d0cfdabba06c95491d2214e89f6faf9b70c3fc0b2a61388967d8803b",
         ),
     ];
     for (byte, size, id, data, head, tail, digest) in cases {

@@ -48,10 +48,11 @@ proptest! {
         let mut tag = cipher.encrypt_in_place_detached(&nonce, &aad, &mut buf);
         let (mut nonce, mut aad) = (nonce, aad);
         let flip = 1u8 << bit;
+        let (buf_at, aad_at) = (position.index(buf.len()), position.index(aad.len()));
         match part {
-            0 => buf[position.index(buf.len())] ^= flip,
+            0 => buf[buf_at] ^= flip,
             1 => tag[position.index(16)] ^= flip,
-            2 => aad[position.index(aad.len())] ^= flip,
+            2 => aad[aad_at] ^= flip,
             _ => nonce[position.index(24)] ^= flip,
         }
         let result = cipher.decrypt_in_place_detached(&nonce, &aad, &mut buf, &tag);
