@@ -8,7 +8,8 @@ use qsmm_shatter::placement::Placer;
 use qsmm_shatter::{
     BlockId, Error, MeshConfig, MetadataMesh, Placement, SHARE_HEADER_LEN, SecretKey, Threshold,
 };
-use qsmm_void::{Namespace, SEAL_OVERHEAD};
+use qsmm_void::Namespace;
+use qsmm_void::seal::SEAL_OVERHEAD;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
