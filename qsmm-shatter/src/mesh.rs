@@ -18,9 +18,10 @@
 //!
 //! # Share layout (inside the seal)
 //!
-//! Each share is the plaintext of one sealed block of `qsmm-void` (XChaCha20-Poly1305, random
-//! nonce, the `BlockId` as associated data; see `qsmm-void` for the outer layout). The sealing
-//! key is `derive_subkey(key, hw_entropy, labels::SHATTER_SHARE)`.
+//! Each share is the plaintext of one block sealed by a [`qsmm_void::BlockSealer`]
+//! (XChaCha20-Poly1305, random nonce, the `BlockId` as associated data; see `qsmm-void` for the
+//! outer layout) of the share key `derive_subkey(key, hw_entropy, labels::SHATTER_SHARE)`. The
+//! mesh needs sealing only, so it holds a sealer, not a whole namespace.
 //!
 //! ```text
 //! offset  length  field
@@ -58,7 +59,7 @@
 //! while the previous generation is incomplete is not.
 
 use qsmm_types::{BlockId, Error, Result, SecretKey, Threshold};
-use qsmm_void::{DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+use qsmm_void::BlockSize;
 
 use crate::placement::{Placer, SLOTS};
 
@@ -132,7 +133,7 @@ impl MeshConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetadataMesh {
     config: MeshConfig,
-    block_size: usize,
+    block_size: BlockSize,
 }
 
 impl MetadataMesh {
@@ -145,25 +146,18 @@ impl MetadataMesh {
     pub const fn new(config: MeshConfig) -> Self {
         Self {
             config,
-            block_size: DEFAULT_BLOCK_SIZE,
+            block_size: BlockSize::DEFAULT,
         }
     }
 
-    /// The same mesh with sealed blocks of `block_size` bytes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] unless `block_size` is a multiple of 512 between 512 bytes
-    /// and 1 MiB (the block sizes `qsmm-void` seals).
-    pub fn with_block_size(self, block_size: usize) -> Result<Self> {
-        if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size)
-            || !block_size.is_multiple_of(MIN_BLOCK_SIZE)
-        {
-            return Err(Error::InvalidParameter(
-                "block size must be a multiple of 512 between 512 bytes and 1 MiB",
-            ));
+    /// The same mesh with sealed blocks of `block_size` bytes (validated by
+    /// [`BlockSize::new`]: a multiple of 512 between 512 bytes and 1 MiB).
+    #[must_use]
+    pub const fn with_block_size(self, block_size: BlockSize) -> Self {
+        Self {
+            config: self.config,
+            block_size,
         }
-        Ok(Self { block_size, ..self })
     }
 
     /// The configuration.
@@ -174,7 +168,7 @@ impl MetadataMesh {
 
     /// Bytes per sealed block.
     #[must_use]
-    pub const fn block_size(&self) -> usize {
+    pub const fn block_size(&self) -> BlockSize {
         self.block_size
     }
 
@@ -182,9 +176,7 @@ impl MetadataMesh {
     /// (`4096 − 44 − 65 = 3987` bytes for 4 KiB blocks).
     #[must_use]
     pub const fn max_metadata_len(&self) -> usize {
-        self.block_size
-            .saturating_sub(qsmm_void::SEAL_OVERHEAD)
-            .saturating_sub(SHARE_HEADER_LEN)
+        self.block_size.capacity().saturating_sub(SHARE_HEADER_LEN)
     }
 
     /// Splits `metadata` `k`-of-`n` as generation 0 (slot 0), the first root on a fresh

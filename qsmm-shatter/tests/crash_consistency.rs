@@ -4,6 +4,7 @@
 
 use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, Error, SecretKey, Threshold};
+use qsmm_void::BlockSize;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -53,8 +54,7 @@ fn root(generation: u64) -> Vec<u8> {
 fn interrupted_update_leaves_old_or_new() {
     for (k, n) in [(2, 3), (3, 5), (5, 5), (2, 7)] {
         let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(k, n), TOTAL))
-            .with_block_size(BLOCK)
-            .unwrap();
+            .with_block_size(BlockSize::new(BLOCK).unwrap());
         let key = SecretKey::from_bytes([u8::try_from(k * 16 + n).unwrap(); 32]);
         let mut durable = noise_medium(u64::try_from(n).unwrap());
 

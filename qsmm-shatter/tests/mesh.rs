@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use qsmm_shatter::mesh::{MeshConfig, MeshRead, MetadataMesh, Placement, SHARE_HEADER_LEN};
 use qsmm_shatter::placement::Placer;
 use qsmm_types::{BlockId, Error, SecretKey, Threshold};
-use qsmm_void::{Namespace, SEAL_OVERHEAD};
+use qsmm_void::seal::SEAL_OVERHEAD;
+use qsmm_void::{BlockSize, Namespace};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -50,8 +51,7 @@ fn mesh(k: usize, n: usize, total: u64) -> MetadataMesh {
         threshold: Threshold::new(k, n),
         total_blocks: total,
     })
-    .with_block_size(BLOCK)
-    .unwrap()
+    .with_block_size(BlockSize::new(BLOCK).unwrap())
 }
 
 fn key(byte: u8) -> SecretKey {
@@ -64,7 +64,7 @@ fn readme_literal_round_trip_with_4k_blocks() {
         threshold: Threshold::new(3, 5),
         total_blocks: 100_000,
     });
-    assert_eq!(mesh.block_size(), 4096);
+    assert_eq!(mesh.block_size(), BlockSize::DEFAULT);
     assert_eq!(
         mesh.max_metadata_len(),
         4096 - SEAL_OVERHEAD - SHARE_HEADER_LEN
@@ -245,7 +245,7 @@ fn generation_bound_to_slot() {
     let ns = Namespace::with_block_size(
         qsmm_types::derive_subkey(&key, HW, qsmm_types::labels::SHATTER_SHARE),
         HW,
-        BLOCK,
+        BlockSize::new(BLOCK).unwrap(),
     )
     .unwrap();
     let resealed: Vec<(BlockId, Vec<u8>)> = gen1
@@ -542,8 +542,7 @@ fn invalid_configurations_are_errors() {
         }
         // Exactly 2n blocks works, end to end.
         let mesh = MetadataMesh::new(MeshConfig::new(t, 2 * n))
-            .with_block_size(BLOCK)
-            .unwrap();
+            .with_block_size(BlockSize::new(BLOCK).unwrap());
         let key = key(12);
         let placements = mesh.shard_metadata(b"x", &key, HW).unwrap();
         let read: Vec<_> = placements
@@ -552,14 +551,17 @@ fn invalid_configurations_are_errors() {
             .collect();
         assert_eq!(mesh.reconstruct_metadata(&key, HW, &read).unwrap(), b"x");
     }
-    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), 100));
-    for size in [0, 511, 513, 1000, (1 << 20) + 512, usize::MAX] {
-        assert!(matches!(
-            mesh.clone().with_block_size(size),
-            Err(Error::InvalidParameter(_))
-        ));
-    }
-    assert!(mesh.with_block_size(1 << 20).is_ok());
+    // Block sizes are validated by `BlockSize`; the largest one works end to end.
+    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), 100))
+        .with_block_size(BlockSize::MAX);
+    assert_eq!(mesh.block_size().get(), 1 << 20);
+    let key = key(12);
+    let placements = mesh.shard_metadata(b"big blocks", &key, HW).unwrap();
+    assert!(placements.iter().all(|p| p.share.len() == 1 << 20));
+    assert_eq!(
+        mesh.reconstruct_metadata(&key, HW, &placements).unwrap(),
+        b"big blocks"
+    );
 }
 
 #[test]
@@ -611,7 +613,7 @@ fn forged_headers_are_rejected() {
     let ns = Namespace::with_block_size(
         qsmm_types::derive_subkey(&key, HW, qsmm_types::labels::SHATTER_SHARE),
         HW,
-        BLOCK,
+        BlockSize::new(BLOCK).unwrap(),
     )
     .unwrap();
     let plain: Vec<Vec<u8>> = placements

@@ -6,7 +6,7 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 use zeroize::{Zeroize, Zeroizing};
 
 use qsmm_types::{BlockId, Error, Result, SecretKey, derive_subkey, labels};
-use qsmm_void::Namespace;
+use qsmm_void::{BlockSealer, BlockSize};
 
 use super::MetadataMesh;
 use super::block::{MeshRead, Placement, StoredBlock};
@@ -28,9 +28,10 @@ use crate::placement::{Placer, SLOTS};
 /// ```
 /// use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 /// use qsmm_types::{BlockId, SecretKey, Threshold};
+/// use qsmm_void::BlockSize;
 ///
 /// let mesh = MetadataMesh::new(MeshConfig { threshold: Threshold::new(2, 3), total_blocks: 64 })
-///     .with_block_size(512)?;
+///     .with_block_size(BlockSize::new(512)?);
 /// let key = SecretKey::generate();
 /// let keyed = mesh.for_key(&key, b"hw")?;
 /// let mut medium = vec![vec![0u8; 512]; 64];
@@ -63,8 +64,8 @@ pub struct KeyedMesh {
     blocks: Vec<BlockId>,
     /// `(position, slot, share index)` sorted by position.
     lookup: Vec<(BlockId, u8, u8)>,
-    /// Seals and opens the shares; zeroizes its keys on drop.
-    sealer: Namespace,
+    /// Seals and opens the shares; zeroizes its key on drop.
+    sealer: BlockSealer,
 }
 
 impl KeyedMesh {
@@ -91,7 +92,7 @@ impl KeyedMesh {
             n,
             blocks,
             lookup,
-            sealer: share_sealer(key, hw_entropy, mesh.block_size())?,
+            sealer: share_sealer(key, hw_entropy, mesh.block_size()),
         })
     }
 
@@ -221,7 +222,7 @@ impl KeyedMesh {
                 continue;
             };
             let bytes = block.bytes();
-            if bytes.len() != self.mesh.block_size() {
+            if bytes.len() != self.mesh.block_size().get() {
                 continue;
             }
             let Ok(Some(plain)) = self.sealer.open_block(bytes, id) else {
@@ -285,12 +286,12 @@ impl core::fmt::Debug for KeyedMesh {
     }
 }
 
-/// The sealer of this key's shares: sealing key `derive_subkey(key, hw_entropy,
-/// labels::SHATTER_SHARE)`, blocks of `block_size` bytes.
-fn share_sealer(key: &SecretKey, hw_entropy: &[u8], block_size: usize) -> Result<Namespace> {
-    Namespace::with_block_size(
-        derive_subkey(key, hw_entropy, labels::SHATTER_SHARE),
-        hw_entropy,
-        block_size,
-    )
+/// The sealer of this key's shares: a [`BlockSealer`] of the share key
+/// `derive_subkey(key, hw_entropy, labels::SHATTER_SHARE)`, blocks of `block_size` bytes.
+///
+/// Sealing only: no allocation key, no namespace. The bytes are those a `qsmm_void::Namespace`
+/// of the share key seals, so shares written before this change still open.
+fn share_sealer(key: &SecretKey, hw_entropy: &[u8], block_size: BlockSize) -> BlockSealer {
+    let share_key = derive_subkey(key, hw_entropy, labels::SHATTER_SHARE);
+    BlockSealer::new(&share_key, hw_entropy, block_size)
 }
