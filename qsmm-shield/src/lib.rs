@@ -9,8 +9,4 @@ pub mod note;
 mod reader;
 pub mod wrap;
 
-pub use dsa::{DsaKeypair, DsaLevel, DsaPublicKey, DsaSecretKey, DsaSignature};
-pub use hybrid::{XWingKeypair, XWingPublicKey, XWingSecretKey};
-pub use kem::{KemKeypair, KemLevel, KemPublicKey, KemSecretKey};
-pub use qsmm_types::{Error, Result, SecretKey};
-pub use wrap::{WrapSuite, WrappedKey};
+pub use qsmm_types::{Error, Result};

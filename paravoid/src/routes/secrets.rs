@@ -32,7 +32,7 @@ pub const DK_SEED_LEN: usize = note::SEED_LEN;
 pub const CLASSICAL_SECRET_LEN: usize = note::CLASSICAL_SECRET_LEN;
 
 /// Length of the `compact` link key: unpadded base64url of 96 bytes.
-pub const COMPACT_LEN: usize = 128;
+pub const COMPACT_LEN: usize = note::COMPACT_KEYS_CHARS;
 
 /// The routes of this module.
 pub(crate) fn router() -> Router<AppState> {

@@ -15,8 +15,8 @@
 
 use std::collections::BTreeSet;
 
-use qsmm::shatter::{MeshConfig, MetadataMesh, Threshold};
-use qsmm::types::{BlockId, Error, Result, SecretKey};
+use qsmm::shatter::{MeshConfig, MetadataMesh};
+use qsmm::types::{BlockId, Error, Result, SecretKey, Threshold};
 use qsmm::void::{BlockDevice, Namespace};
 
 /// Domain tag at the start of a root.
@@ -24,10 +24,10 @@ const ROOT_TAG: &[u8; 16] = b"qsmm/example/rt1";
 
 /// The mesh every volume of these examples uses: 3-of-5 over the whole medium.
 pub(crate) fn mesh(device: &dyn BlockDevice) -> Result<MetadataMesh> {
-    MetadataMesh::new(MeshConfig {
+    Ok(MetadataMesh::new(MeshConfig {
         threshold: Threshold::new(3, 5),
         total_blocks: device.block_count(),
-    })
+    }))
 }
 
 /// The blocks a key's mesh may occupy (both update slots): never allocated to data.
