@@ -137,7 +137,7 @@ fn key_encodings_round_trip() {
     }
     let hybrid = Identity::generate_hybrid().unwrap().to_recipient().to_string();
     assert!(hybrid.starts_with("age1pq1"));
-    assert_eq!(hybrid.len(), 1946);
+    assert_eq!(hybrid.len(), 1959);
     assert!("age1".parse::<Recipient>().is_err());
     assert!("AGE-SECRET-KEY-1".parse::<Identity>().is_err());
 }

@@ -388,7 +388,7 @@ impl fmt::Debug for Identity {
 }
 
 /// Bech32 as age uses it: the BIP 173 checksum without BIP 173's 90-character limit (a hybrid
-/// recipient is 1946 characters). The length limit here only bounds the work per string.
+/// recipient is 1959 characters). The length limit here only bounds the work per string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AgeBech32 {}
 
