@@ -143,10 +143,10 @@ impl AgeError {
     #[must_use]
     pub fn from_io(error: io::Error) -> Self {
         if error.get_ref().is_some_and(|inner| inner.is::<Self>()) {
-            if let Some(inner) = error.into_inner() {
-                if let Ok(age) = inner.downcast::<Self>() {
-                    return *age;
-                }
+            if let Some(inner) = error.into_inner()
+                && let Ok(age) = inner.downcast::<Self>()
+            {
+                return *age;
             }
             return Self::Crypto;
         }
@@ -226,7 +226,11 @@ impl core::fmt::Debug for FileKey {
 ///
 /// [`AgeError::NoRecipients`], [`AgeError::MixedRecipients`] (hybrid and X25519 together),
 /// [`AgeError::Rng`].
-pub fn encrypt(recipients: &[Recipient], plaintext: &[u8], armor: bool) -> Result<Vec<u8>, AgeError> {
+pub fn encrypt(
+    recipients: &[Recipient],
+    plaintext: &[u8],
+    armor: bool,
+) -> Result<Vec<u8>, AgeError> {
     let mut encryptor = Encryptor::new(recipients, Vec::new(), armor)?;
     encryptor.write_all(plaintext).map_err(AgeError::from_io)?;
     encryptor.finish()
@@ -424,7 +428,11 @@ impl<R: Read> Decryptor<R> {
 
         let header = Header::read(&mut reader)?;
         let stanzas = header.stanzas();
-        if stanzas.len() > 1 && stanzas.iter().any(|s| s.args().first().is_some_and(|a| a == "scrypt")) {
+        if stanzas.len() > 1
+            && stanzas
+                .iter()
+                .any(|s| s.args().first().is_some_and(|a| a == "scrypt"))
+        {
             // age-encryption.org/v1: an scrypt stanza must be alone in its header.
             return Err(AgeError::Header);
         }

@@ -15,11 +15,16 @@ use qsmm_shield::age::{self, AgeError, Decryptor, Encryptor, Header, Identity, R
 const SIZES: [usize; 7] = [0, 1, 65_535, 65_536, 65_537, 2 * 65_536, 1 << 20];
 
 fn data(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31) ^ (i >> 8) as u8).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ (i >> 8) as u8)
+        .collect()
 }
 
 fn identities() -> [Identity; 2] {
-    [Identity::generate_x25519().unwrap(), Identity::generate_hybrid().unwrap()]
+    [
+        Identity::generate_x25519().unwrap(),
+        Identity::generate_hybrid().unwrap(),
+    ]
 }
 
 #[test]
@@ -32,7 +37,11 @@ fn round_trips_across_chunk_boundaries() {
                 if !armor {
                     let (_, header_len) = Header::parse(&file).unwrap();
                     let chunks = len.div_ceil(65_536).max(1);
-                    assert_eq!(file.len(), header_len + 16 + len + 16 * chunks, "length {len}");
+                    assert_eq!(
+                        file.len(),
+                        header_len + 16 + len + 16 * chunks,
+                        "length {len}"
+                    );
                 }
                 let opened = age::decrypt(&[identity.clone_key()], &file).unwrap();
                 assert_eq!(opened, plaintext, "length {len}, armor {armor}");
@@ -43,18 +52,28 @@ fn round_trips_across_chunk_boundaries() {
 
 #[test]
 fn every_recipient_of_a_file_can_open_it() {
-    let hybrid: Vec<Identity> = (0..3).map(|_| Identity::generate_hybrid().unwrap()).collect();
+    let hybrid: Vec<Identity> = (0..3)
+        .map(|_| Identity::generate_hybrid().unwrap())
+        .collect();
     let recipients: Vec<Recipient> = hybrid.iter().map(Identity::to_recipient).collect();
     let file = age::encrypt(&recipients, b"shared", false).unwrap();
     assert_eq!(Header::parse(&file).unwrap().0.stanzas().len(), 3);
     for identity in &hybrid {
-        assert_eq!(age::decrypt(&[identity.clone_key()], &file).unwrap(), b"shared");
+        assert_eq!(
+            age::decrypt(&[identity.clone_key()], &file).unwrap(),
+            b"shared"
+        );
     }
-    let classical: Vec<Identity> = (0..2).map(|_| Identity::generate_x25519().unwrap()).collect();
+    let classical: Vec<Identity> = (0..2)
+        .map(|_| Identity::generate_x25519().unwrap())
+        .collect();
     let recipients: Vec<Recipient> = classical.iter().map(Identity::to_recipient).collect();
     let file = age::encrypt(&recipients, b"shared", true).unwrap();
     for identity in &classical {
-        assert_eq!(age::decrypt(&[identity.clone_key()], &file).unwrap(), b"shared");
+        assert_eq!(
+            age::decrypt(&[identity.clone_key()], &file).unwrap(),
+            b"shared"
+        );
     }
 }
 
@@ -62,8 +81,14 @@ fn every_recipient_of_a_file_can_open_it() {
 fn a_stranger_gets_no_match() {
     for identity in identities() {
         let file = age::encrypt(&[identity.to_recipient()], b"secret", false).unwrap();
-        let stranger = [Identity::generate_x25519().unwrap(), Identity::generate_hybrid().unwrap()];
-        assert!(matches!(age::decrypt(&stranger, &file), Err(AgeError::NoMatch)));
+        let stranger = [
+            Identity::generate_x25519().unwrap(),
+            Identity::generate_hybrid().unwrap(),
+        ];
+        assert!(matches!(
+            age::decrypt(&stranger, &file),
+            Err(AgeError::NoMatch)
+        ));
         assert!(matches!(age::decrypt(&[], &file), Err(AgeError::NoMatch)));
     }
 }
@@ -71,7 +96,10 @@ fn a_stranger_gets_no_match() {
 #[test]
 fn recipients_are_required_and_not_mixed() {
     let [x25519, hybrid] = identities();
-    assert!(matches!(age::encrypt(&[], b"", false), Err(AgeError::NoRecipients)));
+    assert!(matches!(
+        age::encrypt(&[], b"", false),
+        Err(AgeError::NoRecipients)
+    ));
     assert!(matches!(
         age::encrypt(&[x25519.to_recipient(), hybrid.to_recipient()], b"", false),
         Err(AgeError::MixedRecipients)
@@ -106,9 +134,12 @@ fn truncation_and_extension_fail() {
     let file = age::encrypt(&[identity.to_recipient()], &data(70_000), false).unwrap();
     for cut in [1, 16, 17, 4_000, 65_536 + 16] {
         let short = &file[..file.len() - cut];
-        assert!(age::decrypt(&[identity.clone_key()], short).is_err(), "cut {cut}");
+        assert!(
+            age::decrypt(&[identity.clone_key()], short).is_err(),
+            "cut {cut}"
+        );
     }
-    let mut long = file.clone();
+    let mut long = file;
     long.push(0);
     assert!(matches!(
         age::decrypt(&[identity.clone_key()], &long),
@@ -133,9 +164,17 @@ fn key_encodings_round_trip() {
         let mut broken = text.into_bytes();
         let last = broken.len() - 1;
         broken[last] = if broken[last] == b'q' { b'p' } else { b'q' };
-        assert!(String::from_utf8(broken).unwrap().parse::<Recipient>().is_err());
+        assert!(
+            String::from_utf8(broken)
+                .unwrap()
+                .parse::<Recipient>()
+                .is_err()
+        );
     }
-    let hybrid = Identity::generate_hybrid().unwrap().to_recipient().to_string();
+    let hybrid = Identity::generate_hybrid()
+        .unwrap()
+        .to_recipient()
+        .to_string();
     assert!(hybrid.starts_with("age1pq1"));
     assert_eq!(hybrid.len(), 1959);
     assert!("age1".parse::<Recipient>().is_err());
@@ -157,11 +196,17 @@ fn wrap_key_round_trips_and_rejects_other_content() {
     let key = SecretKey::generate();
     for armor in [false, true] {
         let file = age::wrap_key(&[escrow.to_recipient()], &key, armor).unwrap();
-        assert_eq!(age::decrypt(&[escrow.clone_key()], &file).unwrap(), key.as_bytes());
+        assert_eq!(
+            age::decrypt(&[escrow.clone_key()], &file).unwrap(),
+            key.as_bytes()
+        );
         assert_eq!(age::unwrap_key(&[escrow.clone_key()], &file).unwrap(), key);
     }
     let not_a_key = age::encrypt(&[escrow.to_recipient()], &[0; 31], false).unwrap();
-    assert!(matches!(age::unwrap_key(&[escrow], &not_a_key), Err(qsmm_shield::Error::Crypto)));
+    assert!(matches!(
+        age::unwrap_key(&[escrow], &not_a_key),
+        Err(qsmm_shield::Error::Crypto)
+    ));
     let stranger = Identity::generate_hybrid().unwrap();
     let file = age::wrap_key(&[stranger.to_recipient()], &key, false).unwrap();
     assert!(matches!(
@@ -180,5 +225,13 @@ fn hybrid_stanzas_have_the_specified_shape() {
     assert_eq!(stanza.args()[0], "mlkem768x25519");
     assert_eq!(stanza.args()[1].len(), 1494); // 1120 bytes, unpadded base64
     assert_eq!(stanza.body().len(), 32);
-    assert_eq!(identity.unwrap_stanza(stanza).unwrap().unwrap().as_bytes().len(), 16);
+    assert_eq!(
+        identity
+            .unwrap_stanza(stanza)
+            .unwrap()
+            .unwrap()
+            .as_bytes()
+            .len(),
+        16
+    );
 }

@@ -30,7 +30,9 @@ fn interop_dir() -> PathBuf {
 /// Whether the test can run; `false` after printing why it is skipped.
 fn prerequisites() -> bool {
     let node = Command::new("node").arg("--version").output();
-    let installed = interop_dir().join("node_modules/age-encryption/package.json").exists();
+    let installed = interop_dir()
+        .join("node_modules/age-encryption/package.json")
+        .exists();
     let problem = match node {
         Ok(out) if out.status.success() && installed => return true,
         Ok(out) if out.status.success() => {
@@ -38,7 +40,10 @@ fn prerequisites() -> bool {
         }
         _ => "node is not installed",
     };
-    assert!(std::env::var_os("CI").is_none(), "age interop test under CI: {problem}");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "age interop test under CI: {problem}"
+    );
     println!("SKIPPED age interop test: {problem}");
     false
 }
@@ -68,8 +73,12 @@ fn typage_and_qsmm_open_each_others_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();
 
-    let hybrid: Vec<Identity> = (0..3).map(|_| Identity::generate_hybrid().unwrap()).collect();
-    let x25519: Vec<Identity> = (0..2).map(|_| Identity::generate_x25519().unwrap()).collect();
+    let hybrid: Vec<Identity> = (0..3)
+        .map(|_| Identity::generate_hybrid().unwrap())
+        .collect();
+    let x25519: Vec<Identity> = (0..2)
+        .map(|_| Identity::generate_x25519().unwrap())
+        .collect();
     let kinds: [(&str, &[Identity]); 2] = [("hybrid", &hybrid), ("x25519", &x25519)];
 
     // qsmm encrypts; typage decrypts.
@@ -87,7 +96,11 @@ fn typage_and_qsmm_open_each_others_files() {
                 let name = format!("q{case}");
                 fs::write(path.join(format!("{name}.age")), &file).unwrap();
                 fs::write(path.join(format!("{name}.bin")), &plaintext).unwrap();
-                decrypt_jobs.push((name, ids[0].to_encoded(), format!("{kind} {len} armor {armor}")));
+                decrypt_jobs.push((
+                    name,
+                    ids[0].to_encoded(),
+                    format!("{kind} {len} armor {armor}"),
+                ));
             }
         }
         // Several recipients; typage holds the last one's identity.
@@ -99,7 +112,11 @@ fn typage_and_qsmm_open_each_others_files() {
         fs::write(path.join(format!("{name}.age")), &file).unwrap();
         fs::write(path.join(format!("{name}.bin")), &plaintext).unwrap();
         let last = ids.last().unwrap();
-        decrypt_jobs.push((name, last.to_encoded(), format!("{kind} multiple recipients")));
+        decrypt_jobs.push((
+            name,
+            last.to_encoded(),
+            format!("{kind} multiple recipients"),
+        ));
     }
 
     // typage encrypts to qsmm's recipients (and, for some files, to its own identity too).
@@ -130,7 +147,10 @@ fn typage_and_qsmm_open_each_others_files() {
         if i > 0 {
             job.push(',');
         }
-        let recipients: Vec<String> = recipients.iter().map(|r| json_string(&r.to_string())).collect();
+        let recipients: Vec<String> = recipients
+            .iter()
+            .map(|r| json_string(&r.to_string()))
+            .collect();
         let typage = typage.map_or("null".to_owned(), json_string);
         write!(
             job,
@@ -162,12 +182,23 @@ fn typage_and_qsmm_open_each_others_files() {
     let decrypted = results["decrypted"].as_array().unwrap();
     assert_eq!(decrypted.len(), decrypt_jobs.len());
     for (result, (name, _, what)) in decrypted.iter().zip(&decrypt_jobs) {
-        assert_eq!(result["outcome"], "ok", "typage opening qsmm file {name} ({what})");
+        assert_eq!(
+            result["outcome"], "ok",
+            "typage opening qsmm file {name} ({what})"
+        );
     }
 
     // qsmm opens every typage file, with its own identities and with typage's.
-    let typage_hybrid: Identity = results["identities"]["hybrid"].as_str().unwrap().parse().unwrap();
-    let typage_x25519: Identity = results["identities"]["x25519"].as_str().unwrap().parse().unwrap();
+    let typage_hybrid: Identity = results["identities"]["hybrid"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let typage_x25519: Identity = results["identities"]["x25519"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     for (i, (kind, _, len, armor, typage)) in encrypt_jobs.iter().enumerate() {
         let file = fs::read(path.join(format!("t{i}.age"))).unwrap();
         let plaintext = fs::read(path.join(format!("t{i}.bin"))).unwrap();
@@ -175,16 +206,25 @@ fn typage_and_qsmm_open_each_others_files() {
         let ids: &[Identity] = if *kind == "hybrid" { &hybrid } else { &x25519 };
         let what = format!("typage file t{i}: {kind} {len} armor {armor}");
         for identity in ids {
-            let opened = age::decrypt(&[identity.clone_key()], &file).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let opened = age::decrypt(&[identity.clone_key()], &file)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(opened, plaintext, "{what}");
             if typage.is_none() {
                 break;
             }
         }
         if typage.is_some() {
-            let own = if *kind == "hybrid" { &typage_hybrid } else { &typage_x25519 };
+            let own = if *kind == "hybrid" {
+                &typage_hybrid
+            } else {
+                &typage_x25519
+            };
             assert_eq!(own.is_post_quantum(), *kind == "hybrid");
-            assert_eq!(age::decrypt(&[own.clone_key()], &file).unwrap(), plaintext, "{what}");
+            assert_eq!(
+                age::decrypt(&[own.clone_key()], &file).unwrap(),
+                plaintext,
+                "{what}"
+            );
         }
     }
     println!(

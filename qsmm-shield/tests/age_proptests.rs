@@ -1,6 +1,9 @@
 //! age property tests: any plaintext round trips (binary and armored, both recipient types);
 //! any corruption of a file gives an error, never a panic, and never different plaintext.
-#![allow(clippy::unwrap_used, reason = "test helpers panic on failure by design")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
 
 use std::io::Read;
 use std::sync::LazyLock;
@@ -8,8 +11,12 @@ use std::sync::LazyLock;
 use proptest::prelude::*;
 use qsmm_shield::age::{self, AgeError, Decryptor, Identity};
 
-static IDENTITIES: LazyLock<[Identity; 2]> =
-    LazyLock::new(|| [Identity::generate_x25519().unwrap(), Identity::generate_hybrid().unwrap()]);
+static IDENTITIES: LazyLock<[Identity; 2]> = LazyLock::new(|| {
+    [
+        Identity::generate_x25519().unwrap(),
+        Identity::generate_hybrid().unwrap(),
+    ]
+});
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
@@ -43,7 +50,7 @@ proptest! {
         match age::decrypt(&identities, &flipped) {
             // Flipping the case of a hex-like armor character or trailing whitespace can be
             // harmless only if the plaintext is unchanged.
-            Ok(opened) => prop_assert_eq!(opened, plaintext.clone()),
+            Ok(opened) => prop_assert_eq!(&opened, &plaintext),
             Err(error) => prop_assert!(!matches!(error, AgeError::Io(_) | AgeError::Crypto)),
         }
 

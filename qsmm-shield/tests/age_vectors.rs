@@ -1,6 +1,10 @@
 //! The C2SP CCTV age vectors (`tests/vectors/age/`): every file decrypts, or fails in the
 //! class its `expect:` line names, and the plaintext released (also before a payload failure)
 //! hashes to its `payload:` line.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on failure by design"
+)]
 
 use std::fs;
 use std::io::Read;
@@ -43,7 +47,9 @@ fn load(path: &Path) -> Vector {
     };
     let mut compressed = false;
     for line in std::str::from_utf8(text).unwrap().lines() {
-        let (key, value) = line.split_once(": ").unwrap_or_else(|| panic!("{name}: {line}"));
+        let (key, value) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("{name}: {line}"));
         match key {
             "expect" => vector.expect = value.to_owned(),
             "payload" => vector.payload = Some(value.to_owned()),
@@ -119,11 +125,17 @@ fn every_cctv_vector_behaves_as_expected() {
         let identities: Vec<Identity> = vector
             .identities
             .iter()
-            .map(|s| s.parse().unwrap_or_else(|e| panic!("{}: identity: {e}", vector.name)))
+            .map(|s| {
+                s.parse()
+                    .unwrap_or_else(|e| panic!("{}: identity: {e}", vector.name))
+            })
             .collect();
         let (outcome, released) = run(&identities, &vector.file);
         if outcome != vector.expect {
-            failures.push(format!("{}: expected {}, got {outcome}", vector.name, vector.expect));
+            failures.push(format!(
+                "{}: expected {}, got {outcome}",
+                vector.name, vector.expect
+            ));
             continue;
         }
         if let Some(payload) = &vector.payload {
@@ -145,9 +157,17 @@ fn every_cctv_vector_behaves_as_expected() {
         unsupported.len(),
         unsupported.join(", ")
     );
-    assert!(failures.is_empty(), "{} vectors failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(unsupported.len(), UNSUPPORTED_PASSPHRASE, "{unsupported:?}");
-    assert!(unsupported.iter().all(|name| name.contains("scrypt")), "{unsupported:?}");
+    assert!(
+        unsupported.iter().all(|name| name.contains("scrypt")),
+        "{unsupported:?}"
+    );
     assert_eq!(checked + unsupported.len(), VECTOR_FILES);
 }
 
@@ -157,8 +177,11 @@ fn every_cctv_vector_behaves_as_expected() {
 fn flipping_any_byte_of_a_valid_file_fails() {
     for name in ["x25519", "hybrid", "armor_hybrid"] {
         let vector = vectors().into_iter().find(|v| v.name == name).unwrap();
-        let identities: Vec<Identity> =
-            vector.identities.iter().map(|s| s.parse().unwrap()).collect();
+        let identities: Vec<Identity> = vector
+            .identities
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert_eq!(run(&identities, &vector.file).0, "success", "{name}");
         let step = if vector.armored { 7 } else { 1 };
         for position in (0..vector.file.len()).step_by(step) {

@@ -134,7 +134,7 @@ impl<R: BufRead> ArmoredReader<R> {
         // The engine requires canonical padding and zero trailing bits.
         self.decoded.clear();
         STANDARD
-            .decode_vec(&line, &mut *self.decoded)
+            .decode_vec(&line, &mut self.decoded)
             .map_err(|_| AgeError::Armor)?;
         self.position = 0;
         Ok(())

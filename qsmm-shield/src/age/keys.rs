@@ -97,10 +97,7 @@ impl Recipient {
                 let body = ChaCha20Poly1305::new((&*key).into())
                     .encrypt(&Nonce::default(), file_key.as_ref())
                     .map_err(|_| AgeError::Crypto)?;
-                Stanza::new(
-                    vec![X25519_TAG.into(), STANDARD_NO_PAD.encode(share)],
-                    body,
-                )
+                Stanza::new(vec![X25519_TAG.into(), STANDARD_NO_PAD.encode(share)], body)
             }
             RecipientKind::Hybrid(public) => {
                 let mut seed = Zeroizing::new([0u8; 32]);
@@ -145,7 +142,10 @@ impl FromStr for Recipient {
                 .map_err(|_| AgeError::InvalidKey)?;
             Ok(Self(RecipientKind::Hybrid(Box::new(public))))
         } else if hrp.as_str() == X25519_RECIPIENT_HRP {
-            let key: [u8; 32] = data.as_slice().try_into().map_err(|_| AgeError::InvalidKey)?;
+            let key: [u8; 32] = data
+                .as_slice()
+                .try_into()
+                .map_err(|_| AgeError::InvalidKey)?;
             Ok(Self(RecipientKind::X25519(key)))
         } else {
             Err(AgeError::InvalidKey)
@@ -166,8 +166,14 @@ impl fmt::Display for Recipient {
 
 impl fmt::Debug for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.is_post_quantum() { "Hybrid" } else { "X25519" };
-        f.debug_tuple("Recipient").field(&kind).finish_non_exhaustive()
+        let kind = if self.is_post_quantum() {
+            "Hybrid"
+        } else {
+            "X25519"
+        };
+        f.debug_tuple("Recipient")
+            .field(&kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -342,15 +348,19 @@ impl Identity {
         if is_low_order(ct_x) {
             return Err(AgeError::Header);
         }
-        let enc = <XWing as hpke::Kem>::EncappedKey::from_bytes(&enc)
-            .map_err(|_| AgeError::Header)?;
+        let enc =
+            <XWing as hpke::Kem>::EncappedKey::from_bytes(&enc).map_err(|_| AgeError::Header)?;
         let private = hybrid_private_key(&self.secret)?;
-        let opened = hpke::single_shot_open::<
-            hpke::aead::ChaCha20Poly1305,
-            hpke::kdf::HkdfSha256,
-            XWing,
-        >(&OpModeR::Base, &private, &enc, HYBRID_INFO, stanza.body(), b"")
-        .ok();
+        let opened =
+            hpke::single_shot_open::<hpke::aead::ChaCha20Poly1305, hpke::kdf::HkdfSha256, XWing>(
+                &OpModeR::Base,
+                &private,
+                &enc,
+                HYBRID_INFO,
+                stanza.body(),
+                b"",
+            )
+            .ok();
         Ok(opened.and_then(file_key_from))
     }
 }
@@ -374,16 +384,25 @@ impl FromStr for Identity {
         } else {
             return Err(AgeError::InvalidKey);
         };
-        let secret: Zeroizing<[u8; 32]> =
-            Zeroizing::new(data.as_slice().try_into().map_err(|_| AgeError::InvalidKey)?);
+        let secret: Zeroizing<[u8; 32]> = Zeroizing::new(
+            data.as_slice()
+                .try_into()
+                .map_err(|_| AgeError::InvalidKey)?,
+        );
         Self::from_secret(kind, &secret)
     }
 }
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.is_post_quantum() { "Hybrid" } else { "X25519" };
-        f.debug_tuple("Identity").field(&kind).finish_non_exhaustive()
+        let kind = if self.is_post_quantum() {
+            "Hybrid"
+        } else {
+            "X25519"
+        };
+        f.debug_tuple("Identity")
+            .field(&kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -400,7 +419,13 @@ impl Checksum for AgeBech32 {
     const CODE_LENGTH: usize = 8 * 1024;
     const CHECKSUM_LENGTH: usize = 6;
     // The BIP 173 generator, as in the `bech32` crate's `Bech32`.
-    const GENERATOR_SH: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const GENERATOR_SH: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
     const TARGET_RESIDUE: u32 = 1;
 }
 
@@ -504,7 +529,13 @@ mod tests {
     fn keys_of_the_other_type_do_not_parse_as_each_other() {
         let identity = Identity::generate_x25519().unwrap();
         assert!(identity.to_encoded().parse::<Recipient>().is_err());
-        assert!(identity.to_recipient().to_string().parse::<Identity>().is_err());
+        assert!(
+            identity
+                .to_recipient()
+                .to_string()
+                .parse::<Identity>()
+                .is_err()
+        );
         assert_ne!(
             Identity::generate_hybrid().unwrap().to_recipient(),
             Identity::generate_hybrid().unwrap().to_recipient()

@@ -171,9 +171,12 @@ impl<R: Read> StreamReader<R> {
         }
         // The tag is checked before any byte is decrypted, so a failed attempt leaves `data`
         // intact for the second one.
-        let mut opened = self
-            .cipher
-            .decrypt_inout_detached(&chunk_nonce(self.counter, last), b"", data.into(), &tag);
+        let mut opened = self.cipher.decrypt_inout_detached(
+            &chunk_nonce(self.counter, last),
+            b"",
+            data.into(),
+            &tag,
+        );
         if opened.is_err() && !last {
             last = true;
             opened = self.cipher.decrypt_inout_detached(
@@ -235,7 +238,11 @@ impl<R: Read> Read for StreamReader<R> {
 }
 
 /// Reads into `buffer[filled..]` until it is full or the input ends; returns the new fill.
-fn read_full<R: Read>(reader: &mut R, buffer: &mut [u8], mut filled: usize) -> Result<usize, AgeError> {
+fn read_full<R: Read>(
+    reader: &mut R,
+    buffer: &mut [u8],
+    mut filled: usize,
+) -> Result<usize, AgeError> {
     while filled < buffer.len() {
         match reader.read(&mut buffer[filled..]) {
             Ok(0) => break,
