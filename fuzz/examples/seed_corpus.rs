@@ -227,7 +227,11 @@ fn age_seeds(root: &Path) -> Result {
             write(&decrypt, &format!("{kind}-{len}-{armor}"), &file)?;
             if !armor {
                 let (parsed, used) = Header::parse(&file)?;
-                write(&header, &format!("{kind}-header"), &[&[0][..], &file[..used]].concat())?;
+                write(
+                    &header,
+                    &format!("{kind}-header"),
+                    &[&[0][..], &file[..used]].concat(),
+                )?;
                 let stanza = &parsed.stanzas()[0];
                 let text = format!("{}\n", stanza.args().join(" "));
                 write(
@@ -243,8 +247,15 @@ fn age_seeds(root: &Path) -> Result {
             &[&[2][..], identity.to_recipient().to_string().as_bytes()].concat(),
         )?;
     }
-    for (kind, text) in [("x25519", AGE_X25519_IDENTITY), ("hybrid", AGE_HYBRID_IDENTITY)] {
-        write(&header, &format!("{kind}-identity"), &[&[2][..], text.as_bytes()].concat())?;
+    for (kind, text) in [
+        ("x25519", AGE_X25519_IDENTITY),
+        ("hybrid", AGE_HYBRID_IDENTITY),
+    ] {
+        write(
+            &header,
+            &format!("{kind}-identity"),
+            &[&[2][..], text.as_bytes()].concat(),
+        )?;
     }
     Ok(())
 }

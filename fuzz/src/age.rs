@@ -107,7 +107,10 @@ pub fn age_decrypt(data: &[u8]) {
     let second = decrypt(data);
     assert_eq!(first, second, "age decryption is not deterministic");
     if first.0.is_none() && data.starts_with(b"age-encryption.org/") {
-        assert!(Header::parse(data).is_ok(), "a decrypted file's header does not parse");
+        assert!(
+            Header::parse(data).is_ok(),
+            "a decrypted file's header does not parse"
+        );
     }
 }
 
