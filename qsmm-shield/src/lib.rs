@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+pub mod age;
 pub mod dsa;
 pub mod hybrid;
 pub mod kem;
