@@ -59,7 +59,7 @@ use std::io::{self, BufReader, Chain, Cursor, Read, Write};
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::SecretKey;
+use qsmm_types::SecretKey;
 
 mod armor;
 mod header;
@@ -266,7 +266,7 @@ pub fn decrypt(identities: &[Identity], file: &[u8]) -> Result<Vec<u8>, AgeError
 /// # Examples
 ///
 /// ```
-/// use qsmm_shield::SecretKey;
+/// use qsmm_types::SecretKey;
 /// use qsmm_shield::age::{self, Identity};
 ///
 /// let escrow = Identity::generate_hybrid()?;

@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 
-use qsmm_shield::SecretKey;
+use qsmm_types::SecretKey;
 use qsmm_shield::age::{self, AgeError, Decryptor, Encryptor, Header, Identity, Recipient};
 
 /// Sizes around the 64 KiB chunk boundary.
