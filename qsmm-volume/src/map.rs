@@ -141,8 +141,7 @@ impl Root {
         let index_count = usize::try_from(u32::from_le_bytes(count.try_into().ok()?)).ok()?;
         let (lower_bytes, index_bytes) = rest.split_at_checked(32 * usize::from(lower_count))?;
         let index = decode_pointers(index_bytes)?;
-        if index.len() != index_count || !logical_size.is_multiple_of(4096) || logical_size == 0
-        {
+        if index.len() != index_count || !logical_size.is_multiple_of(4096) || logical_size == 0 {
             return None;
         }
         let lower = lower_bytes
@@ -184,7 +183,10 @@ mod tests {
         let back = Root::decode(&bytes).unwrap();
         assert_eq!(back.volume_key.as_bytes(), &[1; 32]);
         assert_eq!(back.lower[0].as_bytes(), &[3; 32]);
-        assert_eq!((back.volume_id, back.logical_size, back.index), ([2; 16], 8192, vec![5, 0, 7]));
+        assert_eq!(
+            (back.volume_id, back.logical_size, back.index),
+            ([2; 16], 8192, vec![5, 0, 7])
+        );
         for cut in 0..bytes.len() {
             assert!(Root::decode(&bytes[..cut]).is_none(), "{cut}");
         }
@@ -196,7 +198,11 @@ mod tests {
     #[test]
     fn leaf_round_trip() {
         let mut leaf = Leaf::empty();
-        leaf.entries[3] = Entry { block: 9, nonce: [4; 24], tag: [5; 16] };
+        leaf.entries[3] = Entry {
+            block: 9,
+            nonce: [4; 24],
+            tag: [5; 16],
+        };
         let bytes = leaf.encode();
         assert_eq!(bytes.len(), 4032);
         let back = Leaf::decode(&bytes).unwrap();

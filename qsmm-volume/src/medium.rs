@@ -57,11 +57,7 @@ const MESH_N: usize = 4;
 /// assert_eq!(std::fs::metadata(&path)?.len(), 1 << 20);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn format(
-    path: impl AsRef<Path>,
-    size: u64,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<()> {
+pub fn format(path: impl AsRef<Path>, size: u64, mut progress: impl FnMut(u64, u64)) -> Result<()> {
     let path = path.as_ref();
     check_medium_size(size)?;
     let blocks = size / BLOCK_SIZE as u64;
@@ -340,7 +336,9 @@ impl MediumInner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, MediumState> {
         // A panic while holding the lock cannot leave the bitmap inconsistent in a way that
         // matters more than refusing all further I/O would; keep going with the data.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Picks a block uniformly at random among the free ones and marks it used.
@@ -483,7 +481,11 @@ impl Bitmap {
         for (w, &word) in (0u64..).zip(&self.words) {
             let base = w * 64;
             let valid = (self.len - base).min(64);
-            let mask = if valid == 64 { u64::MAX } else { (1u64 << valid) - 1 };
+            let mask = if valid == 64 {
+                u64::MAX
+            } else {
+                (1u64 << valid) - 1
+            };
             let zeros = u64::from((!word & mask).count_ones());
             if rank < zeros {
                 let mut rest = !word & mask;

@@ -132,9 +132,8 @@ impl Volume {
         protect: &[&Self],
     ) -> Result<Self> {
         let inner = &medium.inner;
-        let max_leaves = Root::max_index(inner.mesh.max_metadata_len(), protect.len())
-            as u64
-            * LEAVES_PER_INDEX;
+        let max_leaves =
+            Root::max_index(inner.mesh.max_metadata_len(), protect.len()) as u64 * LEAVES_PER_INDEX;
         let max = medium
             .size()
             .min(max_leaves.saturating_mul(ENTRIES_PER_LEAF * SECTOR));
@@ -145,7 +144,9 @@ impl Volume {
             });
         }
         if protect.len() > MAX_LOWER {
-            return Err(Error::InvalidParameter("at most 14 volumes can be protected"));
+            return Err(Error::InvalidParameter(
+                "at most 14 volumes can be protected",
+            ));
         }
         if protect.iter().any(|v| !v.inner.medium.same(medium)) {
             return Err(Error::InvalidParameter(
@@ -159,8 +160,10 @@ impl Volume {
         }
         let mesh_blocks = physical_mesh_blocks(&keyed);
         reserve(inner, &mesh_blocks)?;
-        let lower_keys: Vec<SecretKey> =
-            protect.iter().map(|v| v.inner.lock().mesh_key.clone_key()).collect();
+        let lower_keys: Vec<SecretKey> = protect
+            .iter()
+            .map(|v| v.inner.lock().mesh_key.clone_key())
+            .collect();
         let mut volume_id = [0u8; 16];
         getrandom::fill(&mut volume_id).map_err(|_| qsmm_types::Error::Rng)?;
         let root = Root {
@@ -245,7 +248,9 @@ impl Volume {
             match pointers {
                 Some(p) if p.len() as u64 == last.saturating_sub(first) => {
                     for (leaf, ptr) in (first..last).zip(p) {
-                        if let Some(slot) = leaf_ptrs.get_mut(usize::try_from(leaf).unwrap_or(usize::MAX)) {
+                        if let Some(slot) =
+                            leaf_ptrs.get_mut(usize::try_from(leaf).unwrap_or(usize::MAX))
+                        {
                             *slot = ptr;
                         }
                     }
@@ -303,7 +308,10 @@ impl Volume {
         )
     }
 
-    #[allow(clippy::too_many_arguments, reason = "a private constructor of all parts")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a private constructor of all parts"
+    )]
     fn assemble(
         medium: &Medium,
         mesh_key: SecretKey,
@@ -328,7 +336,11 @@ impl Volume {
         let index_count = leaf_count.div_ceil(LEAVES_PER_INDEX as usize);
         let mut index_ptrs = root.index;
         index_ptrs.resize(index_count, 0);
-        let lower_keys = if lower_keys.is_empty() { root.lower } else { lower_keys };
+        let lower_keys = if lower_keys.is_empty() {
+            root.lower
+        } else {
+            lower_keys
+        };
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|_| qsmm_types::Error::Rng)?;
         let rng = ChaCha20Rng::from_seed(seed);
@@ -422,12 +434,18 @@ impl Volume {
             let pos = offset + done as u64;
             let (lba, within) = (pos / SECTOR, (pos % SECTOR) as usize);
             let n = (BLOCK_SIZE - within).min(buf.len() - done);
-            let out = buf.get_mut(done..done + n).ok_or(Error::InvalidParameter("range"))?;
+            let out = buf
+                .get_mut(done..done + n)
+                .ok_or(Error::InvalidParameter("range"))?;
             if n == BLOCK_SIZE {
                 self.inner.read_sector(&mut state, lba, out)?;
             } else {
                 self.inner.read_sector(&mut state, lba, &mut sector)?;
-                out.copy_from_slice(sector.get(within..within + n).ok_or(Error::InvalidParameter("range"))?);
+                out.copy_from_slice(
+                    sector
+                        .get(within..within + n)
+                        .ok_or(Error::InvalidParameter("range"))?,
+                );
             }
             done += n;
         }
@@ -444,7 +462,8 @@ impl Volume {
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         self.check_bytes(offset, buf.len())?;
         let mut state = self.inner.lock();
-        self.inner.write_bytes(&mut state, offset, Some(buf), buf.len())
+        self.inner
+            .write_bytes(&mut state, offset, Some(buf), buf.len())
     }
 
     /// Unmaps `count` sectors from sector `lba`: they read as zeros, and their blocks become
@@ -641,7 +660,9 @@ impl core::fmt::Debug for Volume {
 
 impl VolumeInner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn aad(&self, lba: u64, block: u64) -> [u8; 48] {
@@ -659,7 +680,10 @@ impl VolumeInner {
             out.fill(0);
             return Ok(());
         }
-        self.medium.inner.device.read_block(BlockId(entry.block), out)?;
+        self.medium
+            .inner
+            .device
+            .read_block(BlockId(entry.block), out)?;
         let aad = self.aad(lba, entry.block);
         if self
             .cipher
@@ -717,7 +741,10 @@ impl VolumeInner {
                 .get_mut(within..within + n)
                 .ok_or(Error::InvalidParameter("range"))?;
             match data {
-                Some(d) => target.copy_from_slice(d.get(done..done + n).ok_or(Error::InvalidParameter("range"))?),
+                Some(d) => target.copy_from_slice(
+                    d.get(done..done + n)
+                        .ok_or(Error::InvalidParameter("range"))?,
+                ),
                 None => target.fill(0),
             }
             self.write_sector(state, lba, &sector)?;
@@ -734,7 +761,10 @@ impl VolumeInner {
             let leaf = lba / ENTRIES_PER_LEAF;
             let leaf_end = ((leaf + 1) * ENTRIES_PER_LEAF).min(end);
             let has_leaf = state.cache.contains_key(&leaf)
-                || state.leaf_ptrs.get(to_usize(leaf)?).is_some_and(|&p| p != 0);
+                || state
+                    .leaf_ptrs
+                    .get(to_usize(leaf)?)
+                    .is_some_and(|&p| p != 0);
             if has_leaf || state.bad_leaves.contains(&leaf) {
                 for i in lba..leaf_end {
                     let old = self.set_entry(state, i, Entry::default())?;
@@ -817,7 +847,10 @@ impl VolumeInner {
         let block = medium.allocate()?;
         state.owned.set(block);
         state.fresh.set(block);
-        if let Err(e) = self.map.write_block(&*medium.device, BlockId(block), &plain) {
+        if let Err(e) = self
+            .map
+            .write_block(&*medium.device, BlockId(block), &plain)
+        {
             state.release(medium, block);
             return Err(e.into());
         }
@@ -858,7 +891,10 @@ impl VolumeInner {
             let block = medium.allocate()?;
             state.owned.set(block);
             state.fresh.set(block);
-            if let Err(e) = self.map.write_block(&*medium.device, BlockId(block), &plain) {
+            if let Err(e) = self
+                .map
+                .write_block(&*medium.device, BlockId(block), &plain)
+            {
                 state.release(medium, block);
                 return Err(e.into());
             }
@@ -883,7 +919,10 @@ impl VolumeInner {
         state.generation = generation;
         state.changed = false;
         // Generation g+1 is durable: blocks the root before it still referenced are free now.
-        let prev = core::mem::replace(&mut state.pending_prev, core::mem::take(&mut state.pending_now));
+        let prev = core::mem::replace(
+            &mut state.pending_prev,
+            core::mem::take(&mut state.pending_now),
+        );
         for &b in &prev {
             state.owned.clear(b);
         }
@@ -896,7 +935,10 @@ impl VolumeInner {
 impl Drop for VolumeInner {
     fn drop(&mut self) {
         let medium = &self.medium.inner;
-        let state = self.state.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ms = medium.lock();
         for b in state.owned.iter_ones() {
             ms.used.clear(b);
