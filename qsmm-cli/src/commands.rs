@@ -55,7 +55,10 @@ pub(crate) struct MediumArgs {
 impl MediumArgs {
     fn open(&self) -> Result<Medium, String> {
         if !self.medium.exists() {
-            return Err(format!("the medium {} does not exist", self.medium.display()));
+            return Err(format!(
+                "the medium {} does not exist",
+                self.medium.display()
+            ));
         }
         let cost = if self.danger_insecure_kdf {
             KdfCost::DANGER_INSECURE_FOR_TESTS

@@ -7,9 +7,10 @@ use zeroize::Zeroizing;
 /// Reads a passphrase from `file` (one trailing newline is dropped), or asks on the terminal.
 pub(crate) fn read(file: Option<&Path>, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     let mut bytes = match file {
-        Some(path) => Zeroizing::new(std::fs::read(path).map_err(|e| {
-            format!("cannot read passphrase file {}: {e}", path.display())
-        })?),
+        Some(path) => Zeroizing::new(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read passphrase file {}: {e}", path.display()))?,
+        ),
         None => Zeroizing::new(
             rpassword::prompt_password(prompt)
                 .map_err(|e| format!("cannot read a passphrase from the terminal: {e}"))?

@@ -1,6 +1,12 @@
 //! The `qsmm` command end to end in a temporary directory: format, create two volumes, testpwd,
 //! changepwd, info, and plain one-sentence errors for bad input.
-#![allow(clippy::unwrap_used, reason = "tests panic on failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure; test patterns truncate on purpose"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -56,27 +62,60 @@ fn format_create_testpwd_changepwd_info() {
 
     ok(&qsmm(&["format", m, "--size", "8M"]));
     assert_eq!(std::fs::metadata(&medium).unwrap().len(), 8 << 20);
-    ok(&qsmm_fast(&["create", m, "--size", "2M", "--passphrase-file", &decoy]));
     ok(&qsmm_fast(&[
-        "create", m, "--size", "3M", "--passphrase-file", &hidden,
-        "--protect-passphrase-file", &decoy,
+        "create",
+        m,
+        "--size",
+        "2M",
+        "--passphrase-file",
+        &decoy,
+    ]));
+    ok(&qsmm_fast(&[
+        "create",
+        m,
+        "--size",
+        "3M",
+        "--passphrase-file",
+        &hidden,
+        "--protect-passphrase-file",
+        &decoy,
     ]));
     let out = ok(&qsmm_fast(&["testpwd", m, "--passphrase-file", &decoy]));
     assert!(out.contains(&(2u64 << 20).to_string()), "{out}");
     let out = ok(&qsmm_fast(&["testpwd", m, "--passphrase-file", &hidden]));
     assert!(out.contains(&(3u64 << 20).to_string()), "{out}");
-    fails_with(&qsmm_fast(&["testpwd", m, "--passphrase-file", &wrong]), "no volume");
+    fails_with(
+        &qsmm_fast(&["testpwd", m, "--passphrase-file", &wrong]),
+        "no volume",
+    );
     // Without the test cost the same passphrase derives another key: nothing opens.
-    fails_with(&qsmm(&["testpwd", m, "--passphrase-file", &decoy]), "no volume");
+    fails_with(
+        &qsmm(&["testpwd", m, "--passphrase-file", &decoy]),
+        "no volume",
+    );
 
     ok(&qsmm_fast(&[
-        "changepwd", m, "--passphrase-file", &hidden, "--new-passphrase-file", &newp,
+        "changepwd",
+        m,
+        "--passphrase-file",
+        &hidden,
+        "--new-passphrase-file",
+        &newp,
     ]));
-    fails_with(&qsmm_fast(&["testpwd", m, "--passphrase-file", &hidden]), "no volume");
+    fails_with(
+        &qsmm_fast(&["testpwd", m, "--passphrase-file", &hidden]),
+        "no volume",
+    );
     ok(&qsmm_fast(&["testpwd", m, "--passphrase-file", &newp]));
     let info = ok(&qsmm_fast(&["info", m, "--passphrase-file", &newp]));
-    assert!(info.contains("volume size:") && info.contains(&(3u64 << 20).to_string()), "{info}");
-    fails_with(&qsmm_fast(&["info", m, "--passphrase-file", &wrong]), "no volume");
+    assert!(
+        info.contains("volume size:") && info.contains(&(3u64 << 20).to_string()),
+        "{info}"
+    );
+    fails_with(
+        &qsmm_fast(&["info", m, "--passphrase-file", &wrong]),
+        "no volume",
+    );
     fails_with(
         &qsmm_fast(&["create", m, "--size", "1M", "--passphrase-file", &decoy]),
         "already opens",
@@ -91,13 +130,26 @@ fn bad_input_gives_one_sentence_and_a_failure() {
     let pass = write(dir.path(), "p", "passphrase\n");
     let missing = dir.path().join("nope.img");
     fails_with(
-        &qsmm_fast(&["testpwd", missing.to_str().unwrap(), "--passphrase-file", &pass]),
+        &qsmm_fast(&[
+            "testpwd",
+            missing.to_str().unwrap(),
+            "--passphrase-file",
+            &pass,
+        ]),
         "does not exist",
     );
-    fails_with(&qsmm(&["format", m, "--size", "64K"]), "invalid medium size");
+    fails_with(
+        &qsmm(&["format", m, "--size", "64K"]),
+        "invalid medium size",
+    );
     ok(&qsmm(&["format", m, "--size", "1M"]));
     fails_with(
-        &qsmm_fast(&["testpwd", m, "--passphrase-file", dir.path().join("absent").to_str().unwrap()]),
+        &qsmm_fast(&[
+            "testpwd",
+            m,
+            "--passphrase-file",
+            dir.path().join("absent").to_str().unwrap(),
+        ]),
         "cannot read passphrase file",
     );
     let out = qsmm(&["format", m, "--size", "12X"]);
@@ -109,7 +161,10 @@ fn bad_input_gives_one_sentence_and_a_failure() {
     );
     // A file that was never formatted.
     let raw = dir.path().join("raw.img");
-    std::fs::File::create(&raw).unwrap().set_len(1 << 20).unwrap();
+    std::fs::File::create(&raw)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
     fails_with(
         &qsmm_fast(&["testpwd", raw.to_str().unwrap(), "--passphrase-file", &pass]),
         "not formatted",

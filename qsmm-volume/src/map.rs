@@ -8,8 +8,12 @@ use zeroize::{Zeroize, Zeroizing};
 pub(crate) const ENTRY_LEN: usize = 48;
 /// Map entries per leaf: 84 × 48 = 4032 bytes, within a sealed block's 4052.
 pub(crate) const ENTRIES_PER_LEAF: u64 = 84;
+/// [`ENTRIES_PER_LEAF`] as a `usize`.
+pub(crate) const ENTRIES_PER_LEAF_LEN: usize = 84;
 /// Leaf pointers per index block: 506 × 8 = 4048 bytes.
 pub(crate) const LEAVES_PER_INDEX: u64 = 506;
+/// [`LEAVES_PER_INDEX`] as a `usize`.
+pub(crate) const LEAVES_PER_INDEX_LEN: usize = 506;
 /// Most lower volumes a root names (15 volumes per medium: one and the 14 below it).
 pub(crate) const MAX_LOWER: usize = 14;
 /// Version byte of the root record.
@@ -36,7 +40,7 @@ pub(crate) struct Leaf {
 impl Leaf {
     pub(crate) fn empty() -> Self {
         Self {
-            entries: vec![Entry::default(); ENTRIES_PER_LEAF as usize],
+            entries: vec![Entry::default(); ENTRIES_PER_LEAF_LEN],
             dirty: false,
         }
     }
@@ -53,10 +57,10 @@ impl Leaf {
 
     /// Decodes a leaf; `None` unless exactly `ENTRIES_PER_LEAF` entries are present.
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != ENTRY_LEN * ENTRIES_PER_LEAF as usize {
+        if bytes.len() != ENTRY_LEN * ENTRIES_PER_LEAF_LEN {
             return None;
         }
-        let mut entries = Vec::with_capacity(ENTRIES_PER_LEAF as usize);
+        let mut entries = Vec::with_capacity(ENTRIES_PER_LEAF_LEN);
         for chunk in bytes.chunks_exact(ENTRY_LEN) {
             let (block, rest) = chunk.split_at(8);
             let (nonce, tag) = rest.split_at(24);

@@ -13,7 +13,9 @@ use zeroize::Zeroize;
 
 use crate::cipher::SectorCipher;
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX, Leaf, MAX_LOWER, Root};
+use crate::map::{
+    ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX, LEAVES_PER_INDEX_LEN, Leaf, MAX_LOWER, Root,
+};
 use crate::medium::{BLOCK_SIZE, Bitmap, Medium, MediumInner};
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
@@ -333,7 +335,7 @@ impl Volume {
         let map = map_namespace(&root.volume_key, &inner.salt)?;
         let leaf_count = usize::try_from(leaf_count(root.logical_size))
             .map_err(|_| Error::InvalidParameter("volume too large"))?;
-        let index_count = leaf_count.div_ceil(LEAVES_PER_INDEX as usize);
+        let index_count = leaf_count.div_ceil(LEAVES_PER_INDEX_LEN);
         let mut index_ptrs = root.index;
         index_ptrs.resize(index_count, 0);
         let lower_keys = if lower_keys.is_empty() {
@@ -863,7 +865,7 @@ impl VolumeInner {
         if old != 0 {
             state.release(medium, old);
         }
-        state.dirty_index.insert(index / LEAVES_PER_INDEX as usize);
+        state.dirty_index.insert(index / LEAVES_PER_INDEX_LEN);
         if let Some(l) = state.cache.get_mut(&leaf) {
             l.dirty = false;
         }
@@ -883,7 +885,7 @@ impl VolumeInner {
         }
         let dirty_index: Vec<usize> = state.dirty_index.iter().copied().collect();
         for i in dirty_index {
-            let per = LEAVES_PER_INDEX as usize;
+            let per = LEAVES_PER_INDEX_LEN;
             let start = i * per;
             let end = (start + per).min(state.leaf_ptrs.len());
             let plain =

@@ -1,6 +1,12 @@
 //! Bit flips in every block a volume holds (data, map, mesh shares): each read either returns
 //! the right data or fails with `Error::Integrity`; the root falls back to the other slot.
-#![allow(clippy::unwrap_used, reason = "tests panic on failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure; test patterns truncate on purpose"
+)]
 
 use std::sync::Arc;
 
@@ -105,7 +111,7 @@ fn a_destroyed_newest_root_falls_back_to_the_older_slot() {
         assert_eq!(check(damaged), (0, 0));
     }
     // Two destroyed: two remain, the newest generation still opens.
-    let mut damaged = image.clone();
+    let mut damaged = image;
     for &b in &newest[..2] {
         damaged[b as usize * 4096 + 1000] ^= 0x10;
     }

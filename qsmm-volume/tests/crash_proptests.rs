@@ -4,7 +4,9 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "tests panic on failure"
+    clippy::unwrap_in_result,
+    clippy::cast_possible_truncation,
+    reason = "tests panic on failure; sizes are tiny"
 )]
 
 use std::sync::{Arc, Mutex};

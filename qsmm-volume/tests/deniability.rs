@@ -1,7 +1,13 @@
 //! What a coerced passphrase and a single image reveal: the coercion test (nothing that one
 //! volume's key derives depends on another volume) and the statistical tests of the whole medium
 //! after a mixed workload of three volumes.
-#![allow(clippy::unwrap_used, reason = "tests panic on failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure; test patterns truncate on purpose"
+)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,12 @@
 //! Volumes through the public API: round trips, byte-granular access, trim, errors, several
 //! volumes on one medium, protection of lower volumes, passphrase changes, media checks.
-#![allow(clippy::unwrap_used, reason = "tests panic on failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure; test patterns truncate on purpose"
+)]
 
 use std::sync::Arc;
 
@@ -196,7 +202,7 @@ fn volumes_interleaved(count: usize, blocks: u64) {
     for round in 0..3u8 {
         for lba in 0..32u64 {
             for (i, (v, _)) in volumes.iter().enumerate() {
-                if (lba + u64::from(round)) % 3 != 0 {
+                if !(lba + u64::from(round)).is_multiple_of(3) {
                     v.write(lba, &pattern(i, lba, round)).unwrap();
                 }
             }
@@ -208,7 +214,7 @@ fn volumes_interleaved(count: usize, blocks: u64) {
     let expected = |i: usize, lba: u64| {
         let last = (0..3u8)
             .rev()
-            .find(|r| (lba + u64::from(*r)) % 3 != 0)
+            .find(|r| !(lba + u64::from(*r)).is_multiple_of(3))
             .unwrap();
         pattern(i, lba, last)
     };

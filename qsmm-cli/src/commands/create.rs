@@ -24,7 +24,11 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
     for file in &args.protect_passphrase_file {
         let passphrase = crate::passphrase::read(Some(file), "")?;
         let volume = Volume::open(&medium, &passphrase).map_err(|e| {
-            format!("the passphrase in {} opens no volume: {}", file.display(), sentence(&e))
+            format!(
+                "the passphrase in {} opens no volume: {}",
+                file.display(),
+                sentence(&e)
+            )
         })?;
         lower.push(volume);
     }

@@ -30,6 +30,10 @@ pub(crate) fn run(args: &FormatArgs) -> Result<(), String> {
             crate::commands::sentence(&e)
         )
     })?;
-    println!("formatted {} ({} bytes of noise)", args.medium.display(), args.size);
+    println!(
+        "formatted {} ({} bytes of noise)",
+        args.medium.display(),
+        args.size
+    );
     Ok(())
 }

@@ -14,7 +14,10 @@ pub(crate) fn run(args: &TestpwdArgs) -> Result<(), String> {
     let passphrase = args.medium.passphrase()?;
     match Volume::open(&medium, &passphrase) {
         Ok(volume) => {
-            println!("the passphrase opens a volume of {} bytes", volume.logical_size());
+            println!(
+                "the passphrase opens a volume of {} bytes",
+                volume.logical_size()
+            );
             Ok(())
         }
         Err(Error::NoVolume) => Err("no volume opens with this passphrase".into()),
