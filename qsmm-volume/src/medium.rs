@@ -343,11 +343,17 @@ impl MediumInner {
 
     /// Picks a block uniformly at random among the free ones and marks it used.
     pub(crate) fn allocate(&self) -> Result<u64> {
+        self.allocate_keeping(0)
+    }
+
+    /// As [`Self::allocate`], but fails with [`Error::NoSpace`] unless more than `reserve`
+    /// blocks are free (data writes keep room for the map blocks of the next flush).
+    pub(crate) fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
         let mut state = self.lock();
         let state = &mut *state;
         let len = state.used.len();
         let free = len - state.used.ones();
-        if free == 0 {
+        if free <= reserve {
             return Err(Error::NoSpace);
         }
         // Rejection sampling is uniform; after a few misses pick the r-th free block directly,

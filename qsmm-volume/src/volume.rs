@@ -701,7 +701,10 @@ impl VolumeInner {
     fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
         let medium = &self.medium.inner;
         self.leaf_mut(state, lba / ENTRIES_PER_LEAF)?;
-        let block = medium.allocate()?;
+        // Keep room for two rewrites of the whole map (leaves and index blocks): a full medium
+        // still flushes, and after a reopen a trim can still be flushed to free space.
+        let reserve = 2 * (state.leaf_ptrs.len() + state.index_ptrs.len()) as u64 + 2;
+        let block = medium.allocate_keeping(reserve)?;
         state.owned.set(block);
         state.fresh.set(block);
         let mut nonce = [0u8; 24];
@@ -910,11 +913,11 @@ impl VolumeInner {
             }
             state.dirty_index.remove(&i);
         }
-        if !state.changed {
-            medium.device.flush()?;
+        medium.device.flush()?;
+        // Nothing to record and nothing waiting to be freed: the durable root stands.
+        if !state.changed && state.pending_now.is_empty() && state.pending_prev.is_empty() {
             return Ok(());
         }
-        medium.device.flush()?;
         let root = state.root(self);
         let generation = state.generation + 1;
         write_root(medium, &state.keyed, &root, generation)?;
