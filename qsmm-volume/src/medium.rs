@@ -20,7 +20,7 @@ use crate::volume::VolumeInner;
 /// Bytes per block of the medium and per logical sector of a volume.
 pub const BLOCK_SIZE: usize = 4096;
 
-/// The smallest medium [`format`] makes and [`Medium::open`] accepts: 1 MiB (256 blocks).
+/// The smallest medium [`format()`] makes and [`Medium::open`] accepts: 1 MiB (256 blocks).
 pub const MIN_MEDIUM_SIZE: u64 = 1 << 20;
 
 /// Bytes of per-medium salt, read from the start of block 0.
@@ -211,7 +211,7 @@ impl Medium {
     /// # Errors
     ///
     /// [`Error::Io`] if it cannot be opened; [`Error::InvalidMediumSize`] for a size that
-    /// [`format`] never makes; [`Error::NotFormatted`] if it reads as zeros where noise belongs;
+    /// [`format()`] never makes; [`Error::NotFormatted`] if it reads as zeros where noise belongs;
     /// [`Error::Locked`] if another handle holds it.
     pub fn open_with_kdf_cost(path: impl AsRef<Path>, kdf: KdfCost) -> Result<Self> {
         let path = path.as_ref();
@@ -234,8 +234,8 @@ impl Medium {
         Self::build(Arc::new(device), kdf, Some(lock))
     }
 
-    /// A medium over any [`BlockDevice`] of 4096-byte blocks that [`format`] or
-    /// [`qsmm_void::format`] filled with noise (tests use in-memory and crash-simulating
+    /// A medium over any [`BlockDevice`] of 4096-byte blocks that [`format()`] or
+    /// [`qsmm_void::format()`] filled with noise (tests use in-memory and crash-simulating
     /// devices). No lock is taken: the caller owns the device.
     ///
     /// # Errors
