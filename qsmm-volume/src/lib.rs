@@ -2,8 +2,6 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-/// The detached sector AEAD.
-mod cipher;
 /// The crate's error type.
 mod error;
 /// On-disk structures: root record, index blocks, map leaves.

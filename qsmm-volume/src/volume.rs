@@ -11,12 +11,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroize;
 
-use crate::cipher::SectorCipher;
 use crate::error::{Error, Result};
 use crate::map::{
     ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX, LEAVES_PER_INDEX_LEN, Leaf, MAX_LOWER, Root,
 };
 use crate::medium::{BLOCK_SIZE, Bitmap, Medium, MediumInner};
+use qsmm_void::SectorCipher;
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
 /// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
