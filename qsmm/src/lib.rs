@@ -10,12 +10,13 @@
 //! | `shatter` (default) | `shatter` | `qsmm-shatter`: MiMC-7, placement, Shamir metadata mesh |
 //! | `void` (default) | `void` | `qsmm-void`: sealed blocks, namespaces, block media |
 //! | `proof` | `proof` | `qsmm-proof-stub`: integrity-proof interface, MiMC-Merkle |
+//! | `volume` | `volume` | `qsmm-volume`: deniable volumes of 4096-byte sectors on one medium |
 //!
 //! The default features are those of the original qsmm README (`shield`, `shatter`, `void`),
 //! so that `qsmm = "0.1"` runs each of its examples, below, without naming a feature. Turn
 //! them off (`default-features = false`) to build only the layers you use. `shatter` turns on
 //! `void` (shares are sealed blocks) and `proof` turns on `shatter` (the Merkle tree hashes with
-//! MiMC).
+//! MiMC) and `volume` turns on `shatter` (volume roots live in the mesh).
 //!
 //! Every type has one path: its concept module (`qsmm::shatter::mesh::MetadataMesh`,
 //! `qsmm::void::namespace::Namespace`, `qsmm::shield::kem::KemKeypair`, …), with a crate's
@@ -98,6 +99,9 @@ pub use qsmm_void as void;
 
 #[cfg(feature = "proof")]
 pub use qsmm_proof_stub as proof;
+
+#[cfg(feature = "volume")]
+pub use qsmm_volume as volume;
 
 /// The code examples of the repository README, compiled and run as doctests with the default
 /// features (`cargo test -p qsmm --doc`).
