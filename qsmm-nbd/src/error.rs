@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::path::PathBuf;
 
-use crate::backend::VolumeError;
+use qsmm_volume::Error as VolumeError;
 
 /// Errors of the plugin's configuration and of serving a volume.
 #[derive(Debug, thiserror::Error)]
@@ -113,25 +113,23 @@ impl From<Error> for nbdkit::Error {
     }
 }
 
-/// The errno for a volume-layer error: its own class where it has one, else the errno of the
-/// first [`io::Error`] in its source chain, else `EIO`.
+/// The errno for a volume-layer error: `ENOSPC` for a full medium, `EINVAL` for an access outside
+/// the volume or a bad parameter, `EBUSY` for a medium locked by another process, `ENOENT` when no
+/// volume opens with a passphrase, the errno of an I/O error, and `EIO` for everything else
+/// (integrity failures included).
 #[must_use]
 pub fn volume_errno(error: &VolumeError) -> i32 {
-    if let Some(errno) = crate::backend::classify(error) {
-        return errno;
+    match error {
+        VolumeError::NoSpace => libc::ENOSPC,
+        VolumeError::OutOfRange { .. }
+        | VolumeError::InvalidParameter(_)
+        | VolumeError::InvalidVolumeSize { .. }
+        | VolumeError::InvalidMediumSize { .. } => libc::EINVAL,
+        VolumeError::Locked => libc::EBUSY,
+        VolumeError::NoVolume => libc::ENOENT,
+        VolumeError::Io(io) => io.raw_os_error().unwrap_or(libc::EIO),
+        _ => libc::EIO,
     }
-    let mut next: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(current) = next {
-        if let Some(io) = current.downcast_ref::<io::Error>() {
-            return io.raw_os_error().unwrap_or_else(|| match io.kind() {
-                io::ErrorKind::StorageFull => libc::ENOSPC,
-                io::ErrorKind::InvalidInput => libc::EINVAL,
-                _ => libc::EIO,
-            });
-        }
-        next = current.source();
-    }
-    libc::EIO
 }
 
 /// An error with its source chain on one line, for nbdkit's log.
@@ -175,6 +173,29 @@ mod tests {
             source: io::Error::other("no errno"),
         };
         assert_eq!(kind_only.errno(), libc::EIO);
+    }
+
+    #[test]
+    fn volume_errors_map_to_their_class() {
+        assert_eq!(volume_errno(&VolumeError::NoSpace), libc::ENOSPC);
+        assert_eq!(
+            volume_errno(&VolumeError::OutOfRange { offset: 0, len: 1 }),
+            libc::EINVAL
+        );
+        assert_eq!(volume_errno(&VolumeError::Locked), libc::EBUSY);
+        assert_eq!(volume_errno(&VolumeError::NoVolume), libc::ENOENT);
+        assert_eq!(volume_errno(&VolumeError::Integrity), libc::EIO);
+        let io = VolumeError::Io(io::Error::from_raw_os_error(libc::EROFS));
+        assert_eq!(volume_errno(&io), libc::EROFS);
+        assert_eq!(Error::Volume(io).errno(), libc::EROFS);
+        let no_errno = VolumeError::Io(io::Error::other("no errno"));
+        assert_eq!(volume_errno(&no_errno), libc::EIO);
+        let open = Error::OpenVolume {
+            role: "exported",
+            index: 0,
+            source: VolumeError::NoVolume,
+        };
+        assert_eq!(open.errno(), libc::ENOENT);
     }
 
     #[test]

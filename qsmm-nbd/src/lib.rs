@@ -2,8 +2,6 @@
 #![deny(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-#[doc(hidden)]
-pub mod backend;
 mod config;
 mod error;
 mod plugin;

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use nbdkit::{CacheFlags, Flags, FuaFlags, Server, ThreadModel};
 
-use crate::backend::{Medium, Volume};
 use crate::config::Config;
 use crate::error::{Error, Report};
+use qsmm_volume::{Medium, Volume};
 
 /// The parameters seen so far (until `get_ready`).
 static CONFIG: Mutex<Option<Config>> = Mutex::new(None);

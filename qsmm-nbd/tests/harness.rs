@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use qsmm_nbd::backend::{Medium, Volume, format};
+use qsmm_volume::{Medium, Volume, format};
 use sha2::{Digest, Sha256};
 
 /// Returns whether every tool is on `PATH`. When one is missing the test fails under `CI` and is
@@ -55,15 +55,15 @@ pub(crate) fn fuse() -> bool {
     ok
 }
 
-/// The plugin: `QSMM_NBD_PLUGIN`, or `libqsmm_nbd.so` in the target directory that holds this
-/// test binary (cargo builds the cdylib with the tests).
+/// The plugin: `QSMM_NBD_PLUGIN`, or the `libqsmm_nbd.so` that `cargo test` built beside this
+/// test binary (in `target/<profile>/deps`; only `cargo build` copies it one level up).
 pub(crate) fn plugin() -> PathBuf {
     if let Some(path) = std::env::var_os("QSMM_NBD_PLUGIN") {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("libqsmm_nbd.so");
+    let deps = exe.parent().unwrap();
+    let path = deps.join("libqsmm_nbd.so");
     assert!(path.is_file(), "plugin not built: {}", path.display());
     path
 }

@@ -391,8 +391,10 @@ fn fio(uri: &str, rw: &str, depth: u32, seconds: u32) -> Result<f64, String> {
         ],
         None,
     )?;
+    // fio's nbd engine prints a line before the JSON document.
+    let json_text = out.get(out.find('{').unwrap_or(0)..).unwrap_or_default();
     let json: serde_json::Value =
-        serde_json::from_str(&out).map_err(|e| format!("fio output: {e}"))?;
+        serde_json::from_str(json_text).map_err(|e| format!("fio output: {e}"))?;
     let side = if rw == "randread" { "read" } else { "write" };
     json["jobs"][0][side]["iops"]
         .as_f64()
