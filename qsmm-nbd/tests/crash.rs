@@ -178,6 +178,10 @@ fn ext4_mounted_at_the_kill_recovers_with_fsck() {
     let synced_dir = synced_dir.to_string_lossy().into_owned();
     sync_args.push(&synced_dir);
     run("sync", &sync_args);
+    // fuse2fs has written everything the fsyncs cover to the export; whether nbdfuse passes
+    // fsync on as an NBD flush depends on its version, so flush from a second connection too
+    // (multi-conn: a flush covers the writes completed on every connection).
+    NbdClient::connect(&server, "").unwrap().flush().unwrap();
     // More files, not synced, then the crash in the middle of writing.
     let _ = Command::new("cp")
         .args(["-a", &format!("{}/unsynced", setup.dir.path().display())])
