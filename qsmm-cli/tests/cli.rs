@@ -1,6 +1,12 @@
 //! The `qsmm` command end to end in a temporary directory: format, create two volumes, testpwd,
 //! changepwd, info, and plain one-sentence errors for bad input.
-#![allow(clippy::unwrap_used, reason = "tests panic on failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure; test patterns truncate on purpose"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

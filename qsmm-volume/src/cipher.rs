@@ -44,11 +44,7 @@ impl SectorCipher {
         buf: &mut [u8],
         tag: &[u8; 16],
     ) -> Result<(), chacha20poly1305::Error> {
-        self.0.decrypt_inout_detached(
-            &XNonce::from(*nonce),
-            aad,
-            buf.into(),
-            &Tag::from(*tag),
-        )
+        self.0
+            .decrypt_inout_detached(&XNonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
     }
 }

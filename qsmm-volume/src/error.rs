@@ -17,7 +17,9 @@ pub enum Error {
     VolumeExists,
     /// The blocks where this passphrase keeps its root are in use by an open volume; choose
     /// another passphrase (the chance is about the fraction of the medium in use, per block).
-    #[error("this passphrase would place its root on blocks an open volume uses; choose another passphrase")]
+    #[error(
+        "this passphrase would place its root on blocks an open volume uses; choose another passphrase"
+    )]
     PassphraseCollision,
     /// Another process (or another handle in this one) holds the medium's lock.
     #[error("the medium is in use by another process")]
@@ -34,7 +36,9 @@ pub enum Error {
         min: u64,
     },
     /// A volume size that is zero, not a multiple of 4096 or larger than the medium.
-    #[error("invalid volume size {size} bytes: it must be a non-zero multiple of 4096 of at most {max}")]
+    #[error(
+        "invalid volume size {size} bytes: it must be a non-zero multiple of 4096 of at most {max}"
+    )]
     InvalidVolumeSize {
         /// The size asked for, in bytes.
         size: u64,

@@ -8,8 +8,12 @@ use zeroize::{Zeroize, Zeroizing};
 pub(crate) const ENTRY_LEN: usize = 48;
 /// Map entries per leaf: 84 × 48 = 4032 bytes, within a sealed block's 4052.
 pub(crate) const ENTRIES_PER_LEAF: u64 = 84;
+/// [`ENTRIES_PER_LEAF`] as a `usize`.
+pub(crate) const ENTRIES_PER_LEAF_LEN: usize = 84;
 /// Leaf pointers per index block: 506 × 8 = 4048 bytes.
 pub(crate) const LEAVES_PER_INDEX: u64 = 506;
+/// [`LEAVES_PER_INDEX`] as a `usize`.
+pub(crate) const LEAVES_PER_INDEX_LEN: usize = 506;
 /// Most lower volumes a root names (15 volumes per medium: one and the 14 below it).
 pub(crate) const MAX_LOWER: usize = 14;
 /// Version byte of the root record.
@@ -36,7 +40,7 @@ pub(crate) struct Leaf {
 impl Leaf {
     pub(crate) fn empty() -> Self {
         Self {
-            entries: vec![Entry::default(); ENTRIES_PER_LEAF as usize],
+            entries: vec![Entry::default(); ENTRIES_PER_LEAF_LEN],
             dirty: false,
         }
     }
@@ -53,10 +57,10 @@ impl Leaf {
 
     /// Decodes a leaf; `None` unless exactly `ENTRIES_PER_LEAF` entries are present.
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != ENTRY_LEN * ENTRIES_PER_LEAF as usize {
+        if bytes.len() != ENTRY_LEN * ENTRIES_PER_LEAF_LEN {
             return None;
         }
-        let mut entries = Vec::with_capacity(ENTRIES_PER_LEAF as usize);
+        let mut entries = Vec::with_capacity(ENTRIES_PER_LEAF_LEN);
         for chunk in bytes.chunks_exact(ENTRY_LEN) {
             let (block, rest) = chunk.split_at(8);
             let (nonce, tag) = rest.split_at(24);
@@ -141,8 +145,7 @@ impl Root {
         let index_count = usize::try_from(u32::from_le_bytes(count.try_into().ok()?)).ok()?;
         let (lower_bytes, index_bytes) = rest.split_at_checked(32 * usize::from(lower_count))?;
         let index = decode_pointers(index_bytes)?;
-        if index.len() != index_count || !logical_size.is_multiple_of(4096) || logical_size == 0
-        {
+        if index.len() != index_count || !logical_size.is_multiple_of(4096) || logical_size == 0 {
             return None;
         }
         let lower = lower_bytes
@@ -184,7 +187,10 @@ mod tests {
         let back = Root::decode(&bytes).unwrap();
         assert_eq!(back.volume_key.as_bytes(), &[1; 32]);
         assert_eq!(back.lower[0].as_bytes(), &[3; 32]);
-        assert_eq!((back.volume_id, back.logical_size, back.index), ([2; 16], 8192, vec![5, 0, 7]));
+        assert_eq!(
+            (back.volume_id, back.logical_size, back.index),
+            ([2; 16], 8192, vec![5, 0, 7])
+        );
         for cut in 0..bytes.len() {
             assert!(Root::decode(&bytes[..cut]).is_none(), "{cut}");
         }
@@ -196,7 +202,11 @@ mod tests {
     #[test]
     fn leaf_round_trip() {
         let mut leaf = Leaf::empty();
-        leaf.entries[3] = Entry { block: 9, nonce: [4; 24], tag: [5; 16] };
+        leaf.entries[3] = Entry {
+            block: 9,
+            nonce: [4; 24],
+            tag: [5; 16],
+        };
         let bytes = leaf.encode();
         assert_eq!(bytes.len(), 4032);
         let back = Leaf::decode(&bytes).unwrap();

@@ -20,7 +20,7 @@ use crate::volume::VolumeInner;
 /// Bytes per block of the medium and per logical sector of a volume.
 pub const BLOCK_SIZE: usize = 4096;
 
-/// The smallest medium [`format`] makes and [`Medium::open`] accepts: 1 MiB (256 blocks).
+/// The smallest medium [`format()`] makes and [`Medium::open`] accepts: 1 MiB (256 blocks).
 pub const MIN_MEDIUM_SIZE: u64 = 1 << 20;
 
 /// Bytes of per-medium salt, read from the start of block 0.
@@ -57,11 +57,7 @@ const MESH_N: usize = 4;
 /// assert_eq!(std::fs::metadata(&path)?.len(), 1 << 20);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn format(
-    path: impl AsRef<Path>,
-    size: u64,
-    mut progress: impl FnMut(u64, u64),
-) -> Result<()> {
+pub fn format(path: impl AsRef<Path>, size: u64, mut progress: impl FnMut(u64, u64)) -> Result<()> {
     let path = path.as_ref();
     check_medium_size(size)?;
     let blocks = size / BLOCK_SIZE as u64;
@@ -215,7 +211,7 @@ impl Medium {
     /// # Errors
     ///
     /// [`Error::Io`] if it cannot be opened; [`Error::InvalidMediumSize`] for a size that
-    /// [`format`] never makes; [`Error::NotFormatted`] if it reads as zeros where noise belongs;
+    /// [`format()`] never makes; [`Error::NotFormatted`] if it reads as zeros where noise belongs;
     /// [`Error::Locked`] if another handle holds it.
     pub fn open_with_kdf_cost(path: impl AsRef<Path>, kdf: KdfCost) -> Result<Self> {
         let path = path.as_ref();
@@ -238,8 +234,8 @@ impl Medium {
         Self::build(Arc::new(device), kdf, Some(lock))
     }
 
-    /// A medium over any [`BlockDevice`] of 4096-byte blocks that [`format`] or
-    /// [`qsmm_void::format`] filled with noise (tests use in-memory and crash-simulating
+    /// A medium over any [`BlockDevice`] of 4096-byte blocks that [`format()`] or
+    /// [`qsmm_void::format()`] filled with noise (tests use in-memory and crash-simulating
     /// devices). No lock is taken: the caller owns the device.
     ///
     /// # Errors
@@ -340,16 +336,24 @@ impl MediumInner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, MediumState> {
         // A panic while holding the lock cannot leave the bitmap inconsistent in a way that
         // matters more than refusing all further I/O would; keep going with the data.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Picks a block uniformly at random among the free ones and marks it used.
     pub(crate) fn allocate(&self) -> Result<u64> {
+        self.allocate_keeping(0)
+    }
+
+    /// As [`Self::allocate`], but fails with [`Error::NoSpace`] unless more than `reserve`
+    /// blocks are free (data writes keep room for the map blocks of the next flush).
+    pub(crate) fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
         let mut state = self.lock();
         let state = &mut *state;
         let len = state.used.len();
         let free = len - state.used.ones();
-        if free == 0 {
+        if free <= reserve {
             return Err(Error::NoSpace);
         }
         // Rejection sampling is uniform; after a few misses pick the r-th free block directly,
@@ -483,7 +487,11 @@ impl Bitmap {
         for (w, &word) in (0u64..).zip(&self.words) {
             let base = w * 64;
             let valid = (self.len - base).min(64);
-            let mask = if valid == 64 { u64::MAX } else { (1u64 << valid) - 1 };
+            let mask = if valid == 64 {
+                u64::MAX
+            } else {
+                (1u64 << valid) - 1
+            };
             let zeros = u64::from((!word & mask).count_ones());
             if rank < zeros {
                 let mut rest = !word & mask;

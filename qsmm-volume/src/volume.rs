@@ -13,7 +13,9 @@ use zeroize::Zeroize;
 
 use crate::cipher::SectorCipher;
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX, Leaf, MAX_LOWER, Root};
+use crate::map::{
+    ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX, LEAVES_PER_INDEX_LEN, Leaf, MAX_LOWER, Root,
+};
 use crate::medium::{BLOCK_SIZE, Bitmap, Medium, MediumInner};
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
@@ -132,9 +134,8 @@ impl Volume {
         protect: &[&Self],
     ) -> Result<Self> {
         let inner = &medium.inner;
-        let max_leaves = Root::max_index(inner.mesh.max_metadata_len(), protect.len())
-            as u64
-            * LEAVES_PER_INDEX;
+        let max_leaves =
+            Root::max_index(inner.mesh.max_metadata_len(), protect.len()) as u64 * LEAVES_PER_INDEX;
         let max = medium
             .size()
             .min(max_leaves.saturating_mul(ENTRIES_PER_LEAF * SECTOR));
@@ -145,7 +146,9 @@ impl Volume {
             });
         }
         if protect.len() > MAX_LOWER {
-            return Err(Error::InvalidParameter("at most 14 volumes can be protected"));
+            return Err(Error::InvalidParameter(
+                "at most 14 volumes can be protected",
+            ));
         }
         if protect.iter().any(|v| !v.inner.medium.same(medium)) {
             return Err(Error::InvalidParameter(
@@ -159,8 +162,10 @@ impl Volume {
         }
         let mesh_blocks = physical_mesh_blocks(&keyed);
         reserve(inner, &mesh_blocks)?;
-        let lower_keys: Vec<SecretKey> =
-            protect.iter().map(|v| v.inner.lock().mesh_key.clone_key()).collect();
+        let lower_keys: Vec<SecretKey> = protect
+            .iter()
+            .map(|v| v.inner.lock().mesh_key.clone_key())
+            .collect();
         let mut volume_id = [0u8; 16];
         getrandom::fill(&mut volume_id).map_err(|_| qsmm_types::Error::Rng)?;
         let root = Root {
@@ -245,7 +250,9 @@ impl Volume {
             match pointers {
                 Some(p) if p.len() as u64 == last.saturating_sub(first) => {
                     for (leaf, ptr) in (first..last).zip(p) {
-                        if let Some(slot) = leaf_ptrs.get_mut(usize::try_from(leaf).unwrap_or(usize::MAX)) {
+                        if let Some(slot) =
+                            leaf_ptrs.get_mut(usize::try_from(leaf).unwrap_or(usize::MAX))
+                        {
                             *slot = ptr;
                         }
                     }
@@ -303,7 +310,10 @@ impl Volume {
         )
     }
 
-    #[allow(clippy::too_many_arguments, reason = "a private constructor of all parts")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a private constructor of all parts"
+    )]
     fn assemble(
         medium: &Medium,
         mesh_key: SecretKey,
@@ -325,10 +335,14 @@ impl Volume {
         let map = map_namespace(&root.volume_key, &inner.salt)?;
         let leaf_count = usize::try_from(leaf_count(root.logical_size))
             .map_err(|_| Error::InvalidParameter("volume too large"))?;
-        let index_count = leaf_count.div_ceil(LEAVES_PER_INDEX as usize);
+        let index_count = leaf_count.div_ceil(LEAVES_PER_INDEX_LEN);
         let mut index_ptrs = root.index;
         index_ptrs.resize(index_count, 0);
-        let lower_keys = if lower_keys.is_empty() { root.lower } else { lower_keys };
+        let lower_keys = if lower_keys.is_empty() {
+            root.lower
+        } else {
+            lower_keys
+        };
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|_| qsmm_types::Error::Rng)?;
         let rng = ChaCha20Rng::from_seed(seed);
@@ -422,12 +436,18 @@ impl Volume {
             let pos = offset + done as u64;
             let (lba, within) = (pos / SECTOR, (pos % SECTOR) as usize);
             let n = (BLOCK_SIZE - within).min(buf.len() - done);
-            let out = buf.get_mut(done..done + n).ok_or(Error::InvalidParameter("range"))?;
+            let out = buf
+                .get_mut(done..done + n)
+                .ok_or(Error::InvalidParameter("range"))?;
             if n == BLOCK_SIZE {
                 self.inner.read_sector(&mut state, lba, out)?;
             } else {
                 self.inner.read_sector(&mut state, lba, &mut sector)?;
-                out.copy_from_slice(sector.get(within..within + n).ok_or(Error::InvalidParameter("range"))?);
+                out.copy_from_slice(
+                    sector
+                        .get(within..within + n)
+                        .ok_or(Error::InvalidParameter("range"))?,
+                );
             }
             done += n;
         }
@@ -444,7 +464,8 @@ impl Volume {
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         self.check_bytes(offset, buf.len())?;
         let mut state = self.inner.lock();
-        self.inner.write_bytes(&mut state, offset, Some(buf), buf.len())
+        self.inner
+            .write_bytes(&mut state, offset, Some(buf), buf.len())
     }
 
     /// Unmaps `count` sectors from sector `lba`: they read as zeros, and their blocks become
@@ -641,7 +662,9 @@ impl core::fmt::Debug for Volume {
 
 impl VolumeInner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn aad(&self, lba: u64, block: u64) -> [u8; 48] {
@@ -659,7 +682,10 @@ impl VolumeInner {
             out.fill(0);
             return Ok(());
         }
-        self.medium.inner.device.read_block(BlockId(entry.block), out)?;
+        self.medium
+            .inner
+            .device
+            .read_block(BlockId(entry.block), out)?;
         let aad = self.aad(lba, entry.block);
         if self
             .cipher
@@ -675,7 +701,10 @@ impl VolumeInner {
     fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
         let medium = &self.medium.inner;
         self.leaf_mut(state, lba / ENTRIES_PER_LEAF)?;
-        let block = medium.allocate()?;
+        // Keep room for two rewrites of the whole map (leaves and index blocks): a full medium
+        // still flushes, and after a reopen a trim can still be flushed to free space.
+        let reserve = 2 * (state.leaf_ptrs.len() + state.index_ptrs.len()) as u64 + 2;
+        let block = medium.allocate_keeping(reserve)?;
         state.owned.set(block);
         state.fresh.set(block);
         let mut nonce = [0u8; 24];
@@ -717,7 +746,10 @@ impl VolumeInner {
                 .get_mut(within..within + n)
                 .ok_or(Error::InvalidParameter("range"))?;
             match data {
-                Some(d) => target.copy_from_slice(d.get(done..done + n).ok_or(Error::InvalidParameter("range"))?),
+                Some(d) => target.copy_from_slice(
+                    d.get(done..done + n)
+                        .ok_or(Error::InvalidParameter("range"))?,
+                ),
                 None => target.fill(0),
             }
             self.write_sector(state, lba, &sector)?;
@@ -734,7 +766,10 @@ impl VolumeInner {
             let leaf = lba / ENTRIES_PER_LEAF;
             let leaf_end = ((leaf + 1) * ENTRIES_PER_LEAF).min(end);
             let has_leaf = state.cache.contains_key(&leaf)
-                || state.leaf_ptrs.get(to_usize(leaf)?).is_some_and(|&p| p != 0);
+                || state
+                    .leaf_ptrs
+                    .get(to_usize(leaf)?)
+                    .is_some_and(|&p| p != 0);
             if has_leaf || state.bad_leaves.contains(&leaf) {
                 for i in lba..leaf_end {
                     let old = self.set_entry(state, i, Entry::default())?;
@@ -817,7 +852,10 @@ impl VolumeInner {
         let block = medium.allocate()?;
         state.owned.set(block);
         state.fresh.set(block);
-        if let Err(e) = self.map.write_block(&*medium.device, BlockId(block), &plain) {
+        if let Err(e) = self
+            .map
+            .write_block(&*medium.device, BlockId(block), &plain)
+        {
             state.release(medium, block);
             return Err(e.into());
         }
@@ -830,7 +868,7 @@ impl VolumeInner {
         if old != 0 {
             state.release(medium, old);
         }
-        state.dirty_index.insert(index / LEAVES_PER_INDEX as usize);
+        state.dirty_index.insert(index / LEAVES_PER_INDEX_LEN);
         if let Some(l) = state.cache.get_mut(&leaf) {
             l.dirty = false;
         }
@@ -850,7 +888,7 @@ impl VolumeInner {
         }
         let dirty_index: Vec<usize> = state.dirty_index.iter().copied().collect();
         for i in dirty_index {
-            let per = LEAVES_PER_INDEX as usize;
+            let per = LEAVES_PER_INDEX_LEN;
             let start = i * per;
             let end = (start + per).min(state.leaf_ptrs.len());
             let plain =
@@ -858,7 +896,10 @@ impl VolumeInner {
             let block = medium.allocate()?;
             state.owned.set(block);
             state.fresh.set(block);
-            if let Err(e) = self.map.write_block(&*medium.device, BlockId(block), &plain) {
+            if let Err(e) = self
+                .map
+                .write_block(&*medium.device, BlockId(block), &plain)
+            {
                 state.release(medium, block);
                 return Err(e.into());
             }
@@ -872,18 +913,21 @@ impl VolumeInner {
             }
             state.dirty_index.remove(&i);
         }
-        if !state.changed {
-            medium.device.flush()?;
+        medium.device.flush()?;
+        // Nothing to record and nothing waiting to be freed: the durable root stands.
+        if !state.changed && state.pending_now.is_empty() && state.pending_prev.is_empty() {
             return Ok(());
         }
-        medium.device.flush()?;
         let root = state.root(self);
         let generation = state.generation + 1;
         write_root(medium, &state.keyed, &root, generation)?;
         state.generation = generation;
         state.changed = false;
         // Generation g+1 is durable: blocks the root before it still referenced are free now.
-        let prev = core::mem::replace(&mut state.pending_prev, core::mem::take(&mut state.pending_now));
+        let prev = core::mem::replace(
+            &mut state.pending_prev,
+            core::mem::take(&mut state.pending_now),
+        );
         for &b in &prev {
             state.owned.clear(b);
         }
@@ -896,7 +940,10 @@ impl VolumeInner {
 impl Drop for VolumeInner {
     fn drop(&mut self) {
         let medium = &self.medium.inner;
-        let state = self.state.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut ms = medium.lock();
         for b in state.owned.iter_ones() {
             ms.used.clear(b);
