@@ -13,6 +13,8 @@ mod create;
 mod format;
 /// `qsmm info`.
 mod info;
+/// `qsmm serve`.
+mod serve;
 /// `qsmm testpwd`.
 mod testpwd;
 
@@ -36,6 +38,8 @@ enum Command {
     Changepwd(changepwd::ChangepwdArgs),
     /// Show what a passphrase opens.
     Info(info::InfoArgs),
+    /// Export volumes as NBD block devices (nbdkit with the qsmm plugin) until Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 /// The medium and the passphrase cost, shared by the commands that open volumes.
@@ -82,6 +86,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Testpwd(args) => testpwd::run(&args),
         Command::Changepwd(args) => changepwd::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 
