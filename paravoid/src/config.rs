@@ -159,9 +159,7 @@ impl Config {
             ));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(Error::Config(
-                "tls-cert and tls-key go together".to_owned(),
-            ));
+            return Err(Error::Config("tls-cert and tls-key go together".to_owned()));
         }
         Ok(())
     }

@@ -94,8 +94,14 @@ mod tests {
     #[tokio::test]
     async fn the_timeout_cuts_off_only_uncommitted_handlers() {
         let timeout = Duration::from_millis(50);
-        assert_eq!(status(router(timeout), "/slow").await, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            status(router(timeout), "/slow").await,
+            StatusCode::REQUEST_TIMEOUT
+        );
         assert_eq!(status(router(timeout), "/committed").await, StatusCode::OK);
-        assert_eq!(status(router(Duration::from_secs(5)), "/slow").await, StatusCode::OK);
+        assert_eq!(
+            status(router(Duration::from_secs(5)), "/slow").await,
+            StatusCode::OK
+        );
     }
 }

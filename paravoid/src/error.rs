@@ -201,7 +201,12 @@ mod tests {
             (Error::PassphraseRequired, 403),
             (Error::WrongPassphrase { attempts_left: 2 }, 403),
             (Error::Overloaded, 503),
-            (Error::RateLimited { retry_after_secs: 2 }, 429),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 2,
+                },
+                429,
+            ),
             (Error::Internal("x"), 500),
         ];
         for (err, status) in cases {

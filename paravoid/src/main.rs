@@ -38,7 +38,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::open(config)?;
     let listener = TcpListener::bind(bind).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!("paravoid listening on {} ({scheme})", listener.local_addr()?);
+    tracing::info!(
+        "paravoid listening on {} ({scheme})",
+        listener.local_addr()?
+    );
     match tls {
         Some((cert, key)) => {
             let listener = listener.into_std()?;

@@ -43,7 +43,11 @@ impl Metrics {
         let commit_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 14));
         let argon2_queue = Gauge::<i64, AtomicI64>::default();
         registry.register("notes_created", "Notes stored", created.clone());
-        registry.register("notes_revealed", "Notes revealed and deleted", revealed.clone());
+        registry.register(
+            "notes_revealed",
+            "Notes revealed and deleted",
+            revealed.clone(),
+        );
         registry.register(
             "notes_expired",
             "Notes deleted because they expired",

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
@@ -120,10 +121,16 @@ pub(crate) async fn limit(
     request: Request,
     next: Next,
 ) -> Response {
-    let peer = request
-        .extensions()
+    let extensions = request.extensions();
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| *peer);
+        .map(|ConnectInfo(peer)| *peer)
+        // What tests put in place of a socket (the `ConnectInfo` extractor reads it too).
+        .or_else(|| {
+            extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(peer)| *peer)
+        });
     if let Some(peer) = peer {
         let limits = &state.rate_limits;
         let client = limits.client(peer, request.headers());

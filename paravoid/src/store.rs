@@ -296,7 +296,9 @@ impl Store {
                 metrics.note_expired(1);
                 return Ok(Err(Error::NotFound));
             }
-            let Some(keys) = keys.as_deref().filter(|keys| check_link_keys(&note, keys).is_ok())
+            let Some(keys) = keys
+                .as_deref()
+                .filter(|keys| check_link_keys(&note, keys).is_ok())
             else {
                 metrics.wrong_keys();
                 return Ok(Err(Error::WrongKeys));
@@ -466,8 +468,8 @@ fn load(batch: &mut Batch<'_>, key: u128) -> Result<Option<(RecordHeader, Stored
     };
     let record_key = batch.key(header.slot)?;
     let plaintext = key_slots::open(&record_key, NOTES_TAG, key, header.slot, &body)?;
-    let note = StoredNote::from_bytes(&plaintext)
-        .map_err(|_| Error::Internal("corrupt stored note"))?;
+    let note =
+        StoredNote::from_bytes(&plaintext).map_err(|_| Error::Internal("corrupt stored note"))?;
     Ok(Some((header, note)))
 }
 

@@ -415,9 +415,9 @@ async fn drive(addr: SocketAddr, options: Options, attackers: usize) -> Result<T
         let client = client.clone();
         let base = Arc::clone(&base);
         let stop = Arc::clone(&stop);
-        attacks.push(tokio::spawn(
-            async move { attack_loop(&client, &base, &stop).await },
-        ));
+        attacks.push(tokio::spawn(async move {
+            attack_loop(&client, &base, &stop).await
+        }));
     }
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     stop.store(true, Ordering::Relaxed);

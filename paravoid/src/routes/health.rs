@@ -17,15 +17,15 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Answers `{"status": "ok"}` while the server can store and reveal notes, and 503
-/// `{"status": "unavailable"}` once its writer thread has stopped.
+/// Answers `{"status": "ok"}` while the server can store and reveal notes, and 503 with the
+/// JSON error body once its writer thread has stopped.
 async fn health(State(state): State<AppState>) -> Response {
     if state.is_healthy() {
         Json(json!({ "status": "ok" })).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable" })),
+            Json(json!({ "error": "the store's writer has stopped" })),
         )
             .into_response()
     }

@@ -190,8 +190,8 @@ pub fn openapi_document(config: &Config) -> Value {
                     "summary": "Liveness.",
                     "responses": {
                         "200": ok("The server runs.", "Health"),
-                        "503": ok("The store's writer has stopped; the process is about to \
-                                   exit for its supervisor to restart it.", "Health")
+                        "503": error("The store's writer has stopped; the process is about to \
+                                      exit for its supervisor to restart it.")
                     }
                 }
             },
@@ -340,7 +340,7 @@ pub fn openapi_document(config: &Config) -> Value {
                     "type": "object",
                     "required": ["status"],
                     "additionalProperties": false,
-                    "properties": { "status": { "type": "string", "enum": ["ok", "unavailable"] } }
+                    "properties": { "status": { "type": "string", "enum": ["ok"] } }
                 }
             }
         }

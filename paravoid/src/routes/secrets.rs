@@ -41,9 +41,8 @@ pub const COMPACT_LEN: usize = 128;
 
 /// The routes of this module, with the per-client rate limits on create and reveal.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
-    let limited = |kind| {
-        axum::middleware::from_fn_with_state((state.clone(), kind), rate_limit::limit)
-    };
+    let limited =
+        |kind| axum::middleware::from_fn_with_state((state.clone(), kind), rate_limit::limit);
     Router::new()
         .route(
             "/api/secrets",

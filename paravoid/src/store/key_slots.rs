@@ -122,7 +122,9 @@ pub(crate) fn open(
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
     let corrupt = || Error::Internal("a stored record does not open");
-    let (nonce, ciphertext) = sealed.split_first_chunk::<NONCE_LEN>().ok_or_else(corrupt)?;
+    let (nonce, ciphertext) = sealed
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or_else(corrupt)?;
     let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| corrupt())?;
     let aad = aad(table, id, slot);
     cipher
@@ -252,7 +254,9 @@ impl KeySlots {
         self.len = whole.max(highest.unwrap_or(0));
         let mut contents = Vec::new();
         self.file.seek(SeekFrom::Start(0))?;
-        (&self.file).take(whole.saturating_mul(SLOT_LEN as u64)).read_to_end(&mut contents)?;
+        (&self.file)
+            .take(whole.saturating_mul(SLOT_LEN as u64))
+            .read_to_end(&mut contents)?;
         let mut contents = Zeroizing::new(contents);
         let mut dirty = false;
         for (index, chunk) in contents.chunks_exact_mut(SLOT_LEN).enumerate() {
@@ -303,7 +307,9 @@ mod tests {
         let sealed = seal(&key, b"notes", 7, SlotIndex(3), b"body").unwrap();
         assert_eq!(sealed.len(), 4 + SEAL_OVERHEAD);
         assert_eq!(
-            open(&key, b"notes", 7, SlotIndex(3), &sealed).unwrap().as_slice(),
+            open(&key, b"notes", 7, SlotIndex(3), &sealed)
+                .unwrap()
+                .as_slice(),
             b"body"
         );
         assert!(open(&key, b"notes", 8, SlotIndex(3), &sealed).is_err());
