@@ -16,13 +16,6 @@
 //!    has one writer at a time, so `1 / (2 × commit latency)` bounds the pairs/s of any server
 //!    that commits each request on its own.
 //! 6. Prints pairs/s, p50/p95/p99 per endpoint, and the server's pairs/s as a share of the bound.
-//!
-//! With `--attack argon2 [--attackers A]`, step 3 runs twice on the same server: once as above,
-//! then again while A more clients attack — each loops "create a note with a passphrase, then
-//! five reveals with the right link keys and a wrong passphrase", the pattern that made the
-//! writer thread run Argon2id for anyone. Both latency tables are printed, with the attackers'
-//! request count and how many the Argon2id pool refused (503). The server runs with its
-//! per-client rate limits off (every client shares 127.0.0.1).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -60,8 +53,6 @@ const PROBE_MAX_COMMITS: usize = 1_000;
 const PROBE_TIME: Duration = Duration::from_secs(3);
 /// Commits of the probe left out of its statistics while the file reaches its size.
 const PROBE_WARM_UP: u64 = 50;
-/// Default number of attacking clients with `--attack argon2`.
-const DEFAULT_ATTACKERS: usize = 32;
 /// Set in the environment of the re-run release build, so it does not rebuild and re-run.
 const RELEASE_MARKER: &str = "QSMM_LOADTEST_RELEASE";
 
@@ -71,10 +62,6 @@ struct Options {
     clients: usize,
     seconds: u64,
     message_bytes: usize,
-    /// Attacking clients running beside the measured ones in a second pass (0: no attack).
-    attackers: usize,
-    /// Whether `--attack argon2` was given.
-    attack: bool,
 }
 
 /// Runs the load test.
@@ -96,19 +83,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .build()
             .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
         let cpu_before = server.cpu_seconds();
-        let result = runtime.block_on(drive(server.addr, options, 0));
+        let result = runtime.block_on(drive(server.addr, options));
         let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
-        let attacked = if options.attack {
-            Some(runtime.block_on(drive(server.addr, options, options.attackers))?)
-        } else {
-            None
-        };
         drop(server);
         let mut tally = result?;
         tally.server_cpu = server_cpu;
-        if let Some(attacked) = &attacked {
-            report_attack(options, &tally, attacked);
-        }
         tally
     };
     let crypto = crypto_bound(options)?;
@@ -131,8 +110,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
         clients: DEFAULT_CLIENTS,
         seconds: DEFAULT_SECONDS,
         message_bytes: DEFAULT_MESSAGE_BYTES,
-        attackers: DEFAULT_ATTACKERS,
-        attack: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -147,11 +124,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--message-bytes" => {
                 options.message_bytes = number(&value("--message-bytes")?, 1, MAX_MESSAGE_BYTES)?;
             }
-            "--attack" => match value("--attack")?.as_str() {
-                "argon2" => options.attack = true,
-                other => return Err(format!("unknown attack `{other}` (known: argon2)")),
-            },
-            "--attackers" => options.attackers = number(&value("--attackers")?, 1, MAX_CLIENTS)?,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -236,8 +208,6 @@ impl Server {
             .arg(addr.to_string())
             .arg("--db")
             .arg(db_dir.join("notes.redb"))
-            // Every client is 127.0.0.1: per-client limits would measure themselves.
-            .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -360,9 +330,6 @@ struct Tally {
     elapsed: Duration,
     /// CPU seconds the server used during the measured phase, where the platform tells.
     server_cpu: Option<f64>,
-    /// Attack requests sent, and how many of them were refused with 503.
-    attack_requests: u64,
-    attack_refused: u64,
 }
 
 impl Tally {
@@ -384,14 +351,11 @@ impl Tally {
         for (mine, theirs) in self.latencies.iter_mut().zip(other.latencies) {
             mine.extend(theirs);
         }
-        self.attack_requests += other.attack_requests;
-        self.attack_refused += other.attack_refused;
     }
 }
 
-/// Runs `options.clients` clients against the server for `options.seconds`, with `attackers`
-/// Argon2id attackers beside them (not counted in the pairs and latencies).
-async fn drive(addr: SocketAddr, options: Options, attackers: usize) -> Result<Tally, String> {
+/// Runs `options.clients` clients against the server for `options.seconds`.
+async fn drive(addr: SocketAddr, options: Options) -> Result<Tally, String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
@@ -410,15 +374,6 @@ async fn drive(addr: SocketAddr, options: Options, attackers: usize) -> Result<T
             client_loop(&client, &base, &stop, index, options.message_bytes).await
         }));
     }
-    let mut attacks = Vec::with_capacity(attackers);
-    for _ in 0..attackers {
-        let client = client.clone();
-        let base = Arc::clone(&base);
-        let stop = Arc::clone(&stop);
-        attacks.push(tokio::spawn(async move {
-            attack_loop(&client, &base, &stop).await
-        }));
-    }
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let measured = start.elapsed();
@@ -433,106 +388,7 @@ async fn drive(addr: SocketAddr, options: Options, attackers: usize) -> Result<T
     }
     // Rounds still in flight at the stop signal finish after `measured`; count the real span.
     total.elapsed = start.elapsed().max(measured);
-    for attack in attacks {
-        if let Ok(Ok((sent, refused))) = tokio::time::timeout(DRAIN_LIMIT, attack).await {
-            total.attack_requests += sent;
-            total.attack_refused += refused;
-        }
-    }
     Ok(total)
-}
-
-/// One attacker: create a passphrase note, then five reveals with a wrong passphrase, until told
-/// to stop. Returns the requests sent and how many were refused with 503.
-async fn attack_loop(client: &reqwest::Client, base: &str, stop: &AtomicBool) -> (u64, u64) {
-    let (mut sent, mut refused) = (0u64, 0u64);
-    let mut count = |status: Option<reqwest::StatusCode>| {
-        sent += 1;
-        if status == Some(reqwest::StatusCode::SERVICE_UNAVAILABLE) {
-            refused += 1;
-        }
-    };
-    while !stop.load(Ordering::Relaxed) {
-        let created = client
-            .post(format!("{base}/api/secrets"))
-            .json(&json!({ "message": "bait", "passphrase": "right", "ttl_secs": 60 }))
-            .send()
-            .await;
-        let created = match created {
-            Ok(response) if response.status() == reqwest::StatusCode::CREATED => {
-                count(Some(response.status()));
-                response.json::<Value>().await.ok()
-            }
-            Ok(response) => {
-                count(Some(response.status()));
-                None
-            }
-            Err(_) => {
-                count(None);
-                None
-            }
-        };
-        let Some(created) = created else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let (Ok(id), Ok(compact)) = (field(&created, "id"), field(&created, "compact")) else {
-            continue;
-        };
-        let wrong = json!({ "compact": compact, "passphrase": "wrong" });
-        for _ in 0..5 {
-            let status = client
-                .post(format!("{base}/api/secrets/{id}/reveal"))
-                .json(&wrong)
-                .send()
-                .await
-                .ok()
-                .map(|response| response.status());
-            count(status);
-        }
-    }
-    (sent, refused)
-}
-
-/// Prints the latencies of the measured clients without and with the attack.
-fn report_attack(options: Options, quiet: &Tally, attacked: &Tally) {
-    println!(
-        "\nArgon2id attack: {} measured clients, {} attackers (create with passphrase + 5 wrong \
-         reveals, in a loop), {} s each",
-        options.clients, options.attackers, options.seconds
-    );
-    println!(
-        "  attack requests: {} ({} refused with 503 by the Argon2id pool)",
-        attacked.attack_requests, attacked.attack_refused
-    );
-    println!(
-        "\n  | endpoint | p50 without | p50 with attack | p99 without | p99 with attack |\n  \
-         |---|---:|---:|---:|---:|"
-    );
-    for endpoint in Endpoint::ALL {
-        let sorted = |tally: &Tally| {
-            let mut samples = tally
-                .latencies
-                .get(endpoint.index())
-                .cloned()
-                .unwrap_or_default();
-            samples.sort_unstable();
-            samples
-        };
-        let (before, during) = (sorted(quiet), sorted(attacked));
-        println!(
-            "  | {} | {} | {} | {} | {} |",
-            endpoint.label(),
-            millis(quantile(&before, 0.50)),
-            millis(quantile(&during, 0.50)),
-            millis(quantile(&before, 0.99)),
-            millis(quantile(&during, 0.99)),
-        );
-    }
-    println!(
-        "  pairs: {} without, {} with the attack; failures with the attack: {}",
-        quiet.pairs, attacked.pairs, attacked.failures
-    );
 }
 
 /// One client: create → peek → reveal until told to stop.
@@ -880,10 +736,5 @@ mod tests {
         assert!(parse(&args("--clients")).is_err());
         assert!(parse(&args("--clients x")).is_err());
         assert!(parse(&args("--bogus 1")).is_err());
-        let o = parse(&args("--attack argon2 --attackers 4")).unwrap();
-        assert!(o.attack);
-        assert_eq!(o.attackers, 4);
-        assert!(!parse(&[]).unwrap().attack);
-        assert!(parse(&args("--attack other")).is_err());
     }
 }

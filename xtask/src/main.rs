@@ -5,9 +5,8 @@
 //!   once, here.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
-//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--attack argon2]`: a
-//!   paravoid server under concurrent HTTP load, against the note scheme's crypto-only bound,
-//!   optionally beside an Argon2id attack.
+//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: a paravoid server
+//!   under concurrent HTTP load, against the note scheme's crypto-only bound.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, N seconds
 //!   each, with runs and coverage per target.
 
@@ -46,7 +45,7 @@ fn print_usage() {
          commands:\n  \
          ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
-         loadtest [--clients N] [--seconds S] [--message-bytes B] [--attack argon2]\n                          \
+         loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
          load-test a paravoid server against the crypto-only bound\n  \
          fuzz [--seconds N] [--list] [TARGET...]\n                          \
          run the libFuzzer targets (all by default), N seconds each\n"
