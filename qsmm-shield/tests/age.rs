@@ -8,8 +8,8 @@
 
 use std::io::{Read, Write};
 
-use qsmm_types::SecretKey;
 use qsmm_shield::age::{self, AgeError, Decryptor, Encryptor, Header, Identity, Recipient};
+use qsmm_types::SecretKey;
 
 /// Sizes around the 64 KiB chunk boundary.
 const SIZES: [usize; 7] = [0, 1, 65_535, 65_536, 65_537, 2 * 65_536, 1 << 20];
