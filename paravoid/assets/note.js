@@ -423,11 +423,34 @@ export async function openNote(note, keys, passphrase, onProgress) {
       wipe(base);
       throw new NoteError("passphrase-required");
     }
-    pw = await derivePassphrase(passphrase, note.passphrase, onProgress);
+    try {
+      pw = await derivePassphrase(passphrase, note.passphrase, onProgress);
+    } catch (err) {
+      wipe(base);
+      throw err;
+    }
   }
+  return decrypt(note, header, binding, base, pw);
+}
+
+/**
+ * Like `openNote`, with the Argon2id output `pw` already derived (from `derivePassphrase` with
+ * this note's parameters), so a page that derived it for its passphrase token does not pay for
+ * Argon2id twice. `pw` is ignored for a note without a passphrase.
+ */
+export async function openNoteWithDerived(note, keys, pw) {
+  const { header, binding, base } = decapsulateAndCheck(note, keys);
+  if (note.passphrase && !pw) {
+    wipe(base);
+    throw new NoteError("passphrase-required");
+  }
+  return decrypt(note, header, binding, base, note.passphrase ? pw : null);
+}
+
+async function decrypt(note, header, binding, base, pw) {
   const ikm = pw ? concat(base, pw) : base;
   const key = hkdf32(ikm, INFO_AEAD, binding);
-  wipe(base, ikm, pw);
+  wipe(base, ikm);
   try {
     return await aesGcm("decrypt", key, note.nonce, header, note.ciphertext);
   } catch (_) {
@@ -435,6 +458,12 @@ export async function openNote(note, keys, passphrase, onProgress) {
   } finally {
     wipe(key);
   }
+}
+
+/** Whether two Argon2id parameter sets (salt and costs) are the same. */
+export function sameParams(a, b) {
+  return Boolean(a && b) && equal(a.salt, b.salt) && a.m_cost_kib === b.m_cost_kib
+    && a.t_cost === b.t_cost && a.p_cost === b.p_cost;
 }
 
 /** Checks that `keys` are the note's link keys without decrypting; throws NoteError if not. */

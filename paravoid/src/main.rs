@@ -34,6 +34,11 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState::open(config)?;
     let listener = TcpListener::bind(bind).await?;
     tracing::info!("paravoid listening on {}", listener.local_addr()?);
+    // The browser code that seals and opens notes is served from here: print its hashes so an
+    // operator can check them against the release's list (README) and pin them.
+    for (path, hash) in paravoid::served_file_hashes() {
+        tracing::info!("serving {path} sha256:{hash}");
+    }
     paravoid::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("paravoid stopped");
     Ok(())

@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .merge(routes::secrets::router())
+        .merge(routes::e2e::router())
         .merge(routes::health::router())
         .merge(routes::openapi::router())
         .merge(routes::pages::router())

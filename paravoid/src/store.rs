@@ -23,7 +23,21 @@
 //! | 9 | 1 | failed passphrase attempts so far |
 //! | 10 | rest | `qsmm_shield::note::StoredNote::to_bytes()` (itself versioned): the ML-KEM-768 encapsulation key, KEM ciphertext, AES-GCM nonce and ciphertext, passphrase parameters, key check |
 //!
-//! Nothing else is stored: no decapsulation key, seed, classical secret, passphrase or message.
+//! An end-to-end note (sealed in the browser, see `routes::e2e`) has record version 2, which adds
+//! the hashes of its claim tokens after the counter:
+//!
+//! | offset | length | field |
+//! |---|---|---|
+//! | 0 | 1 | record version, `2` |
+//! | 1 | 8 | `expires_at` |
+//! | 9 | 1 | failed passphrase attempts so far |
+//! | 10 | 32 | SHA-256 of the claim token |
+//! | 42 | 1 | `1` if a passphrase token hash follows, else `0` |
+//! | 43 | 0 or 32 | SHA-256 of the passphrase token |
+//! | … | rest | `StoredNote::to_bytes()`, exactly as the browser sealed it |
+//!
+//! Nothing else is stored: no decapsulation key, seed, classical secret, passphrase, claim token
+//! or message.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,8 +47,10 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::{Error, Result};
 
@@ -51,8 +67,14 @@ const NOTES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("notes_v1")
 /// `(expires_at, id)` for every note, so expired notes are found without a full scan.
 const EXPIRY: TableDefinition<'_, (u64, u128), ()> = TableDefinition::new("expiry_v1");
 
-/// Version byte of the record layout written by this code.
+/// Version byte of the record layout of a note sealed by the server.
 const RECORD_VERSION: u8 = 1;
+
+/// Version byte of the record layout of an end-to-end note (with claim token hashes).
+const RECORD_VERSION_E2E: u8 = 2;
+
+/// Length of a claim token hash.
+pub(crate) const TOKEN_HASH_LEN: usize = 32;
 
 /// Length of the record header before the encoded note.
 const RECORD_HEADER_LEN: usize = 10;
@@ -70,16 +92,82 @@ pub(crate) struct NoteRecord {
     pub(crate) failed_attempts: u8,
     /// The sealed note.
     pub(crate) note: StoredNote,
+    /// For an end-to-end note, the hashes of its claim tokens; `None` for a note sealed by the
+    /// server.
+    pub(crate) claim: Option<ClaimHashes>,
+}
+
+/// What an end-to-end note keeps to recognise its reader: SHA-256 of the claim token, and for a
+/// passphrase note SHA-256 of the passphrase token. Neither opens the note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimHashes {
+    /// SHA-256 of the claim token (derived from the link keys).
+    pub(crate) claim: [u8; TOKEN_HASH_LEN],
+    /// SHA-256 of the passphrase token (derived from the link keys and Argon2id output).
+    pub(crate) passphrase: Option<[u8; TOKEN_HASH_LEN]>,
+}
+
+/// The tokens a reader presents to claim an end-to-end note. They prove knowledge of the link
+/// keys (and passphrase) without revealing them; zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Tokens {
+    /// The claim token.
+    pub(crate) claim: [u8; TOKEN_HASH_LEN],
+    /// The passphrase token, if the reader sent one.
+    pub(crate) passphrase: Option<[u8; TOKEN_HASH_LEN]>,
+}
+
+impl Tokens {
+    /// Compares the tokens' hashes with the stored ones in constant time: a wrong claim token
+    /// is [`NoteOpenError::WrongKeys`]; for a passphrase note, a missing passphrase token is
+    /// [`NoteOpenError::PassphraseRequired`] and a wrong one [`NoteOpenError::WrongPassphrase`].
+    /// A passphrase token sent for a note without one is ignored.
+    pub(crate) fn check(&self, hashes: &ClaimHashes) -> Result<(), NoteOpenError> {
+        if !bool::from(Sha256::digest(self.claim).ct_eq(&hashes.claim)) {
+            return Err(NoteOpenError::WrongKeys);
+        }
+        let Some(expected) = &hashes.passphrase else {
+            return Ok(());
+        };
+        let Some(token) = &self.passphrase else {
+            return Err(NoteOpenError::PassphraseRequired);
+        };
+        if bool::from(Sha256::digest(token).ct_eq(expected)) {
+            Ok(())
+        } else {
+            Err(NoteOpenError::WrongPassphrase)
+        }
+    }
+}
+
+impl core::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Tokens(..)")
+    }
 }
 
 impl NoteRecord {
     /// Encodes the record (layout in the module docs).
     fn to_bytes(&self) -> Vec<u8> {
         let note = self.note.to_bytes();
-        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + note.len());
-        out.push(RECORD_VERSION);
+        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + 1 + 2 * TOKEN_HASH_LEN + note.len());
+        out.push(if self.claim.is_some() {
+            RECORD_VERSION_E2E
+        } else {
+            RECORD_VERSION
+        });
         out.extend_from_slice(&self.expires_at.to_le_bytes());
         out.push(self.failed_attempts);
+        if let Some(claim) = &self.claim {
+            out.extend_from_slice(&claim.claim);
+            match &claim.passphrase {
+                Some(hash) => {
+                    out.push(1);
+                    out.extend_from_slice(hash);
+                }
+                None => out.push(0),
+            }
+        }
         out.extend_from_slice(&note);
         out
     }
@@ -88,16 +176,40 @@ impl NoteRecord {
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let corrupt = || Error::Internal("corrupt note record");
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-        if version != RECORD_VERSION {
+        if version != RECORD_VERSION && version != RECORD_VERSION_E2E {
             return Err(corrupt());
         }
         let (expires_at, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
-        let (&failed_attempts, note) = rest.split_first().ok_or_else(corrupt)?;
+        let (&failed_attempts, mut note) = rest.split_first().ok_or_else(corrupt)?;
+        let claim = if version == RECORD_VERSION_E2E {
+            let (claim, rest) = note
+                .split_first_chunk::<TOKEN_HASH_LEN>()
+                .ok_or_else(corrupt)?;
+            let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
+            let (passphrase, rest) = match flag {
+                0 => (None, rest),
+                1 => {
+                    let (hash, rest) = rest
+                        .split_first_chunk::<TOKEN_HASH_LEN>()
+                        .ok_or_else(corrupt)?;
+                    (Some(*hash), rest)
+                }
+                _ => return Err(corrupt()),
+            };
+            note = rest;
+            Some(ClaimHashes {
+                claim: *claim,
+                passphrase,
+            })
+        } else {
+            None
+        };
         let note = StoredNote::from_bytes(note).map_err(|_| corrupt())?;
         Ok(Self {
             expires_at: u64::from_le_bytes(*expires_at),
             failed_attempts,
             note,
+            claim,
         })
     }
 
@@ -107,10 +219,10 @@ impl NoteRecord {
     }
 }
 
-/// What a reveal did inside the transaction, and what the request is answered.
-enum Decision {
+/// What a reveal or claim did inside the transaction, and what the request is answered.
+enum Decision<T> {
     /// Changes were written (or none were needed); answer with this once they are committed.
-    Commit(Result<Zeroizing<Vec<u8>>>),
+    Commit(Result<T>),
     /// Nothing was written; answer with this error.
     Abort(Error),
 }
@@ -122,6 +234,11 @@ pub(crate) struct NoteSummary {
     pub(crate) expires_at: u64,
     /// Whether revealing needs a passphrase.
     pub(crate) passphrase_required: bool,
+    /// Whether the note was sealed in the browser (end to end) and is claimed, not revealed.
+    pub(crate) end_to_end: bool,
+    /// The Argon2id parameters of a passphrase note (public; an end-to-end reader needs the
+    /// salt and costs before it can derive its passphrase token).
+    pub(crate) passphrase: Option<qsmm_shield::note::PassphraseParams>,
 }
 
 /// The note database.
@@ -182,6 +299,8 @@ impl Store {
         Ok(Some(NoteSummary {
             expires_at: record.expires_at,
             passphrase_required: record.note.passphrase.is_some(),
+            end_to_end: record.claim.is_some(),
+            passphrase: record.note.passphrase,
         }))
     }
 
@@ -207,6 +326,12 @@ impl Store {
         F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
     {
         self.writer.run(move |txn| {
+            // A note sealed in the browser is never opened by the server: for this endpoint it
+            // does not exist.
+            let open = |record: &NoteRecord| match record.claim {
+                Some(_) => Err(None),
+                None => open(&record.note).map_err(Some),
+            };
             Ok(match Self::decide_reveal(txn, id.as_u128(), now, open)? {
                 Decision::Commit(outcome) => outcome,
                 // Nothing was written: leaving the transaction untouched is the abort.
@@ -215,11 +340,45 @@ impl Store {
         })?
     }
 
-    /// The body of [`Store::reveal`]: reads and changes the tables inside `txn` and says whether
-    /// to commit.
-    fn decide_reveal<F>(txn: &WriteTransaction, key: u128, now: u64, open: F) -> Result<Decision>
+    /// Claims an end-to-end note exactly once: inside one write transaction, as
+    /// [`Store::reveal`], the claim token is compared (wrong → nothing written,
+    /// [`Error::WrongKeys`]), then the passphrase token (missing → nothing written,
+    /// [`Error::PassphraseRequired`]; wrong → the attempt is counted, as a wrong passphrase in
+    /// [`Store::reveal`]); with both right the note is deleted and returned after the commit.
+    /// The server never opens the note: the tokens are compared as SHA-256 hashes in constant
+    /// time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (absent, expired, or not an end-to-end note), [`Error::WrongKeys`],
+    /// [`Error::PassphraseRequired`], [`Error::WrongPassphrase`], or a storage error.
+    pub(crate) fn claim(&self, id: Uuid, now: u64, tokens: Tokens) -> Result<StoredNote> {
+        self.writer.run(move |txn| {
+            let open = |record: &NoteRecord| {
+                let Some(hashes) = &record.claim else {
+                    return Err(None);
+                };
+                tokens.check(hashes).map_err(Some)?;
+                Ok(record.note.clone())
+            };
+            Ok(match Self::decide_reveal(txn, id.as_u128(), now, open)? {
+                Decision::Commit(outcome) => outcome,
+                Decision::Abort(err) => Err(err),
+            })
+        })?
+    }
+
+    /// The body of [`Store::reveal`] and [`Store::claim`]: reads and changes the tables inside
+    /// `txn` and says whether to commit. `open` answers `Err(None)` for a note of the other
+    /// mode, which is reported as absent.
+    fn decide_reveal<T, F>(
+        txn: &WriteTransaction,
+        key: u128,
+        now: u64,
+        open: F,
+    ) -> Result<Decision<T>>
     where
-        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError>,
+        F: FnOnce(&NoteRecord) -> Result<T, Option<NoteOpenError>>,
     {
         let mut notes = txn.open_table(NOTES)?;
         let Some(record) = notes
@@ -235,7 +394,12 @@ impl Store {
             expiry.remove((record.expires_at, key))?;
             return Ok(Decision::Commit(Err(Error::NotFound)));
         }
-        match open(&record.note) {
+        let opened = match open(&record) {
+            Ok(opened) => Ok(opened),
+            Err(Some(err)) => Err(err),
+            Err(None) => return Ok(Decision::Abort(Error::NotFound)),
+        };
+        match opened {
             Ok(message) => {
                 notes.remove(key)?;
                 expiry.remove((record.expires_at, key))?;
@@ -332,6 +496,7 @@ mod tests {
             expires_at,
             failed_attempts: 3,
             note,
+            claim: None,
         }
     }
 

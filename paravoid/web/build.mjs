@@ -1,11 +1,13 @@
 // Rebuilds the vendored browser cryptography from the exact versions in package-lock.json:
 //
-//   npm ci && npm run build     writes ../assets/noble.js and ../assets/noble-licenses.txt
-//   npm run check               rebuilds in memory and fails if the served files differ
+//   npm ci && npm run build     writes ../assets/noble.js and ../assets/noble-licenses.txt, and
+//                               the SHA-256 list of every served file in ../README.md
+//   npm run check               rebuilds in memory and fails if any of them differ
 //
 // The bundle is one ES module made by esbuild from src/noble-entry.js, not minified (so it can
 // be read and audited), with every package it contains listed, with its version and licence,
 // in noble-licenses.txt.
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +17,37 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ASSETS = join(here, "..", "assets");
 export const BUNDLE = "noble.js";
 export const LICENSES = "noble-licenses.txt";
+const README = join(here, "..", "README.md");
+const START = "<!-- served-hashes:start -->";
+const END = "<!-- served-hashes:end -->";
+/** Every served file, as (path, file under assets/), in the order of `served_file_hashes()`. */
+const SERVED = [
+  ["/", "index.html"],
+  ["/s/{id}", "reveal.html"],
+  ["/assets/app.css", "app.css"],
+  ["/assets/create.js", "create.js"],
+  ["/assets/reveal.js", "reveal.js"],
+  ["/assets/favicon.svg", "favicon.svg"],
+  ["/assets/note.js", "note.js"],
+  ["/assets/noble.js", BUNDLE],
+  ["/assets/noble-licenses.txt", LICENSES],
+];
+
+/** The README with its list of served-file hashes recomputed (`built` overrides files). */
+function readmeWithHashes(built) {
+  const readme = readFileSync(README, "utf8");
+  const start = readme.indexOf(START);
+  const end = readme.indexOf(END);
+  if (start < 0 || end < start) {
+    throw new Error(`README.md lacks the ${START} … ${END} block`);
+  }
+  const lines = SERVED.map(([path, file]) => {
+    const body = built[file] ?? readFileSync(join(ASSETS, file));
+    return createHash("sha256").update(body).digest("hex") + "  " + path;
+  });
+  return readme.slice(0, start) + START + "\n\n```text\n" + lines.join("\n") + "\n```\n\n"
+    + readme.slice(end);
+}
 
 /** Builds the bundle and the licence file in memory: `{ "noble.js": string, ... }`. */
 export async function build() {
@@ -58,7 +91,7 @@ export async function build() {
 /** The files that differ from a fresh build (empty when the served files match). */
 export async function stale() {
   const built = await build();
-  return Object.entries(built)
+  const differ = Object.entries(built)
     .filter(([name, text]) => {
       try {
         return readFileSync(join(ASSETS, name), "utf8") !== text;
@@ -67,6 +100,10 @@ export async function stale() {
       }
     })
     .map(([name]) => name);
+  if (readFileSync(README, "utf8") !== readmeWithHashes(built)) {
+    differ.push("README.md (served-hashes)");
+  }
+  return differ;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -78,9 +115,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     }
     console.log("the vendored files match package-lock.json");
   } else {
-    for (const [name, text] of Object.entries(await build())) {
+    const built = await build();
+    for (const [name, text] of Object.entries(built)) {
       writeFileSync(join(ASSETS, name), text);
       console.log(`wrote ../assets/${name}`);
     }
+    writeFileSync(README, readmeWithHashes(built));
+    console.log("wrote the served-file hashes in ../README.md");
   }
 }

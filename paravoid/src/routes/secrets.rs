@@ -100,7 +100,7 @@ struct RevealResponse {
 /// A note id from the path. Anything that is not a UUID cannot name a note, so it is answered
 /// exactly like an unknown id (404).
 #[derive(Clone, Copy, Debug)]
-struct NoteId(Uuid);
+pub(crate) struct NoteId(pub(crate) Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for NoteId {
     type Rejection = Error;
@@ -166,6 +166,7 @@ async fn create(
             expires_at,
             failed_attempts: 0,
             note,
+            claim: None,
         };
         store.insert(id, &record)?;
         Ok(keys)
@@ -194,8 +195,10 @@ async fn peek(
 ) -> Result<Json<PeekResponse>> {
     let now = state.now();
     let store = state.store.clone();
+    // A note sealed in the browser belongs to the end-to-end API: not found here.
     let summary = blocking(move || store.peek(id, now))
         .await?
+        .filter(|summary| !summary.end_to_end)
         .ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
