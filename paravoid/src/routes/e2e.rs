@@ -46,6 +46,30 @@ use crate::{AppState, Error, Result};
 /// Length of a claim or passphrase token, and of their SHA-256 hashes, in bytes.
 pub const E2E_TOKEN_LEN: usize = TOKEN_HASH_LEN;
 
+/// Smallest Argon2id memory cost the end-to-end API stores, in KiB: `8 × MAX_P_COST`, so that
+/// every accepted parallelism is valid and the bounds are plain ranges (the browser's default
+/// is 19456).
+pub(crate) const MIN_M_COST_KIB: u32 = 8 * PassphraseParams::MAX_P_COST;
+
+/// The regular expression of canonical unpadded base64url: of exactly `bytes` bytes, or of any
+/// length with `None`. The last character of a partial group leaves its unused bits zero.
+pub(crate) fn base64url_pattern(bytes: Option<usize>) -> String {
+    const CHAR: &str = "[A-Za-z0-9_-]";
+    const ONE: &str = "[AQgw]";
+    const TWO: &str = "[AEIMQUYcgkosw048]";
+    match bytes {
+        None => format!("^({CHAR}{{4}})*({CHAR}{ONE}|{CHAR}{{2}}{TWO})?$"),
+        Some(n) => {
+            let full = n / 3 * 4;
+            match n % 3 {
+                0 => format!("^{CHAR}{{{full}}}$"),
+                1 => format!("^{CHAR}{{{}}}{ONE}$", full + 1),
+                _ => format!("^{CHAR}{{{}}}{TWO}$", full + 2),
+            }
+        }
+    }
+}
+
 /// The routes of this module.
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -133,12 +157,16 @@ impl SealedNote {
                     t_cost: params.t_cost,
                     p_cost: params.p_cost,
                 };
-                params.validate().map_err(|_| {
-                    Error::unprocessable(
-                        "argon2id costs out of bounds: 1 ≤ p_cost ≤ 16, 1 ≤ t_cost ≤ 16, \
-                         8·p_cost ≤ m_cost_kib ≤ 262144",
-                    )
-                })?;
+                let in_bounds = (MIN_M_COST_KIB..=PassphraseParams::MAX_M_COST_KIB)
+                    .contains(&params.m_cost_kib)
+                    && (1..=PassphraseParams::MAX_T_COST).contains(&params.t_cost)
+                    && (1..=PassphraseParams::MAX_P_COST).contains(&params.p_cost);
+                if !in_bounds || params.validate().is_err() {
+                    return Err(Error::unprocessable(
+                        "argon2id costs out of bounds: 128 ≤ m_cost_kib ≤ 262144, \
+                         1 ≤ t_cost ≤ 16, 1 ≤ p_cost ≤ 16",
+                    ));
+                }
                 Some(params)
             }
         };
@@ -349,11 +377,21 @@ mod tests {
     }
 
     #[test]
+    fn base64url_patterns() {
+        assert_eq!(base64url_pattern(Some(3)), "^[A-Za-z0-9_-]{4}$");
+        assert_eq!(base64url_pattern(Some(16)), "^[A-Za-z0-9_-]{21}[AQgw]$");
+        assert_eq!(
+            base64url_pattern(Some(32)),
+            "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"
+        );
+    }
+
+    #[test]
     fn a_sealed_note_round_trips_through_its_json_form() {
         let (note, _keys) = qsmm_shield::note::seal_note_with_passphrase_params(
             b"hello",
             b"pw",
-            PassphraseParams::with_costs(64, 1, 1).unwrap(),
+            PassphraseParams::with_costs(MIN_M_COST_KIB, 1, 1).unwrap(),
         )
         .unwrap();
         let json = SealedNote::from_note(&note);
