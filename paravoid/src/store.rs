@@ -228,7 +228,7 @@ enum Decision<T> {
 }
 
 /// What a peek reports about a live note.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct NoteSummary {
     /// Unix seconds at which the note expires.
     pub(crate) expires_at: u64,
