@@ -359,14 +359,15 @@ async fn malformed_notes_and_secret_fields_are_refused() {
     };
     let ek = plain["note"]["ek"].as_str().unwrap();
     let nonce = plain["note"]["nonce"].as_str().unwrap();
+    let key_check = plain["note"]["key_check"].as_str().unwrap();
     let cases = [
         (with(&plain, "/note/ek", json!(&ek[1..])), 422),
         (with(&plain, "/note/ek", json!(format!("{ek}A"))), 422),
         (with(&plain, "/note/ek", json!(format!("{}=", &ek[1..]))), 422),
         (with(&plain, "/note/ct_kem", json!(ek)), 422),
         (with(&plain, "/note/nonce", json!(format!("{nonce}AAAA"))), 422),
-        // 12 bytes with the last character's low bits set: not canonical.
-        (with(&plain, "/note/nonce", json!(format!("{}B", &nonce[..15]))), 422),
+        // 32 bytes with the last character's unused low bits set: not canonical.
+        (with(&plain, "/note/key_check", json!(format!("{}B", &key_check[..42]))), 422),
         (with(&plain, "/note/key_check", json!(b64(&[0; 31]))), 422),
         (with(&plain, "/note/ciphertext", json!(b64(&[0; 16]))), 422),
         (with(&plain, "/note/ciphertext", json!("not base64!")), 422),

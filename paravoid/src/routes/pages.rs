@@ -255,7 +255,7 @@ mod tests {
             (
                 "create.js",
                 "text/javascript; charset=utf-8",
-                "/api/secrets",
+                "/api/e2e/notes",
             ),
             ("reveal.js", "text/javascript; charset=utf-8", "/claim"),
             ("favicon.svg", "image/svg+xml", "<svg"),

@@ -509,9 +509,9 @@ impl Site<'_> {
         reader.value(&reader.find("#message").await?).await
     }
 
-    /// Asks the API whether the note is still there.
+    /// Asks the end-to-end API whether the note is still there.
     async fn expect_exists(&self, id: &str, exists: bool) -> Result<(), String> {
-        let url = format!("{}/api/secrets/{id}", self.base);
+        let url = format!("{}/api/e2e/notes/{id}", self.base);
         let status = self
             .http
             .get(&url)
