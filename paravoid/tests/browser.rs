@@ -62,11 +62,11 @@ impl Server {
                     let bytes = axum::body::to_bytes(body, usize::MAX)
                         .await
                         .unwrap_or_default();
-                    log.lock().unwrap().push((
-                        format!("{} {}", parts.method, parts.uri),
-                        bytes.to_vec(),
-                    ));
-                    next.run(Request::from_parts(parts, Body::from(bytes))).await
+                    log.lock()
+                        .unwrap()
+                        .push((format!("{} {}", parts.method, parts.uri), bytes.to_vec()));
+                    next.run(Request::from_parts(parts, Body::from(bytes)))
+                        .await
                 }
             },
         ));
@@ -145,11 +145,11 @@ async fn measure_browser_crypto() {
     let driver = Driver::start(&browser).await.unwrap();
     let session = driver.session(1200, 800).await.unwrap();
     session.goto(&format!("{}/", server.base)).await.unwrap();
-    let report = session
-        .execute(flows::MEASURE_SCRIPT)
-        .await
-        .unwrap();
-    println!("browser crypto in Chromium (median ms of {} runs): {report:#}", flows::MEASURE_RUNS);
+    let report = session.execute(flows::MEASURE_SCRIPT).await.unwrap();
+    println!(
+        "browser crypto in Chromium (median ms of {} runs): {report:#}",
+        flows::MEASURE_RUNS
+    );
     drop(session);
     drop(driver);
     server.stop().await;

@@ -108,7 +108,8 @@ impl Sealed {
             "claim_hash": b64(&Sha256::digest(self.claim_token())),
         });
         if let Some(passphrase) = self.passphrase {
-            body["passphrase_hash"] = json!(b64(&Sha256::digest(self.passphrase_token(passphrase))));
+            body["passphrase_hash"] =
+                json!(b64(&Sha256::digest(self.passphrase_token(passphrase))));
         }
         body
     }
@@ -235,7 +236,10 @@ async fn wrong_claim_tokens_burn_nothing_and_wrong_passphrases_count() {
     // The right claim token without the passphrase token: not counted either.
     let answer = post_json(&app, &claim, &sealed.claim_body(None)).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert_eq!(answer.body, json!({ "error": "this note needs a passphrase" }));
+    assert_eq!(
+        answer.body,
+        json!({ "error": "this note needs a passphrase" })
+    );
 
     for left in (1..MAX_PASSPHRASE_ATTEMPTS).rev().take(2) {
         let answer = post_json(&app, &claim, &sealed.claim_body(Some("wrong horse"))).await;
@@ -363,28 +367,58 @@ async fn malformed_notes_and_secret_fields_are_refused() {
     let cases = [
         (with(&plain, "/note/ek", json!(&ek[1..])), 422),
         (with(&plain, "/note/ek", json!(format!("{ek}A"))), 422),
-        (with(&plain, "/note/ek", json!(format!("{}=", &ek[1..]))), 422),
+        (
+            with(&plain, "/note/ek", json!(format!("{}=", &ek[1..]))),
+            422,
+        ),
         (with(&plain, "/note/ct_kem", json!(ek)), 422),
-        (with(&plain, "/note/nonce", json!(format!("{nonce}AAAA"))), 422),
+        (
+            with(&plain, "/note/nonce", json!(format!("{nonce}AAAA"))),
+            422,
+        ),
         // 32 bytes with the last character's unused low bits set: not canonical.
-        (with(&plain, "/note/key_check", json!(format!("{}B", &key_check[..42]))), 422),
+        (
+            with(
+                &plain,
+                "/note/key_check",
+                json!(format!("{}B", &key_check[..42])),
+            ),
+            422,
+        ),
         (with(&plain, "/note/key_check", json!(b64(&[0; 31]))), 422),
         (with(&plain, "/note/ciphertext", json!(b64(&[0; 16]))), 422),
         (with(&plain, "/note/ciphertext", json!("not base64!")), 422),
         (
-            with(&plain, "/note/ciphertext", json!(b64(&vec![0; max_message + 17]))),
+            with(
+                &plain,
+                "/note/ciphertext",
+                json!(b64(&vec![0; max_message + 17])),
+            ),
             413,
         ),
         (with(&plain, "/claim_hash", json!(b64(&[0; 16]))), 422),
         (with(&plain, "/ttl_secs", json!(0)), 422),
         (without(&plain, "claim_hash"), 422),
         (without(&guarded, "passphrase_hash"), 422),
-        (with(&plain, "/passphrase_hash", guarded["passphrase_hash"].clone()), 422),
+        (
+            with(
+                &plain,
+                "/passphrase_hash",
+                guarded["passphrase_hash"].clone(),
+            ),
+            422,
+        ),
         (with(&guarded, "/note/argon2id/m_cost_kib", json!(127)), 422),
-        (with(&guarded, "/note/argon2id/m_cost_kib", json!(262_145)), 422),
+        (
+            with(&guarded, "/note/argon2id/m_cost_kib", json!(262_145)),
+            422,
+        ),
         (with(&guarded, "/note/argon2id/t_cost", json!(0)), 422),
         (with(&guarded, "/note/argon2id/p_cost", json!(17)), 422),
-        (with(&guarded, "/note/argon2id/salt", json!(b64(&[0; 15]))), 422),
+        (
+            with(&guarded, "/note/argon2id/salt", json!(b64(&[0; 15]))),
+            422,
+        ),
         // Nothing that would hand the server a secret is accepted.
         (with(&plain, "/message", json!("the vault code")), 422),
         (with(&plain, "/passphrase", json!("correct horse")), 422),

@@ -255,7 +255,8 @@ fn e2e_bodies(passphrase: Option<&str>) -> (Value, Value) {
         "ek": b64(&stored.ek), "ct_kem": b64(&stored.ct_kem), "nonce": b64(&stored.nonce),
         "key_check": b64(&stored.key_check), "ciphertext": b64(&stored.ciphertext),
     });
-    let mut create = json!({ "note": note.clone(), "claim_hash": b64(&sha2::Sha256::digest(claim)) });
+    let mut create =
+        json!({ "note": note.clone(), "claim_hash": b64(&sha2::Sha256::digest(claim)) });
     if let Some(params) = &stored.passphrase {
         note["argon2id"] = json!({
             "salt": b64(&params.salt), "m_cost_kib": params.m_cost_kib,
@@ -285,11 +286,25 @@ async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
     for body in [&plain, &guarded] {
         assert_eq!(validate(&doc, &schema, body), Ok(()));
     }
-    let (status, created) =
-        checked(&doc, &server, "post", create_path, create_path, Some(&plain)).await;
+    let (status, created) = checked(
+        &doc,
+        &server,
+        "post",
+        create_path,
+        create_path,
+        Some(&plain),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, guarded_created) =
-        checked(&doc, &server, "post", create_path, create_path, Some(&guarded)).await;
+    let (status, guarded_created) = checked(
+        &doc,
+        &server,
+        "post",
+        create_path,
+        create_path,
+        Some(&guarded),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = created["id"].as_str().unwrap();
     let guarded_id = guarded_created["id"].as_str().unwrap();
@@ -302,9 +317,25 @@ async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
     let wrong = json!({ "claim_token": guarded["claim_hash"] });
     let (status, _) = checked(&doc, &server, "post", claim, &claim_path, Some(&wrong)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = checked(&doc, &server, "post", claim, &claim_path, Some(&plain_claim)).await;
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        claim,
+        &claim_path,
+        Some(&plain_claim),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = checked(&doc, &server, "post", claim, &claim_path, Some(&plain_claim)).await;
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        claim,
+        &claim_path,
+        Some(&plain_claim),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Schema-valid exactly when not rejected as malformed.
@@ -322,11 +353,27 @@ async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
     };
     let nonce = plain["note"]["nonce"].as_str().unwrap().to_owned();
     let key_check = plain["note"]["key_check"].as_str().unwrap().to_owned();
-    change(&plain, "/note/key_check", Some(json!(format!("{}B", &key_check[..42]))));
+    change(
+        &plain,
+        "/note/key_check",
+        Some(json!(format!("{}B", &key_check[..42]))),
+    );
     change(&plain, "/note/nonce", Some(json!(&nonce[1..])));
-    change(&plain, "/note/ciphertext", Some(json!("AAAAAAAAAAAAAAAAAAAAAA")));
-    change(&plain, "/note/ciphertext", Some(json!("AAAAAAAAAAAAAAAAAAAAAAA")));
-    change(&plain, "/passphrase_hash", Some(guarded["passphrase_hash"].clone()));
+    change(
+        &plain,
+        "/note/ciphertext",
+        Some(json!("AAAAAAAAAAAAAAAAAAAAAA")),
+    );
+    change(
+        &plain,
+        "/note/ciphertext",
+        Some(json!("AAAAAAAAAAAAAAAAAAAAAAA")),
+    );
+    change(
+        &plain,
+        "/passphrase_hash",
+        Some(guarded["passphrase_hash"].clone()),
+    );
     change(&guarded, "/passphrase_hash", None);
     change(&guarded, "/note/argon2id/m_cost_kib", Some(json!(127)));
     change(&guarded, "/note/argon2id/p_cost", Some(json!(16)));
@@ -342,7 +389,10 @@ async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
             .unwrap()
             .status();
         let accepted = !matches!(status.as_u16(), 400 | 413 | 415 | 422);
-        assert_eq!(valid, accepted, "{body:.300}: schema says {valid}, server {status}");
+        assert_eq!(
+            valid, accepted,
+            "{body:.300}: schema says {valid}, server {status}"
+        );
     }
     server.stop().await;
 }

@@ -106,8 +106,11 @@ fn rust_outcome(case: &Case) -> Value {
     let Ok(keys) = RecipientKeys::from_compact(&case.compact) else {
         return json!({ "error": "encoding" });
     };
-    match open_note_with_passphrase(&stored, &keys, case.passphrase.as_deref().map(str::as_bytes))
-    {
+    match open_note_with_passphrase(
+        &stored,
+        &keys,
+        case.passphrase.as_deref().map(str::as_bytes),
+    ) {
         Ok(plaintext) => json!({ "plaintext": hex::encode(&plaintext[..]) }),
         Err(NoteOpenError::WrongKeys) => json!({ "error": "wrong-keys" }),
         Err(NoteOpenError::WrongPassphrase) => json!({ "error": "wrong-passphrase" }),
@@ -374,8 +377,8 @@ fn base64_url(text: &str) -> Vec<u8> {
 }
 
 fn argon2id(passphrase: &str, params: &PassphraseParams) -> [u8; 32] {
-    let costs = argon2::Params::new(params.m_cost_kib, params.t_cost, params.p_cost, Some(32))
-        .unwrap();
+    let costs =
+        argon2::Params::new(params.m_cost_kib, params.t_cost, params.p_cost, Some(32)).unwrap();
     let mut out = [0u8; 32];
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, costs)
         .hash_password_into(passphrase.as_bytes(), &params.salt, &mut out)

@@ -30,8 +30,8 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use qsmm_shield::note::{
-    KEY_CHECK_LEN, NOTE_CT_KEM_LEN, NOTE_EK_LEN, NOTE_NONCE_LEN, NOTE_TAG_LEN,
-    PASSPHRASE_SALT_LEN, PassphraseParams, StoredNote,
+    KEY_CHECK_LEN, NOTE_CT_KEM_LEN, NOTE_EK_LEN, NOTE_NONCE_LEN, NOTE_TAG_LEN, PASSPHRASE_SALT_LEN,
+    PassphraseParams, StoredNote,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -11,11 +11,11 @@ use crate::routes::secrets::{
     CLASSICAL_SECRET_LEN, COMPACT_LEN, DK_SEED_LEN, EXPANDED_DK_LEN, MAX_PASSPHRASE_CHARS,
 };
 use crate::store::{MAX_PASSPHRASE_ATTEMPTS, TOKEN_HASH_LEN};
-use qsmm_shield::note::{
-    KEY_CHECK_LEN, NOTE_CT_KEM_LEN, NOTE_EK_LEN, NOTE_NONCE_LEN, NOTE_TAG_LEN,
-    PASSPHRASE_SALT_LEN, PassphraseParams,
-};
 use crate::{AppState, Config};
+use qsmm_shield::note::{
+    KEY_CHECK_LEN, NOTE_CT_KEM_LEN, NOTE_EK_LEN, NOTE_NONCE_LEN, NOTE_TAG_LEN, PASSPHRASE_SALT_LEN,
+    PassphraseParams,
+};
 
 /// The routes of this module.
 pub(crate) fn router() -> Router<AppState> {
@@ -580,4 +580,3 @@ fn merge(target: &mut Value, extra: Value) {
         target.extend(extra);
     }
 }
-

@@ -259,9 +259,17 @@ mod tests {
             ),
             ("reveal.js", "text/javascript; charset=utf-8", "/claim"),
             ("favicon.svg", "image/svg+xml", "<svg"),
-            ("note.js", "text/javascript; charset=utf-8", "qsmm/v1/shield/note"),
+            (
+                "note.js",
+                "text/javascript; charset=utf-8",
+                "qsmm/v1/shield/note",
+            ),
             ("noble.js", "text/javascript; charset=utf-8", "ml_kem768"),
-            ("noble-licenses.txt", "text/plain; charset=utf-8", "@noble/post-quantum@"),
+            (
+                "noble-licenses.txt",
+                "text/plain; charset=utf-8",
+                "@noble/post-quantum@",
+            ),
         ] {
             let path = format!("/assets/{name}");
             let (status, headers, body) = get(&path).await;

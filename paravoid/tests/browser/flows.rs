@@ -312,15 +312,17 @@ impl Site<'_> {
                 (Some("pw"), "guarded in Chromium"),
             ])
         {
-            let bytes = hex::decode(one["note"].as_str().unwrap_or_default())
-                .map_err(|e| e.to_string())?;
+            let bytes =
+                hex::decode(one["note"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
             let stored = StoredNote::from_bytes(&bytes).map_err(|e| e.to_string())?;
-            check(stored.to_bytes() == bytes, "Chromium's encoding re-encodes exactly")?;
+            check(
+                stored.to_bytes() == bytes,
+                "Chromium's encoding re-encodes exactly",
+            )?;
             let keys = RecipientKeys::from_compact(one["compact"].as_str().unwrap_or_default())
                 .map_err(|e| e.to_string())?;
-            let opened =
-                open_note_with_passphrase(&stored, &keys, passphrase.map(str::as_bytes))
-                    .map_err(|e| format!("Rust cannot open Chromium's note: {e}"))?;
+            let opened = open_note_with_passphrase(&stored, &keys, passphrase.map(str::as_bytes))
+                .map_err(|e| format!("Rust cannot open Chromium's note: {e}"))?;
             check_eq(
                 std::str::from_utf8(&opened).unwrap_or_default(),
                 expected,
@@ -412,9 +414,14 @@ impl Site<'_> {
             .count();
         let claims = received
             .iter()
-            .filter(|(line, _)| line.starts_with("POST /api/e2e/notes/") && line.ends_with("/claim"))
+            .filter(|(line, _)| {
+                line.starts_with("POST /api/e2e/notes/") && line.ends_with("/claim")
+            })
             .count();
-        check(creates >= 2, &format!("{creates} end-to-end creates received"))?;
+        check(
+            creates >= 2,
+            &format!("{creates} end-to-end creates received"),
+        )?;
         check(claims >= 3, &format!("{claims} end-to-end claims received"))?;
         for (line, body) in received.iter() {
             for secret in secrets.iter() {
