@@ -58,7 +58,7 @@ pub(crate) fn base64url_pattern(bytes: Option<usize>) -> String {
     const ONE: &str = "[AQgw]";
     const TWO: &str = "[AEIMQUYcgkosw048]";
     match bytes {
-        None => format!("^({CHAR}{{4}})*({CHAR}{ONE}|{CHAR}{{2}}{TWO})?$"),
+        None => format!("^({CHAR}{{4}})*({CHAR}{ONE}|{CHAR}{{2}}{TWO}){{0,1}}$"),
         Some(n) => {
             let full = n / 3 * 4;
             match n % 3 {
