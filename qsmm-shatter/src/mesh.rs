@@ -10,7 +10,7 @@ use vsss_rs::{Gf256, IdentifierGf256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use qsmm_types::{BlockId, Error, Result, SecretKey, Threshold, derive_subkey, labels};
-use qsmm_void::{DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, Namespace};
+use qsmm_void::{BlockSize, Namespace};
 
 use crate::placement::{Placer, SLOTS, SlotPositions};
 
@@ -214,7 +214,7 @@ impl MetadataMesh {
         }
         Ok(Self {
             config,
-            block_size: DEFAULT_BLOCK_SIZE,
+            block_size: BlockSize::DEFAULT.get(),
         })
     }
 
@@ -225,13 +225,7 @@ impl MetadataMesh {
     /// [`Error::InvalidParameter`] unless `block_size` is a multiple of 512 between 512 bytes
     /// and 1 MiB (the block sizes `qsmm-void` seals).
     pub fn with_block_size(self, block_size: usize) -> Result<Self> {
-        if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size)
-            || !block_size.is_multiple_of(MIN_BLOCK_SIZE)
-        {
-            return Err(Error::InvalidParameter(
-                "block size must be a multiple of 512 between 512 bytes and 1 MiB",
-            ));
-        }
+        let block_size = BlockSize::new(block_size)?.get();
         Ok(Self { block_size, ..self })
     }
 
@@ -252,7 +246,7 @@ impl MetadataMesh {
     #[must_use]
     pub const fn max_metadata_len(&self) -> usize {
         self.block_size
-            .saturating_sub(qsmm_void::SEAL_OVERHEAD)
+            .saturating_sub(qsmm_void::seal::SEAL_OVERHEAD)
             .saturating_sub(SHARE_HEADER_LEN)
     }
 
@@ -439,7 +433,7 @@ impl MetadataMesh {
         Namespace::with_block_size(
             derive_subkey(key, hw_entropy, labels::SHATTER_SHARE),
             hw_entropy,
-            self.block_size,
+            BlockSize::new(self.block_size)?,
         )
     }
 }

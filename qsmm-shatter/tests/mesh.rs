@@ -187,7 +187,7 @@ fn generation_bound_to_slot() {
     let ns = Namespace::with_block_size(
         qsmm_types::derive_subkey(&key, HW, qsmm_types::labels::SHATTER_SHARE),
         HW,
-        BLOCK,
+        qsmm_void::BlockSize::new(BLOCK).unwrap(),
     )
     .unwrap();
     let resealed: Vec<(BlockId, Vec<u8>)> = gen1
@@ -510,7 +510,7 @@ fn forged_headers_are_rejected() {
     let ns = Namespace::with_block_size(
         qsmm_types::derive_subkey(&key, HW, qsmm_types::labels::SHATTER_SHARE),
         HW,
-        BLOCK,
+        qsmm_void::BlockSize::new(BLOCK).unwrap(),
     )
     .unwrap();
     let plain: Vec<Vec<u8>> = placements

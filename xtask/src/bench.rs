@@ -12,6 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod void;
+
 /// The crates whose benchmarks the report covers: the `benches` crate holds every comparison.
 const BENCH_PACKAGES: &[&str] = &["qsmm-benches"];
 
@@ -71,7 +73,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
 
     let results = collect(&criterion_dir)?;
-    let report = render(&results, quick);
+    let mut report = render(&results, quick);
+    if let Some(section) = void::section(&results) {
+        report.push_str(&section);
+    }
     println!("\n{report}");
     let path = target.join("bench-report.md");
     fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

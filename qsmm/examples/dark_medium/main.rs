@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use qsmm::types::{BlockId, Result, SecretKey};
-use qsmm::void::{BlockDevice, DEFAULT_BLOCK_SIZE, FileDevice, Namespace, format_with_progress};
+use qsmm::void::{BlockDevice, BlockSize, FileDevice, Namespace, format_with_progress};
 
 /// Public per-medium salt of every key derivation (a serial number, say).
 const HW_ENTROPY: &[u8] = b"dark-medium example serial 0001";
@@ -29,7 +29,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: dark_medium <image path>")?;
 
     let started = Instant::now();
-    let device = FileDevice::create(&path, DEFAULT_BLOCK_SIZE, BLOCKS)?;
+    let device = FileDevice::create(&path, BlockSize::DEFAULT.get(), BLOCKS)?;
     format_with_progress(&device, |done, total| {
         if done % 4096 == 0 || done == total {
             println!("format: {done}/{total} blocks");
@@ -58,7 +58,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     );
     drop(device);
 
-    let device = FileDevice::open(&path, DEFAULT_BLOCK_SIZE)?;
+    let device = FileDevice::open(&path, BlockSize::DEFAULT.get())?;
     let started = Instant::now();
     check(
         volume::open(&device, &alice, HW_ENTROPY)? == Some(alice_data),
