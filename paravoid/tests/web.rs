@@ -10,6 +10,12 @@
 //! Needs `node` (20 or later). Without it the tests are skipped with a message, except under CI
 //! (`CI` set), where a missing node fails them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] fail the test on any error"
+)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -217,9 +217,9 @@ pub fn openapi_document(config: &Config) -> Value {
             "properties": sealed_fields.clone()
         });
         if required {
-            schema["required"]
-                .as_array_mut()
-                .map(|fields| fields.push(json!("argon2id")));
+            if let Some(fields) = schema["required"].as_array_mut() {
+                fields.push(json!("argon2id"));
+            }
             schema["properties"]["argon2id"] = json!({ "$ref": "#/components/schemas/Argon2id" });
         }
         schema
@@ -269,7 +269,7 @@ pub fn openapi_document(config: &Config) -> Value {
             "additionalProperties": false,
             "properties": {
                 "note": with_argon(false),
-                "ttl_secs": ttl_secs.clone(),
+                "ttl_secs": ttl_secs,
                 "claim_hash": token("SHA-256 of the claim token")
             }
         },
