@@ -138,7 +138,7 @@ async fn pages_work_in_a_real_browser() {
 }
 
 /// Times the browser cryptography in Chromium (ML-KEM-768 and Argon2id in JavaScript,
-/// AES-256-GCM through WebCrypto) and prints the medians; the numbers in BENCHMARKS.md come
+/// AES-256-GCM through `WebCrypto`) and prints the medians; the numbers in BENCHMARKS.md come
 /// from here. Asserts nothing about speed. Run with
 /// `cargo test -p paravoid --test browser -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

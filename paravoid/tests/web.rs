@@ -246,7 +246,7 @@ fn notes_sealed_by_rust_open_in_javascript_and_fail_alike() {
     cases.push(Case {
         what: "rust, expanded keys".to_owned(),
         compact: expanded.to_compact().as_str().to_owned(),
-        ..plain.clone()
+        ..plain
     });
 
     let js = js_outcomes(&node, &cases);
