@@ -293,7 +293,7 @@ fn notes_sealed_in_javascript_open_with_rust_and_fail_alike() {
         assert_eq!(stored.to_bytes(), bytes);
         assert_eq!(stored.needs_passphrase(), passphrase.is_some());
         let keys = RecipientKeys::from_compact(compact).unwrap();
-        assert!(keys.has_seed());
+        assert!(keys.seed().is_some());
         assert_eq!(keys.to_compact().as_str(), compact);
         note::check_link_keys(&stored, &keys).unwrap();
         let plaintext =

@@ -3,11 +3,11 @@
 //!
 //! The construction is the draft's: the subkey is `HChaCha20(key, nonce[0..16])`, and
 //! ChaCha20-Poly1305 (RFC 8439) runs under that subkey with the 12-byte nonce
-//! `0x00000000 ‖ nonce[16..24]`. HChaCha20 comes from the RustCrypto `chacha20` crate; the
-//! ChaCha20-Poly1305 pass runs in `ring` (BoringSSL's assembly, with run-time CPU feature
+//! `0x00000000 ‖ nonce[16..24]`. `HChaCha20` comes from the `RustCrypto` `chacha20` crate; the
+//! ChaCha20-Poly1305 pass runs in `ring` (`BoringSSL`'s assembly, with run-time CPU feature
 //! detection), which encrypts and authenticates — or decrypts and authenticates — in one pass
-//! over the data. The output is byte for byte that of the RustCrypto `chacha20poly1305` crate's
-//! `XChaCha20Poly1305`, which the tests use as the oracle.
+//! over the data. The output is byte for byte that of the `RustCrypto` `chacha20poly1305`
+//! crate's `XChaCha20Poly1305`, which the tests use as the oracle.
 
 use core::fmt;
 
@@ -25,12 +25,12 @@ const XNONCE_LEN: usize = 24;
 /// Length of a Poly1305 tag.
 const TAG_LEN: usize = 16;
 
-/// Bytes of the nonce that HChaCha20 consumes to derive the subkey.
+/// Bytes of the nonce that `HChaCha20` consumes to derive the subkey.
 const HCHACHA_INPUT_LEN: usize = 16;
 
 /// XChaCha20-Poly1305 with a detached tag; zeroizes its key on drop.
 ///
-/// Byte-identical to the RustCrypto `chacha20poly1305` crate's `XChaCha20Poly1305` with its
+/// Byte-identical to the `RustCrypto` `chacha20poly1305` crate's `XChaCha20Poly1305` with its
 /// `*_detached` methods: the ciphertext has the length of the plaintext and the 16-byte Poly1305
 /// tag is returned (or passed in) separately, so callers can store it elsewhere (a volume keeps
 /// nonce and tag in its map and writes a 4096-byte sector as pure ciphertext).
@@ -61,7 +61,7 @@ const HCHACHA_INPUT_LEN: usize = 16;
 ///
 /// - A nonce must never be used twice under one key: draw it from the OS RNG (24 random bytes
 ///   make a collision negligible) or use a counter that never repeats.
-/// - The key is zeroized on drop. The per-call HChaCha20 subkey is zeroized after use on our
+/// - The key is zeroized on drop. The per-call `HChaCha20` subkey is zeroized after use on our
 ///   side; `ring` keeps its copy in a stack value that it does not wipe.
 /// - Verification compares the tag in constant time; a failed decryption overwrites the buffer
 ///   with zeros, so no unauthenticated plaintext is left behind.
@@ -125,11 +125,9 @@ impl SectorCipher {
         let (key, nonce) = self.inner(nonce);
         match key.open_in_place_separate_tag(nonce, Aad::from(aad), Tag::from(*tag), buf, 0..) {
             Ok(_) => Ok(()),
-            Err(_) => {
-                // ring has already overwritten the buffer with zeros; make sure of it.
-                buf.fill(0);
-                Err(Error::Crypto)
-            }
+            // ring has overwritten the buffer with zeros (the tests check it); wiping it again
+            // here would make a failure cost more than a success.
+            Err(_) => Err(Error::Crypto),
         }
     }
 

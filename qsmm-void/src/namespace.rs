@@ -13,8 +13,9 @@ use crate::seal::{BlockSealer, BlockSize};
 ///
 /// A namespace holds two subkeys derived from the caller's [`SecretKey`] and the medium's
 /// public `hw_entropy` with [`derive_subkey`]: the sealing key ([`labels::VOID_SEAL`]), inside
-/// its [`BlockSealer`], and the allocation key ([`labels::VOID_ALLOC`]). Both are zeroized when the namespace is dropped; the
-/// caller's key is consumed and zeroized at once. `Debug` prints only the block size.
+/// its [`BlockSealer`], and the allocation key ([`labels::VOID_ALLOC`]). Both are zeroized when
+/// the namespace is dropped; the caller's key is consumed and zeroized at once. `Debug` prints
+/// only the block size.
 ///
 /// Namespaces do not know about each other: a block sealed by one namespace is, to every other
 /// key, indistinguishable from noise, and [`Namespace::open_block`] returns `Ok(None)` for it.

@@ -1,7 +1,7 @@
 //! Sealing: fixed-size XChaCha20-Poly1305 blocks that look like noise to anyone without the key,
 //! and the validated block size they come in.
 
-use core::{fmt, num::NonZeroUsize};
+use core::fmt;
 
 use qsmm_types::{BlockId, Error, Result, SecretKey, derive_subkey, labels};
 use zeroize::ZeroizeOnDrop;
@@ -42,19 +42,19 @@ const AAD_LEN: usize = AAD_DOMAIN.len() + 8;
 /// # Ok::<(), qsmm_void::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BlockSize(NonZeroUsize);
+pub struct BlockSize(usize);
 
 impl BlockSize {
     /// 4 KiB, the page and sector size of most media.
-    pub const DEFAULT: Self = Self(NonZeroUsize::new(4096).unwrap());
+    pub const DEFAULT: Self = Self(4096);
 
     /// The smallest block size: 512 bytes, the classic disk sector. Every block size is a
     /// multiple of it, so blocks always cover whole sectors.
-    pub const MIN: Self = Self(NonZeroUsize::new(512).unwrap());
+    pub const MIN: Self = Self(512);
 
     /// The largest block size: 1 MiB, which keeps every per-block buffer small and the length
     /// field of a sealed block far from overflow.
-    pub const MAX: Self = Self(NonZeroUsize::new(1 << 20).unwrap());
+    pub const MAX: Self = Self(1 << 20);
 
     /// Validates `bytes` as a block size.
     ///
@@ -63,24 +63,19 @@ impl BlockSize {
     /// [`Error::InvalidParameter`] unless `bytes` is a multiple of 512 between 512 and
     /// 1 048 576.
     pub const fn new(bytes: usize) -> Result<Self> {
-        match NonZeroUsize::new(bytes) {
-            Some(size)
-                if bytes >= Self::MIN.get()
-                    && bytes <= Self::MAX.get()
-                    && bytes.is_multiple_of(Self::MIN.get()) =>
-            {
-                Ok(Self(size))
-            }
-            _ => Err(Error::InvalidParameter(
+        if bytes >= Self::MIN.0 && bytes <= Self::MAX.0 && bytes.is_multiple_of(Self::MIN.0) {
+            Ok(Self(bytes))
+        } else {
+            Err(Error::InvalidParameter(
                 "block size must be a multiple of 512 between 512 and 1048576 bytes",
-            )),
+            ))
         }
     }
 
     /// The size in bytes.
     #[must_use]
     pub const fn get(self) -> usize {
-        self.0.get()
+        self.0
     }
 
     /// The most data bytes one sealed block of this size holds: `self - SEAL_OVERHEAD`.

@@ -90,31 +90,6 @@ fn regions_confine_allocation() {
 }
 
 #[test]
-fn allocate_skips_blocks_in_use_by_open_namespaces() {
-    let total = 256;
-    let a = namespace(5);
-    let b = namespace(6);
-    let alloc_a = a.data_allocator(total, &[]).unwrap();
-    let alloc_b = b.data_allocator(total, &[]).unwrap();
-    let used = std::cell::RefCell::new(BTreeSet::new());
-    let (mut next_a, mut next_b) = (0, 0);
-    // Both namespaces open: interleaved allocation never hands out a block twice.
-    for _ in 0..128 {
-        for (alloc, next) in [(&alloc_a, &mut next_a), (&alloc_b, &mut next_b)] {
-            let block = alloc
-                .allocate(next, &|id| used.borrow().contains(&id))
-                .unwrap();
-            assert!(used.borrow_mut().insert(block));
-        }
-    }
-    assert_eq!(used.borrow().len(), 256);
-    assert!(matches!(
-        alloc_a.allocate(&mut next_a, &|id| used.borrow().contains(&id)),
-        Err(Error::TooFewBlocks { .. })
-    ));
-}
-
-#[test]
 fn uncoordinated_namespaces_collide_as_the_birthday_bound_says() {
     // 40 blocks each in 400: expected overlap a*b/N = 4; a total of 0 over 8 key pairs would
     // mean the placements are not independent (probability e^-32).

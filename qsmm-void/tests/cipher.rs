@@ -1,4 +1,4 @@
-//! The AEAD and the sealed-block format against the RustCrypto `chacha20poly1305` crate (the
+//! The AEAD and the sealed-block format against the `RustCrypto` `chacha20poly1305` crate (the
 //! portable implementation the crate used before, kept as the oracle) and published vectors:
 //! blocks sealed by either open with the other, and fixed inputs give pinned bytes.
 #![allow(clippy::unwrap_used, reason = "test helpers panic on failure")]
@@ -123,11 +123,23 @@ fn old_and_new_blocks_open_both_ways() {
     }
 }
 
+/// Key and nonce byte, block size, block id, data; then the expected first 40 bytes, last 24
+/// bytes and SHA-256 of the sealed block, in hex.
+type Pinned = (
+    u8,
+    usize,
+    u64,
+    &'static [u8],
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn pinned_sealed_blocks() {
     // Fixed key, medium, nonce, id and data: the exact bytes of the sealed block (checked by
     // SHA-256 of the whole block, plus its first and last bytes in full).
-    let cases: [(u8, usize, u64, &[u8], &str, &str, &str); 3] = [
+    let cases: [Pinned; 3] = [
         (
             1,
             4096,

@@ -6,6 +6,9 @@
 //! them by group and parameter and prints `raw / ours` of the median times: the share of the raw
 //! primitive's throughput that our wrapper keeps (1.00 = no overhead). Groups with only one side
 //! are listed without a ratio.
+//!
+//! `cargo xtask bench volume [--quick]` runs the block-device benchmark instead (module
+//! `volume`): the qsmm NBD export beside qemu-nbd on a raw file and on LUKS2.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod void;
+/// `cargo xtask bench volume`: NBD servers compared with one client.
+mod volume;
 
 /// The crates whose benchmarks the report covers: the `benches` crate holds every comparison.
 const BENCH_PACKAGES: &[&str] = &["qsmm-benches"];
@@ -23,6 +28,9 @@ const BENCH_TARGETS: &[&str] = &["shield", "shatter", "void", "proof"];
 
 /// Runs the benchmarks and writes `target/bench-report.md`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("volume") {
+        return volume::run(&args[1..]);
+    }
     let mut quick = false;
     let mut filter = None;
     for arg in args {

@@ -37,10 +37,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::deadline::Deadline;
 use crate::json::{JsonBody, present};
+use crate::rate_limit::{self, Kind};
 use crate::routes::secrets::NoteId;
 use crate::state::blocking;
-use crate::store::{ClaimHashes, NoteRecord, TOKEN_HASH_LEN, Tokens};
+use crate::store::{ClaimHashes, TOKEN_HASH_LEN, Tokens};
 use crate::{AppState, Error, Result};
 
 /// Length of a claim or passphrase token, and of their SHA-256 hashes, in bytes.
@@ -70,12 +72,21 @@ pub(crate) fn base64url_pattern(bytes: Option<usize>) -> String {
     }
 }
 
-/// The routes of this module.
-pub(crate) fn router() -> Router<AppState> {
+/// The routes of this module, with the per-client rate limits of the published API: creating
+/// counts as a create, claiming as a reveal.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let limited =
+        |kind| axum::middleware::from_fn_with_state((state.clone(), kind), rate_limit::limit);
     Router::new()
-        .route("/api/e2e/notes", post(create))
+        .route(
+            "/api/e2e/notes",
+            post(create).route_layer(limited(Kind::Create)),
+        )
         .route("/api/e2e/notes/{id}", get(peek))
-        .route("/api/e2e/notes/{id}/claim", post(claim))
+        .route(
+            "/api/e2e/notes/{id}/claim",
+            post(claim).route_layer(limited(Kind::Reveal)),
+        )
 }
 
 /// The public Argon2id parameters of a passphrase note.
@@ -233,9 +244,11 @@ struct ClaimResponse {
     note: SealedNote,
 }
 
-/// Stores a note sealed by the browser; answers 201 with its id.
+/// Stores a note sealed by the browser; answers 201 with its id. The timeout stops applying
+/// once the note is queued for storage.
 async fn create(
     State(state): State<AppState>,
+    deadline: Deadline,
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> Result<Response> {
     let config = &state.config;
@@ -268,17 +281,16 @@ async fn create(
         }
     };
 
-    let id = Uuid::new_v4();
-    let expires_at = state.now().saturating_add(ttl_secs);
     let passphrase_required = note.passphrase.is_some();
-    let record = NoteRecord {
-        expires_at,
-        failed_attempts: 0,
-        note,
-        claim: Some(ClaimHashes { claim, passphrase }),
-    };
+    let hashes = ClaimHashes { claim, passphrase };
+
+    // From here the note is stored whatever happens to the request, so its answer is delivered.
+    deadline.commit();
+    let id = Uuid::new_v4();
     let store = state.store.clone();
-    blocking(move || store.insert(id, &record)).await?;
+    let expires_at =
+        blocking(move || store.insert_end_to_end(id, ttl_secs, &note, &hashes)).await?;
+    state.metrics.note_created();
 
     let id = id.hyphenated().to_string();
     let response = CreateResponse {
@@ -292,24 +304,26 @@ async fn create(
 
 /// Reports whether an end-to-end note exists, without consuming it.
 async fn peek(State(state): State<AppState>, NoteId(id): NoteId) -> Result<Json<PeekResponse>> {
-    let now = state.now();
     let store = state.store.clone();
-    let summary = blocking(move || store.peek(id, now))
+    // A note sealed by the server belongs to the published API: not found here.
+    let summary = blocking(move || store.peek_end_to_end(id))
         .await?
-        .filter(|summary| summary.end_to_end)
         .ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
         exists: true,
         expires_at: summary.expires_at,
-        passphrase_required: summary.passphrase_required,
+        passphrase_required: summary.passphrase.is_some(),
         argon2id: summary.passphrase.as_ref().map(Argon2idParams::from_params),
     }))
 }
 
-/// Hands the sealed note to the holder of its tokens and deletes it, in one transaction.
+/// Hands the sealed note to the holder of its tokens and deletes it, in one writer job (see
+/// `Store::claim`). The timeout stops applying once the claim is queued: its answer, the only
+/// copy of the note, is delivered.
 async fn claim(
     State(state): State<AppState>,
+    deadline: Deadline,
     NoteId(id): NoteId,
     JsonBody(request): JsonBody<ClaimRequest>,
 ) -> Result<Json<ClaimResponse>> {
@@ -321,9 +335,10 @@ async fn claim(
             .map(|token| decode_array::<TOKEN_HASH_LEN>(token, "passphrase_token"))
             .transpose()?,
     };
-    let now = state.now();
+    deadline.commit();
     let store = state.store.clone();
-    let note = blocking(move || store.claim(id, now, tokens)).await?;
+    let note = blocking(move || store.claim(id, tokens)).await?;
+    state.metrics.note_revealed();
     Ok(Json(ClaimResponse {
         id: id.hyphenated().to_string(),
         note: SealedNote::from_note(&note),

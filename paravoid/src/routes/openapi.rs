@@ -64,7 +64,9 @@ pub fn openapi_document(config: &Config) -> Value {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_PASSPHRASE_CHARS,
-        "description": "Second factor. Never stored; only an Argon2-derived key check is."
+        "description": "Second factor, bound into the note's key through Argon2id. Never \
+                        stored, and nothing derived from it is: only the Argon2id salt and \
+                        costs are."
     });
     let uuid = json!({ "type": "string", "format": "uuid" });
     let ttl_secs = json!({
@@ -136,6 +138,8 @@ pub fn openapi_document(config: &Config) -> Value {
                                   of range: a byte field of the wrong length or not canonical \
                                   unpadded base64url, Argon2id costs out of bounds, or \
                                   `passphrase_hash` without `argon2id` (or the reverse)."),
+                    "429": error("Too many creates from this client (the limit of \
+                                  `POST /api/secrets`); see `Retry-After`."),
                     "500": error("The server failed (never caused by the request).")
                 }
             }
@@ -187,6 +191,8 @@ pub fn openapi_document(config: &Config) -> Value {
                     "415": error("The Content-Type is not application/json."),
                     "422": error("A field is missing, null, unknown or of the wrong type, or a \
                                   token is not 32 bytes of canonical unpadded base64url."),
+                    "429": error("Too many claims from this client (the limit of reveals); \
+                                  see `Retry-After`."),
                     "500": error("The server failed (never caused by the request).")
                 }
             }
@@ -363,7 +369,10 @@ pub fn openapi_document(config: &Config) -> Value {
                         "422": error("A field is missing, null, unknown, of the wrong type or \
                                       out of range; the message is empty; or the passphrase is \
                                       empty or overlong."),
-                        "500": error("The server failed (never caused by the request).")
+                        "429": error("Too many creates from this client; see `Retry-After`."),
+                        "500": error("The server failed (never caused by the request)."),
+                        "503": error("With a passphrase: every Argon2id worker is busy and the \
+                                      queue is full; see `Retry-After`. Nothing was stored.")
                     }
                 }
             },
@@ -393,7 +402,8 @@ pub fn openapi_document(config: &Config) -> Value {
                          a passphrase, a missing passphrase changes nothing (403); a wrong one is \
                          counted (403 with `attempts_left`) and the {MAX_PASSPHRASE_ATTEMPTS}th \
                          wrong one destroys the note. A passphrase sent for a note without one \
-                         is ignored."
+                         is ignored. Once the reveal is queued it is answered even past the \
+                         request timeout (408 only comes before that)."
                     ),
                     "parameters": [id_parameter],
                     "requestBody": {
@@ -417,7 +427,11 @@ pub fn openapi_document(config: &Config) -> Value {
                         "422": error("A field is missing, null, unknown or of the wrong type; \
                                       both or neither key forms given; bad hex or base64url; \
                                       wrong key length; or an empty or overlong passphrase."),
-                        "500": error("The server failed (never caused by the request).")
+                        "429": error("Too many reveals from this client; see `Retry-After`."),
+                        "500": error("The server failed (never caused by the request)."),
+                        "503": error("With a passphrase: every Argon2id worker is busy and the \
+                                      queue is full; see `Retry-After`. No attempt was \
+                                      counted.")
                     }
                 }
             },
@@ -425,7 +439,11 @@ pub fn openapi_document(config: &Config) -> Value {
                 "get": {
                     "operationId": "health",
                     "summary": "Liveness.",
-                    "responses": { "200": ok("The server runs.", "Health") }
+                    "responses": {
+                        "200": ok("The server runs.", "Health"),
+                        "503": error("The store's writer has stopped; the process is about to \
+                                      exit for its supervisor to restart it.")
+                    }
                 }
             },
             "/api/openapi.json": {
@@ -467,9 +485,11 @@ pub fn openapi_document(config: &Config) -> Value {
                         "message": {
                             "type": "string",
                             "minLength": 1,
-                            "maxLength": config.max_message_bytes,
+                            "x-maxBytes": config.max_message_bytes,
                             "description": format!(
-                                "The secret. At most {} bytes of UTF-8 (longer: 413).",
+                                "The secret. At most {} bytes of UTF-8 (longer: 413). The limit \
+                                 counts bytes, not characters, so it is not a JSON Schema \
+                                 `maxLength`.",
                                 config.max_message_bytes
                             )
                         },
