@@ -925,6 +925,56 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_checks_tokens_counts_tries_and_shreds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open_store(dir.path(), 1000);
+        let keys_file = || std::fs::read(dir.path().join("db.redb.keys")).unwrap();
+        let (note, _keys) = seal_note(b"hello").unwrap();
+        let tokens = |claim: u8, passphrase: Option<u8>| Tokens {
+            claim: [claim; TOKEN_HASH_LEN],
+            passphrase: passphrase.map(|byte| [byte; TOKEN_HASH_LEN]),
+        };
+        let hashes = ClaimHashes {
+            claim: Sha256::digest([1u8; TOKEN_HASH_LEN]).into(),
+            passphrase: Some(Sha256::digest([2u8; TOKEN_HASH_LEN]).into()),
+        };
+        let id = Uuid::new_v4();
+        store.insert_end_to_end(id, 10, &note, &hashes).unwrap();
+        // The published API does not see it.
+        assert!(matches!(
+            store.begin_reveal(id, None, false),
+            Err(Error::NotFound)
+        ));
+        assert!(store.peek_end_to_end(id).unwrap().is_some());
+        assert!(matches!(
+            store.claim(id, tokens(9, Some(2))),
+            Err(Error::WrongKeys)
+        ));
+        assert!(matches!(
+            store.claim(id, tokens(1, None)),
+            Err(Error::PassphraseRequired)
+        ));
+        for left in (0..MAX_PASSPHRASE_ATTEMPTS).rev() {
+            assert!(matches!(
+                store.claim(id, tokens(1, Some(3))),
+                Err(Error::WrongPassphrase { attempts_left }) if attempts_left == left
+            ));
+        }
+        assert!(matches!(
+            store.claim(id, tokens(1, Some(2))),
+            Err(Error::NotFound)
+        ));
+        assert!(keys_file().iter().all(|&byte| byte == 0));
+
+        let id = Uuid::new_v4();
+        store.insert_end_to_end(id, 10, &note, &hashes).unwrap();
+        assert!(store.peek(id).unwrap().unwrap().end_to_end);
+        assert_eq!(store.claim(id, tokens(1, Some(2))).unwrap(), note);
+        assert!(keys_file().iter().all(|&byte| byte == 0));
+        assert_eq!(store.len().unwrap(), 0);
+    }
+
+    #[test]
     fn sweep_removes_only_expired_notes_in_batches() {
         let dir = tempfile::tempdir().unwrap();
         let (store, clock) = open_store(dir.path(), 0);
