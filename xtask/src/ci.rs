@@ -139,7 +139,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "fuzz",
         program: "cargo",
-        args: &["xtask", "fuzz", "--seconds", "30"],
+        args: &["xtask", "fuzz", "--seconds", "10"],
         env: &[],
         tool: None,
         note: None,
