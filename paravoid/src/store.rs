@@ -242,7 +242,11 @@ impl Tokens {
     /// [`NoteOpenError::PassphraseRequired`] and a wrong one [`NoteOpenError::WrongPassphrase`].
     /// A passphrase token sent for a note without one is ignored.
     fn check(&self, hashes: &ClaimHashes) -> Result<(), NoteOpenError> {
-        if !bool::from(Sha256::digest(self.claim).ct_eq(&hashes.claim)) {
+        if !bool::from(
+            Sha256::digest(self.claim)
+                .as_slice()
+                .ct_eq(hashes.claim.as_slice()),
+        ) {
             return Err(NoteOpenError::WrongKeys);
         }
         let Some(expected) = &hashes.passphrase else {
@@ -251,7 +255,7 @@ impl Tokens {
         let Some(token) = &self.passphrase else {
             return Err(NoteOpenError::PassphraseRequired);
         };
-        if bool::from(Sha256::digest(token).ct_eq(expected)) {
+        if bool::from(Sha256::digest(token).as_slice().ct_eq(expected.as_slice())) {
             Ok(())
         } else {
             Err(NoteOpenError::WrongPassphrase)
