@@ -1,5 +1,6 @@
-//! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: drives a real paravoid
-//! server over loopback HTTP and compares its throughput with the note scheme's crypto alone.
+//! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]
+//! [--attack argon2 [--attackers A]]`: drives a real paravoid server over loopback HTTP and
+//! compares its throughput with the note scheme's crypto alone.
 //!
 //! 1. Builds `paravoid` and this tool in release mode and re-runs itself from the release build,
 //!    so neither the load generator nor the crypto bound runs unoptimised code.
@@ -16,6 +17,12 @@
 //!    has one writer at a time, so `1 / (2 × commit latency)` bounds the pairs/s of any server
 //!    that commits each request on its own.
 //! 6. Prints pairs/s, p50/p95/p99 per endpoint, and the server's pairs/s as a share of the bound.
+//!
+//! With `--attack argon2` the HTTP phase runs twice on fresh servers, without and with `A`
+//! attackers that make the server run Argon2id (see [`attack`]), and the two are printed side by
+//! side.
+
+mod attack;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -62,6 +69,8 @@ struct Options {
     clients: usize,
     seconds: u64,
     message_bytes: usize,
+    /// `Some(attackers)` with `--attack argon2`.
+    attackers: Option<usize>,
 }
 
 /// Runs the load test.
@@ -75,21 +84,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("{} is missing; build it first", binary.display()));
     }
 
+    if let Some(attackers) = options.attackers {
+        let quiet = http_phase(&binary, options, 0)?.0;
+        let attacked = http_phase(&binary, options, attackers)?;
+        attack::report(options, attackers, &quiet, &attacked);
+        let failures = quiet.failures + attacked.0.failures;
+        if failures > 0 {
+            return Err(format!("{failures} request(s) of the clients failed"));
+        }
+        return Ok(());
+    }
     let db_dir = tempdir()?;
-    let http = {
-        let server = Server::start(&binary, &db_dir.0)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
-        let cpu_before = server.cpu_seconds();
-        let result = runtime.block_on(drive(server.addr, options));
-        let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
-        drop(server);
-        let mut tally = result?;
-        tally.server_cpu = server_cpu;
-        tally
-    };
+    let http = http_phase(&binary, options, 0)?.0;
     let crypto = crypto_bound(options)?;
     let commits = commit_latencies(&db_dir.0.join("probe.redb"))?;
     report(options, &http, crypto, &commits);
@@ -105,12 +111,35 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// One HTTP phase on a fresh server and database: the clients, plus `attackers` attackers.
+fn http_phase(
+    binary: &Path,
+    options: Options,
+    attackers: usize,
+) -> Result<(Tally, attack::AttackTally), String> {
+    let db_dir = tempdir()?;
+    let server = Server::start(binary, &db_dir.0)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    let cpu_before = server.cpu_seconds();
+    let result = runtime.block_on(drive(server.addr, options, attackers));
+    let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+    drop(server);
+    let (mut tally, attack) = result?;
+    tally.server_cpu = server_cpu;
+    Ok((tally, attack))
+}
+
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         clients: DEFAULT_CLIENTS,
         seconds: DEFAULT_SECONDS,
         message_bytes: DEFAULT_MESSAGE_BYTES,
+        attackers: None,
     };
+    let mut attackers = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -124,8 +153,22 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--message-bytes" => {
                 options.message_bytes = number(&value("--message-bytes")?, 1, MAX_MESSAGE_BYTES)?;
             }
+            "--attack" => match value("--attack")?.as_str() {
+                "argon2" => {
+                    options.attackers = Some(attack::DEFAULT_ATTACKERS);
+                }
+                other => return Err(format!("unknown attack `{other}` (known: argon2)")),
+            },
+            "--attackers" => {
+                attackers = Some(number(&value("--attackers")?, 1, attack::MAX_ATTACKERS)?);
+            }
             other => return Err(format!("unknown option `{other}`")),
         }
+    }
+    match (options.attackers, attackers) {
+        (Some(_), Some(count)) => options.attackers = Some(count),
+        (None, Some(_)) => return Err("--attackers needs --attack argon2".into()),
+        _ => {}
     }
     Ok(options)
 }
@@ -357,15 +400,29 @@ impl Tally {
 }
 
 /// Runs `options.clients` clients against the server for `options.seconds`.
-async fn drive(addr: SocketAddr, options: Options) -> Result<Tally, String> {
+async fn drive(
+    addr: SocketAddr,
+    options: Options,
+    attackers: usize,
+) -> Result<(Tally, attack::AttackTally), String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
-        .pool_max_idle_per_host(options.clients)
+        .pool_max_idle_per_host(options.clients + attackers)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let base = Arc::new(format!("http://{addr}"));
     let stop = Arc::new(AtomicBool::new(false));
+    let attack_tasks: Vec<_> = (0..attackers)
+        .map(|_| {
+            let (client, base, stop) = (client.clone(), Arc::clone(&base), Arc::clone(&stop));
+            tokio::spawn(async move { attack::attacker(&client, &base, &stop).await })
+        })
+        .collect();
+    if attackers > 0 {
+        // Let the attack reach its steady state before the clients are measured.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(options.clients);
     for index in 0..options.clients {
@@ -390,7 +447,15 @@ async fn drive(addr: SocketAddr, options: Options) -> Result<Tally, String> {
     }
     // Rounds still in flight at the stop signal finish after `measured`; count the real span.
     total.elapsed = start.elapsed().max(measured);
-    Ok(total)
+    let mut attack = attack::AttackTally::default();
+    for task in attack_tasks {
+        match tokio::time::timeout(DRAIN_LIMIT, task).await {
+            Ok(Ok(tally)) => attack.merge(tally),
+            Ok(Err(e)) => total.fail(format!("attacker task failed: {e}")),
+            Err(_) => total.fail("attacker did not finish within the drain limit".into()),
+        }
+    }
+    Ok((total, attack))
 }
 
 /// One client: create → peek → reveal until told to stop.
@@ -738,5 +803,13 @@ mod tests {
         assert!(parse(&args("--clients")).is_err());
         assert!(parse(&args("--clients x")).is_err());
         assert!(parse(&args("--bogus 1")).is_err());
+        assert_eq!(parse(&[]).unwrap().attackers, None);
+        let o = parse(&args("--attack argon2")).unwrap();
+        assert_eq!(o.attackers, Some(attack::DEFAULT_ATTACKERS));
+        let o = parse(&args("--attackers 7 --attack argon2")).unwrap();
+        assert_eq!(o.attackers, Some(7));
+        assert!(parse(&args("--attack sha1")).is_err());
+        assert!(parse(&args("--attackers 7")).is_err());
+        assert!(parse(&args("--attack argon2 --attackers 0")).is_err());
     }
 }

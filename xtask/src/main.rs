@@ -5,8 +5,9 @@
 //!   once, here.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
-//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: a paravoid server
-//!   under concurrent HTTP load, against the note scheme's crypto-only bound.
+//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--attack argon2
+//!   [--attackers A]]`: a paravoid server under concurrent HTTP load, against the note scheme's
+//!   crypto-only bound; with `--attack argon2`, beside the same load under an Argon2id attack.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, N seconds
 //!   each, with runs and coverage per target.
 
@@ -47,6 +48,7 @@ fn print_usage() {
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          bench volume [--quick]  NBD export: qsmm plugin vs qemu-nbd raw and LUKS2\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
+         [--attack argon2 [--attackers A]]\n                          \
          load-test a paravoid server against the crypto-only bound\n  \
          fuzz [--seconds N] [--list] [TARGET...]\n                          \
          run the libFuzzer targets (all by default), N seconds each\n"
