@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{Error, Result};
+use crate::{Error, Result, StoreUrl};
 
 /// Largest `--max-message-bytes` accepted, so the request body limit derived from it stays small.
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
@@ -49,9 +49,15 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_BIND", default_value = "0.0.0.0:3000")]
     pub bind: SocketAddr,
 
-    /// Path of the redb database file (created if missing).
+    /// Path of the redb database file (created if missing). Not used with `--store`.
     #[arg(long, env = "PARAVOID_DB", default_value = "paravoid.redb")]
     pub db: PathBuf,
+
+    /// PostgreSQL connection string (`postgres://user:password@host:5432/db`, or
+    /// `postgresql:///db?host=/run/postgresql` for a Unix socket). When given, notes are kept in
+    /// that database instead of `--db`, and several instances can share it. Never printed.
+    #[arg(long, env = "PARAVOID_STORE", hide_env_values = true)]
+    pub store: Option<StoreUrl>,
 
     /// Largest message accepted, in bytes of UTF-8.
     #[arg(long, env = "PARAVOID_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
@@ -81,6 +87,7 @@ impl Config {
         Self {
             bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
             db: db.into(),
+            store: None,
             max_message_bytes: 65_536,
             max_ttl_secs: 7 * 24 * 60 * 60,
             default_ttl_secs: 24 * 60 * 60,
@@ -184,7 +191,18 @@ mod tests {
         assert_eq!(parsed.max_ttl_secs, 60);
         assert_eq!(parsed.default_ttl_secs, 30);
         assert_eq!(parsed.sweep_interval_secs, 5);
+        assert!(parsed.store.is_none());
         assert!(parsed.validate().is_ok());
+    }
+
+    #[test]
+    fn the_store_flag_takes_a_postgres_url_and_hides_it() {
+        let parsed =
+            Config::try_parse_from(["paravoid", "--store", "postgres://u:pw-123@db/notes"])
+                .unwrap();
+        assert!(parsed.store.is_some());
+        assert!(!format!("{parsed:?}").contains("pw-123"));
+        assert!(Config::try_parse_from(["paravoid", "--store", "notes.redb"]).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod json;
 mod routes;
 mod server;
 mod state;
+mod storage;
 mod store;
 mod sweeper;
 
@@ -21,4 +22,5 @@ pub use routes::secrets::{
 };
 pub use server::{app, serve};
 pub use state::AppState;
+pub use storage::StoreUrl;
 pub use store::MAX_PASSPHRASE_ATTEMPTS;

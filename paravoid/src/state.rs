@@ -1,9 +1,9 @@
-//! The state shared by every request: the database, the configuration and the clock.
+//! The state shared by every request: the note store, the configuration and the clock.
 
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
-use crate::store::Store;
+use crate::storage::{NoteStore as _, Storage};
 use crate::{Config, Result};
 
 /// Everything a handler needs, cheap to clone (`Arc`s inside).
@@ -18,19 +18,24 @@ use crate::{Config, Result};
 /// ```
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub(crate) store: Store,
+    pub(crate) store: Storage,
     pub(crate) config: Arc<Config>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl AppState {
-    /// Validates `config` and opens (or creates) its database, with the system clock.
+    /// Validates `config` and opens (or creates) its store, with the system clock: the redb
+    /// file `config.db`, or the PostgreSQL database `config.store` (applying its migrations).
+    ///
+    /// Blocks while it opens the store; safe to call inside a tokio runtime.
     ///
     /// # Errors
     ///
     /// [`Error::Config`](crate::Error::Config) for an inconsistent configuration,
-    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be opened — for
-    /// example because another process has it open.
+    /// [`Error::Storage`](crate::Error::Storage) if the redb file cannot be opened — for
+    /// example because another process has it open —, [`Error::Unavailable`](crate::Error::Unavailable)
+    /// if PostgreSQL cannot be reached, [`Error::Postgres`](crate::Error::Postgres) if a migration
+    /// fails.
     pub fn open(config: Config) -> Result<Self> {
         Self::open_with_clock(config, Arc::new(SystemClock::new()))
     }
@@ -43,7 +48,7 @@ impl AppState {
     /// As [`AppState::open`].
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
-        let store = Store::open(&config.db)?;
+        let store = Storage::open(&config)?;
         Ok(Self {
             store,
             config: Arc::new(config),
@@ -57,15 +62,18 @@ impl AppState {
         &self.config
     }
 
-    /// How many notes the database holds, including expired ones not yet swept.
+    /// How many notes the database holds, including expired ones not yet swept (with
+    /// PostgreSQL: those of every instance).
     ///
-    /// Blocks on a read transaction; call it from blocking code or `spawn_blocking`.
+    /// Blocks on a read transaction (with PostgreSQL, on a connection of its own); safe to call
+    /// inside a tokio runtime, but better from blocking code.
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read.
+    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read, or a
+    /// PostgreSQL error.
     pub fn stored_notes(&self) -> Result<u64> {
-        self.store.len()
+        self.store.len_blocking()
     }
 
     /// Deletes every expired note now, as the background sweeper does; returns how many.
@@ -75,8 +83,7 @@ impl AppState {
     /// [`Error::Storage`](crate::Error::Storage) if the database fails, or
     /// [`Error::Internal`](crate::Error::Internal) if the blocking task could not run.
     pub async fn sweep_expired(&self) -> Result<u64> {
-        let state = self.clone();
-        blocking(move || state.store.sweep(state.clock.now_unix())).await
+        self.store.sweep(self.clock.now_unix()).await
     }
 
     /// The current time by this state's clock.

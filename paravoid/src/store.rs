@@ -39,8 +39,10 @@ use zeroize::Zeroizing;
 use crate::{Error, Result};
 
 mod group_commit;
+mod postgres;
 
 use group_commit::GroupCommit;
+pub(crate) use postgres::PgStore;
 
 /// Wrong passphrases allowed per note; the attempt that reaches this number destroys the note.
 pub const MAX_PASSPHRASE_ATTEMPTS: u8 = 5;

@@ -5,8 +5,9 @@
 //!   once, here.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
-//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]`: a paravoid server
-//!   under concurrent HTTP load, against the note scheme's crypto-only bound.
+//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
+//!   [--instances N]`: paravoid servers under concurrent HTTP load, against the note scheme's
+//!   crypto-only bound and the store's commit latency.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, N seconds
 //!   each, with runs and coverage per target.
 
@@ -14,6 +15,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod loadtest;
+mod postgres;
 
 use std::process::ExitCode;
 
@@ -46,7 +48,8 @@ fn print_usage() {
          ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
-         load-test a paravoid server against the crypto-only bound\n  \
+         [--store redb|postgres] [--instances N]\n                          \
+         load-test paravoid servers against the crypto-only bound\n  \
          fuzz [--seconds N] [--list] [TARGET...]\n                          \
          run the libFuzzer targets (all by default), N seconds each\n"
     );

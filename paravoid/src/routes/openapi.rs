@@ -177,8 +177,14 @@ pub fn openapi_document(config: &Config) -> Value {
             "/healthz": {
                 "get": {
                     "operationId": "health",
-                    "summary": "Liveness.",
-                    "responses": { "200": ok("The server runs.", "Health") }
+                    "summary": "Liveness and readiness: the server runs and its store answers.",
+                    "responses": {
+                        "200": ok("The server runs and its store answers.", "Health"),
+                        "503": {
+                            "description": "The store does not answer (PostgreSQL down or unreachable); the server reconnects by itself.",
+                            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } }
+                        }
+                    }
                 }
             },
             "/api/openapi.json": {
@@ -322,9 +328,12 @@ pub fn openapi_document(config: &Config) -> Value {
                 },
                 "Health": {
                     "type": "object",
-                    "required": ["status"],
+                    "required": ["status", "store"],
                     "additionalProperties": false,
-                    "properties": { "status": { "type": "string", "enum": ["ok"] } }
+                    "properties": {
+                        "status": { "type": "string", "enum": ["ok", "unavailable"] },
+                        "store": { "type": "string", "enum": ["redb", "postgres"] }
+                    }
                 }
             }
         }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use qsmm_shield::note::{
-    self, NoteOpenError, RecipientKeys, open_note_with_passphrase, seal_note,
+    self, NoteOpenError, RecipientKeys, StoredNote, open_note_with_passphrase, seal_note,
     seal_note_with_passphrase,
 };
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::json::{JsonBody, present};
 use crate::state::blocking;
+use crate::storage::NoteStore as _;
 use crate::store::NoteRecord;
 use crate::{AppState, Error, Result};
 
@@ -154,8 +155,7 @@ async fn create(
     let id = Uuid::new_v4();
     let expires_at = state.now().saturating_add(ttl_secs);
     let passphrase_required = request.passphrase.is_some();
-    let store = state.store.clone();
-    let keys = blocking(move || {
+    let (record, keys) = blocking(move || {
         let message = request.message.as_bytes();
         let sealed = match &request.passphrase {
             Some(passphrase) => seal_note_with_passphrase(message, passphrase.as_bytes()),
@@ -167,10 +167,10 @@ async fn create(
             failed_attempts: 0,
             note,
         };
-        store.insert(id, &record)?;
-        Ok(keys)
+        Ok((record, keys))
     })
     .await?;
+    state.store.insert(id, record).await?;
 
     let id = id.hyphenated().to_string();
     let compact = keys.to_compact();
@@ -193,10 +193,7 @@ async fn peek(
     NoteId(id): NoteId,
 ) -> Result<Json<PeekResponse>> {
     let now = state.now();
-    let store = state.store.clone();
-    let summary = blocking(move || store.peek(id, now))
-        .await?
-        .ok_or(Error::NotFound)?;
+    let summary = state.store.peek(id, now).await?.ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
         exists: true,
@@ -217,9 +214,9 @@ async fn reveal(
         check_passphrase(passphrase)?;
     }
     let now = state.now();
-    let store = state.store.clone();
-    let message = blocking(move || {
-        store.reveal(id, now, move |note| {
+    let message = state
+        .store
+        .reveal(id, now, move |note: &StoredNote| {
             let Some(keys) = keys.as_ref() else {
                 return Err(NoteOpenError::WrongKeys);
             };
@@ -230,8 +227,7 @@ async fn reveal(
             let passphrase = request.passphrase.as_ref().map(String::as_bytes);
             open_note_with_passphrase(note, keys, passphrase)
         })
-    })
-    .await?;
+        .await?;
     let message = String::from_utf8(message.to_vec())
         .map_err(|_| Error::Internal("stored message is not UTF-8"))?;
     let response = RevealResponse {

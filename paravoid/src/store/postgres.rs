@@ -1,0 +1,439 @@
+//! The PostgreSQL store: the notes of the redb store, with the same semantics, in a database that
+//! several paravoid instances share.
+//!
+//! # Schema
+//!
+//! Migrations live in `paravoid/migrations/`, are embedded in the binary and applied at start-up
+//! by [`PgStore::open`], in one transaction that first takes a transaction-level advisory lock
+//! (`pg_advisory_xact_lock`): instances starting at once apply each migration exactly once, the
+//! others wait and then find it recorded in `paravoid_migrations`.
+//!
+//! | table | column | content |
+//! |---|---|---|
+//! | `paravoid_migrations` | `version`, `name`, `applied_at` | one row per applied migration |
+//! | `paravoid_notes` | `id uuid` (primary key) | the note id |
+//! | | `expires_at bigint` (indexed) | Unix seconds at which the note stops existing |
+//! | | `failed_attempts smallint` | wrong passphrases given so far |
+//! | | `note bytea` | `qsmm_shield::note::StoredNote::to_bytes()` (itself versioned) |
+//!
+//! These are the fields of the redb record (`NoteRecord`), one column each, so that the try
+//! counter can be changed by an `UPDATE` without rewriting the note. Nothing else is stored: no
+//! decapsulation key, seed, classical secret, passphrase or message.
+//!
+//! # Exactly once across instances
+//!
+//! A reveal is one transaction on one connection: `SELECT … FOR UPDATE` locks the note's row,
+//! the link keys (and passphrase) are checked, then either `DELETE` (opened, or the last allowed
+//! wrong passphrase), `UPDATE … SET failed_attempts = failed_attempts + 1 RETURNING` (a wrong
+//! passphrase), or nothing (wrong keys: the transaction is rolled back), then `COMMIT`; the
+//! message is returned only after the commit has succeeded. A concurrent reveal of the same note,
+//! on any instance, waits for the row lock and then reads the committed state (READ COMMITTED
+//! re-reads a locked row after its holder commits): it finds no row once the note has been
+//! opened, and the incremented counter after a wrong passphrase. So exactly one reveal succeeds
+//! and never more than [`MAX_PASSPHRASE_ATTEMPTS`] wrong passphrases are counted, with no lock
+//! held in paravoid.
+//!
+//! The sweeper deletes expired notes in batches with `FOR UPDATE SKIP LOCKED`: sweepers of
+//! several instances never wait for each other nor delete the same row twice, and a note that a
+//! reveal holds is left to that reveal.
+//!
+//! # Durability
+//!
+//! A create is answered after its `INSERT` has committed, a reveal after its `COMMIT`: with
+//! PostgreSQL's default `synchronous_commit = on` that is after the WAL record has reached the
+//! disk. If the connection breaks while a `COMMIT` is in flight the outcome is unknown to
+//! paravoid: the request is answered 503, and the note may or may not be gone (it is never handed
+//! out twice).
+
+use std::future::Future;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
+use qsmm_shield::note::{NoteOpenError, StoredNote};
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::{MAX_PASSPHRASE_ATTEMPTS, NoteRecord, NoteSummary};
+use crate::{Error, Result};
+
+/// The PostgreSQL note database: a pool of connections.
+#[derive(Clone, Debug)]
+pub(crate) struct PgStore {
+    pool: Pool,
+    /// For the connections made outside the pool.
+    config: tokio_postgres::Config,
+}
+
+impl PgStore {
+    /// Prepares a pool of connections to the database at `url` and applies the missing
+    /// migrations.
+    ///
+    /// `url` is anything `tokio_postgres::Config` parses: a URL
+    /// (`postgres://user:password@host:5432/db`, `postgresql:///db?host=/run/postgresql` for a
+    /// Unix socket) or `key=value` pairs. Connections are made without TLS: reach PostgreSQL over
+    /// a Unix socket or a private network.
+    ///
+    /// Blocks: the migrations run on a connection of their own, on a thread of their own, so this
+    /// can be called from synchronous code and from inside a tokio runtime alike. The pool opens
+    /// its connections later, on demand, on the runtime that uses it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] if `url` does not parse (the message never repeats it: it may hold a
+    /// password), [`Error::Unavailable`] if PostgreSQL cannot be reached, [`Error::Postgres`] if
+    /// a migration fails.
+    pub(crate) fn open(url: &str) -> Result<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|_| Error::Config("the PostgreSQL connection string does not parse".into()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("paravoid");
+        }
+        on_own_runtime(async {
+            let mut client = connect(&config).await?;
+            migrate(&mut client).await
+        })?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                // A connection whose socket has closed (PostgreSQL restarted) is dropped when it
+                // comes back to the pool and replaced by a fresh one on demand.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|_| Error::Internal("cannot build the PostgreSQL connection pool"))?;
+        Ok(Self { pool, config })
+    }
+
+    /// Stores a new note. Durable once this returns `Ok` (the `INSERT` has committed).
+    pub(crate) async fn insert(&self, id: Uuid, record: &NoteRecord) -> Result<()> {
+        let expires_at = to_db_time(record.expires_at)?;
+        let failed_attempts = i16::from(record.failed_attempts);
+        let note = record.note.to_bytes();
+        let client = self.pool.get().await?;
+        let insert = client
+            .prepare_cached(
+                "INSERT INTO paravoid_notes (id, expires_at, failed_attempts, note) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            )
+            .await?;
+        let inserted = client
+            .execute(&insert, &[&id, &expires_at, &failed_attempts, &note])
+            .await?;
+        if inserted != 1 {
+            return Err(Error::Internal("note id collision"));
+        }
+        Ok(())
+    }
+
+    /// Looks a note up without consuming it. An expired note is deleted and reported as absent.
+    pub(crate) async fn peek(&self, id: Uuid, now: u64) -> Result<Option<NoteSummary>> {
+        let client = self.pool.get().await?;
+        let select = client
+            .prepare_cached("SELECT expires_at, note FROM paravoid_notes WHERE id = $1")
+            .await?;
+        let Some(row) = client.query_opt(&select, &[&id]).await? else {
+            return Ok(None);
+        };
+        let expires_at = from_db_time(row.try_get(0)?)?;
+        if now >= expires_at {
+            let delete = client
+                .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 AND expires_at <= $2")
+                .await?;
+            client.execute(&delete, &[&id, &to_db_time(now)?]).await?;
+            return Ok(None);
+        }
+        let note = decode_note(row.try_get(1)?)?;
+        Ok(Some(NoteSummary {
+            expires_at,
+            passphrase_required: note.passphrase.is_some(),
+        }))
+    }
+
+    /// Reveals a note exactly once, across every instance sharing the database.
+    ///
+    /// `open` checks the link keys, then the passphrase, and decrypts; it runs on a blocking
+    /// thread while the note's row is locked (module docs). The transaction runs in a task of its
+    /// own, so a request dropped half-way (client gone, timeout) never abandons it between its
+    /// `DELETE` and its `COMMIT`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (absent or expired; an expired note is deleted), [`Error::WrongKeys`]
+    /// and [`Error::PassphraseRequired`] (nothing changed), [`Error::WrongPassphrase`] (counted,
+    /// and the note deleted at [`MAX_PASSPHRASE_ATTEMPTS`]), [`Error::Unavailable`] or
+    /// [`Error::Postgres`].
+    pub(crate) async fn reveal<F>(&self, id: Uuid, now: u64, open: F) -> Result<Zeroizing<Vec<u8>>>
+    where
+        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::spawn(async move { reveal_in_transaction(&pool, id, now, open).await })
+            .await
+            .map_err(|_| Error::Internal("the reveal task failed"))?
+    }
+
+    /// Deletes every note that has expired at `now`; returns how many this call deleted.
+    ///
+    /// Safe to run on every instance at once: rows another transaction holds are skipped.
+    pub(crate) async fn sweep(&self, now: u64) -> Result<u64> {
+        let now = to_db_time(now)?;
+        let client = self.pool.get().await?;
+        let delete = client
+            .prepare_cached(
+                "DELETE FROM paravoid_notes WHERE id IN (\
+                   SELECT id FROM paravoid_notes WHERE expires_at <= $1 \
+                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .await?;
+        let mut total = 0u64;
+        loop {
+            let removed = client.execute(&delete, &[&now, &SWEEP_BATCH]).await?;
+            total = total.saturating_add(removed);
+            if removed < SWEEP_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// How many notes are stored, expired or not.
+    #[cfg(test)]
+    pub(crate) async fn len(&self) -> Result<u64> {
+        let client = self.pool.get().await?;
+        count(&client).await
+    }
+
+    /// [`PgStore::len`] for synchronous callers: blocks on a connection of its own.
+    pub(crate) fn len_blocking(&self) -> Result<u64> {
+        on_own_runtime(async {
+            let client = connect(&self.config).await?;
+            count(&client).await
+        })
+    }
+
+    /// Checks that a connection can be had and answers a query.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when PostgreSQL cannot be reached.
+    pub(crate) async fn ping(&self) -> Result<()> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+}
+
+/// The body of [`PgStore::reveal`] (module docs). Returning early drops the transaction, which
+/// rolls it back.
+async fn reveal_in_transaction<F>(
+    pool: &Pool,
+    id: Uuid,
+    now: u64,
+    open: F,
+) -> Result<Zeroizing<Vec<u8>>>
+where
+    F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
+{
+    let mut client = pool.get().await?;
+    let txn = client.transaction().await?;
+    let select = txn
+        .prepare_cached(
+            "SELECT expires_at, failed_attempts, note FROM paravoid_notes WHERE id = $1 \
+             FOR UPDATE",
+        )
+        .await?;
+    let Some(row) = txn.query_opt(&select, &[&id]).await? else {
+        return Err(Error::NotFound);
+    };
+    let record = record_from_row(&row)?;
+    if record.is_expired(now) {
+        delete_locked(&txn, id).await?;
+        txn.commit().await?;
+        return Err(Error::NotFound);
+    }
+    let failed_before = record.failed_attempts;
+    let note = record.note;
+    let opened = tokio::task::spawn_blocking(move || open(&note))
+        .await
+        .map_err(|_| Error::Internal("blocking task failed"))?;
+    match opened {
+        Ok(message) => {
+            delete_locked(&txn, id).await?;
+            txn.commit().await?;
+            Ok(message)
+        }
+        Err(NoteOpenError::WrongPassphrase) => {
+            let failed_attempts = if failed_before.saturating_add(1) >= MAX_PASSPHRASE_ATTEMPTS {
+                delete_locked(&txn, id).await?;
+                MAX_PASSPHRASE_ATTEMPTS
+            } else {
+                let count = txn
+                    .prepare_cached(
+                        "UPDATE paravoid_notes SET failed_attempts = failed_attempts + 1 \
+                         WHERE id = $1 RETURNING failed_attempts",
+                    )
+                    .await?;
+                let row = txn.query_one(&count, &[&id]).await?;
+                u8::try_from(row.try_get::<_, i16>(0)?)
+                    .map_err(|_| Error::Internal("corrupt try counter"))?
+            };
+            txn.commit().await?;
+            Err(Error::WrongPassphrase {
+                attempts_left: MAX_PASSPHRASE_ATTEMPTS.saturating_sub(failed_attempts),
+            })
+        }
+        Err(NoteOpenError::PassphraseRequired) => Err(Error::PassphraseRequired),
+        Err(NoteOpenError::Corrupt) => Err(Error::Internal("stored note does not open")),
+        // Wrong link keys, and anything a newer shield may add: change nothing.
+        Err(_) => Err(Error::WrongKeys),
+    }
+}
+
+/// Applies the migrations the database lacks (module docs).
+async fn migrate(client: &mut tokio_postgres::Client) -> Result<()> {
+    let txn = client.transaction().await?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    txn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS paravoid_migrations (\
+           version integer PRIMARY KEY, \
+           name text NOT NULL, \
+           applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await?;
+    let applied = txn
+        .query("SELECT version FROM paravoid_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.try_get::<_, i32>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        txn.batch_execute(sql).await?;
+        txn.execute(
+            "INSERT INTO paravoid_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
+        tracing::info!(version, name, "applied a database migration");
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Opens one connection outside the pool, its connection task spawned on the current runtime.
+async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// `SELECT count(*)` of the notes.
+async fn count(client: &tokio_postgres::Client) -> Result<u64> {
+    let row = client
+        .query_one("SELECT count(*) FROM paravoid_notes", &[])
+        .await?;
+    u64::try_from(row.try_get::<_, i64>(0)?).map_err(|_| Error::Internal("negative count"))
+}
+
+/// Runs `work` to completion on a fresh single-threaded runtime in a thread of its own, so that
+/// synchronous code (also synchronous code inside another runtime) can wait for it.
+fn on_own_runtime<T, W>(work: W) -> Result<T>
+where
+    T: Send,
+    W: Future<Output = Result<T>> + Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|_| Error::Internal("cannot start a runtime"))?
+                    .block_on(work)
+            })
+            .join()
+            .map_err(|_| Error::Internal("a database thread panicked"))?
+    })
+}
+
+/// Deletes the note whose row this transaction has locked.
+async fn delete_locked(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
+    let delete = txn
+        .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1")
+        .await?;
+    if txn.execute(&delete, &[&id]).await? != 1 {
+        return Err(Error::Internal("a locked note vanished"));
+    }
+    Ok(())
+}
+
+/// Decodes a `(expires_at, failed_attempts, note)` row; never panics.
+fn record_from_row(row: &Row) -> Result<NoteRecord> {
+    Ok(NoteRecord {
+        expires_at: from_db_time(row.try_get(0)?)?,
+        failed_attempts: u8::try_from(row.try_get::<_, i16>(1)?)
+            .map_err(|_| Error::Internal("corrupt try counter"))?,
+        note: decode_note(row.try_get(2)?)?,
+    })
+}
+
+/// Decodes the `note` column.
+fn decode_note(bytes: &[u8]) -> Result<StoredNote> {
+    StoredNote::from_bytes(bytes).map_err(|_| Error::Internal("corrupt note record"))
+}
+
+/// Unix seconds as stored (`bigint`).
+fn to_db_time(secs: u64) -> Result<i64> {
+    i64::try_from(secs).map_err(|_| Error::Internal("time out of range"))
+}
+
+/// Unix seconds as read back.
+fn from_db_time(secs: i64) -> Result<u64> {
+    u64::try_from(secs).map_err(|_| Error::Internal("corrupt expiry"))
+}
+
+/// The embedded migrations, in order: `(version, name, SQL)`. Never edit an applied one; add a
+/// new one instead.
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "notes", include_str!("../../migrations/0001_notes.sql"))];
+
+/// Key of the advisory lock that serialises migrations between instances: "paravoid" in ASCII.
+const MIGRATION_LOCK: i64 = 0x7061_7261_766f_6964;
+
+/// Connections per instance. Three instances use 48 of PostgreSQL's default 100.
+const POOL_SIZE: usize = 16;
+
+/// How long a request waits for a free connection before it is answered 503.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// How long opening a connection may take (unless the connection string sets its own).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most expired notes deleted by one sweeper statement.
+const SWEEP_BATCH: i64 = 1024;
+
+#[cfg(test)]
+#[path = "../../tests/support/pg_cluster.rs"]
+mod pg_cluster;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! The PostgreSQL store against a real throwaway cluster: round trips, exactly-once reveals and
+//! the exact try limit across several pools (as several instances would have), migrations under
+//! concurrent start-up, the sweeper, and reconnecting after a server restart.
+
+use std::sync::Arc;
+
+use qsmm_shield::note::{
+    RecipientKeys, open_note_with_passphrase, seal_note, seal_note_with_passphrase,
+};
+
+use super::pg_cluster::PgCluster;
+use super::*;
+
+/// Pools standing in for instances.
+const INSTANCES: usize = 3;
+
+/// Concurrent reveals of one note.
+const RACERS: usize = 64;
+
+fn stores(url: &str, count: usize) -> Vec<PgStore> {
+    (0..count).map(|_| PgStore::open(url).unwrap()).collect()
+}
+
+fn record(expires_at: u64, note: StoredNote) -> NoteRecord {
+    NoteRecord {
+        expires_at,
+        failed_attempts: 0,
+        note,
+    }
+}
+
+/// An `open` that uses the right keys.
+fn opener(
+    keys: &Arc<RecipientKeys>,
+    passphrase: Option<&'static [u8]>,
+) -> impl FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static {
+    let keys = keys.clone();
+    move |note| open_note_with_passphrase(note, &keys, passphrase)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_and_wrong_keys_never_burn() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let store = PgStore::open(&cluster.url()).unwrap();
+    let (note, keys) = seal_note(b"hello").unwrap();
+    let (_, other_keys) = seal_note(b"other").unwrap();
+    let (keys, other_keys) = (Arc::new(keys), Arc::new(other_keys));
+    let id = Uuid::new_v4();
+    store.insert(id, &record(1000, note)).await.unwrap();
+    assert_eq!(store.len().await.unwrap(), 1);
+
+    let summary = store.peek(id, 10).await.unwrap().unwrap();
+    assert_eq!(summary.expires_at, 1000);
+    assert!(!summary.passphrase_required);
+    assert!(store.peek(Uuid::new_v4(), 10).await.unwrap().is_none());
+
+    for _ in 0..3 {
+        let err = store
+            .reveal(id, 10, opener(&other_keys, None))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::WrongKeys), "{err:?}");
+    }
+    assert_eq!(store.len().await.unwrap(), 1);
+
+    let message = store.reveal(id, 10, opener(&keys, None)).await.unwrap();
+    assert_eq!(message.as_slice(), b"hello");
+    assert_eq!(store.len().await.unwrap(), 0);
+    let again = store.reveal(id, 10, opener(&keys, None)).await.unwrap_err();
+    assert!(matches!(again, Error::NotFound), "{again:?}");
+    assert!(store.peek(id, 10).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_notes_are_gone_for_peek_and_reveal() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let store = PgStore::open(&cluster.url()).unwrap();
+    let (note, keys) = seal_note(b"late").unwrap();
+    let keys = Arc::new(keys);
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store.insert(a, &record(100, note)).await.unwrap();
+    store
+        .insert(b, &record(100, seal_note(b"x").unwrap().0))
+        .await
+        .unwrap();
+    assert!(store.peek(a, 99).await.unwrap().is_some());
+    assert!(store.peek(a, 100).await.unwrap().is_none());
+    let err = store.reveal(b, 100, opener(&keys, None)).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound), "{err:?}");
+    assert_eq!(store.len().await.unwrap(), 0, "both deleted on sight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reveals_across_instances_succeed_exactly_once() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let stores = stores(&cluster.url(), INSTANCES);
+    for round in 0..8 {
+        let (note, keys) = seal_note(format!("round {round}").as_bytes()).unwrap();
+        let keys = Arc::new(keys);
+        let id = Uuid::new_v4();
+        stores[0].insert(id, &record(1000, note)).await.unwrap();
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let store = stores[i % INSTANCES].clone();
+                let open = opener(&keys, None);
+                tokio::spawn(async move { store.reveal(id, 10, open).await })
+            })
+            .collect();
+        let mut opened = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(message) => opened.push(message),
+                Err(Error::NotFound) => {}
+                Err(other) => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(opened.len(), 1, "round {round}");
+        assert_eq!(opened[0].as_slice(), format!("round {round}").as_bytes());
+    }
+    assert_eq!(stores[1].len().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_try_limit_is_exact_across_instances() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let stores = stores(&cluster.url(), INSTANCES);
+    let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
+    let keys = Arc::new(keys);
+    let id = Uuid::new_v4();
+    stores[0].insert(id, &record(1000, note)).await.unwrap();
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = stores[i % INSTANCES].clone();
+            let open = opener(&keys, Some(b"wrong"));
+            tokio::spawn(async move { store.reveal(id, 10, open).await })
+        })
+        .collect();
+    let mut attempts_left = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(Error::WrongPassphrase {
+                attempts_left: left,
+            }) => attempts_left.push(left),
+            Err(Error::NotFound) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    attempts_left.sort_unstable();
+    assert_eq!(
+        attempts_left,
+        [0, 1, 2, 3, 4],
+        "exactly five guesses counted"
+    );
+    assert_eq!(stores[2].len().await.unwrap(), 0, "destroyed at the limit");
+    let err = stores[1]
+        .reveal(id, 10, opener(&keys, Some(b"right")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_guesses_then_the_right_passphrase() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let store = PgStore::open(&cluster.url()).unwrap();
+    let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
+    let keys = Arc::new(keys);
+    let id = Uuid::new_v4();
+    store.insert(id, &record(1000, note)).await.unwrap();
+    let missing = store.reveal(id, 10, opener(&keys, None)).await.unwrap_err();
+    assert!(matches!(missing, Error::PassphraseRequired), "{missing:?}");
+    for expected_left in [4, 3] {
+        let err = store
+            .reveal(id, 10, opener(&keys, Some(b"wrong")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::WrongPassphrase { attempts_left } if attempts_left == expected_left),
+            "{err:?}"
+        );
+    }
+    let message = store
+        .reveal(id, 10, opener(&keys, Some(b"right")))
+        .await
+        .unwrap();
+    assert_eq!(message.as_slice(), b"guarded");
+    assert_eq!(store.len().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_once_when_instances_start_together() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.create_database("fresh");
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::open(&url))
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.join().unwrap().unwrap());
+    }
+    let client = stores[0].pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT version FROM paravoid_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+    let expected: Vec<i32> = MIGRATIONS.iter().map(|(version, _, _)| *version).collect();
+    assert_eq!(versions, expected);
+    // Connecting again changes nothing.
+    PgStore::open(&url).unwrap();
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM paravoid_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, i64::try_from(MIGRATIONS.len()).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sweepers_delete_each_expired_note_once() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let stores = stores(&cluster.url(), INSTANCES);
+    let (note, _keys) = seal_note(b"x").unwrap();
+    let bytes = note.to_bytes();
+    let expired = usize::try_from(SWEEP_BATCH).unwrap() * 2 + 17;
+    let live = 40;
+    // Bulk insert straight into the table: the sweeper is what is under test.
+    let client = stores[0].pool.get().await.unwrap();
+    for (count, expires_at) in [(expired, 100i64), (live, 200)] {
+        client
+            .execute(
+                "INSERT INTO paravoid_notes (id, expires_at, note) \
+                 SELECT gen_random_uuid(), $1, $2 FROM generate_series(1, $3)",
+                &[&expires_at, &bytes, &i32::try_from(count).unwrap()],
+            )
+            .await
+            .unwrap();
+    }
+    let sweeps: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let store = store.clone();
+            tokio::spawn(async move { store.sweep(150).await })
+        })
+        .collect();
+    let mut total = 0;
+    for sweep in sweeps {
+        total += sweep.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        total,
+        u64::try_from(expired).unwrap(),
+        "no row counted twice"
+    );
+    assert_eq!(stores[0].len().await.unwrap(), u64::try_from(live).unwrap());
+    assert_eq!(stores[1].sweep(150).await.unwrap(), 0);
+    assert_eq!(
+        stores[2].sweep(200).await.unwrap(),
+        u64::try_from(live).unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_while_down_and_reconnects_after_a_restart() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let store = PgStore::open(&cluster.url()).unwrap();
+    let (note, keys) = seal_note(b"survives").unwrap();
+    let keys = Arc::new(keys);
+    let id = Uuid::new_v4();
+    store.insert(id, &record(1000, note)).await.unwrap();
+    store.ping().await.unwrap();
+
+    cluster.stop_server();
+    for _ in 0..3 {
+        let err = store.ping().await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+        assert_eq!(err.status_code().as_u16(), 503);
+        let err = store.peek(id, 10).await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    }
+
+    cluster.start_server();
+    store.ping().await.unwrap();
+    assert!(store.peek(id, 10).await.unwrap().is_some());
+    let message = store.reveal(id, 10, opener(&keys, None)).await.unwrap();
+    assert_eq!(message.as_slice(), b"survives");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_connection_string_is_a_config_error_that_hides_it() {
+    let err = PgStore::open("postgres://user:s3cret@host:notaport/db").unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(!err.to_string().contains("s3cret"));
+}
