@@ -64,14 +64,14 @@ pub(crate) enum Storage {
     /// The embedded redb file.
     Redb(Store),
     /// A PostgreSQL database, possibly shared with other instances.
-    Postgres(PgStore),
+    Postgres(Box<PgStore>),
 }
 
 impl Storage {
     /// Opens the store `config` names (creating tables or applying migrations as needed).
     pub(crate) fn open(config: &Config) -> Result<Self> {
         match &config.store {
-            Some(url) => Ok(Self::Postgres(PgStore::open(url.expose())?)),
+            Some(url) => Ok(Self::Postgres(Box::new(PgStore::open(url.expose())?))),
             None => Ok(Self::Redb(Store::open(&config.db)?)),
         }
     }
