@@ -264,7 +264,7 @@ fn load(
                         .unwrap()
                         .open
                         .insert(id.clone(), (created.clone(), message.clone()));
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         continue;
                     }
                     let base = &bases[(worker + i + 1) % bases.len()];

@@ -3,8 +3,8 @@
 //! with the note scheme's crypto alone.
 //!
 //! With `--store postgres` a throwaway PostgreSQL cluster (default durability: `fsync` and
-//! `synchronous_commit` on) is started in the temporary directory, `--instances` servers (default
-//! 1) share its database, and the clients are spread over them round-robin; the commit probe then
+//! `synchronous_commit` on) is started in the temporary directory, `--instances` servers
+//! (default: one) share its database, and the clients are spread over them round-robin; the commit probe then
 //! measures PostgreSQL's commit latency instead of redb's.
 //!
 //! 1. Builds `paravoid` and this tool in release mode and re-runs itself from the release build,

@@ -164,6 +164,10 @@ impl PgCluster {
 
     /// Leaves the cluster running when this value is dropped, and starts a watchdog process
     /// that stops it and removes its directory once this process has exited.
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the watchdog must outlive this process, which never waits for it"
+    )]
     fn stop_when_this_process_exits(&mut self) {
         let pg_ctl = format!(
             "{}{} -D {} -m immediate -w stop",
