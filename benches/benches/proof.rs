@@ -13,7 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ff::Field;
 use getrandom::SysRng;
 use pasta_curves::Fp;
-use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier, MerkleTree, MimcMerkle};
+use qsmm_proof_stub::merkle::{MerkleTree, MimcMerkle};
+use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier};
 use qsmm_shatter::mimc;
 use rand_core::UnwrapErr;
 

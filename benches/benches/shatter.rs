@@ -11,8 +11,10 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ff::Field;
 use getrandom::SysRng;
 use pasta_curves::Fp;
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mimc;
 use qsmm_shatter::placement::Placer;
-use qsmm_shatter::{BlockId, MeshConfig, MetadataMesh, SecretKey, Threshold, mimc};
+use qsmm_types::{BlockId, SecretKey, Threshold};
 use qsmm_void::Namespace;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{SeedableRng, UnwrapErr};
@@ -99,8 +101,7 @@ fn mesh_case(c: &mut Criterion, len: usize, k: usize, n: usize) {
     let mesh = MetadataMesh::new(MeshConfig::new(
         Threshold::try_new(k, n).unwrap(),
         TOTAL_BLOCKS,
-    ))
-    .unwrap();
+    ));
     let len = len.min(mesh.max_metadata_len());
     let key = SecretKey::generate();
     let hw = b"bench medium";
@@ -164,8 +165,7 @@ fn keyed_mesh(c: &mut Criterion) {
     let mesh = MetadataMesh::new(MeshConfig::new(
         Threshold::try_new(k, n).unwrap(),
         TOTAL_BLOCKS,
-    ))
-    .unwrap();
+    ));
     let len = len.min(mesh.max_metadata_len());
     let key = SecretKey::generate();
     let hw = b"bench medium";
@@ -176,7 +176,13 @@ fn keyed_mesh(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("shatter/keyed_shard_metadata");
     group.bench_function(BenchmarkId::new("ours", &param), |b| {
-        b.iter(|| black_box(keyed.shard_metadata(black_box(&metadata)).unwrap()));
+        b.iter(|| {
+            black_box(
+                keyed
+                    .shard_metadata_generation(black_box(&metadata), 0)
+                    .unwrap(),
+            )
+        });
     });
     group.bench_function(BenchmarkId::new("raw", &param), |b| {
         b.iter(|| {
@@ -187,7 +193,7 @@ fn keyed_mesh(c: &mut Criterion) {
     group.finish();
 
     // Ours: exactly the k blocks it needs. Raw: the same k opens, then the combine.
-    let placements = keyed.shard_metadata(&metadata).unwrap();
+    let placements = keyed.shard_metadata_generation(&metadata, 0).unwrap();
     let read: Vec<(BlockId, Vec<u8>)> = placements
         .iter()
         .take(k)
@@ -204,7 +210,7 @@ fn keyed_mesh(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("shatter/keyed_reconstruct_metadata");
     group.bench_function(BenchmarkId::new("ours", &param), |b| {
-        b.iter(|| black_box(keyed.reconstruct_metadata(black_box(&read)).unwrap()));
+        b.iter(|| black_box(keyed.read_latest(black_box(&read)).unwrap().into_metadata()));
     });
     group.bench_function(BenchmarkId::new("raw", &param), |b| {
         b.iter(|| {

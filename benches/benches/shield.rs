@@ -17,7 +17,8 @@ use ml_kem::{Decapsulate, Encapsulate, FromSeed, Generate, Kem, MlKem512, MlKem7
 use qsmm_shield::dsa::{DsaKeypair, DsaLevel};
 use qsmm_shield::hybrid::XWingKeypair;
 use qsmm_shield::kem::{KemKeypair, KemLevel};
-use qsmm_shield::{SecretKey, note, wrap};
+use qsmm_shield::{note, wrap};
+use qsmm_types::SecretKey;
 use rand_core::UnwrapErr;
 use sha2::Sha256;
 use x_wing::Decapsulator as _;

@@ -9,9 +9,10 @@ use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use getrandom::SysRng;
 use ml_dsa::{MlDsa65, SigningKey};
 use ml_kem::{Decapsulate, Encapsulate, Kem, MlKem768};
-use qsmm_shatter::{MeshConfig, MetadataMesh, Threshold};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_shield::dsa::{DsaKeypair, DsaLevel};
 use qsmm_shield::kem::{KemKeypair, KemLevel};
+use qsmm_types::Threshold;
 use qsmm_void::{BlockId, Namespace, SecretKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -180,8 +181,7 @@ fn main() {
             assert!(rvk.verify_with_context(&msg, &[], &rsig));
         },
     );
-    let mesh =
-        MetadataMesh::new(MeshConfig::new(Threshold::try_new(3, 5).unwrap(), 1 << 24)).unwrap();
+    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::try_new(3, 5).unwrap(), 1 << 24));
     let mk = SecretKey::generate();
     let md = vec![0x33u8; mesh.max_metadata_len()];
     let placements = mesh.shard_metadata(&md, &mk, b"hw").unwrap();

@@ -208,6 +208,55 @@ fn main() -> Result {
     ] {
         write(&dir, name, text.as_bytes())?;
     }
+
+    age_seeds(&root)?;
+    Ok(())
+}
+
+/// age files to the fixed identities (both types, binary and armored, several sizes) and the
+/// headers, stanzas and key strings in them.
+fn age_seeds(root: &Path) -> Result {
+    use qsmm_fuzz::{AGE_HYBRID_IDENTITY, AGE_X25519_IDENTITY, age_identities};
+    use qsmm_shield::age::{self, Header};
+
+    let decrypt = target(root, "age_decrypt")?;
+    let header = target(root, "age_header_stanzas")?;
+    for (kind, identity) in ["x25519", "hybrid"].into_iter().zip(age_identities()) {
+        for (len, armor) in [(0, false), (5, true), (65_537, false)] {
+            let file = age::encrypt(&[identity.to_recipient()], &vec![0x61; len], armor)?;
+            write(&decrypt, &format!("{kind}-{len}-{armor}"), &file)?;
+            if !armor {
+                let (parsed, used) = Header::parse(&file)?;
+                write(
+                    &header,
+                    &format!("{kind}-header"),
+                    &[&[0][..], &file[..used]].concat(),
+                )?;
+                let stanza = &parsed.stanzas()[0];
+                let text = format!("{}\n", stanza.args().join(" "));
+                write(
+                    &header,
+                    &format!("{kind}-stanza"),
+                    &[&[1][..], text.as_bytes(), stanza.body()].concat(),
+                )?;
+            }
+        }
+        write(
+            &header,
+            &format!("{kind}-recipient"),
+            &[&[2][..], identity.to_recipient().to_string().as_bytes()].concat(),
+        )?;
+    }
+    for (kind, text) in [
+        ("x25519", AGE_X25519_IDENTITY),
+        ("hybrid", AGE_HYBRID_IDENTITY),
+    ] {
+        write(
+            &header,
+            &format!("{kind}-identity"),
+            &[&[2][..], text.as_bytes()].concat(),
+        )?;
+    }
     Ok(())
 }
 

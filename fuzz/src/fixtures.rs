@@ -5,12 +5,12 @@
 
 use std::sync::LazyLock;
 
-use qsmm_proof_stub::MerkleTree;
-use qsmm_shatter::{MeshConfig, MetadataMesh, Threshold};
+use qsmm_proof_stub::merkle::MerkleTree;
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_shield::dsa::{DsaKeypair, DsaLevel, DsaSignature};
 use qsmm_shield::hybrid::XWingKeypair;
 use qsmm_shield::kem::{KemKeypair, KemLevel};
-use qsmm_types::SecretKey;
+use qsmm_types::{SecretKey, Threshold};
 use qsmm_void::Namespace;
 
 /// The only key ever wrapped under the fixed KEM and X-Wing keys.
@@ -112,7 +112,7 @@ pub fn dsa_signature(level: DsaLevel) -> &'static DsaSignature {
 pub fn namespace() -> &'static Namespace {
     #[allow(clippy::expect_used, reason = "a valid constant block size")]
     static NAMESPACE: LazyLock<Namespace> = LazyLock::new(|| {
-        Namespace::with_block_size(namespace_key(), HW_ENTROPY, BLOCK_SIZE).expect("block size")
+        Namespace::with_block_size(namespace_key(), HW_ENTROPY, qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size")).expect("block size")
     });
     &NAMESPACE
 }
@@ -126,7 +126,7 @@ pub fn namespace() -> &'static Namespace {
 pub fn wrong_namespace() -> &'static Namespace {
     #[allow(clippy::expect_used, reason = "a valid constant block size")]
     static NAMESPACE: LazyLock<Namespace> = LazyLock::new(|| {
-        Namespace::with_block_size(SecretKey::from_bytes([0x4e; 32]), HW_ENTROPY, BLOCK_SIZE)
+        Namespace::with_block_size(SecretKey::from_bytes([0x4e; 32]), HW_ENTROPY, qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size"))
             .expect("block size")
     });
     &NAMESPACE
@@ -154,8 +154,7 @@ pub fn mesh() -> &'static MetadataMesh {
     #[allow(clippy::expect_used, reason = "a valid constant configuration")]
     static MESH: LazyLock<MetadataMesh> = LazyLock::new(|| {
         MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), MESH_TOTAL_BLOCKS))
-            .and_then(|mesh| mesh.with_block_size(BLOCK_SIZE))
-            .expect("mesh configuration")
+            .with_block_size(qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size"))
     });
     &MESH
 }

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod age;
 pub mod fixtures;
 mod http;
 mod proof;
@@ -16,6 +17,9 @@ mod shatter;
 mod shield;
 mod void;
 
+pub use age::{
+    AGE_HYBRID_IDENTITY, AGE_X25519_IDENTITY, age_decrypt, age_header_stanzas, age_identities,
+};
 pub use http::paravoid_http;
 pub use proof::proof_decode_verify;
 pub use shatter::{mesh_reconstruct, record_len as shatter_record_len};

@@ -1,6 +1,7 @@
 //! Target for `qsmm-proof-stub`: decoding and verifying arbitrary proofs.
 
-use qsmm_proof_stub::{IntegrityVerifier, MerkleProof, MimcMerkle};
+use qsmm_proof_stub::IntegrityVerifier;
+use qsmm_proof_stub::merkle::{MerkleProof, MimcMerkle};
 
 use crate::fixtures::{TREE_BLOCKS, tree};
 

@@ -7,7 +7,7 @@ use crate::fixtures::{BLOCK_SIZE, HW_ENTROPY, MESH_METADATA, mesh, mesh_key, nam
 /// Length of one block record in the input: one id byte and one block.
 const RECORD_LEN: usize = 1 + BLOCK_SIZE;
 
-/// `MetadataMesh::read_latest` on arbitrary blocks. The input is a list of records, each one id
+/// `KeyedMesh::read_latest` on arbitrary blocks. The input is a list of records, each one id
 /// byte followed by [`BLOCK_SIZE`] bytes; a shorter last record is a block of the wrong size.
 ///
 /// - the answer is `Err(NotEnoughShares)` — no other error — or the generation and metadata of
@@ -25,7 +25,11 @@ pub fn mesh_reconstruct(data: &[u8]) {
         .map(|(&id, block)| (BlockId(u64::from(id)), block))
         .collect();
     let mesh = mesh();
-    match mesh.read_latest(&mesh_key(), HW_ENTROPY, &blocks) {
+    #[allow(clippy::expect_used, reason = "the fixed 2-of-3 mesh on 64 blocks is valid")]
+    let keyed = mesh
+        .for_key(&mesh_key(), HW_ENTROPY)
+        .expect("mesh configuration");
+    match keyed.read_latest(&blocks) {
         Err(err) => assert!(matches!(err, Error::NotEnoughShares), "{err:?}"),
         Ok(read) => {
             let expected = usize::try_from(read.generation)
@@ -33,11 +37,13 @@ pub fn mesh_reconstruct(data: &[u8]) {
                 .and_then(|generation| MESH_METADATA.get(generation));
             assert_eq!(expected, Some(&read.metadata.as_slice()), "forged metadata");
             let newer = read.generation.saturating_add(1);
-            let newer = mesh.read_at_least(&mesh_key(), HW_ENTROPY, &blocks, newer);
+            let newer = keyed.read_at_least(&blocks, newer);
             assert!(matches!(newer, Err(Error::NotEnoughShares)), "{newer:?}");
         }
     }
-    let foreign = mesh.read_latest(&namespace_key(), HW_ENTROPY, &blocks);
+    let foreign = mesh
+        .for_key(&namespace_key(), HW_ENTROPY)
+        .and_then(|keyed| keyed.read_latest(&blocks));
     assert!(
         matches!(foreign, Err(Error::NotEnoughShares)),
         "{foreign:?}"

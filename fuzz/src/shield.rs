@@ -368,8 +368,8 @@ fn check_unwrap<E>(
 /// The wrap suite of an ML-KEM level.
 fn kem_suite(level: KemLevel) -> WrapSuite {
     match level {
-        KemLevel::Kem512 => WrapSuite::MlKem512,
-        KemLevel::Kem768 => WrapSuite::MlKem768,
-        _ => WrapSuite::MlKem1024,
+        KemLevel::Kem512 => WrapSuite::Kem512,
+        KemLevel::Kem768 => WrapSuite::Kem768,
+        _ => WrapSuite::Kem1024,
     }
 }

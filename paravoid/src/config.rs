@@ -1,6 +1,6 @@
 //! Server configuration: command-line flags, each with an environment-variable twin.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,7 +41,8 @@ const JSON_ESCAPE_FACTOR: usize = 6;
 #[command(
     name = "paravoid",
     version,
-    about = "One-time secret notes with post-quantum encryption"
+    about = "One-time secret notes with post-quantum encryption",
+    long_about = None
 )]
 #[non_exhaustive]
 pub struct Config {
@@ -53,9 +54,11 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_DB", default_value = "paravoid.redb")]
     pub db: PathBuf,
 
-    /// PostgreSQL connection string (`postgres://user:password@host:5432/db`, or
-    /// `postgresql:///db?host=/run/postgresql` for a Unix socket). When given, notes are kept in
-    /// that database instead of `--db`, and several instances can share it. Never printed.
+    /// PostgreSQL URL (`postgres://…`): notes go there instead of `--db`, shared by instances.
+    ///
+    /// Example: `postgres://user:password@host:5432/db`. Never printed.
+    ///
+    /// Unix socket: `postgresql:///db?host=/run/postgresql`.
     #[arg(long, env = "PARAVOID_STORE", hide_env_values = true)]
     pub store: Option<StoreUrl>,
 
@@ -75,9 +78,37 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     pub sweep_interval_secs: u64,
 
-    /// Seconds a request may take before it is answered with 408.
+    /// Seconds a request may take before it is answered with 408 (not once a write is queued).
     #[arg(long, env = "PARAVOID_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Argon2id computations run at once (0: one per CPU); each takes 19 MiB.
+    #[arg(long, env = "PARAVOID_ARGON2_THREADS", default_value_t = 0)]
+    pub argon2_threads: usize,
+
+    /// Requests that may wait for an Argon2id worker before 503 answers.
+    #[arg(long, env = "PARAVOID_ARGON2_QUEUE", default_value_t = 64)]
+    pub argon2_queue: usize,
+
+    /// Creates per minute per client address (0: no limit).
+    #[arg(long, env = "PARAVOID_CREATE_PER_MINUTE", default_value_t = 600)]
+    pub create_per_minute: u32,
+
+    /// Reveals per minute per client address (0: no limit).
+    #[arg(long, env = "PARAVOID_REVEAL_PER_MINUTE", default_value_t = 600)]
+    pub reveal_per_minute: u32,
+
+    /// Proxy addresses whose X-Forwarded-For is believed (comma-separated).
+    #[arg(long, env = "PARAVOID_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// PEM certificate chain; serve HTTPS (with --tls-key).
+    #[arg(long, env = "PARAVOID_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "PARAVOID_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -93,6 +124,13 @@ impl Config {
             default_ttl_secs: 24 * 60 * 60,
             sweep_interval_secs: 60,
             request_timeout_secs: 30,
+            argon2_threads: 0,
+            argon2_queue: 64,
+            create_per_minute: 600,
+            reveal_per_minute: 600,
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 
@@ -102,7 +140,7 @@ impl Config {
     ///
     /// [`Error::Config`] if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
     /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
-    /// `max_ttl_secs`, or an interval is 0.
+    /// `max_ttl_secs`, an interval is 0, or only one of `tls_cert` and `tls_key` is set.
     pub fn validate(&self) -> Result<()> {
         if self.max_message_bytes == 0 || self.max_message_bytes > MAX_MESSAGE_BYTES_CEILING {
             return Err(Error::Config(format!(
@@ -129,6 +167,9 @@ impl Config {
                 "request-timeout-secs must be at least 1".to_owned(),
             ));
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::Config("tls-cert and tls-key go together".to_owned()));
+        }
         Ok(())
     }
 
@@ -148,6 +189,15 @@ impl Config {
         Duration::from_secs(self.request_timeout_secs)
     }
 
+    /// Argon2id computations allowed at once: `argon2_threads`, or the number of CPUs if 0.
+    #[must_use]
+    pub fn argon2_workers(&self) -> usize {
+        if self.argon2_threads > 0 {
+            return self.argon2_threads;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    }
+
     /// The sweep interval as a [`Duration`].
     #[must_use]
     pub fn sweep_interval(&self) -> Duration {
@@ -157,6 +207,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory as _;
+
     use super::*;
 
     #[test]
@@ -229,6 +281,34 @@ mod tests {
         let mut c = base;
         c.request_timeout_secs = 0;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn help_is_short() {
+        let help = Config::command().render_long_help().to_string();
+        assert!(!help.contains("```"), "{help}");
+        assert!(!help.contains("Config::with_db"), "{help}");
+        assert!(help.contains("--argon2-threads"), "{help}");
+        for line in help.lines() {
+            assert!(line.len() <= 120, "long help line: {line}");
+        }
+    }
+
+    #[test]
+    fn proxies_and_tls_flags() {
+        let parsed = Config::try_parse_from([
+            "paravoid",
+            "--trusted-proxies",
+            "10.0.0.1,::1",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ])
+        .unwrap();
+        assert_eq!(parsed.trusted_proxies.len(), 2);
+        assert!(parsed.validate().is_ok());
+        assert!(Config::try_parse_from(["paravoid", "--tls-cert", "c.pem"]).is_err());
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub enum Error {
         attempts_left: u8,
     },
 
+    /// The server is at its bound for passphrase stretching (Argon2id) work (503,
+    /// `Retry-After`). No attempt was counted.
+    #[error("server busy; retry later")]
+    Overloaded,
+
+    /// This client sent too many requests (429, `Retry-After`).
+    #[error("too many requests; retry later")]
+    RateLimited {
+        /// Seconds after which a request will be accepted again.
+        retry_after_secs: u64,
+    },
+
     /// The configuration is inconsistent (start-up only).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -103,10 +115,21 @@ impl Error {
             Self::WrongKeys | Self::PassphraseRequired | Self::WrongPassphrase { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Config(_) | Self::Storage(_) | Self::Postgres(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+        }
+    }
+
+    /// The `Retry-After` seconds this error is answered with, if any.
+    #[must_use]
+    pub const fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Overloaded | Self::Unavailable(_) => Some(1),
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -127,15 +150,16 @@ struct ErrorBody<'a> {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+        let message = if matches!(self, Self::Unavailable(_)) {
             tracing::warn!(error = %self, source = ?std::error::Error::source(&self), "request failed");
             self.to_string()
-        } else if status.is_server_error() {
+        } else if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
             "internal error".to_owned()
         } else {
             self.to_string()
         };
+        let retry_after = self.retry_after_secs();
         let attempts_left = match self {
             Self::WrongPassphrase { attempts_left } => Some(attempts_left),
             _ => None,
@@ -145,10 +169,10 @@ impl IntoResponse for Error {
             attempts_left,
         };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -233,7 +257,14 @@ mod tests {
             (Error::WrongKeys, 403),
             (Error::PassphraseRequired, 403),
             (Error::WrongPassphrase { attempts_left: 2 }, 403),
+            (Error::Overloaded, 503),
             (Error::Unavailable("x".into()), 503),
+            (
+                Error::RateLimited {
+                    retry_after_secs: 2,
+                },
+                429,
+            ),
             (Error::Internal("x"), 500),
         ];
         for (err, status) in cases {
@@ -245,5 +276,19 @@ mod tests {
     fn server_errors_hide_their_detail() {
         let response = Error::Internal("detail that must not leak").into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn busy_answers_say_when_to_retry() {
+        let response = Error::Overloaded.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let response = Error::RateLimited {
+            retry_after_secs: 7,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        let response = Error::NotFound.into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -2,10 +2,14 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+mod argon2_pool;
 mod clock;
 mod config;
+mod deadline;
 mod error;
 mod json;
+mod metrics;
+mod rate_limit;
 mod routes;
 mod server;
 mod state;
@@ -20,7 +24,7 @@ pub use routes::openapi::openapi_document;
 pub use routes::secrets::{
     CLASSICAL_SECRET_LEN, COMPACT_LEN, DK_SEED_LEN, EXPANDED_DK_LEN, MAX_PASSPHRASE_CHARS,
 };
-pub use server::{app, serve};
+pub use server::{app, serve, serve_tls};
 pub use state::AppState;
 pub use storage::StoreUrl;
 pub use store::MAX_PASSPHRASE_ATTEMPTS;

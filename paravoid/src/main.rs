@@ -28,13 +28,27 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Opens the state, binds and serves until a shutdown signal.
+/// Opens the state, binds and serves (HTTPS if a certificate is given) until a shutdown signal.
+///
+/// Returns an error (so the process exits non-zero for its supervisor to restart it) if the
+/// store's writer thread stops.
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let bind = config.bind;
+    let tls = config.tls_cert.clone().zip(config.tls_key.clone());
     let state = AppState::open(config)?;
     let listener = TcpListener::bind(bind).await?;
-    tracing::info!("paravoid listening on {}", listener.local_addr()?);
-    paravoid::serve(listener, state, shutdown_signal()).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        "paravoid listening on {} ({scheme})",
+        listener.local_addr()?
+    );
+    match tls {
+        Some((cert, key)) => {
+            let listener = listener.into_std()?;
+            paravoid::serve_tls(listener, state, &cert, &key, shutdown_signal()).await?;
+        }
+        None => paravoid::serve(listener, state, shutdown_signal()).await?,
+    }
     tracing::info!("paravoid stopped");
     Ok(())
 }

@@ -1,21 +1,24 @@
 //! The router with its middleware (`app`), and the server loop around it (`serve`).
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::Response;
 use axum::{BoxError, Router};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::{Level, Span};
 
 use crate::error::NOT_FOUND_MESSAGE;
-use crate::{AppState, Error, routes, sweeper};
+use crate::{AppState, Error, deadline, routes, sweeper};
 
 /// The whole HTTP application: the JSON API, `/healthz`, the OpenAPI document and the pages,
 /// with their middleware.
@@ -23,6 +26,10 @@ use crate::{AppState, Error, routes, sweeper};
 /// Every response carries `Cache-Control: no-store` (unless a page route sets its own) and
 /// `X-Content-Type-Options: nosniff`; every error answer, including those of the middleware
 /// (404 for unknown paths, 405, 408, 413), is JSON `{"error": "..."}`.
+///
+/// Requests are logged with their method and route pattern (`/api/secrets/{id}/reveal`), never
+/// the note id. The timeout (`--request-timeout-secs`) answers 408 only until a handler queues a
+/// write: a queued create or reveal is always answered.
 ///
 /// ```
 /// use axum::body::Body;
@@ -50,9 +57,9 @@ pub fn app(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(
             TraceLayer::new_for_http()
-                // Method, path and version only: no headers, no bodies. The link keys of a
-                // share link sit in the URL fragment, which never reaches the server.
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                // Method and route pattern only: no note id, no headers, no bodies. The link
+                // keys of a share link sit in the URL fragment, which never reaches the server.
+                .make_span_with(span_without_ids)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -64,14 +71,15 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(axum::middleware::map_response(json_error_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        // Not tower-http's timeout layer: it would drop a reveal's answer after the commit.
+        .layer(axum::middleware::from_fn_with_state(
             config.request_timeout(),
+            deadline::enforce,
         ))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes()));
 
     Router::new()
-        .merge(routes::secrets::router())
+        .merge(routes::secrets::router(&state))
         .merge(routes::health::router())
         .merge(routes::openapi::router())
         .merge(routes::pages::router())
@@ -87,22 +95,111 @@ pub fn app(state: AppState) -> Router {
 ///
 /// # Errors
 ///
-/// An I/O error from the listener.
+/// An I/O error from the listener, or an error once the store's writer thread has stopped (the
+/// server shuts down then, so that a supervisor restarts the process).
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let sweeper = sweeper::spawn(state.clone());
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    let (stop, writer_died) = stop_on_shutdown_or_writer_death(state.clone(), shutdown);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(stop)
         .await;
+    finish(sweeper, &writer_died, result).await
+}
+
+/// Like [`serve`], over TLS (rustls) with the PEM certificate chain `cert` and private key
+/// `key`, on a bound standard listener.
+///
+/// # Errors
+///
+/// As [`serve`]; an I/O error if the certificate or key cannot be read or do not match.
+pub async fn serve_tls<F>(
+    listener: std::net::TcpListener,
+    state: AppState,
+    cert: &Path,
+    key: &Path,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    listener.set_nonblocking(true)?;
+    let server = axum_server::from_tcp_rustls(listener, tls)?;
+    let sweeper = sweeper::spawn(state.clone());
+    let (stop, writer_died) = stop_on_shutdown_or_writer_death(state.clone(), shutdown);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let stopper = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            stop.await;
+            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+        })
+    };
+    let result = server.handle(handle).serve(service).await;
+    stopper.abort();
+    finish(sweeper, &writer_died, result).await
+}
+
+/// How long a TLS server waits for requests in flight at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// A future that completes on `shutdown` or when the writer thread stops (then the flag is set).
+fn stop_on_shutdown_or_writer_death<F>(
+    state: AppState,
+    shutdown: F,
+) -> (
+    impl Future<Output = ()> + Send + 'static,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let died = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = died.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = state.store.writer_stopped() => {
+                tracing::error!("the writer thread stopped; shutting down for a restart");
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    };
+    (stop, died)
+}
+
+/// Stops the sweeper and turns a writer death into an error.
+async fn finish(
+    sweeper: tokio::task::JoinHandle<()>,
+    writer_died: &std::sync::atomic::AtomicBool,
+    result: std::io::Result<()>,
+) -> std::io::Result<()> {
     sweeper.abort();
     if let Err(err) = sweeper.await
         && !err.is_cancelled()
     {
         tracing::warn!(error = %err, "the sweeper task failed");
     }
-    result
+    result?;
+    if writer_died.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(std::io::Error::other("the store's writer thread stopped"));
+    }
+    Ok(())
+}
+
+/// The request span: method and route pattern, never the concrete path (which holds the note
+/// id: who read what when is worth hiding from the logs).
+fn span_without_ids(request: &Request<Body>) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str);
+    tracing::info_span!("request", method = %request.method(), route = %route)
 }
 
 /// Gives bare error answers (axum's 404 and 405, the timeout's 408, the body limit's 413) the

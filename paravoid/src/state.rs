@@ -1,8 +1,13 @@
-//! The state shared by every request: the note store, the configuration and the clock.
+//! The state shared by every request: the database, the configuration, the clock, the
+//! Argon2id pool, the rate limits and the metrics.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::argon2_pool::Argon2Pool;
 use crate::clock::{Clock, SystemClock};
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
 use crate::storage::{NoteStore as _, Storage};
 use crate::{Config, Result};
 
@@ -20,7 +25,9 @@ use crate::{Config, Result};
 pub struct AppState {
     pub(crate) store: Storage,
     pub(crate) config: Arc<Config>,
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) argon2: Arc<Argon2Pool>,
+    pub(crate) rate_limits: Arc<RateLimits>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -48,12 +55,46 @@ impl AppState {
     /// As [`AppState::open`].
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
-        let store = Storage::open(&config)?;
+        let metrics = Arc::new(Metrics::new());
+        let store = Storage::open(&config, clock, metrics.clone())?;
+        let argon2 = Arc::new(Argon2Pool::new(
+            config.argon2_workers(),
+            config.argon2_queue,
+            metrics.clone(),
+        ));
+        let rate_limits = Arc::new(RateLimits::new(
+            config.create_per_minute,
+            config.reveal_per_minute,
+            config.trusted_proxies.clone(),
+        ));
         Ok(Self {
             store,
             config: Arc::new(config),
-            clock,
+            argon2,
+            rate_limits,
+            metrics,
         })
+    }
+
+    /// Whether the store's writer thread runs; `GET /healthz` answers 503 once it does not.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.store.is_healthy()
+    }
+
+    /// <div class="warning">Test hook, never for production.</div>
+    ///
+    /// Makes the writer thread sleep `delay` before each batch, to reproduce a slow disk.
+    pub fn danger_slow_writer(&self, delay: Duration) {
+        self.store.set_writer_delay(delay);
+    }
+
+    /// <div class="warning">Test hook, never for production.</div>
+    ///
+    /// Stops the writer thread as a crash would: every later write fails, `/healthz` answers
+    /// 503 and [`serve`](crate::serve) returns an error so a supervisor restarts the process.
+    pub fn danger_crash_writer(&self) {
+        self.store.crash_writer();
     }
 
     /// The configuration the state was opened with.
@@ -83,12 +124,7 @@ impl AppState {
     /// [`Error::Storage`](crate::Error::Storage) if the database fails, or
     /// [`Error::Internal`](crate::Error::Internal) if the blocking task could not run.
     pub async fn sweep_expired(&self) -> Result<u64> {
-        self.store.sweep(self.clock.now_unix()).await
-    }
-
-    /// The current time by this state's clock.
-    pub(crate) fn now(&self) -> u64 {
-        self.clock.now_unix()
+        self.store.sweep().await
     }
 }
 

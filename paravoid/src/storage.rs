@@ -8,51 +8,65 @@
 //! [`MAX_PASSPHRASE_ATTEMPTS`](crate::MAX_PASSPHRASE_ATTEMPTS).
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use qsmm_shield::note::{NoteOpenError, StoredNote};
+use qsmm_shield::note::{RecipientKeys, StoredNote};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
+use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::state::blocking;
-use crate::store::{NoteRecord, NoteSummary, PgStore, Store};
+use crate::store::{NoteSummary, PgStore, RevealStep, Store};
 use crate::{Config, Error, Result};
 
-/// What a reveal runs on the stored note: check the link keys, then the passphrase, and
-/// decrypt. Runs on a blocking thread.
-pub(crate) trait Opener:
-    FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static
-{
-}
-
-impl<F> Opener for F where
-    F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static
-{
-}
-
-/// A note database.
+/// A note database. A reveal takes two steps so that Argon2id runs outside any transaction:
+/// [`NoteStore::begin_reveal`] reserves a passphrase attempt (committed), the caller checks the
+/// passphrase in the bounded Argon2id pool, then [`NoteStore::finish_reveal`] commits the delete.
 pub(crate) trait NoteStore: Send + Sync {
-    /// Stores a new note under a fresh `id`. Durable once this returns `Ok`.
-    fn insert(&self, id: Uuid, record: NoteRecord) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a new note that lives `ttl_secs` from the moment it is stored; returns its
+    /// `expires_at`. Durable once this returns `Ok`.
+    fn insert(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: StoredNote,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Looks a note up without consuming it. An expired note is deleted and reported as absent.
-    fn peek(&self, id: Uuid, now: u64) -> impl Future<Output = Result<Option<NoteSummary>>> + Send;
+    fn peek(&self, id: Uuid) -> impl Future<Output = Result<Option<NoteSummary>>> + Send;
 
-    /// Reveals a note exactly once: runs `open` on it and, on success, deletes it before
-    /// returning the message; counts a wrong passphrase; changes nothing on wrong keys.
+    /// The first step of a reveal: check expiry and the link keys (`None`: keys that cannot be
+    /// right); open and delete a note without passphrase (the message is returned only after the
+    /// commit); reserve and commit one attempt for a note with one; write nothing on wrong keys.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`], [`Error::WrongKeys`], [`Error::PassphraseRequired`],
-    /// [`Error::WrongPassphrase`], or a storage error.
-    fn reveal<F: Opener>(
+    /// [`Error::NotFound`] (absent, expired, or every attempt reserved), [`Error::WrongKeys`],
+    /// [`Error::PassphraseRequired`], or a storage error.
+    fn begin_reveal(
         &self,
         id: Uuid,
-        now: u64,
-        open: F,
-    ) -> impl Future<Output = Result<Zeroizing<Vec<u8>>>> + Send;
+        keys: Option<Arc<RecipientKeys>>,
+        with_passphrase: bool,
+    ) -> impl Future<Output = Result<RevealStep>> + Send;
 
-    /// Deletes every note expired at `now`; returns how many this call deleted.
-    fn sweep(&self, now: u64) -> impl Future<Output = Result<u64>> + Send;
+    /// The last step of a passphrase reveal: `opened` deletes the note (commit, then `Ok`); a
+    /// wrong passphrase keeps the attempt counted and the last one destroys the note.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the note is gone meanwhile, [`Error::WrongPassphrase`], or a
+    /// storage error.
+    fn finish_reveal(
+        &self,
+        id: Uuid,
+        attempt: u8,
+        opened: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes every expired note; returns how many this call deleted.
+    fn sweep(&self) -> impl Future<Output = Result<u64>> + Send;
 
     /// Checks that the database answers (for `/healthz`).
     fn check(&self) -> impl Future<Output = Result<()>> + Send;
@@ -69,10 +83,18 @@ pub(crate) enum Storage {
 
 impl Storage {
     /// Opens the store `config` names (creating tables or applying migrations as needed).
-    pub(crate) fn open(config: &Config) -> Result<Self> {
+    pub(crate) fn open(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         match &config.store {
-            Some(url) => Ok(Self::Postgres(Box::new(PgStore::open(url.expose())?))),
-            None => Ok(Self::Redb(Store::open(&config.db)?)),
+            Some(url) => Ok(Self::Postgres(Box::new(PgStore::open(
+                url.expose(),
+                clock,
+                metrics,
+            )?))),
+            None => Ok(Self::Redb(Store::open(&config.db, clock, metrics)?)),
         }
     }
 
@@ -91,53 +113,99 @@ impl Storage {
             Self::Postgres(store) => store.len_blocking(),
         }
     }
+
+    /// Whether the store can serve: the redb writer thread runs (PostgreSQL: always; its
+    /// reachability is [`NoteStore::check`]).
+    pub(crate) fn is_healthy(&self) -> bool {
+        match self {
+            Self::Redb(store) => store.is_healthy(),
+            Self::Postgres(_) => true,
+        }
+    }
+
+    /// Completes once the redb writer thread has stopped; never for PostgreSQL.
+    pub(crate) async fn writer_stopped(&self) {
+        match self {
+            Self::Redb(store) => store.writer_stopped().await,
+            Self::Postgres(_) => std::future::pending().await,
+        }
+    }
+
+    /// Test hook: the redb writer sleeps `delay` before each batch (no effect on PostgreSQL).
+    pub(crate) fn set_writer_delay(&self, delay: Duration) {
+        if let Self::Redb(store) = self {
+            store.set_writer_delay(delay);
+        }
+    }
+
+    /// Test hook: stops the redb writer thread as a crash would (no effect on PostgreSQL).
+    pub(crate) fn crash_writer(&self) {
+        if let Self::Redb(store) = self {
+            store.crash_writer();
+        }
+    }
 }
 
 impl NoteStore for Storage {
-    async fn insert(&self, id: Uuid, record: NoteRecord) -> Result<()> {
+    async fn insert(&self, id: Uuid, ttl_secs: u64, note: StoredNote) -> Result<u64> {
         match self {
             Self::Redb(store) => {
                 let store = store.clone();
-                blocking(move || store.insert(id, &record)).await
+                blocking(move || store.insert(id, ttl_secs, &note)).await
             }
-            Self::Postgres(store) => store.insert(id, &record).await,
+            Self::Postgres(store) => store.insert(id, ttl_secs, &note).await,
         }
     }
 
-    async fn peek(&self, id: Uuid, now: u64) -> Result<Option<NoteSummary>> {
+    async fn peek(&self, id: Uuid) -> Result<Option<NoteSummary>> {
         match self {
             Self::Redb(store) => {
                 let store = store.clone();
-                blocking(move || store.peek(id, now)).await
+                blocking(move || store.peek(id)).await
             }
-            Self::Postgres(store) => store.peek(id, now).await,
+            Self::Postgres(store) => store.peek(id).await,
         }
     }
 
-    async fn reveal<F: Opener>(&self, id: Uuid, now: u64, open: F) -> Result<Zeroizing<Vec<u8>>> {
+    async fn begin_reveal(
+        &self,
+        id: Uuid,
+        keys: Option<Arc<RecipientKeys>>,
+        with_passphrase: bool,
+    ) -> Result<RevealStep> {
         match self {
             Self::Redb(store) => {
                 let store = store.clone();
-                blocking(move || store.reveal(id, now, open)).await
+                blocking(move || store.begin_reveal(id, keys, with_passphrase)).await
             }
-            Self::Postgres(store) => store.reveal(id, now, open).await,
+            Self::Postgres(store) => store.begin_reveal(id, keys, with_passphrase).await,
         }
     }
 
-    async fn sweep(&self, now: u64) -> Result<u64> {
+    async fn finish_reveal(&self, id: Uuid, attempt: u8, opened: bool) -> Result<()> {
         match self {
             Self::Redb(store) => {
                 let store = store.clone();
-                blocking(move || store.sweep(now)).await
+                blocking(move || store.finish_reveal(id, attempt, opened)).await
             }
-            Self::Postgres(store) => store.sweep(now).await,
+            Self::Postgres(store) => store.finish_reveal(id, attempt, opened).await,
+        }
+    }
+
+    async fn sweep(&self) -> Result<u64> {
+        match self {
+            Self::Redb(store) => {
+                let store = store.clone();
+                blocking(move || store.sweep()).await
+            }
+            Self::Postgres(store) => store.sweep().await,
         }
     }
 
     async fn check(&self) -> Result<()> {
         match self {
-            // The file is open for the life of the process; nothing can go away.
-            Self::Redb(_) => Ok(()),
+            Self::Redb(store) if store.is_healthy() => Ok(()),
+            Self::Redb(_) => Err(Error::Internal("the database writer has stopped")),
             Self::Postgres(store) => store.ping().await,
         }
     }

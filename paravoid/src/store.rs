@@ -2,49 +2,63 @@
 //! transactions that create, peek, reveal and sweep notes.
 //!
 //! Every function here blocks on disk I/O; the async handlers call them through
-//! `tokio::task::spawn_blocking`. Creates and reveals are queued to one writer thread that
-//! commits whatever is queued as one transaction (group commit, see [`group_commit`]); peeks read
-//! in their own read transactions; the rare lazy deletions and sweeps open their own write
-//! transactions.
+//! `tokio::task::spawn_blocking`. Every write (create, reveal, lazy deletion, sweep) is queued to
+//! one writer thread that commits whatever is queued as one transaction (group commit, see
+//! [`group_commit`]); peeks read in their own read transactions. The writer reads the clock
+//! itself, so expiry is decided at the moment a job runs, not when it was queued.
+//!
+//! Every record is encrypted with its own key kept in a side file of fixed slots that is
+//! overwritten on deletion (crypto-shredding, see [`key_slots`]): once a note is revealed,
+//! destroyed or expired, no copy of the database file opens it.
 //!
 //! # Tables
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `notes_v1` | note id (`u128`, the UUID's big-endian value) | a [`NoteRecord`] (below) |
+//! | `notes_v1` | note id (`u128`, the UUID's big-endian value) | a note record (below) |
 //! | `expiry_v1` | `(expires_at, note id)` | `()` — an index the sweeper walks in time order |
 //!
-//! # Record layout (`notes_v1` values), version 1
+//! # Record layout (`notes_v1` values), version 2
 //!
 //! | offset | length | field |
 //! |---|---|---|
-//! | 0 | 1 | record version, `1` |
+//! | 0 | 1 | record version, `2` |
 //! | 1 | 8 | `expires_at`, Unix seconds, little-endian `u64` |
-//! | 9 | 1 | failed passphrase attempts so far |
-//! | 10 | rest | `qsmm_shield::note::StoredNote::to_bytes()` (itself versioned): the ML-KEM-768 encapsulation key, KEM ciphertext, AES-GCM nonce and ciphertext, passphrase parameters, key check |
+//! | 9 | 1 | passphrase attempts used so far (reserved before each passphrase check) |
+//! | 10 | 1 | flags: bit 0 = the note needs a passphrase |
+//! | 11 | 8 | key slot index, little-endian `u64` |
+//! | 19 | rest | sealed body ([`key_slots`] envelope, table tag `notes`): nonce ‖ AES-256-GCM of `qsmm_shield::note::StoredNote::to_bytes()` |
+//!
+//! The clear header holds only what peeks, the sweeper and the attempt counter need. Version 1
+//! records (the same header without flags and slot, and the note in the clear) are converted to
+//! version 2 when the database is opened.
 //!
 //! Nothing else is stored: no decapsulation key, seed, classical secret, passphrase or message.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use qsmm_shield::note::{NoteOpenError, StoredNote};
-use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
-};
+use qsmm_shield::note::{RecipientKeys, StoredNote, check_link_keys, open_note};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 mod group_commit;
+mod key_slots;
 mod postgres;
 
+pub(crate) use group_commit::Batch;
 use group_commit::GroupCommit;
+use key_slots::SlotIndex;
 pub(crate) use postgres::PgStore;
 
-/// Wrong passphrases allowed per note; the attempt that reaches this number destroys the note.
+/// Passphrase attempts allowed per note; a wrong passphrase at the last one destroys the note.
 pub const MAX_PASSPHRASE_ATTEMPTS: u8 = 5;
 
 /// Sealed notes by id.
@@ -53,68 +67,99 @@ const NOTES: TableDefinition<'_, u128, &[u8]> = TableDefinition::new("notes_v1")
 /// `(expires_at, id)` for every note, so expired notes are found without a full scan.
 const EXPIRY: TableDefinition<'_, (u64, u128), ()> = TableDefinition::new("expiry_v1");
 
+/// The table tag bound into the sealed bodies of `notes_v1`.
+const NOTES_TAG: &[u8] = b"notes";
+
 /// Version byte of the record layout written by this code.
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
 
-/// Length of the record header before the encoded note.
-const RECORD_HEADER_LEN: usize = 10;
+/// Version byte of the older layout, converted at open.
+const LEGACY_VERSION: u8 = 1;
 
-/// Most expired notes deleted in one sweeper transaction, so a backlog does not hold the write
-/// lock for long.
+/// Length of the clear record header before the sealed body.
+const RECORD_HEADER_LEN: usize = 19;
+
+/// Flag bit: the note needs a passphrase.
+const FLAG_PASSPHRASE: u8 = 1;
+
+/// Most expired notes deleted in one sweeper job, so a backlog does not hold the writer long.
 const SWEEP_BATCH: usize = 1024;
 
-/// A note as stored: the sealed note, its expiry and its failed-attempt counter.
-#[derive(Debug)]
-pub(crate) struct NoteRecord {
+/// The clear header of a stored record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordHeader {
     /// Unix seconds at which the note stops existing.
     pub(crate) expires_at: u64,
-    /// Wrong passphrases given so far.
-    pub(crate) failed_attempts: u8,
-    /// The sealed note.
-    pub(crate) note: StoredNote,
+    /// Passphrase attempts used so far.
+    pub(crate) attempts: u8,
+    /// Whether opening needs a passphrase.
+    pub(crate) passphrase_required: bool,
+    /// Where the record's key is.
+    slot: SlotIndex,
 }
 
-impl NoteRecord {
-    /// Encodes the record (layout in the module docs).
-    fn to_bytes(&self) -> Vec<u8> {
-        let note = self.note.to_bytes();
-        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + note.len());
-        out.push(RECORD_VERSION);
-        out.extend_from_slice(&self.expires_at.to_le_bytes());
-        out.push(self.failed_attempts);
-        out.extend_from_slice(&note);
-        out
+impl RecordHeader {
+    /// Whether the note has expired at `now`.
+    const fn is_expired(&self, now: u64) -> bool {
+        now >= self.expires_at
     }
 
-    /// Decodes a record; never panics.
-    fn from_bytes(bytes: &[u8]) -> Result<Self> {
+    /// Decodes the header of a stored record and returns it with the sealed body.
+    fn split(bytes: &[u8]) -> Result<(Self, &[u8])> {
         let corrupt = || Error::Internal("corrupt note record");
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
         if version != RECORD_VERSION {
             return Err(corrupt());
         }
         let (expires_at, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
-        let (&failed_attempts, note) = rest.split_first().ok_or_else(corrupt)?;
-        let note = StoredNote::from_bytes(note).map_err(|_| corrupt())?;
-        Ok(Self {
-            expires_at: u64::from_le_bytes(*expires_at),
-            failed_attempts,
-            note,
-        })
+        let (&attempts, rest) = rest.split_first().ok_or_else(corrupt)?;
+        let (&flags, rest) = rest.split_first().ok_or_else(corrupt)?;
+        let (slot, body) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
+        if flags & !FLAG_PASSPHRASE != 0 || body.len() < key_slots::SEAL_OVERHEAD {
+            return Err(corrupt());
+        }
+        Ok((
+            Self {
+                expires_at: u64::from_le_bytes(*expires_at),
+                attempts,
+                passphrase_required: flags & FLAG_PASSPHRASE != 0,
+                slot: SlotIndex(u64::from_le_bytes(*slot)),
+            },
+            body,
+        ))
     }
 
-    /// Whether the note has expired at `now`.
-    const fn is_expired(&self, now: u64) -> bool {
-        now >= self.expires_at
+    /// Encodes the header followed by `body`.
+    fn join(&self, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(RECORD_HEADER_LEN + body.len());
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.expires_at.to_le_bytes());
+        out.push(self.attempts);
+        out.push(if self.passphrase_required {
+            FLAG_PASSPHRASE
+        } else {
+            0
+        });
+        out.extend_from_slice(&self.slot.0.to_le_bytes());
+        out.extend_from_slice(body);
+        out
     }
 }
 
-/// What a reveal did inside the transaction, and what the request is answered.
-enum Decision {
-    /// Changes were written (or none were needed); answer with this once they are committed.
-    Commit(Result<Zeroizing<Vec<u8>>>),
-    /// Nothing was written; answer with this error.
-    Abort(Error),
+/// What the first step of a reveal did.
+#[derive(Debug)]
+pub(crate) enum RevealStep {
+    /// The note needed no passphrase: it was opened and deleted (committed, key erased).
+    Opened(Zeroizing<Vec<u8>>),
+    /// The link keys are right and the note needs its passphrase: attempt number `attempt`
+    /// (1-based) has been reserved and committed. Check the passphrase against `note` outside
+    /// the writer, then call [`Store::finish_reveal`].
+    Reserved {
+        /// The sealed note, to open with the passphrase.
+        note: StoredNote,
+        /// The attempt reserved, 1 to [`MAX_PASSPHRASE_ATTEMPTS`].
+        attempt: u8,
+    },
 }
 
 /// What a peek reports about a live note.
@@ -130,13 +175,17 @@ pub(crate) struct NoteSummary {
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
     db: Arc<Database>,
-    /// Creates and reveals go through the group-committing writer thread.
+    /// Every write goes through the group-committing writer thread.
     writer: Arc<GroupCommit>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 }
 
 impl Store {
-    /// Opens the database at `path`, creating the file and the tables if missing.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// Opens the database at `path` and its key file `<path>.keys`, creating them and the tables
+    /// if missing. Version 1 records are converted, and every key slot no record names is
+    /// erased, before this returns.
+    pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Result<Self> {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         {
@@ -144,153 +193,209 @@ impl Store {
             txn.open_table(EXPIRY)?;
         }
         txn.commit()?;
+        let in_use = slots_in_use(&db)?;
+        let mut slots = key_slots::KeySlots::open(&key_file_path(path), &in_use)?;
+        upgrade_legacy_records(&db, &mut slots)?;
         let db = Arc::new(db);
-        let writer = Arc::new(GroupCommit::start(db.clone())?);
-        Ok(Self { db, writer })
+        let writer = Arc::new(GroupCommit::start(db.clone(), slots, metrics.clone())?);
+        Ok(Self {
+            db,
+            writer,
+            clock,
+            metrics,
+        })
     }
 
-    /// Stores a new note. Durable once this returns `Ok`.
-    pub(crate) fn insert(&self, id: Uuid, record: &NoteRecord) -> Result<()> {
+    /// Stores a new note that lives `ttl_secs` from the moment the writer stores it; returns its
+    /// `expires_at`. Durable once this returns `Ok`.
+    pub(crate) fn insert(&self, id: Uuid, ttl_secs: u64, note: &StoredNote) -> Result<u64> {
         let key = id.as_u128();
-        let bytes = record.to_bytes();
-        let expires_at = record.expires_at;
-        self.writer.run(move |txn| {
-            let mut notes = txn.open_table(NOTES)?;
-            if notes.get(key)?.is_some() {
+        let plaintext = Zeroizing::new(note.to_bytes());
+        let passphrase_required = note.needs_passphrase();
+        let clock = self.clock.clone();
+        self.writer.run(move |batch| {
+            let expires_at = clock.now_unix().saturating_add(ttl_secs);
+            if batch.txn().open_table(NOTES)?.get(key)?.is_some() {
                 // Nothing written: the rest of the batch commits without this job.
                 return Ok(Err(Error::Internal("note id collision")));
             }
-            notes.insert(key, bytes.as_slice())?;
-            txn.open_table(EXPIRY)?.insert((expires_at, key), ())?;
-            Ok(Ok(()))
+            let (slot, record_key) = batch.new_key()?;
+            let body = key_slots::seal(&record_key, NOTES_TAG, key, slot, &plaintext)?;
+            let header = RecordHeader {
+                expires_at,
+                attempts: 0,
+                passphrase_required,
+                slot,
+            };
+            batch
+                .txn()
+                .open_table(NOTES)?
+                .insert(key, header.join(&body).as_slice())?;
+            batch
+                .txn()
+                .open_table(EXPIRY)?
+                .insert((expires_at, key), ())?;
+            Ok(Ok(expires_at))
         })?
     }
 
     /// Looks a note up without consuming it. An expired note is deleted and reported as absent.
-    pub(crate) fn peek(&self, id: Uuid, now: u64) -> Result<Option<NoteSummary>> {
+    pub(crate) fn peek(&self, id: Uuid) -> Result<Option<NoteSummary>> {
         let key = id.as_u128();
-        let record = {
+        let header = {
             let txn = self.db.begin_read()?;
             let notes = txn.open_table(NOTES)?;
             let Some(value) = notes.get(key)? else {
                 return Ok(None);
             };
-            NoteRecord::from_bytes(value.value())?
+            RecordHeader::split(value.value())?.0
         };
-        if record.is_expired(now) {
-            self.delete_if_expired(id, now)?;
+        if header.is_expired(self.clock.now_unix()) {
+            self.delete_if_expired(id)?;
             return Ok(None);
         }
         Ok(Some(NoteSummary {
-            expires_at: record.expires_at,
-            passphrase_required: record.note.passphrase.is_some(),
+            expires_at: header.expires_at,
+            passphrase_required: header.passphrase_required,
         }))
     }
 
-    /// Reveals a note exactly once.
+    /// The first step of a reveal, in one writer job: load the note, check expiry (at the time
+    /// the job runs) and the link keys (`None`: keys that cannot be right), then
     ///
-    /// All of it happens inside a write transaction of the writer thread, and redb runs write
-    /// transactions one at a time; a transaction may hold several requests (group commit), run
-    /// one after another, each seeing the changes of those before it. Load the record, check
-    /// expiry, run `open` (which checks the link keys, then the passphrase, and decrypts), then
+    /// - a note without passphrase: open it, delete it and erase its key; the message is
+    ///   returned only **after** the commit and the erase, so of any number of concurrent
+    ///   reveals exactly one sees the note;
+    /// - a note with a passphrase, `with_passphrase` set: reserve one attempt (the counter + 1 is
+    ///   committed before anything else happens), so at most [`MAX_PASSPHRASE_ATTEMPTS`]
+    ///   passphrases are ever tried, however many requests race;
+    /// - wrong link keys, or no passphrase for a note that needs one: write nothing.
     ///
-    /// - on success: delete the note; the message is returned only **after** the transaction
-    ///   has committed, so of any number of concurrent reveals exactly one sees the note;
-    /// - on a wrong passphrase: count the attempt (deleting the note at
-    ///   [`MAX_PASSPHRASE_ATTEMPTS`]), answered after the commit;
-    /// - on wrong link keys or a missing passphrase: write nothing.
+    /// No Argon2id runs here: the writer only does the cheap ML-KEM key check.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] (absent or expired; an expired note is deleted), [`Error::WrongKeys`],
-    /// [`Error::PassphraseRequired`], [`Error::WrongPassphrase`], or a storage error.
-    pub(crate) fn reveal<F>(&self, id: Uuid, now: u64, open: F) -> Result<Zeroizing<Vec<u8>>>
-    where
-        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
-    {
-        self.writer.run(move |txn| {
-            Ok(match Self::decide_reveal(txn, id.as_u128(), now, open)? {
-                Decision::Commit(outcome) => outcome,
-                // Nothing was written: leaving the transaction untouched is the abort.
-                Decision::Abort(err) => Err(err),
-            })
+    /// [`Error::PassphraseRequired`], or a storage error. A note whose every attempt is
+    /// reserved by reveals still checking their passphrase is [`Error::NotFound`]: each of those
+    /// ends with the note revealed or destroyed.
+    pub(crate) fn begin_reveal(
+        &self,
+        id: Uuid,
+        keys: Option<Arc<RecipientKeys>>,
+        with_passphrase: bool,
+    ) -> Result<RevealStep> {
+        let key = id.as_u128();
+        let clock = self.clock.clone();
+        let metrics = self.metrics.clone();
+        self.writer.run(move |batch| {
+            let now = clock.now_unix();
+            let Some((header, note)) = load(batch, key)? else {
+                return Ok(Err(Error::NotFound));
+            };
+            if header.is_expired(now) {
+                delete(batch, key, &header)?;
+                metrics.note_expired(1);
+                return Ok(Err(Error::NotFound));
+            }
+            let Some(keys) = keys
+                .as_deref()
+                .filter(|keys| check_link_keys(&note, keys).is_ok())
+            else {
+                metrics.wrong_keys();
+                return Ok(Err(Error::WrongKeys));
+            };
+            if !note.needs_passphrase() {
+                let Ok(message) = open_note(&note, keys) else {
+                    return Err(Error::Internal("stored note does not open"));
+                };
+                delete(batch, key, &header)?;
+                return Ok(Ok(RevealStep::Opened(message)));
+            }
+            if !with_passphrase {
+                return Ok(Err(Error::PassphraseRequired));
+            }
+            if header.attempts >= MAX_PASSPHRASE_ATTEMPTS {
+                return Ok(Err(Error::NotFound));
+            }
+            let attempt = header.attempts.saturating_add(1);
+            set_attempts(batch, key, attempt)?;
+            Ok(Ok(RevealStep::Reserved { note, attempt }))
         })?
     }
 
-    /// The body of [`Store::reveal`]: reads and changes the tables inside `txn` and says whether
-    /// to commit.
-    fn decide_reveal<F>(txn: &WriteTransaction, key: u128, now: u64, open: F) -> Result<Decision>
-    where
-        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError>,
-    {
-        let mut notes = txn.open_table(NOTES)?;
-        let Some(record) = notes
-            .get(key)?
-            .map(|value| NoteRecord::from_bytes(value.value()))
-            .transpose()?
-        else {
-            return Ok(Decision::Abort(Error::NotFound));
-        };
-        let mut expiry = txn.open_table(EXPIRY)?;
-        if record.is_expired(now) {
-            notes.remove(key)?;
-            expiry.remove((record.expires_at, key))?;
-            return Ok(Decision::Commit(Err(Error::NotFound)));
-        }
-        match open(&record.note) {
-            Ok(message) => {
-                notes.remove(key)?;
-                expiry.remove((record.expires_at, key))?;
-                Ok(Decision::Commit(Ok(message)))
+    /// The last step of a passphrase reveal, after the passphrase was checked outside the
+    /// writer.
+    ///
+    /// - `opened` (right passphrase): delete the note and erase its key, if it is still there
+    ///   and not expired; `Ok` means the caller may hand out the message.
+    /// - wrong passphrase: the attempt stays counted; the last attempt destroys the note.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the note is gone (revealed by a racing request, destroyed, or
+    /// expired meanwhile); [`Error::WrongPassphrase`] for a wrong passphrase; a storage error.
+    pub(crate) fn finish_reveal(&self, id: Uuid, attempt: u8, opened: bool) -> Result<()> {
+        let key = id.as_u128();
+        let attempts_left = MAX_PASSPHRASE_ATTEMPTS.saturating_sub(attempt);
+        if !opened {
+            self.metrics.wrong_passphrase();
+            if attempts_left > 0 {
+                return Err(Error::WrongPassphrase { attempts_left });
             }
-            Err(NoteOpenError::WrongPassphrase) => {
-                let failed_attempts = record.failed_attempts.saturating_add(1);
-                if failed_attempts >= MAX_PASSPHRASE_ATTEMPTS {
-                    notes.remove(key)?;
-                    expiry.remove((record.expires_at, key))?;
+        }
+        let clock = self.clock.clone();
+        self.writer.run(move |batch| {
+            let now = clock.now_unix();
+            let Some((header, _)) = load_header(batch, key)? else {
+                return Ok(Err(if opened {
+                    Error::NotFound
                 } else {
-                    let updated = NoteRecord {
-                        failed_attempts,
-                        ..record
-                    };
-                    notes.insert(key, updated.to_bytes().as_slice())?;
-                }
-                Ok(Decision::Commit(Err(Error::WrongPassphrase {
-                    attempts_left: MAX_PASSPHRASE_ATTEMPTS.saturating_sub(failed_attempts),
-                })))
+                    Error::WrongPassphrase { attempts_left }
+                }));
+            };
+            if opened && !header.is_expired(now) {
+                delete(batch, key, &header)?;
+                return Ok(Ok(()));
             }
-            Err(NoteOpenError::PassphraseRequired) => {
-                Ok(Decision::Abort(Error::PassphraseRequired))
-            }
-            Err(NoteOpenError::Corrupt) => Ok(Decision::Abort(Error::Internal(
-                "stored note does not open",
-            ))),
-            // Wrong link keys, and anything a newer shield may add: change nothing.
-            Err(_) => Ok(Decision::Abort(Error::WrongKeys)),
-        }
+            delete(batch, key, &header)?;
+            Ok(Err(if opened {
+                Error::NotFound
+            } else {
+                Error::WrongPassphrase { attempts_left }
+            }))
+        })?
     }
 
-    /// Deletes every note that has expired at `now`; returns how many.
-    pub(crate) fn sweep(&self, now: u64) -> Result<u64> {
+    /// Deletes every note that has expired (by the writer's clock); returns how many.
+    pub(crate) fn sweep(&self) -> Result<u64> {
         let mut total = 0u64;
         loop {
-            let txn = self.db.begin_write()?;
-            let removed = {
-                let mut expiry = txn.open_table(EXPIRY)?;
-                let mut notes = txn.open_table(NOTES)?;
-                let due: Vec<(u64, u128)> = expiry
+            let clock = self.clock.clone();
+            let removed = self.writer.run(move |batch| {
+                let now = clock.now_unix();
+                let due: Vec<(u64, u128)> = batch
+                    .txn()
+                    .open_table(EXPIRY)?
                     .range((0, 0)..=(now, u128::MAX))?
                     .take(SWEEP_BATCH)
                     .map(|entry| entry.map(|(key, _)| key.value()))
                     .collect::<Result<_, _>>()?;
                 for (expires_at, id) in &due {
-                    expiry.remove((*expires_at, *id))?;
-                    notes.remove(*id)?;
+                    match load_header(batch, *id) {
+                        Ok(Some((header, _))) => delete(batch, *id, &header)?,
+                        // A corrupt record: drop its index entry and the record itself.
+                        Ok(None) | Err(_) => {
+                            batch.txn().open_table(NOTES)?.remove(*id)?;
+                            batch.txn().open_table(EXPIRY)?.remove((*expires_at, *id))?;
+                        }
+                    }
                 }
-                due.len()
-            };
-            txn.commit()?;
-            total = total.saturating_add(u64::try_from(removed).unwrap_or(u64::MAX));
+                Ok(due.len())
+            })?;
+            let removed_u64 = u64::try_from(removed).unwrap_or(u64::MAX);
+            self.metrics.note_expired(removed_u64);
+            total = total.saturating_add(removed_u64);
             if removed < SWEEP_BATCH {
                 return Ok(total);
             }
@@ -303,109 +408,278 @@ impl Store {
         Ok(txn.open_table(NOTES)?.len()?)
     }
 
+    /// Whether the writer thread runs.
+    pub(crate) fn is_healthy(&self) -> bool {
+        self.writer.is_alive()
+    }
+
+    /// Completes once the writer thread has stopped.
+    pub(crate) async fn writer_stopped(&self) {
+        self.writer.stopped().await;
+    }
+
+    /// Test hook: the writer sleeps `delay` before each batch.
+    pub(crate) fn set_writer_delay(&self, delay: Duration) {
+        self.writer.set_delay(delay);
+    }
+
+    /// Test hook: stops the writer thread as a crash would.
+    pub(crate) fn crash_writer(&self) {
+        self.writer.crash();
+    }
+
     /// Deletes the note if it is still there and expired.
-    fn delete_if_expired(&self, id: Uuid, now: u64) -> Result<()> {
+    fn delete_if_expired(&self, id: Uuid) -> Result<()> {
         let key = id.as_u128();
-        let txn = self.db.begin_write()?;
-        {
-            let mut notes = txn.open_table(NOTES)?;
-            let expires_at = match notes.get(key)? {
-                Some(value) => NoteRecord::from_bytes(value.value())?.expires_at,
-                None => u64::MAX,
-            };
-            if now >= expires_at {
-                notes.remove(key)?;
-                txn.open_table(EXPIRY)?.remove((expires_at, key))?;
+        let clock = self.clock.clone();
+        let metrics = self.metrics.clone();
+        self.writer.run(move |batch| {
+            if let Some((header, _)) = load_header(batch, key)?
+                && header.is_expired(clock.now_unix())
+            {
+                delete(batch, key, &header)?;
+                metrics.note_expired(1);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The path of the key file that goes with the database at `db`: `<db>.keys`.
+#[must_use]
+pub(crate) fn key_file_path(db: &Path) -> PathBuf {
+    let mut path = db.as_os_str().to_owned();
+    path.push(".keys");
+    PathBuf::from(path)
+}
+
+/// Reads the header of note `key` inside the batch, with its sealed body.
+fn load_header(batch: &Batch<'_>, key: u128) -> Result<Option<(RecordHeader, Vec<u8>)>> {
+    let notes = batch.txn().open_table(NOTES)?;
+    let Some(value) = notes.get(key)? else {
+        return Ok(None);
+    };
+    let (header, body) = RecordHeader::split(value.value())?;
+    Ok(Some((header, body.to_vec())))
+}
+
+/// Reads and decrypts note `key` inside the batch.
+fn load(batch: &mut Batch<'_>, key: u128) -> Result<Option<(RecordHeader, StoredNote)>> {
+    let Some((header, body)) = load_header(batch, key)? else {
+        return Ok(None);
+    };
+    let record_key = batch.key(header.slot)?;
+    let plaintext = key_slots::open(&record_key, NOTES_TAG, key, header.slot, &body)?;
+    let note =
+        StoredNote::from_bytes(&plaintext).map_err(|_| Error::Internal("corrupt stored note"))?;
+    Ok(Some((header, note)))
+}
+
+/// Deletes note `key` and its index entry, and shreds its key once the batch commits.
+fn delete(batch: &mut Batch<'_>, key: u128, header: &RecordHeader) -> Result<()> {
+    batch.txn().open_table(NOTES)?.remove(key)?;
+    batch
+        .txn()
+        .open_table(EXPIRY)?
+        .remove((header.expires_at, key))?;
+    batch.shred(header.slot);
+    Ok(())
+}
+
+/// Rewrites the attempt counter of note `key` (only the clear header changes).
+fn set_attempts(batch: &Batch<'_>, key: u128, attempts: u8) -> Result<()> {
+    let mut notes = batch.txn().open_table(NOTES)?;
+    let Some(mut bytes) = notes.get(key)?.map(|value| value.value().to_vec()) else {
+        return Err(Error::Internal("note vanished in its own transaction"));
+    };
+    let counter = bytes
+        .get_mut(9)
+        .ok_or(Error::Internal("corrupt note record"))?;
+    *counter = attempts;
+    notes.insert(key, bytes.as_slice())?;
+    Ok(())
+}
+
+/// The key slots that records name (corrupt records are skipped: they cannot be opened anyway).
+fn slots_in_use(db: &Database) -> Result<HashSet<u64>> {
+    let txn = db.begin_read()?;
+    let notes = txn.open_table(NOTES)?;
+    let mut in_use = HashSet::new();
+    for entry in notes.iter()? {
+        let (_, value) = entry?;
+        if let Ok((header, _)) = RecordHeader::split(value.value()) {
+            in_use.insert(header.slot.0);
+        }
+    }
+    Ok(in_use)
+}
+
+/// Converts version 1 records (note in the clear) to version 2 (sealed with a slot key).
+///
+/// The version 1 bytes stay in freed pages of the file until reused: a database written by an
+/// older version keeps that exposure for the notes it held.
+fn upgrade_legacy_records(db: &Database, slots: &mut key_slots::KeySlots) -> Result<()> {
+    let legacy: Vec<(u128, Vec<u8>)> = {
+        let txn = db.begin_read()?;
+        let notes = txn.open_table(NOTES)?;
+        let mut legacy = Vec::new();
+        for entry in notes.iter()? {
+            let (key, value) = entry?;
+            if value.value().first() == Some(&LEGACY_VERSION) {
+                legacy.push((key.value(), value.value().to_vec()));
             }
         }
-        txn.commit()?;
-        Ok(())
+        legacy
+    };
+    if legacy.is_empty() {
+        return Ok(());
     }
+    let txn = db.begin_write()?;
+    let mut new_keys = Vec::new();
+    {
+        let mut notes = txn.open_table(NOTES)?;
+        for (key, bytes) in &legacy {
+            let corrupt = || Error::Internal("corrupt version 1 record");
+            let (expires_at, rest) = bytes
+                .get(1..)
+                .and_then(<[u8]>::split_first_chunk::<8>)
+                .ok_or_else(corrupt)?;
+            let (&attempts, note) = rest.split_first().ok_or_else(corrupt)?;
+            let passphrase_required = StoredNote::from_bytes(note)
+                .map_err(|_| corrupt())?
+                .needs_passphrase();
+            let slot = slots.allocate();
+            let record_key = key_slots::RecordKey::random()?;
+            let body = key_slots::seal(&record_key, NOTES_TAG, *key, slot, note)?;
+            let header = RecordHeader {
+                expires_at: u64::from_le_bytes(*expires_at),
+                attempts,
+                passphrase_required,
+                slot,
+            };
+            notes.insert(*key, header.join(&body).as_slice())?;
+            new_keys.push((slot, record_key));
+        }
+    }
+    slots
+        .write(&new_keys)
+        .map_err(|_| Error::Internal("the key file failed"))?;
+    txn.commit()?;
+    tracing::info!(records = legacy.len(), "converted version 1 records");
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ManualClock;
     use qsmm_shield::note::seal_note;
 
-    fn record(expires_at: u64) -> NoteRecord {
-        let (note, _keys) = seal_note(b"hello").unwrap();
-        NoteRecord {
+    fn header(expires_at: u64) -> RecordHeader {
+        RecordHeader {
             expires_at,
-            failed_attempts: 3,
-            note,
+            attempts: 3,
+            passphrase_required: true,
+            slot: SlotIndex(0x1122),
         }
     }
 
+    fn open_store(dir: &Path, now: u64) -> (Store, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(now));
+        let store = Store::open(
+            &dir.join("db.redb"),
+            clock.clone(),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        (store, clock)
+    }
+
     #[test]
-    fn record_round_trip() {
-        let r = record(1234);
-        let decoded = NoteRecord::from_bytes(&r.to_bytes()).unwrap();
-        assert_eq!(decoded.expires_at, 1234);
-        assert_eq!(decoded.failed_attempts, 3);
-        assert_eq!(decoded.note.to_bytes(), r.note.to_bytes());
+    fn header_round_trip_and_layout() {
+        let h = header(0x0102_0304_0506_0708);
+        let body = [7u8; key_slots::SEAL_OVERHEAD + 1];
+        let bytes = h.join(&body);
+        assert_eq!(bytes[0], 2);
+        assert_eq!(&bytes[1..9], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(bytes[9], 3);
+        assert_eq!(bytes[10], 1);
+        assert_eq!(&bytes[11..19], &[0x22, 0x11, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[19..], &body);
+        let (decoded, rest) = RecordHeader::split(&bytes).unwrap();
+        assert_eq!(decoded, h);
+        assert_eq!(rest, &body);
     }
 
     #[test]
     fn truncated_or_unknown_records_are_errors() {
-        let bytes = record(1).to_bytes();
-        for len in 0..RECORD_HEADER_LEN + 1 {
-            assert!(NoteRecord::from_bytes(&bytes[..len]).is_err(), "len {len}");
+        let bytes = header(1).join(&[0; key_slots::SEAL_OVERHEAD]);
+        for len in 0..bytes.len() {
+            assert!(RecordHeader::split(&bytes[..len]).is_err(), "len {len}");
         }
-        let mut other_version = bytes;
-        other_version[0] = 2;
-        assert!(NoteRecord::from_bytes(&other_version).is_err());
-    }
-
-    #[test]
-    fn layout_is_pinned() {
-        let r = record(0x0102_0304_0506_0708);
-        let bytes = r.to_bytes();
-        assert_eq!(bytes[0], 1);
-        assert_eq!(&bytes[1..9], &[8, 7, 6, 5, 4, 3, 2, 1]);
-        assert_eq!(bytes[9], 3);
-        assert_eq!(&bytes[10..], r.note.to_bytes().as_slice());
+        let mut other_version = bytes.clone();
+        other_version[0] = 3;
+        assert!(RecordHeader::split(&other_version).is_err());
+        let mut unknown_flag = bytes;
+        unknown_flag[10] = 2;
+        assert!(RecordHeader::split(&unknown_flag).is_err());
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
 
         #[test]
-        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..3000)) {
-            let _ignored = NoteRecord::from_bytes(&bytes);
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..300)) {
+            let _ignored = RecordHeader::split(&bytes);
         }
+    }
 
-        #[test]
-        fn a_changed_header_or_note_is_an_error_or_a_different_record(
-            index in 0usize..2600,
-            flip in 1u8..=255,
-        ) {
-            let original = record(42).to_bytes();
-            let mut bytes = original.clone();
-            let index = index % bytes.len();
-            bytes[index] ^= flip;
-            if let Ok(decoded) = NoteRecord::from_bytes(&bytes) {
-                // Only the expiry, the counter or the note's own bytes can absorb a change, and
-                // then the decoded record differs from the original.
-                proptest::prop_assert_ne!(decoded.to_bytes(), original);
-            }
-        }
+    #[test]
+    fn a_stored_note_is_sealed_and_shredded_on_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, clock) = open_store(dir.path(), 1000);
+        let (note, _keys) = seal_note(b"hello").unwrap();
+        let id = Uuid::new_v4();
+        assert_eq!(store.insert(id, 10, &note).unwrap(), 1010);
+        // The note's bytes are not in the database file in the clear.
+        drop(store);
+        let db = std::fs::read(dir.path().join("db.redb")).unwrap();
+        let ct = &note.ciphertext;
+        assert!(!db.windows(ct.len()).any(|window| window == ct.as_slice()));
+        let keys = std::fs::read(dir.path().join("db.redb.keys")).unwrap();
+        assert_eq!(keys.len(), key_slots::SLOT_LEN);
+        assert!(keys.iter().any(|&byte| byte != 0));
+        drop(clock);
+        let (store, _) = open_store(dir.path(), 1000);
+        assert_eq!(store.sweep().unwrap(), 0);
+        let summary = store.peek(id).unwrap().unwrap();
+        assert_eq!(summary.expires_at, 1010);
+        drop(store);
+        let (store, _) = open_store(dir.path(), 1010);
+        assert_eq!(store.sweep().unwrap(), 1);
+        assert_eq!(store.len().unwrap(), 0);
+        let keys = std::fs::read(dir.path().join("db.redb.keys")).unwrap();
+        assert!(keys.iter().all(|&byte| byte == 0));
     }
 
     #[test]
     fn sweep_removes_only_expired_notes_in_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let (store, clock) = open_store(dir.path(), 0);
         let count = SWEEP_BATCH + 10;
+        let (note, _keys) = seal_note(b"hello").unwrap();
         for i in 0..count {
-            let expires_at = if i % 2 == 0 { 100 } else { 200 };
-            store.insert(Uuid::new_v4(), &record(expires_at)).unwrap();
+            let ttl = if i % 2 == 0 { 100 } else { 200 };
+            store.insert(Uuid::new_v4(), ttl, &note).unwrap();
         }
         assert_eq!(store.len().unwrap(), count as u64);
-        assert_eq!(store.sweep(99).unwrap(), 0);
-        assert_eq!(store.sweep(100).unwrap(), count.div_ceil(2) as u64);
+        clock.set(99);
+        assert_eq!(store.sweep().unwrap(), 0);
+        clock.set(100);
+        assert_eq!(store.sweep().unwrap(), count.div_ceil(2) as u64);
         assert_eq!(store.len().unwrap(), (count / 2) as u64);
-        assert_eq!(store.sweep(1000).unwrap(), (count / 2) as u64);
+        clock.set(1000);
+        assert_eq!(store.sweep().unwrap(), (count / 2) as u64);
         assert_eq!(store.len().unwrap(), 0);
     }
 }

@@ -16,6 +16,7 @@ pub(crate) fn spawn(state: AppState) -> JoinHandle<()> {
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
+            state.rate_limits.forget_idle();
             match state.sweep_expired().await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "deleted expired notes"),

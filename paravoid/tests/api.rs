@@ -452,8 +452,69 @@ async fn health() {
     );
 }
 
-/// A bad request: method, URI, content type, body; the expected status and error body.
-type Case<'a> = (Method, String, Option<&'a str>, String, u16, Value);
+/// One bad request, named, and the error answer it must get.
+struct Case {
+    /// What the case checks; every assertion message starts with it.
+    name: &'static str,
+    method: Method,
+    uri: String,
+    content_type: Option<&'static str>,
+    body: String,
+    status: u16,
+    error: String,
+}
+
+impl Case {
+    /// A `POST` of `body` to `uri` as `application/json`.
+    fn post(name: &'static str, uri: &str, body: impl Into<String>) -> Self {
+        Self {
+            name,
+            method: Method::POST,
+            uri: uri.to_owned(),
+            content_type: Some(JSON),
+            body: body.into(),
+            status: 0,
+            error: String::new(),
+        }
+    }
+
+    /// A request without body or content type.
+    fn request(name: &'static str, method: Method, uri: &str) -> Self {
+        Self {
+            method,
+            content_type: None,
+            ..Self::post(name, uri, "")
+        }
+    }
+
+    /// The same request with another content type (or none).
+    fn content_type(self, content_type: Option<&'static str>) -> Self {
+        Self {
+            content_type,
+            ..self
+        }
+    }
+
+    /// The same request with an `application/json` body.
+    fn json_body(self, body: impl Into<String>) -> Self {
+        Self {
+            content_type: Some(JSON),
+            body: body.into(),
+            ..self
+        }
+    }
+
+    /// The expected answer: `status` with the body `{"error": error}`.
+    fn answers(self, status: u16, error: &str) -> Self {
+        Self {
+            status,
+            error: error.to_owned(),
+            ..self
+        }
+    }
+}
+
+const JSON: &str = "application/json";
 
 /// Each bad request with its status and exact error body. No 5xx, no echo of input.
 #[tokio::test]
@@ -487,478 +548,304 @@ async fn bad_inputs_get_the_right_4xx() {
     let mut padded_compact = compact[..126].to_owned();
     padded_compact.push_str("==");
 
-    let json = Some("application/json");
-    let cases: Vec<Case<'_>> = vec![
+    let cases = [
         // Syntax and media type.
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            "{".into(),
-            400,
-            json!({"error": "request body is not valid JSON"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            "".into(),
-            400,
-            json!({"error": "request body is not valid JSON"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message":"x"} trailing"#.into(),
-            400,
-            json!({"error": "request body is not valid JSON"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            "\"\\ud800\"".into(),
-            400,
-            json!({"error": "request body is not valid JSON"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            None,
-            r#"{"message":"x"}"#.into(),
-            415,
-            json!({"error": "expected Content-Type: application/json"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            Some("text/plain"),
-            r#"{"message":"x"}"#.into(),
-            415,
-            json!({"error": "expected Content-Type: application/json"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            Some("application/x-www-form-urlencoded"),
-            "message=x".into(),
-            415,
-            json!({"error": "expected Content-Type: application/json"}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            Some("text/plain"),
-            "{}".into(),
-            415,
-            json!({"error": "expected Content-Type: application/json"}),
-        ),
+        Case::post("unclosed JSON object", "/api/secrets", "{")
+            .answers(400, "request body is not valid JSON"),
+        Case::post("empty body", "/api/secrets", "").answers(400, "request body is not valid JSON"),
+        Case::post(
+            "trailing data after the JSON value",
+            "/api/secrets",
+            r#"{"message":"x"} trailing"#,
+        )
+        .answers(400, "request body is not valid JSON"),
+        Case::post("lone UTF-16 surrogate", "/api/secrets", "\"\\ud800\"")
+            .answers(400, "request body is not valid JSON"),
+        Case::post("no content type", "/api/secrets", r#"{"message":"x"}"#)
+            .content_type(None)
+            .answers(415, "expected Content-Type: application/json"),
+        Case::post(
+            "text/plain content type",
+            "/api/secrets",
+            r#"{"message":"x"}"#,
+        )
+        .content_type(Some("text/plain"))
+        .answers(415, "expected Content-Type: application/json"),
+        Case::post("form-encoded body", "/api/secrets", "message=x")
+            .content_type(Some("application/x-www-form-urlencoded"))
+            .answers(415, "expected Content-Type: application/json"),
+        Case::post("text/plain content type on reveal", &reveal, "{}")
+            .content_type(Some("text/plain"))
+            .answers(415, "expected Content-Type: application/json"),
         // Schema of the create body.
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            "{}".into(),
-            422,
-            json!({"error": "missing field `message`"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            "[]".into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            "null".into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": 5}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": null}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "extra": 1}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "ttl_secs": null}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "ttl_secs": "60"}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "ttl_secs": 1.5}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "ttl_secs": 99999999999999999999}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "passphrase": null}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "passphrase": 7}"#.into(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": ""}"#.into(),
-            422,
-            json!({"error": "message must not be empty"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "ttl_secs": 0}"#.into(),
-            422,
-            json!({"error": ttl}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "ttl_secs": -5}"#.into(),
-            422,
-            json!({"error": ttl}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
+        Case::post("create without message", "/api/secrets", "{}")
+            .answers(422, "missing field `message`"),
+        Case::post("array instead of object", "/api/secrets", "[]").answers(422, schema),
+        Case::post("null instead of object", "/api/secrets", "null").answers(422, schema),
+        Case::post("message is a number", "/api/secrets", r#"{"message": 5}"#).answers(422, schema),
+        Case::post("message is null", "/api/secrets", r#"{"message": null}"#).answers(422, schema),
+        Case::post(
+            "unknown field",
+            "/api/secrets",
+            r#"{"message": "x", "extra": 1}"#,
+        )
+        .answers(422, schema),
+        Case::post(
+            "ttl_secs is null",
+            "/api/secrets",
+            r#"{"message": "x", "ttl_secs": null}"#,
+        )
+        .answers(422, schema),
+        Case::post(
+            "ttl_secs is a string",
+            "/api/secrets",
+            r#"{"message": "x", "ttl_secs": "60"}"#,
+        )
+        .answers(422, schema),
+        Case::post(
+            "ttl_secs is a fraction",
+            "/api/secrets",
+            r#"{"message": "x", "ttl_secs": 1.5}"#,
+        )
+        .answers(422, schema),
+        Case::post(
+            "ttl_secs overflows u64",
+            "/api/secrets",
+            r#"{"message": "x", "ttl_secs": 99999999999999999999}"#,
+        )
+        .answers(422, schema),
+        Case::post(
+            "passphrase is null",
+            "/api/secrets",
+            r#"{"message": "x", "passphrase": null}"#,
+        )
+        .answers(422, schema),
+        Case::post(
+            "passphrase is a number",
+            "/api/secrets",
+            r#"{"message": "x", "passphrase": 7}"#,
+        )
+        .answers(422, schema),
+        Case::post("empty message", "/api/secrets", r#"{"message": ""}"#)
+            .answers(422, "message must not be empty"),
+        Case::post(
+            "ttl_secs is zero",
+            "/api/secrets",
+            r#"{"message": "x", "ttl_secs": 0}"#,
+        )
+        .answers(422, &ttl),
+        Case::post(
+            "ttl_secs is negative",
+            "/api/secrets",
+            r#"{"message": "x", "ttl_secs": -5}"#,
+        )
+        .answers(422, &ttl),
+        Case::post(
+            "ttl_secs above the maximum",
+            "/api/secrets",
             format!(
                 r#"{{"message": "x", "ttl_secs": {}}}"#,
                 config.max_ttl_secs + 1
             ),
-            422,
-            json!({"error": ttl}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
-            r#"{"message": "x", "passphrase": ""}"#.into(),
-            422,
-            json!({"error": "passphrase must not be empty"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
+        )
+        .answers(422, &ttl),
+        Case::post(
+            "empty passphrase on create",
+            "/api/secrets",
+            r#"{"message": "x", "passphrase": ""}"#,
+        )
+        .answers(422, "passphrase must not be empty"),
+        Case::post(
+            "passphrase of 1025 characters",
+            "/api/secrets",
             json!({"message": "x", "passphrase": "p".repeat(1025)}).to_string(),
-            422,
-            json!({"error": "passphrase too long: at most 1024 characters"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
+        )
+        .answers(422, "passphrase too long: at most 1024 characters"),
+        Case::post(
+            "message one byte too large",
+            "/api/secrets",
             json!({"message": too_big}).to_string(),
+        )
+        .answers(
             413,
-            json!({"error": format!("message too large: at most {} bytes", config.max_message_bytes)}),
+            &format!(
+                "message too large: at most {} bytes",
+                config.max_message_bytes
+            ),
         ),
-        (
-            Method::POST,
-            "/api/secrets".into(),
-            json,
+        Case::post(
+            "body above the body limit",
+            "/api/secrets",
             format!("\"{}\"", "a".repeat(config.max_body_bytes())),
-            413,
-            json!({"error": "request body too large"}),
-        ),
+        )
+        .answers(413, "request body too large"),
         // Ids.
-        (
+        Case::request(
+            "peek of a malformed id",
             Method::GET,
-            "/api/secrets/not-a-uuid".into(),
-            None,
-            "".into(),
-            404,
-            json!({"error": "not found"}),
-        ),
-        (
+            "/api/secrets/not-a-uuid",
+        )
+        .answers(404, "not found"),
+        Case::request(
+            "peek of a simple-form uuid",
             Method::GET,
-            format!("/api/secrets/{}", uuid::Uuid::new_v4().simple()),
-            None,
-            "".into(),
-            404,
-            json!({"error": "not found"}),
-        ),
-        (
+            &format!("/api/secrets/{}", uuid::Uuid::new_v4().simple()),
+        )
+        .answers(404, "not found"),
+        Case::request(
+            "peek of a percent-encoded id",
             Method::GET,
-            "/api/secrets/%FF%FE".into(),
-            None,
-            "".into(),
-            404,
-            json!({"error": "not found"}),
-        ),
-        (
+            "/api/secrets/%FF%FE",
+        )
+        .answers(404, "not found"),
+        Case::request(
+            "peek of an unknown note",
             Method::GET,
-            format!("/api/secrets/{}", uuid::Uuid::new_v4()),
-            None,
-            "".into(),
-            404,
-            json!({"error": "not found"}),
-        ),
-        (
-            Method::POST,
-            "/api/secrets/not-a-uuid/reveal".into(),
-            json,
+            &format!("/api/secrets/{}", uuid::Uuid::new_v4()),
+        )
+        .answers(404, "not found"),
+        Case::post(
+            "reveal of a malformed id",
+            "/api/secrets/not-a-uuid/reveal",
             keys_body(&live).to_string(),
-            404,
-            json!({"error": "not found"}),
-        ),
-        (
-            Method::POST,
-            missing_reveal.clone(),
-            json,
+        )
+        .answers(404, "not found"),
+        Case::post(
+            "reveal of an unknown note",
+            &missing_reveal,
             keys_body(&live).to_string(),
-            404,
-            json!({"error": "not found"}),
-        ),
+        )
+        .answers(404, "not found"),
         // Reveal bodies.
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
-            "{".into(),
-            400,
-            json!({"error": "request body is not valid JSON"}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
-            "{}".into(),
-            422,
-            json!({"error": either}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        Case::post("unclosed JSON on reveal", &reveal, "{")
+            .answers(400, "request body is not valid JSON"),
+        Case::post("reveal without keys", &reveal, "{}").answers(422, either),
+        Case::post(
+            "dk without classical_secret",
+            &reveal,
             json!({"dk": dk}).to_string(),
-            422,
-            json!({"error": either}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, either),
+        Case::post(
+            "classical_secret without dk",
+            &reveal,
             json!({"classical_secret": cs}).to_string(),
-            422,
-            json!({"error": either}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, either),
+        Case::post(
+            "both key forms at once",
+            &reveal,
             json!({"dk": dk, "classical_secret": cs, "compact": compact}).to_string(),
-            422,
-            json!({"error": either}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, either),
+        Case::post(
+            "unknown field on reveal",
+            &reveal,
             json!({"compact": compact, "extra": true}).to_string(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, schema),
+        Case::post(
+            "compact is null",
+            &reveal,
             json!({"compact": null}).to_string(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, schema),
+        Case::post(
+            "classical_secret is a number",
+            &reveal,
             json!({"dk": dk, "classical_secret": 5}).to_string(),
-            422,
-            json!({"error": schema}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, schema),
+        Case::post(
+            "dk is not hex",
+            &reveal,
             json!({"dk": "zz", "classical_secret": cs}).to_string(),
-            422,
-            json!({"error": dk_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, dk_error),
+        Case::post(
+            "dk one hex digit short",
+            &reveal,
             json!({"dk": &dk[..4798], "classical_secret": cs}).to_string(),
-            422,
-            json!({"error": dk_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, dk_error),
+        Case::post(
+            "dk one byte too long",
+            &reveal,
             json!({"dk": format!("{dk}00"), "classical_secret": cs}).to_string(),
-            422,
-            json!({"error": dk_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, dk_error),
+        Case::post(
+            "dk of the right length with a non-hex digit",
+            &reveal,
             json!({"dk": format!("{}zz", &dk[..4798]), "classical_secret": cs}).to_string(),
-            422,
-            json!({"error": dk_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, dk_error),
+        Case::post(
+            "expanded dk failing the FIPS 203 hash check",
+            &reveal,
             json!({"dk": corrupted_dk, "classical_secret": cs}).to_string(),
-            403,
-            json!({"error": "wrong link keys"}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(403, "wrong link keys"),
+        Case::post(
+            "classical_secret one byte short",
+            &reveal,
             json!({"dk": dk, "classical_secret": &cs[..62]}).to_string(),
-            422,
-            json!({"error": cs_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, cs_error),
+        Case::post(
+            "classical_secret with a non-hex digit",
+            &reveal,
             json!({"dk": dk, "classical_secret": format!("{}g", &cs[..63])}).to_string(),
-            422,
-            json!({"error": cs_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, cs_error),
+        Case::post(
+            "compact one character short",
+            &reveal,
             json!({"compact": &compact[..127]}).to_string(),
-            422,
-            json!({"error": compact_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, compact_error),
+        Case::post(
+            "compact with padding",
+            &reveal,
             json!({"compact": padded_compact}).to_string(),
-            422,
-            json!({"error": compact_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, compact_error),
+        Case::post(
+            "compact with standard base64 characters",
+            &reveal,
             json!({"compact": format!("{}+/", &compact[..126])}).to_string(),
-            422,
-            json!({"error": compact_error}),
-        ),
-        (
-            Method::POST,
-            reveal.clone(),
-            json,
+        )
+        .answers(422, compact_error),
+        Case::post(
+            "empty passphrase on reveal",
+            &reveal,
             json!({"compact": compact, "passphrase": ""}).to_string(),
-            422,
-            json!({"error": "passphrase must not be empty"}),
-        ),
+        )
+        .answers(422, "passphrase must not be empty"),
         // Routing.
-        (
-            Method::GET,
-            "/no/such/route".into(),
-            None,
-            "".into(),
-            404,
-            json!({"error": "not found"}),
-        ),
-        (
-            Method::DELETE,
-            "/api/secrets".into(),
-            None,
-            "".into(),
-            405,
-            json!({"error": "method not allowed"}),
-        ),
-        (
-            Method::PUT,
-            reveal.clone(),
-            json,
-            "{}".into(),
-            405,
-            json!({"error": "method not allowed"}),
-        ),
-        (
-            Method::GET,
-            reveal.clone(),
-            None,
-            "".into(),
-            405,
-            json!({"error": "method not allowed"}),
-        ),
+        Case::request("unknown route", Method::GET, "/no/such/route").answers(404, "not found"),
+        Case::request("DELETE on the collection", Method::DELETE, "/api/secrets")
+            .answers(405, "method not allowed"),
+        Case::request("PUT on a reveal URI", Method::PUT, &reveal)
+            .json_body("{}")
+            .answers(405, "method not allowed"),
+        Case::request("GET on a reveal URI", Method::GET, &reveal)
+            .answers(405, "method not allowed"),
     ];
-    for (method, uri, content_type, body, status, expected) in cases {
-        let answer = call(&app, method.clone(), &uri, content_type, body.clone()).await;
-        let label = format!("{method} {uri} {content_type:?} {body:.80}");
+    for case in cases {
+        let Case {
+            name,
+            method,
+            uri,
+            content_type,
+            body,
+            status,
+            error,
+        } = case;
+        let answer = call(&app, method.clone(), &uri, content_type, body).await;
+        let label = format!("{name} ({method} {uri})");
         assert_eq!(answer.status.as_u16(), status, "{label}: {:?}", answer.body);
-        assert_eq!(answer.body, expected, "{label}");
+        assert_eq!(answer.body, json!({ "error": error }), "{label}");
         assert_eq!(
             answer.headers["content-type"], "application/json",
             "{label}"

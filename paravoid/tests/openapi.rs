@@ -95,7 +95,7 @@ async fn documented_limits_follow_the_configuration() {
     config.default_ttl_secs = 60;
     let doc = openapi_document(&config);
     let create = &doc["components"]["schemas"]["CreateRequest"]["properties"];
-    assert_eq!(create["message"]["maxLength"], 1000);
+    assert_eq!(create["message"]["x-maxBytes"], 1000);
     assert_eq!(create["ttl_secs"]["maximum"], 7200);
     assert_eq!(create["ttl_secs"]["default"], 60);
 }

@@ -11,7 +11,7 @@ use crate::{Error, Result};
 /// generation number and the leaf count bound in ([`hash::root`](crate::hash::root)).
 ///
 /// A commitment is public. It is the same for every backend: the transparent
-/// [`MimcMerkle`](crate::MimcMerkle) and a future zk-SNARK prover commit to the same tree, so a
+/// [`MimcMerkle`](crate::merkle::MimcMerkle) and a future zk-SNARK prover commit to the same tree, so a
 /// stored commitment stays valid when the backend changes.
 ///
 /// # Encoding
@@ -21,7 +21,8 @@ use crate::{Error, Result};
 /// `≥ p`), so each commitment has exactly one encoding.
 ///
 /// ```
-/// use qsmm_proof_stub::{Commitment, Error, MerkleTree};
+/// use qsmm_proof_stub::{Commitment, Error};
+/// use qsmm_proof_stub::merkle::MerkleTree;
 ///
 /// let tree = MerkleTree::build(7, &[b"first block", b"other block"])?;
 /// let bytes = tree.commitment().to_bytes();

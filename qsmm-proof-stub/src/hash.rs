@@ -1,6 +1,6 @@
 //! The MiMC-Merkle tree hash: the exact functions that define a [`Commitment`].
 //!
-//! Every backend — the transparent [`MimcMerkle`](crate::MimcMerkle) of this crate and a future
+//! Every backend — the transparent [`MimcMerkle`](crate::merkle::MimcMerkle) of this crate and a future
 //! zk-SNARK circuit — commits to the same tree, so these functions are the specification a
 //! circuit must reproduce constraint for constraint. All of them are built from one primitive,
 //! the MiMC-7 Miyaguchi–Preneel compression `c(l, r) = E_l(r) + r + l` of

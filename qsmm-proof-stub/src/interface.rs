@@ -13,7 +13,7 @@
 //!
 //! # Backends
 //!
-//! - [`MimcMerkle`](crate::MimcMerkle), in this crate: a transparent Merkle authentication path.
+//! - [`MimcMerkle`](crate::merkle::MimcMerkle), in this crate: a transparent Merkle authentication path.
 //!   Sound (forging needs a MiMC collision) but **not zero-knowledge**: the proof reveals the
 //!   index, the tree size, the generation and the hashes of the sibling subtrees.
 //! - A Halo2 backend (planned): the same commitment and statement, proved by a zk-SNARK over the
@@ -65,7 +65,8 @@ pub trait ProofEncoding: Sized {
 /// The prover side: commit to the blocks of a generation, then prove single blocks.
 ///
 /// ```
-/// use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier, MimcMerkle, ProofEncoding};
+/// use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier, ProofEncoding};
+/// use qsmm_proof_stub::merkle::MimcMerkle;
 ///
 /// // Any backend: the caller names it once.
 /// fn round_trip<B: IntegrityProver + IntegrityVerifier>(backend: &B) -> qsmm_proof_stub::Result<()> {

@@ -2,12 +2,11 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-mod commitment;
+pub mod commitment;
 pub mod hash;
-mod interface;
-mod merkle;
+pub mod interface;
+pub mod merkle;
 
 pub use commitment::Commitment;
 pub use interface::{IntegrityProver, IntegrityVerifier, ProofEncoding, ProofSystem};
-pub use merkle::{MerkleProof, MerkleTree, MimcMerkle};
 pub use qsmm_types::{Error, Result};

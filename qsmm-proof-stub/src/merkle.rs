@@ -17,7 +17,8 @@ use crate::{Commitment, Error, IntegrityProver, IntegrityVerifier, ProofSystem, 
 /// generation and the hashes of the sibling subtrees along the path.</div>
 ///
 /// ```
-/// use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier, MimcMerkle};
+/// use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier};
+/// use qsmm_proof_stub::merkle::MimcMerkle;
 ///
 /// let blocks: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 4096]).collect();
 /// let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
@@ -87,7 +88,8 @@ impl IntegrityVerifier for MimcMerkle {
 /// Holds `2n` field elements (64 bytes per leaf), never the block contents.
 ///
 /// ```
-/// use qsmm_proof_stub::{IntegrityVerifier, MerkleTree, MimcMerkle};
+/// use qsmm_proof_stub::IntegrityVerifier;
+/// use qsmm_proof_stub::merkle::{MerkleTree, MimcMerkle};
 ///
 /// let blocks = [&b"alpha"[..], b"beta", b"gamma"];
 /// let tree = MerkleTree::build(7, &blocks)?;

@@ -3,9 +3,9 @@
 
 use std::cell::Cell;
 
+use qsmm_proof_stub::merkle::{MerkleProof, MimcMerkle};
 use qsmm_proof_stub::{
-    Commitment, Error, IntegrityProver, IntegrityVerifier, MerkleProof, MimcMerkle, ProofEncoding,
-    ProofSystem, Result,
+    Commitment, Error, IntegrityProver, IntegrityVerifier, ProofEncoding, ProofSystem, Result,
 };
 
 /// Caller code written once against the traits.

@@ -5,10 +5,8 @@
 //! code with the Rust crates.
 #![allow(clippy::unwrap_used, reason = "helpers of tests fail loudly")]
 
-use qsmm_proof_stub::{
-    Commitment, Error, IntegrityProver, IntegrityVerifier, MerkleProof, MerkleTree, MimcMerkle,
-    ProofEncoding, hash,
-};
+use qsmm_proof_stub::merkle::{MerkleProof, MerkleTree, MimcMerkle};
+use qsmm_proof_stub::{Commitment, Error, IntegrityProver, IntegrityVerifier, ProofEncoding, hash};
 
 /// The fixed test blocks: block `i` is `100 + i` bytes of value `i + 1`.
 fn block(i: usize) -> Vec<u8> {

@@ -4,7 +4,8 @@
 
 use ff::{Field, PrimeField};
 use proptest::{collection::vec, prelude::*, sample::Index};
-use qsmm_proof_stub::{Commitment, Error, IntegrityVerifier, MerkleProof, MerkleTree, MimcMerkle};
+use qsmm_proof_stub::merkle::{MerkleProof, MerkleTree, MimcMerkle};
+use qsmm_proof_stub::{Commitment, Error, IntegrityVerifier};
 use qsmm_shatter::mimc::Fp;
 
 fn any_blocks() -> impl Strategy<Value = Vec<Vec<u8>>> {

@@ -2,12 +2,9 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-mod mesh;
+pub mod mesh;
 pub mod mimc;
 pub mod placement;
 
-pub use mesh::{
-    KeyedMesh, MeshConfig, MeshRead, MetadataMesh, Placement, SHARE_FORMAT_VERSION,
-    SHARE_HEADER_LEN,
-};
-pub use qsmm_types::{BlockId, Error, Result, SecretKey, Threshold};
+pub use mesh::{MeshConfig, MetadataMesh};
+pub use qsmm_types::{Error, Result};

@@ -164,7 +164,8 @@ pub fn prf(key: Fp, input: Fp) -> Fp {
 /// (from [`qsmm_types::derive_subkey`] with its own label), which separates purposes.
 ///
 /// ```
-/// use qsmm_shatter::{SecretKey, mimc};
+/// use qsmm_shatter::mimc;
+/// use qsmm_types::SecretKey;
 ///
 /// let a = mimc::fp_from_key(&SecretKey::from_bytes([1; 32]));
 /// let b = mimc::fp_from_key(&SecretKey::from_bytes([2; 32]));

@@ -71,7 +71,8 @@ pub const SLOTS: usize = 2;
 /// # Examples
 ///
 /// ```
-/// use qsmm_shatter::{SecretKey, Threshold, placement::Placer};
+/// use qsmm_shatter::placement::Placer;
+/// use qsmm_types::{SecretKey, Threshold};
 ///
 /// let placer = Placer::new(&SecretKey::from_bytes([7; 32]), b"medium serial");
 /// let slots = placer.slots(Threshold::try_new(3, 5)?, 1000)?;
@@ -178,30 +179,6 @@ impl SlotPositions {
     pub fn iter(&self) -> impl Iterator<Item = BlockId> + '_ {
         self.slots.iter().flatten().copied()
     }
-}
-
-/// The position of share `index` of `slot` for `key` on a medium of `total_blocks` blocks with a
-/// `k`-of-`n` mesh.
-///
-/// A convenience over [`Placer::slots`]; it computes all `2n` positions.
-///
-/// # Errors
-///
-/// - [`Error::InvalidThreshold`] for an invalid threshold;
-/// - [`Error::TooFewBlocks`] if `total_blocks < 2n`;
-/// - [`Error::InvalidParameter`] if `slot ≥ 2` or `index ≥ n`.
-pub fn shard_position(
-    key: &SecretKey,
-    hw_entropy: impl AsRef<[u8]>,
-    threshold: Threshold,
-    total_blocks: u64,
-    slot: usize,
-    index: usize,
-) -> Result<BlockId> {
-    Placer::new(key, hw_entropy)
-        .slots(threshold, total_blocks)?
-        .position(slot, index)
-        .ok_or(Error::InvalidParameter("slot or shard index out of range"))
 }
 
 /// Floyd's ordered sampling of `m` distinct values in `[0, total)`, `m ≤ total`, drawing the

@@ -2,7 +2,9 @@
 //! leaves the old or the new generation readable, never neither.
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use qsmm_shatter::{BlockId, Error, MeshConfig, MetadataMesh, SecretKey, Threshold};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
+use qsmm_types::{BlockId, Error, SecretKey, Threshold};
+use qsmm_void::BlockSize;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -35,7 +37,9 @@ fn read_latest(
         .into_iter()
         .map(|id| (id, medium[index(id)].as_slice()))
         .collect();
-    let latest = mesh.read_latest(key, HW, &read)?;
+    let latest = mesh
+        .for_key(key, HW)
+        .and_then(|keyed| keyed.read_latest(&read))?;
     Ok((latest.generation, latest.metadata.clone()))
 }
 
@@ -50,15 +54,14 @@ fn root(generation: u64) -> Vec<u8> {
 fn interrupted_update_leaves_old_or_new() {
     for (k, n) in [(2, 3), (3, 5), (5, 5), (2, 7)] {
         let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(k, n), TOTAL))
-            .unwrap()
-            .with_block_size(BLOCK)
-            .unwrap();
+            .with_block_size(BlockSize::new(BLOCK).unwrap());
         let key = SecretKey::from_bytes([u8::try_from(k * 16 + n).unwrap(); 32]);
         let mut durable = noise_medium(u64::try_from(n).unwrap());
 
         for generation in 0..5u64 {
             let placements = mesh
-                .shard_metadata_generation(&root(generation), &key, HW, generation)
+                .for_key(&key, HW)
+                .and_then(|keyed| keyed.shard_metadata_generation(&root(generation), generation))
                 .unwrap();
             for written in 0..=n {
                 let mut image = durable.clone();
@@ -92,7 +95,8 @@ fn interrupted_update_leaves_old_or_new() {
                 durable[index(p.target_block)].clone_from(&p.share);
             }
             let retry = mesh
-                .shard_metadata_generation(&root(generation), &key, HW, generation)
+                .for_key(&key, HW)
+                .and_then(|keyed| keyed.shard_metadata_generation(&root(generation), generation))
                 .unwrap();
             for p in retry.iter().rev() {
                 durable[index(p.target_block)].clone_from(&p.share);

@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
+use qsmm_shatter::mesh::{MeshConfig, MeshRead, MetadataMesh, Placement, SHARE_HEADER_LEN};
 use qsmm_shatter::placement::Placer;
-use qsmm_shatter::{
-    BlockId, Error, MeshConfig, MetadataMesh, Placement, SHARE_HEADER_LEN, SecretKey, Threshold,
-};
-use qsmm_void::{Namespace, SEAL_OVERHEAD};
+use qsmm_types::{BlockId, Error, SecretKey, Threshold};
+use qsmm_void::seal::SEAL_OVERHEAD;
+use qsmm_void::{BlockSize, Namespace};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -51,9 +51,7 @@ fn mesh(k: usize, n: usize, total: u64) -> MetadataMesh {
         threshold: Threshold::new(k, n),
         total_blocks: total,
     })
-    .unwrap()
-    .with_block_size(BLOCK)
-    .unwrap()
+    .with_block_size(BlockSize::new(BLOCK).unwrap())
 }
 
 fn key(byte: u8) -> SecretKey {
@@ -65,9 +63,8 @@ fn readme_literal_round_trip_with_4k_blocks() {
     let mesh = MetadataMesh::new(MeshConfig {
         threshold: Threshold::new(3, 5),
         total_blocks: 100_000,
-    })
-    .unwrap();
-    assert_eq!(mesh.block_size(), 4096);
+    });
+    assert_eq!(mesh.block_size(), BlockSize::DEFAULT);
     assert_eq!(
         mesh.max_metadata_len(),
         4096 - SEAL_OVERHEAD - SHARE_HEADER_LEN
@@ -92,6 +89,63 @@ fn readme_literal_round_trip_with_4k_blocks() {
             .iter()
             .map(|p| p.target_block)
             .collect::<Vec<_>>()
+    );
+}
+
+/// Reconstruction takes what a write returned and what a read gives back, in every form.
+#[test]
+fn reconstruct_takes_placements_and_read_back_pairs() {
+    let mesh = mesh(3, 5, 200);
+    let key = key(13);
+    let placements = mesh.shard_metadata(b"root", &key, HW).unwrap();
+    // The placements, by reference, as a slice, by value and as an iterator of references.
+    assert_eq!(
+        mesh.reconstruct_metadata(&key, HW, &placements).unwrap(),
+        b"root"
+    );
+    assert_eq!(
+        mesh.reconstruct_metadata(&key, HW, &placements[2..])
+            .unwrap(),
+        b"root"
+    );
+    assert_eq!(
+        mesh.reconstruct_metadata(&key, HW, placements.iter().rev())
+            .unwrap(),
+        b"root"
+    );
+    // Pairs read back: owned bytes, borrowed bytes, an array by value.
+    let owned: Vec<(BlockId, Vec<u8>)> = placements
+        .iter()
+        .map(|p| (p.target_block, p.share.clone()))
+        .collect();
+    assert_eq!(
+        mesh.reconstruct_metadata(&key, HW, &owned).unwrap(),
+        b"root"
+    );
+    let [a, b, c, ..] = &placements[..] else {
+        panic!("five placements")
+    };
+    let array = [
+        (a.target_block, a.share.as_slice()),
+        (b.target_block, b.share.as_slice()),
+        (c.target_block, c.share.as_slice()),
+    ];
+    assert_eq!(mesh.reconstruct_metadata(&key, HW, array).unwrap(), b"root");
+    // Two placements are not enough, in any form.
+    assert!(matches!(
+        mesh.reconstruct_metadata(&key, HW, &placements[..2]),
+        Err(Error::NotEnoughShares)
+    ));
+    assert!(matches!(
+        mesh.reconstruct_metadata(&key, HW, &array[..2]),
+        Err(Error::NotEnoughShares)
+    ));
+    // The keyed mesh reads the same forms and says which generation it found.
+    let keyed = mesh.for_key(&key, HW).unwrap();
+    let read: MeshRead = keyed.read_latest(owned).unwrap();
+    assert_eq!(
+        (read.generation, read.metadata.as_slice()),
+        (0, &b"root"[..])
     );
 }
 
@@ -135,14 +189,14 @@ fn corrupted_and_overwritten_shares_are_skipped() {
         .fill_bytes(&mut medium.blocks[usize::try_from(ids[3].0).unwrap()]);
     let to_read = mesh.blocks_to_read(&key, HW).unwrap();
     assert_eq!(
-        mesh.reconstruct_metadata(&key, HW, &medium.read(&to_read))
+        mesh.reconstruct_metadata(&key, HW, medium.read(&to_read))
             .unwrap(),
         b"root v1"
     );
     // A third damaged share: only 2 left.
     medium.blocks[usize::try_from(ids[4].0).unwrap()][BLOCK - 1] ^= 0x80;
     assert!(matches!(
-        mesh.reconstruct_metadata(&key, HW, &medium.read(&to_read)),
+        mesh.reconstruct_metadata(&key, HW, medium.read(&to_read)),
         Err(Error::NotEnoughShares)
     ));
 }
@@ -159,20 +213,21 @@ fn shares_moved_to_another_block_do_not_count() {
         (ids[0], placements[1].share.as_slice()),
     ];
     assert!(matches!(
-        mesh.reconstruct_metadata(&key, HW, &swapped),
+        mesh.reconstruct_metadata(&key, HW, swapped),
         Err(Error::NotEnoughShares)
     ));
     // A correctly sealed share at a position of the other slot is also rejected: seal share 0's
     // plaintext for slot 1's first position by re-sharding with generation 1 and swapping.
     let gen1 = mesh
-        .shard_metadata_generation(b"root", &key, HW, 1)
+        .for_key(&key, HW)
+        .and_then(|keyed| keyed.shard_metadata_generation(b"root", 1))
         .unwrap();
     let slot1: Vec<_> = gen1.iter().map(|p| p.target_block).collect();
     let cross = [
         (slot1[0], placements[0].share.as_slice()),
         (slot1[1], placements[1].share.as_slice()),
     ];
-    assert!(mesh.reconstruct_metadata(&key, HW, &cross).is_err());
+    assert!(mesh.reconstruct_metadata(&key, HW, cross).is_err());
 }
 
 /// A share sealed with the right key at the right block, but claiming a generation of the
@@ -182,12 +237,15 @@ fn generation_bound_to_slot() {
     let mesh = mesh(2, 3, 100);
     let key = key(5);
     // Generation 1 belongs to slot 1; put its plaintext shares at slot 0 positions.
-    let gen1 = mesh.shard_metadata_generation(b"odd", &key, HW, 1).unwrap();
+    let gen1 = mesh
+        .for_key(&key, HW)
+        .and_then(|keyed| keyed.shard_metadata_generation(b"odd", 1))
+        .unwrap();
     let slot0: Vec<_> = mesh.blocks_to_read(&key, HW).unwrap()[..3].to_vec();
     let ns = Namespace::with_block_size(
         qsmm_types::derive_subkey(&key, HW, qsmm_types::labels::SHATTER_SHARE),
         HW,
-        BLOCK,
+        BlockSize::new(BLOCK).unwrap(),
     )
     .unwrap();
     let resealed: Vec<(BlockId, Vec<u8>)> = gen1
@@ -216,29 +274,49 @@ fn newest_generation_wins_and_rollback_is_detectable() {
         let text = format!("root generation {generation}");
         medium.write(
             &mesh
-                .shard_metadata_generation(text.as_bytes(), &key, HW, generation)
+                .for_key(&key, HW)
+                .and_then(|keyed| keyed.shard_metadata_generation(text.as_bytes(), generation))
                 .unwrap(),
         );
-        let latest = mesh.read_latest(&key, HW, &medium.read(&to_read)).unwrap();
+        let latest = mesh
+            .for_key(&key, HW)
+            .and_then(|keyed| keyed.read_latest(medium.read(&to_read)))
+            .unwrap();
         assert_eq!(latest.generation, generation);
         assert_eq!(latest.metadata, text.as_bytes());
     }
     // Roll the medium back to an image holding only generations 2 and 3.
     let mut old = Medium::new(300, BLOCK, 3);
-    old.write(&mesh.shard_metadata_generation(b"two", &key, HW, 2).unwrap());
     old.write(
         &mesh
-            .shard_metadata_generation(b"three", &key, HW, 3)
+            .for_key(&key, HW)
+            .and_then(|keyed| keyed.shard_metadata_generation(b"two", 2))
+            .unwrap(),
+    );
+    old.write(
+        &mesh
+            .for_key(&key, HW)
+            .and_then(|keyed| keyed.shard_metadata_generation(b"three", 3))
             .unwrap(),
     );
     let read = old.read(&to_read);
-    assert_eq!(mesh.read_latest(&key, HW, &read).unwrap().generation, 3);
     assert_eq!(
-        mesh.read_at_least(&key, HW, &read, 3).unwrap().metadata,
+        mesh.for_key(&key, HW)
+            .and_then(|keyed| keyed.read_latest(&read))
+            .unwrap()
+            .generation,
+        3
+    );
+    assert_eq!(
+        mesh.for_key(&key, HW)
+            .and_then(|keyed| keyed.read_at_least(&read, 3))
+            .unwrap()
+            .metadata,
         b"three"
     );
     assert!(matches!(
-        mesh.read_at_least(&key, HW, &read, 4),
+        mesh.for_key(&key, HW)
+            .and_then(|keyed| keyed.read_at_least(&read, 4)),
         Err(Error::NotEnoughShares)
     ));
 }
@@ -250,10 +328,12 @@ fn mixed_sharings_of_one_generation_are_not_combined() {
     let mesh = mesh(3, 5, 100);
     let key = key(7);
     let a = mesh
-        .shard_metadata_generation(b"same", &key, HW, 4)
+        .for_key(&key, HW)
+        .and_then(|keyed| keyed.shard_metadata_generation(b"same", 4))
         .unwrap();
     let b = mesh
-        .shard_metadata_generation(b"same", &key, HW, 4)
+        .for_key(&key, HW)
+        .and_then(|keyed| keyed.shard_metadata_generation(b"same", 4))
         .unwrap();
     assert_ne!(a[0].share, b[0].share);
     let mixed = [
@@ -263,7 +343,7 @@ fn mixed_sharings_of_one_generation_are_not_combined() {
         (b[3].target_block, b[3].share.as_slice()),
     ];
     assert!(matches!(
-        mesh.reconstruct_metadata(&key, HW, &mixed),
+        mesh.reconstruct_metadata(&key, HW, mixed),
         Err(Error::NotEnoughShares)
     ));
     let with_third = [
@@ -273,7 +353,7 @@ fn mixed_sharings_of_one_generation_are_not_combined() {
         (a[4].target_block, a[4].share.as_slice()),
     ];
     assert_eq!(
-        mesh.reconstruct_metadata(&key, HW, &with_third).unwrap(),
+        mesh.reconstruct_metadata(&key, HW, with_third).unwrap(),
         b"same"
     );
 }
@@ -408,11 +488,11 @@ fn malformed_inputs_never_panic() {
         (id, good.as_slice()),
     ];
     assert!(matches!(
-        mesh.reconstruct_metadata(&key, HW, &dup),
+        mesh.reconstruct_metadata(&key, HW, dup),
         Err(Error::NotEnoughShares)
     ));
     // Blocks of the wrong size for this mesh (4 KiB shares read by a 512-byte mesh).
-    let big = MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), 100)).unwrap();
+    let big = MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), 100));
     let big_shares = big.shard_metadata(b"root", &key, HW).unwrap();
     let read: Vec<_> = big_shares
         .iter()
@@ -427,26 +507,42 @@ fn malformed_inputs_never_panic() {
 #[test]
 fn invalid_configurations_are_errors() {
     for (k, n) in [(1, 5), (0, 0), (6, 5), (2, 256), (256, 256)] {
-        let err = MetadataMesh::new(MeshConfig::new(Threshold::new(k, n), 10_000)).unwrap_err();
-        assert!(
-            matches!(err, Error::InvalidThreshold { .. }),
-            "{k}-of-{n}: {err:?}"
-        );
+        // Accepted by `new`, reported by every operation.
+        let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(k, n), 10_000));
+        let key = key(11);
+        let errors = [
+            mesh.shard_metadata(b"x", &key, HW).unwrap_err(),
+            mesh.blocks_to_read(&key, HW).unwrap_err(),
+            mesh.for_key(&key, HW).unwrap_err(),
+            mesh.reconstruct_metadata(&key, HW, Vec::<Placement>::new())
+                .unwrap_err(),
+        ];
+        for err in errors {
+            assert!(
+                matches!(err, Error::InvalidThreshold { .. }),
+                "{k}-of-{n}: {err:?}"
+            );
+        }
     }
     for n in [2u64, 5, 255] {
         let t = Threshold::new(2, n);
         for total in [0, 1, 2 * n - 1] {
-            let err = MetadataMesh::new(MeshConfig::new(t, total)).unwrap_err();
-            assert!(
-                matches!(err, Error::TooFewBlocks { needed, available } if needed == 2 * n && available == total),
-                "{err:?}"
-            );
+            let mesh = MetadataMesh::new(MeshConfig::new(t, total));
+            let errors = [
+                mesh.shard_metadata(b"x", &key(11), HW).unwrap_err(),
+                mesh.blocks_to_read(&key(11), HW).unwrap_err(),
+                mesh.for_key(&key(11), HW).unwrap_err(),
+            ];
+            for err in errors {
+                assert!(
+                    matches!(err, Error::TooFewBlocks { needed, available } if needed == 2 * n && available == total),
+                    "{err:?}"
+                );
+            }
         }
         // Exactly 2n blocks works, end to end.
         let mesh = MetadataMesh::new(MeshConfig::new(t, 2 * n))
-            .unwrap()
-            .with_block_size(BLOCK)
-            .unwrap();
+            .with_block_size(BlockSize::new(BLOCK).unwrap());
         let key = key(12);
         let placements = mesh.shard_metadata(b"x", &key, HW).unwrap();
         let read: Vec<_> = placements
@@ -455,14 +551,17 @@ fn invalid_configurations_are_errors() {
             .collect();
         assert_eq!(mesh.reconstruct_metadata(&key, HW, &read).unwrap(), b"x");
     }
-    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), 100)).unwrap();
-    for size in [0, 511, 513, 1000, (1 << 20) + 512, usize::MAX] {
-        assert!(matches!(
-            mesh.clone().with_block_size(size),
-            Err(Error::InvalidParameter(_))
-        ));
-    }
-    assert!(mesh.with_block_size(1 << 20).is_ok());
+    // Block sizes are validated by `BlockSize`; the largest one works end to end.
+    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(2, 3), 100))
+        .with_block_size(BlockSize::MAX);
+    assert_eq!(mesh.block_size().get(), 1 << 20);
+    let key = key(12);
+    let placements = mesh.shard_metadata(b"big blocks", &key, HW).unwrap();
+    assert!(placements.iter().all(|p| p.share.len() == 1 << 20));
+    assert_eq!(
+        mesh.reconstruct_metadata(&key, HW, &placements).unwrap(),
+        b"big blocks"
+    );
 }
 
 #[test]
@@ -474,7 +573,8 @@ fn shares_land_on_the_placer_positions() {
         .unwrap();
     for generation in [0u64, 1, 2, 41] {
         let placements = mesh
-            .shard_metadata_generation(b"m", &key, HW, generation)
+            .for_key(&key, HW)
+            .and_then(|keyed| keyed.shard_metadata_generation(b"m", generation))
             .unwrap();
         let slot = usize::try_from(generation % 2).unwrap();
         let targets: Vec<_> = placements.iter().map(|p| p.target_block).collect();
@@ -493,7 +593,10 @@ fn debug_output_hides_contents() {
         .iter()
         .map(|p| (p.target_block, p.share.as_slice()))
         .collect();
-    let latest = mesh.read_latest(&key, HW, &read).unwrap();
+    let latest = mesh
+        .for_key(&key, HW)
+        .and_then(|keyed| keyed.read_latest(&read))
+        .unwrap();
     let printed = format!("{latest:?}");
     assert!(!printed.contains("secret"), "{printed}");
     assert!(printed.contains("metadata_len: 11"), "{printed}");
@@ -510,7 +613,7 @@ fn forged_headers_are_rejected() {
     let ns = Namespace::with_block_size(
         qsmm_types::derive_subkey(&key, HW, qsmm_types::labels::SHATTER_SHARE),
         HW,
-        BLOCK,
+        BlockSize::new(BLOCK).unwrap(),
     )
     .unwrap();
     let plain: Vec<Vec<u8>> = placements
@@ -531,7 +634,7 @@ fn forged_headers_are_rejected() {
     };
     // Unchanged re-seals still work (the forging itself is sound).
     assert_eq!(
-        mesh.reconstruct_metadata(&key, HW, &forge(&|_, _| {}))
+        mesh.reconstruct_metadata(&key, HW, forge(&|_, _| {}))
             .unwrap(),
         b"root"
     );
@@ -555,7 +658,10 @@ fn forged_headers_are_rejected() {
         if what == "index swap" {
             forged.truncate(2);
         }
-        match mesh.read_latest(&key, HW, &forged) {
+        match mesh
+            .for_key(&key, HW)
+            .and_then(|keyed| keyed.read_latest(&forged))
+        {
             Err(Error::NotEnoughShares) => {}
             other => panic!("{what}: {other:?}"),
         }
@@ -583,7 +689,10 @@ fn keyed_mesh_and_mesh_interoperate() {
         assert_eq!(targets.as_slice(), &ids[slot * 5..slot * 5 + 5]);
         medium.write(&placements);
         let read = medium.read(&ids);
-        let got = m.read_latest(&key(7), HW, &read).unwrap();
+        let got = m
+            .for_key(&key(7), HW)
+            .and_then(|keyed| keyed.read_latest(&read))
+            .unwrap();
         assert_eq!(
             (got.generation, got.metadata.as_slice()),
             (generation, &meta[..])
@@ -593,7 +702,8 @@ fn keyed_mesh_and_mesh_interoperate() {
         // Plain writes, keyed reads.
         let mut medium = Medium::new(200, BLOCK, generation + 100);
         let placements = m
-            .shard_metadata_generation(&meta, &key(7), HW, generation)
+            .for_key(&key(7), HW)
+            .and_then(|keyed| keyed.shard_metadata_generation(&meta, generation))
             .unwrap();
         let plain_targets: Vec<BlockId> = placements.iter().map(|p| p.target_block).collect();
         assert_eq!(plain_targets, targets);
@@ -604,7 +714,13 @@ fn keyed_mesh_and_mesh_interoperate() {
             (got.generation, got.metadata.as_slice()),
             (generation, &meta[..])
         );
-        assert_eq!(keyed.reconstruct_metadata(&read).unwrap(), meta);
+        assert_eq!(
+            keyed
+                .read_latest(&read)
+                .map(MeshRead::into_metadata)
+                .unwrap(),
+            meta
+        );
         assert_eq!(
             keyed
                 .read_at_least(&read, generation)
@@ -617,7 +733,8 @@ fn keyed_mesh_and_mesh_interoperate() {
             Err(Error::NotEnoughShares)
         ));
         assert!(matches!(
-            m.read_at_least(&key(7), HW, &read, generation + 1),
+            m.for_key(&key(7), HW)
+                .and_then(|keyed| keyed.read_at_least(&read, generation + 1)),
             Err(Error::NotEnoughShares)
         ));
     }
@@ -627,7 +744,7 @@ fn keyed_mesh_and_mesh_interoperate() {
 fn keyed_mesh_generation_zero_any_k_and_k_minus_one() {
     let m = mesh(3, 5, 200);
     let keyed = m.for_key(&key(8), HW).unwrap();
-    let placements = keyed.shard_metadata(b"first root").unwrap();
+    let placements = keyed.shard_metadata_generation(b"first root", 0).unwrap();
     assert_eq!(placements.len(), 5);
     assert!(placements.iter().all(|p| p.share.len() == BLOCK));
     let mut medium = Medium::new(200, BLOCK, 9);
@@ -642,14 +759,20 @@ fn keyed_mesh_generation_zero_any_k_and_k_minus_one() {
             .map(|(_, id)| *id)
             .collect();
         let read = medium.read(&kept);
-        assert_eq!(keyed.reconstruct_metadata(&read).unwrap(), b"first root");
+        assert_eq!(
+            keyed
+                .read_latest(&read)
+                .map(MeshRead::into_metadata)
+                .unwrap(),
+            b"first root"
+        );
         assert_eq!(
             m.reconstruct_metadata(&key(8), HW, &read).unwrap(),
             b"first root"
         );
         let read = medium.read(&kept[..2]);
         assert!(matches!(
-            keyed.reconstruct_metadata(&read),
+            keyed.read_latest(&read).map(MeshRead::into_metadata),
             Err(Error::NotEnoughShares)
         ));
     }
@@ -667,7 +790,7 @@ fn keyed_mesh_is_bound_to_its_key_and_medium() {
     medium.write(
         &m.for_key(&key(1), HW)
             .unwrap()
-            .shard_metadata(b"k1")
+            .shard_metadata_generation(b"k1", 0)
             .unwrap(),
     );
     let other_key = m.for_key(&key(2), HW).unwrap();
@@ -675,25 +798,34 @@ fn keyed_mesh_is_bound_to_its_key_and_medium() {
     let all: Vec<BlockId> = (0..100).map(BlockId).collect();
     let read = medium.read(&all);
     assert!(matches!(
-        other_key.reconstruct_metadata(&read),
+        other_key.read_latest(&read).map(MeshRead::into_metadata),
         Err(Error::NotEnoughShares)
     ));
     assert!(matches!(
-        other_hw.reconstruct_metadata(&read),
+        other_hw.read_latest(&read).map(MeshRead::into_metadata),
         Err(Error::NotEnoughShares)
     ));
     let keyed = m.for_key(&key(1), HW).unwrap();
-    assert_eq!(keyed.reconstruct_metadata(&read).unwrap(), b"k1");
+    assert_eq!(
+        keyed
+            .read_latest(&read)
+            .map(MeshRead::into_metadata)
+            .unwrap(),
+        b"k1"
+    );
     // Too-large metadata is refused exactly as by the plain mesh.
     let too_big = vec![0u8; m.max_metadata_len() + 1];
     assert!(matches!(
-        keyed.shard_metadata(&too_big),
+        keyed.shard_metadata_generation(&too_big, 0),
         Err(Error::DataTooLarge { max, got }) if max == m.max_metadata_len() && got == too_big.len()
     ));
     let fits = vec![0xa5u8; m.max_metadata_len()];
     medium.write(&keyed.shard_metadata_generation(&fits, 1).unwrap());
     assert_eq!(
-        keyed.reconstruct_metadata(&medium.read(&all)).unwrap(),
+        keyed
+            .read_latest(medium.read(&all))
+            .map(MeshRead::into_metadata)
+            .unwrap(),
         fits
     );
     // Debug shows no key material and no positions.

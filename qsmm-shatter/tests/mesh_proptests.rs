@@ -3,16 +3,16 @@
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use proptest::prelude::*;
-use qsmm_shatter::{BlockId, Error, MeshConfig, MetadataMesh, SecretKey, Threshold};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
+use qsmm_types::{BlockId, Error, SecretKey, Threshold};
+use qsmm_void::BlockSize;
 
 const HW: &[u8] = b"prop medium";
 const BLOCK: usize = 512;
 
 fn mesh(k: usize, n: usize) -> MetadataMesh {
     MetadataMesh::new(MeshConfig::new(Threshold::new(k, n), 2 * n as u64 + 64))
-        .unwrap()
-        .with_block_size(BLOCK)
-        .unwrap()
+        .with_block_size(BlockSize::new(BLOCK).unwrap())
 }
 
 /// (k, n, a shuffled list of share indices) with 2 ≤ k ≤ n ≤ 12, plus the edges k = n and

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use qsmm_shatter::placement::{MAX_POSITIONS, Placer, shard_position};
-use qsmm_shatter::{BlockId, Error, SecretKey, Threshold};
+use qsmm_shatter::placement::{MAX_POSITIONS, Placer};
+use qsmm_types::{BlockId, Error, SecretKey, Threshold};
 use sha3::{Digest, Sha3_256};
 
 fn ids(values: &[u64]) -> Vec<BlockId> {
@@ -56,26 +56,17 @@ fn known_answers() {
 }
 
 #[test]
-fn shard_position_agrees_with_slots() {
+fn slot_positions_are_the_first_and_second_n() {
     let key = SecretKey::from_bytes([7; 32]);
     let t = Threshold::try_new(3, 5).unwrap();
-    let slots = Placer::new(&key, b"medium serial").slots(t, 1000).unwrap();
-    for slot in 0..2 {
-        for index in 0..5 {
-            assert_eq!(
-                shard_position(&key, b"medium serial", t, 1000, slot, index).unwrap(),
-                slots.position(slot, index).unwrap()
-            );
-        }
-    }
-    assert!(matches!(
-        shard_position(&key, b"medium serial", t, 1000, 2, 0),
-        Err(Error::InvalidParameter(_))
-    ));
-    assert!(matches!(
-        shard_position(&key, b"medium serial", t, 1000, 0, 5),
-        Err(Error::InvalidParameter(_))
-    ));
+    let placer = Placer::new(&key, b"medium serial");
+    let slots = placer.slots(t, 1000).unwrap();
+    let all = placer.distinct_positions(10, 1000).unwrap();
+    assert_eq!(slots.slot(0), &all[..5]);
+    assert_eq!(slots.slot(1), &all[5..]);
+    assert_eq!(slots.position(1, 4), Some(all[9]));
+    assert_eq!(slots.position(2, 0), None);
+    assert_eq!(slots.position(0, 5), None);
     assert!(slots.slot(2).is_empty());
 }
 

@@ -8,8 +8,9 @@
 )]
 
 use ff::{FromUniformBytes, PrimeField};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_shatter::mimc::Fp;
-use qsmm_shatter::{MeshConfig, MetadataMesh, SecretKey, Threshold};
+use qsmm_types::{SecretKey, Threshold};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -73,7 +74,7 @@ fn passes(blocks: &[Vec<u8>]) -> [bool; 3] {
 
 #[test]
 fn sealed_shares_pass() {
-    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(3, 5), 10_000)).unwrap();
+    let mesh = MetadataMesh::new(MeshConfig::new(Threshold::new(3, 5), 10_000));
     let key = SecretKey::from_bytes([42; 32]);
     // Highly structured metadata (zeros and a counter) of varied lengths.
     let mut blocks = Vec::new();
@@ -88,7 +89,8 @@ fn sealed_shares_pass() {
             })
             .collect();
         for p in mesh
-            .shard_metadata_generation(&metadata, &key, b"hw", i as u64)
+            .for_key(&key, b"hw")
+            .and_then(|keyed| keyed.shard_metadata_generation(&metadata, i as u64))
             .unwrap()
         {
             blocks.push(p.share);

@@ -94,7 +94,7 @@ impl XWingPublicKey {
     /// Use [`XWingPublicKey::encapsulate`] outside of tests.</div>
     #[cfg(feature = "hazmat")]
     #[must_use]
-    pub fn encapsulate_derand(
+    pub fn encapsulate_deterministic(
         &self,
         eseed: &[u8; XWING_ENCAPSULATION_RANDOMNESS_LEN],
     ) -> (XWingCiphertext, KemSharedSecret) {

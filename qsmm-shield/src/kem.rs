@@ -66,7 +66,7 @@ pub const KEM_ENCAPSULATION_RANDOMNESS_LEN: usize = 32;
 /// An ML-KEM parameter set (FIPS 203 §8).
 ///
 /// ```
-/// use qsmm_shield::KemLevel;
+/// use qsmm_shield::kem::KemLevel;
 ///
 /// assert_eq!(KemLevel::Kem768.public_key_len(), 1184);
 /// assert_eq!(KemLevel::Kem768.ciphertext_len(), 1088);
@@ -443,7 +443,7 @@ impl fmt::Debug for KemSecretKey {
 /// An ML-KEM key pair.
 ///
 /// ```
-/// use qsmm_shield::{KemKeypair, KemLevel};
+/// use qsmm_shield::kem::{KemKeypair, KemLevel};
 ///
 /// let seed = [7u8; 64];
 /// let a = KemKeypair::from_seed(KemLevel::Kem512, &seed);

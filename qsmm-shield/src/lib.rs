@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+pub mod age;
 pub mod dsa;
 pub mod hybrid;
 pub mod kem;
@@ -9,8 +10,4 @@ pub mod note;
 mod reader;
 pub mod wrap;
 
-pub use dsa::{DsaKeypair, DsaLevel, DsaPublicKey, DsaSecretKey, DsaSignature};
-pub use hybrid::{XWingKeypair, XWingPublicKey, XWingSecretKey};
-pub use kem::{KemKeypair, KemLevel, KemPublicKey, KemSecretKey};
-pub use qsmm_types::{Error, Result, SecretKey};
-pub use wrap::{WrapSuite, WrappedKey};
+pub use qsmm_types::{Error, Result};

@@ -61,531 +61,54 @@
 //! - Every intermediate secret (seeds, shared secret, Argon2id output, AES key, decrypted
 //!   plaintext) is held in zeroizing buffers.
 //!
-//! # Stored note encoding (version 1)
 //!
-//! | offset | length | field |
-//! |---|---|---|
-//! | 0 | 4 | magic `"QSNT"` |
-//! | 4 | 1 | version `0x01` |
-//! | 5 | 1 | flags: bit 0 = passphrase parameters present; other bits zero |
-//! | 6 | 1184 | `ek`, ML-KEM-768 encapsulation key |
-//! | 1190 | 1088 | `ct_kem`, ML-KEM-768 ciphertext |
-//! | 2278 | 12 | AES-GCM nonce |
-//! | 2290 | 32 | `key_check` |
-//! | 2322 | 28 | only with flag bit 0: salt (16) ‖ `m_cost_kib` ‖ `t_cost` ‖ `p_cost` (`u32` LE each) |
-//! | … | 4 | ciphertext length `n` (`u32` LE, at least 16) |
-//! | … | `n` | AES-256-GCM ciphertext ‖ 16-byte tag |
-//!
-//! The total length must match exactly: truncated or extended encodings are rejected.
-
-use core::fmt;
+//! The submodules hold one concern each: [`StoredNote`] and its encoding, the
+//! [`RecipientKeys`] and their compact text form, and the Argon2id [`PassphraseParams`].
 
 use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
 use qsmm_types::labels;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
-use crate::kem::{KemLevel, KemSecretKey, KemSharedSecret};
-use crate::reader::Reader;
+use crate::kem::{KEM_SEED_LEN, KemLevel, KemSharedSecret};
 use crate::{Error, Result};
 
+mod keys;
+mod passphrase;
+mod stored;
+
+pub use keys::RecipientKeys;
+pub use passphrase::PassphraseParams;
+pub use stored::StoredNote;
+
+/// The ML-KEM parameter set of every note; the lengths below follow from it.
+pub const NOTE_KEM_LEVEL: KemLevel = KemLevel::Kem768;
 /// Length of the AES-256-GCM nonce stored with a note.
 pub const NOTE_NONCE_LEN: usize = 12;
 /// Length of the ML-KEM-768 seed `d ‖ z` in the recipient keys.
-pub const SEED_LEN: usize = 64;
+pub const SEED_LEN: usize = KEM_SEED_LEN;
 /// Length of the classical secret in the recipient keys.
 pub const CLASSICAL_SECRET_LEN: usize = 32;
-/// Length of an expanded ML-KEM-768 decapsulation key `dk_PKE ‖ ek ‖ H(ek) ‖ z`.
-pub const EXPANDED_DK_LEN: usize = 2400;
+/// Length of an expanded ML-KEM-768 decapsulation key `dk_PKE ‖ ek ‖ H(ek) ‖ z` (2400).
+pub const EXPANDED_DK_LEN: usize = NOTE_KEM_LEVEL.expanded_secret_key_len();
 /// Length of the compact recipient keys `seed ‖ classical` before base64url.
 pub const COMPACT_KEYS_LEN: usize = SEED_LEN + CLASSICAL_SECRET_LEN;
+/// Characters of the compact recipient keys: [`COMPACT_KEYS_LEN`] bytes in unpadded base64url
+/// (128), what [`RecipientKeys::to_compact`] returns for keys with a seed.
+pub const COMPACT_KEYS_CHARS: usize = base64url_len(COMPACT_KEYS_LEN);
 /// Length of the `key_check` value.
 pub const KEY_CHECK_LEN: usize = 32;
 /// Length of the Argon2id salt.
 pub const PASSPHRASE_SALT_LEN: usize = 16;
-/// Length of an ML-KEM-768 encapsulation key as stored in a note.
-pub const NOTE_EK_LEN: usize = 1184;
-/// Length of an ML-KEM-768 ciphertext as stored in a note.
-pub const NOTE_CT_KEM_LEN: usize = 1088;
+/// Length of an ML-KEM-768 encapsulation key as stored in a note (1184).
+pub const NOTE_EK_LEN: usize = NOTE_KEM_LEVEL.public_key_len();
+/// Length of an ML-KEM-768 ciphertext as stored in a note (1088).
+pub const NOTE_CT_KEM_LEN: usize = NOTE_KEM_LEVEL.ciphertext_len();
 /// Length of the AES-GCM tag at the end of a note ciphertext.
 pub const NOTE_TAG_LEN: usize = 16;
-
-/// The magic bytes that open an encoded [`StoredNote`].
-const MAGIC: &[u8; 4] = b"QSNT";
-/// The encoding version of [`StoredNote::to_bytes`].
-const VERSION: u8 = 1;
-/// Flag bit: passphrase parameters follow.
-const FLAG_PASSPHRASE: u8 = 0x01;
-/// Length of the encoded passphrase parameters.
-const PARAMS_LEN: usize = PASSPHRASE_SALT_LEN + 12;
-/// Length of the Argon2id output mixed into the key.
-const PASSPHRASE_KEY_LEN: usize = 32;
-
-/// Everything a server keeps about a note. It holds no secret, so `Clone` and `Debug` are
-/// ordinary.
-///
-/// The fields are public for storage layers that keep them in separate columns;
-/// [`StoredNote::to_bytes`] and [`StoredNote::from_bytes`] give one versioned encoding (see the
-/// [module docs](self) for its layout). Opening checks every length again, so a hand-built
-/// `StoredNote` with wrong lengths fails to open, never panics.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(
-    clippy::exhaustive_structs,
-    reason = "a plain record of the stored fields, built by storage layers"
-)]
-pub struct StoredNote {
-    /// The ML-KEM-768 encapsulation key (1184 bytes).
-    pub ek: Vec<u8>,
-    /// The ML-KEM-768 ciphertext (1088 bytes).
-    pub ct_kem: Vec<u8>,
-    /// The AES-256-GCM nonce.
-    pub nonce: [u8; NOTE_NONCE_LEN],
-    /// The AES-256-GCM ciphertext followed by its 16-byte tag.
-    pub ciphertext: Vec<u8>,
-    /// The Argon2id parameters, if the note needs a passphrase.
-    pub passphrase: Option<PassphraseParams>,
-    /// Commitment to the recipient keys; see [`check_link_keys`].
-    pub key_check: [u8; KEY_CHECK_LEN],
-}
-
-impl StoredNote {
-    /// The versioned encoding (layout in the [module docs](self)).
-    #[must_use]
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let params_len = if self.passphrase.is_some() {
-            PARAMS_LEN
-        } else {
-            0
-        };
-        let mut out = Vec::with_capacity(
-            6 + self.ek.len()
-                + self.ct_kem.len()
-                + NOTE_NONCE_LEN
-                + KEY_CHECK_LEN
-                + params_len
-                + 4
-                + self.ciphertext.len(),
-        );
-        out.extend_from_slice(MAGIC);
-        out.push(VERSION);
-        out.push(if self.passphrase.is_some() {
-            FLAG_PASSPHRASE
-        } else {
-            0
-        });
-        out.extend_from_slice(&self.ek);
-        out.extend_from_slice(&self.ct_kem);
-        out.extend_from_slice(&self.nonce);
-        out.extend_from_slice(&self.key_check);
-        if let Some(params) = &self.passphrase {
-            params.encode_into(&mut out);
-        }
-        // A note built by `seal_note` always fits; a hand-built one with a ciphertext over
-        // 4 GiB gets a length that `from_bytes` rejects rather than a wrapped one.
-        let len = u32::try_from(self.ciphertext.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&self.ciphertext);
-        out
-    }
-
-    /// Decodes [`StoredNote::to_bytes`] output, checking every length.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Encoding`] if the magic, version or flags are unknown, the passphrase
-    /// parameters are out of bounds (see [`PassphraseParams::validate`]), the ciphertext is
-    /// shorter than its tag, or the input is truncated or extended.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        const WHAT: &str = "stored note";
-        let mut reader = Reader::new(bytes, WHAT);
-        if reader.take(MAGIC.len())? != MAGIC || reader.byte()? != VERSION {
-            return Err(Error::Encoding(WHAT));
-        }
-        let flags = reader.byte()?;
-        if flags & !FLAG_PASSPHRASE != 0 {
-            return Err(Error::Encoding(WHAT));
-        }
-        let ek = reader.take(NOTE_EK_LEN)?.to_vec();
-        let ct_kem = reader.take(NOTE_CT_KEM_LEN)?.to_vec();
-        let nonce = reader.array::<NOTE_NONCE_LEN>()?;
-        let key_check = reader.array::<KEY_CHECK_LEN>()?;
-        let passphrase = if flags & FLAG_PASSPHRASE == 0 {
-            None
-        } else {
-            let params = PassphraseParams {
-                salt: reader.array::<PASSPHRASE_SALT_LEN>()?,
-                m_cost_kib: reader.u32()?,
-                t_cost: reader.u32()?,
-                p_cost: reader.u32()?,
-            };
-            params.validate().map_err(|_| Error::Encoding(WHAT))?;
-            Some(params)
-        };
-        let len = usize::try_from(reader.u32()?).map_err(|_| Error::Encoding(WHAT))?;
-        if len < NOTE_TAG_LEN {
-            return Err(Error::Encoding(WHAT));
-        }
-        let ciphertext = reader.take(len)?.to_vec();
-        reader.finish()?;
-        Ok(Self {
-            ek,
-            ct_kem,
-            nonce,
-            ciphertext,
-            passphrase,
-            key_check,
-        })
-    }
-
-    /// Whether opening this note needs a passphrase.
-    #[must_use]
-    pub const fn needs_passphrase(&self) -> bool {
-        self.passphrase.is_some()
-    }
-
-    /// The header that is both AES-GCM associated data and (hashed) the HKDF binding.
-    fn header(&self) -> Vec<u8> {
-        let mut header = Vec::with_capacity(6 + 32 + NOTE_CT_KEM_LEN + PARAMS_LEN);
-        header.extend_from_slice(MAGIC);
-        header.push(VERSION);
-        header.push(if self.passphrase.is_some() {
-            FLAG_PASSPHRASE
-        } else {
-            0
-        });
-        header.extend_from_slice(&Sha256::digest(&self.ek));
-        header.extend_from_slice(&self.ct_kem);
-        if let Some(params) = &self.passphrase {
-            params.encode_into(&mut header);
-        }
-        header
-    }
-
-    /// Checks the public lengths before any cryptography.
-    fn check_shape(&self) -> core::result::Result<(), NoteOpenError> {
-        let params_ok = self
-            .passphrase
-            .as_ref()
-            .is_none_or(|p| p.validate().is_ok());
-        if self.ek.len() == NOTE_EK_LEN
-            && self.ct_kem.len() == NOTE_CT_KEM_LEN
-            && self.ciphertext.len() >= NOTE_TAG_LEN
-            && params_ok
-        {
-            Ok(())
-        } else {
-            Err(NoteOpenError::Corrupt)
-        }
-    }
-}
-
-impl TryFrom<&[u8]> for StoredNote {
-    type Error = Error;
-
-    fn try_from(bytes: &[u8]) -> Result<Self> {
-        Self::from_bytes(bytes)
-    }
-}
-
-/// Argon2id parameters and salt of a passphrase-protected note. Public.
-///
-/// ```
-/// use qsmm_shield::note::PassphraseParams;
-///
-/// let params = PassphraseParams::generate()?;
-/// assert_eq!(params.m_cost_kib, PassphraseParams::DEFAULT_M_COST_KIB);
-/// assert!(params.validate().is_ok());
-/// # Ok::<(), qsmm_shield::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(
-    clippy::exhaustive_structs,
-    reason = "a plain record of public parameters"
-)]
-pub struct PassphraseParams {
-    /// The random 16-byte salt.
-    pub salt: [u8; PASSPHRASE_SALT_LEN],
-    /// Memory cost in KiB.
-    pub m_cost_kib: u32,
-    /// Number of passes.
-    pub t_cost: u32,
-    /// Degree of parallelism.
-    pub p_cost: u32,
-}
-
-impl PassphraseParams {
-    /// Default memory cost: 19 MiB (the OWASP recommendation for Argon2id).
-    pub const DEFAULT_M_COST_KIB: u32 = 19_456;
-    /// Default number of passes.
-    pub const DEFAULT_T_COST: u32 = 2;
-    /// Default parallelism.
-    pub const DEFAULT_P_COST: u32 = 1;
-    /// Largest memory cost accepted: 256 MiB, so a stored note cannot make its opener allocate
-    /// without bound.
-    pub const MAX_M_COST_KIB: u32 = 262_144;
-    /// Largest number of passes accepted.
-    pub const MAX_T_COST: u32 = 16;
-    /// Largest parallelism accepted.
-    pub const MAX_P_COST: u32 = 16;
-
-    /// The default costs with a fresh random salt.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Rng`] if the operating system cannot provide randomness.
-    pub fn generate() -> Result<Self> {
-        Self::with_costs(
-            Self::DEFAULT_M_COST_KIB,
-            Self::DEFAULT_T_COST,
-            Self::DEFAULT_P_COST,
-        )
-    }
-
-    /// Chosen costs with a fresh random salt.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] if the costs are out of bounds (see
-    /// [`PassphraseParams::validate`]); [`Error::Rng`] if the operating system cannot provide
-    /// randomness.
-    pub fn with_costs(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
-        let mut salt = [0u8; PASSPHRASE_SALT_LEN];
-        getrandom::fill(&mut salt).map_err(|_| Error::Rng)?;
-        let params = Self {
-            salt,
-            m_cost_kib,
-            t_cost,
-            p_cost,
-        };
-        params.validate()?;
-        Ok(params)
-    }
-
-    /// Checks the costs: `1 ≤ p ≤ 16`, `1 ≤ t ≤ 16`, `8·p ≤ m ≤ 262144` KiB.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] otherwise.
-    pub fn validate(&self) -> Result<()> {
-        let p_ok = (1..=Self::MAX_P_COST).contains(&self.p_cost);
-        let t_ok = (1..=Self::MAX_T_COST).contains(&self.t_cost);
-        let m_ok = self.m_cost_kib <= Self::MAX_M_COST_KIB
-            && u64::from(self.m_cost_kib) >= 8 * u64::from(self.p_cost);
-        if p_ok && t_ok && m_ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidParameter("Argon2id costs out of bounds"))
-        }
-    }
-
-    fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.salt);
-        out.extend_from_slice(&self.m_cost_kib.to_le_bytes());
-        out.extend_from_slice(&self.t_cost.to_le_bytes());
-        out.extend_from_slice(&self.p_cost.to_le_bytes());
-    }
-
-    /// Argon2id(passphrase, salt) → 32 bytes.
-    fn derive(&self, passphrase: &[u8]) -> Result<Zeroizing<[u8; PASSPHRASE_KEY_LEN]>> {
-        self.validate()?;
-        let params = argon2::Params::new(
-            self.m_cost_kib,
-            self.t_cost,
-            self.p_cost,
-            Some(PASSPHRASE_KEY_LEN),
-        )
-        .map_err(|_| Error::InvalidParameter("Argon2id costs out of bounds"))?;
-        let argon =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut out = Zeroizing::new([0u8; PASSPHRASE_KEY_LEN]);
-        argon
-            .hash_password_into(passphrase, &self.salt, out.as_mut())
-            .map_err(|_| Error::InvalidParameter("passphrase too long"))?;
-        Ok(out)
-    }
-}
-
-/// The recipient's half of a note: the ML-KEM-768 seed and the classical secret. Never stored
-/// by the server.
-///
-/// Zeroized on drop; `Debug` prints a placeholder; not `Clone`.
-///
-/// Keys imported with [`RecipientKeys::from_expanded`] from a 2400-byte expanded key have no
-/// seed (the seed cannot be recovered from the expanded form): for them [`RecipientKeys::seed`]
-/// is all zeros, [`RecipientKeys::has_seed`] is `false`, and [`RecipientKeys::to_compact`]
-/// encodes the expanded key instead (see there).
-pub struct RecipientKeys {
-    seed: [u8; SEED_LEN],
-    has_seed: bool,
-    classical: [u8; CLASSICAL_SECRET_LEN],
-    dk: KemSecretKey,
-}
-
-impl RecipientKeys {
-    /// Keys from the ML-KEM-768 seed `d ‖ z` and the classical secret.
-    #[must_use]
-    pub fn from_seed(seed: [u8; SEED_LEN], classical_secret: [u8; CLASSICAL_SECRET_LEN]) -> Self {
-        let dk = KemSecretKey::from_seed(KemLevel::Kem768, &seed);
-        Self {
-            seed,
-            has_seed: true,
-            classical: classical_secret,
-            dk,
-        }
-    }
-
-    /// Keys from a decapsulation key and the classical secret.
-    ///
-    /// `dk` is either the 2400-byte expanded ML-KEM-768 key `dk_PKE ‖ ek ‖ H(ek) ‖ z`, checked
-    /// as FIPS 203 §7.3 requires, or the 64-byte seed.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::InvalidLength`] if `dk` is neither 2400 nor 64 bytes, or `classical_secret`
-    ///   is not 32 bytes;
-    /// - [`Error::InvalidKey`] if the expanded key fails the FIPS 203 checks (corrupted
-    ///   embedded `ek` or `H(ek)`).
-    pub fn from_expanded(dk: &[u8], classical_secret: &[u8]) -> Result<Self> {
-        let classical: [u8; CLASSICAL_SECRET_LEN] =
-            classical_secret
-                .try_into()
-                .map_err(|_| Error::InvalidLength {
-                    what: "classical secret",
-                    expected: CLASSICAL_SECRET_LEN,
-                    got: classical_secret.len(),
-                })?;
-        let classical = Zeroizing::new(classical);
-        if dk.len() == SEED_LEN {
-            let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-            seed.copy_from_slice(dk);
-            return Ok(Self::from_seed(*seed, *classical));
-        }
-        if dk.len() != EXPANDED_DK_LEN {
-            return Err(Error::InvalidLength {
-                what: "ML-KEM-768 decapsulation key",
-                expected: EXPANDED_DK_LEN,
-                got: dk.len(),
-            });
-        }
-        let dk = KemSecretKey::from_expanded(KemLevel::Kem768, dk)?;
-        Ok(Self {
-            seed: [0; SEED_LEN],
-            has_seed: false,
-            classical: *classical,
-            dk,
-        })
-    }
-
-    /// The 64-byte ML-KEM-768 seed `d ‖ z`; all zeros if the keys were imported from the
-    /// expanded form (check [`RecipientKeys::has_seed`]).
-    ///
-    /// <div class="warning">This returns secret key material.</div>
-    #[must_use]
-    pub const fn seed(&self) -> &[u8; SEED_LEN] {
-        &self.seed
-    }
-
-    /// Whether [`RecipientKeys::seed`] holds the seed (`false` after importing an expanded key).
-    #[must_use]
-    pub const fn has_seed(&self) -> bool {
-        self.has_seed
-    }
-
-    /// The 32-byte classical secret.
-    ///
-    /// <div class="warning">This returns secret key material.</div>
-    #[must_use]
-    pub const fn classical_secret(&self) -> &[u8; CLASSICAL_SECRET_LEN] {
-        &self.classical
-    }
-
-    /// The 2400-byte expanded ML-KEM-768 decapsulation key `dk_PKE ‖ ek ‖ H(ek) ‖ z`.
-    ///
-    /// <div class="warning">This returns secret key material.</div>
-    #[must_use]
-    pub fn expanded_decapsulation_key(&self) -> Zeroizing<Vec<u8>> {
-        self.dk.to_expanded()
-    }
-
-    /// The ML-KEM-768 encapsulation key these keys decapsulate for.
-    #[must_use]
-    pub fn encapsulation_key(&self) -> Vec<u8> {
-        self.dk.public_key().to_bytes()
-    }
-
-    /// The compact text form: base64url without padding of `seed ‖ classical` (96 bytes →
-    /// 128 characters), fit for a URL fragment.
-    ///
-    /// Keys imported from an expanded key have no seed; their compact form encodes
-    /// `expanded dk ‖ classical` instead (2432 bytes → 3243 characters), which
-    /// [`RecipientKeys::from_compact`] also reads.
-    ///
-    /// <div class="warning">This returns secret key material.</div>
-    #[must_use]
-    pub fn to_compact(&self) -> Zeroizing<String> {
-        let mut raw = if self.has_seed {
-            Zeroizing::new(self.seed.to_vec())
-        } else {
-            self.dk.to_expanded()
-        };
-        raw.extend_from_slice(&self.classical);
-        Zeroizing::new(URL_SAFE_NO_PAD.encode(&raw[..]))
-    }
-
-    /// Reads [`RecipientKeys::to_compact`] output.
-    ///
-    /// Strict: only the base64url alphabet, no padding, no whitespace, canonical trailing bits,
-    /// and exactly 128 characters (seed form) or 3243 characters (expanded form).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Encoding`] for any other input; [`Error::InvalidKey`] if an expanded key inside
-    /// fails the FIPS 203 checks.
-    pub fn from_compact(s: &str) -> Result<Self> {
-        const WHAT: &str = "compact recipient keys";
-        let raw_len = match s.len() {
-            COMPACT_SEED_CHARS => COMPACT_KEYS_LEN,
-            COMPACT_EXPANDED_CHARS => EXPANDED_DK_LEN + CLASSICAL_SECRET_LEN,
-            _ => return Err(Error::Encoding(WHAT)),
-        };
-        let mut raw = Zeroizing::new(vec![0u8; raw_len]);
-        let written = URL_SAFE_NO_PAD
-            .decode_slice(s.as_bytes(), &mut raw[..])
-            .map_err(|_| Error::Encoding(WHAT))?;
-        if written != raw_len {
-            return Err(Error::Encoding(WHAT));
-        }
-        let split = raw_len - CLASSICAL_SECRET_LEN;
-        let (dk, classical) = raw.split_at(split);
-        Self::from_expanded(dk, classical)
-    }
-
-    /// ML-KEM-768 decapsulation of a stored `ct_kem` (length checked by the caller).
-    fn decapsulate(&self, ct_kem: &[u8]) -> Result<KemSharedSecret> {
-        self.dk.decapsulate_bytes(ct_kem)
-    }
-}
-
-impl Drop for RecipientKeys {
-    fn drop(&mut self) {
-        self.seed.zeroize();
-        self.classical.zeroize();
-        // `dk` zeroizes itself.
-    }
-}
-
-impl ZeroizeOnDrop for RecipientKeys {}
-
-impl fmt::Debug for RecipientKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RecipientKeys(..)")
-    }
-}
 
 /// Why a note did not open. Every variant turns into [`Error::Crypto`].
 #[derive(Debug, thiserror::Error)]
@@ -854,9 +377,12 @@ fn hkdf_expand(ikm: &[u8], info: &[&[u8]], out: &mut [u8]) {
     }
 }
 
-/// Characters of a compact seed form: 96 bytes in base64url without padding.
-const COMPACT_SEED_CHARS: usize = 128;
-/// Characters of a compact expanded form: 2432 bytes in base64url without padding.
-const COMPACT_EXPANDED_CHARS: usize = 3243;
+/// Characters of `bytes` bytes in base64url without padding: `⌈4·bytes / 3⌉`.
+const fn base64url_len(bytes: usize) -> usize {
+    (4 * bytes).div_ceil(3)
+}
+
 /// Largest plaintext whose ciphertext length fits the `u32` of the encoding.
 const MAX_PLAINTEXT_LEN: usize = 0xFFFF_FFFF - NOTE_TAG_LEN;
+/// Length of the Argon2id output mixed into the key.
+const PASSPHRASE_KEY_LEN: usize = 32;

@@ -7,7 +7,7 @@
 //! ```
 //! use qsmm_shield::hybrid::XWingKeypair;
 //! use qsmm_shield::wrap::{self, WrappedKey};
-//! use qsmm_shield::SecretKey;
+//! use qsmm_types::SecretKey;
 //!
 //! let keypair = XWingKeypair::generate();
 //! let key = SecretKey::generate();
@@ -67,14 +67,14 @@ use core::fmt;
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use hkdf::Hkdf;
-use qsmm_types::labels;
+use qsmm_types::{SecretKey, labels};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::hybrid::{XWingPublicKey, XWingSecretKey};
 use crate::kem::{KemLevel, KemPublicKey, KemSecretKey, KemSharedSecret};
 use crate::reader::Reader;
-use crate::{Error, Result, SecretKey};
+use crate::{Error, Result};
 
 /// Length of the sealed key: the 32-byte key and the 16-byte Poly1305 tag.
 const SEALED_LEN: usize = 32 + 16;
@@ -90,26 +90,26 @@ const HEADER_LEN: usize = 6;
 #[non_exhaustive]
 pub enum WrapSuite {
     /// ML-KEM-512.
-    MlKem512,
+    Kem512,
     /// ML-KEM-768.
-    MlKem768,
+    Kem768,
     /// ML-KEM-1024.
-    MlKem1024,
+    Kem1024,
     /// X-Wing (ML-KEM-768 + X25519), recommended.
     XWing,
 }
 
 impl WrapSuite {
     /// Every suite.
-    pub const ALL: [Self; 4] = [Self::MlKem512, Self::MlKem768, Self::MlKem1024, Self::XWing];
+    pub const ALL: [Self; 4] = [Self::Kem512, Self::Kem768, Self::Kem1024, Self::XWing];
 
     /// The suite id byte of the encoding.
     #[must_use]
     pub const fn id(self) -> u8 {
         match self {
-            Self::MlKem512 => 0x01,
-            Self::MlKem768 => 0x02,
-            Self::MlKem1024 => 0x03,
+            Self::Kem512 => 0x01,
+            Self::Kem768 => 0x02,
+            Self::Kem1024 => 0x03,
             Self::XWing => 0x10,
         }
     }
@@ -118,9 +118,9 @@ impl WrapSuite {
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
-            Self::MlKem512 => "ML-KEM-512",
-            Self::MlKem768 => "ML-KEM-768",
-            Self::MlKem1024 => "ML-KEM-1024",
+            Self::Kem512 => "ML-KEM-512",
+            Self::Kem768 => "ML-KEM-768",
+            Self::Kem1024 => "ML-KEM-1024",
             Self::XWing => "X-Wing",
         }
     }
@@ -129,9 +129,9 @@ impl WrapSuite {
     #[must_use]
     pub const fn from_id(id: u8) -> Option<Self> {
         match id {
-            0x01 => Some(Self::MlKem512),
-            0x02 => Some(Self::MlKem768),
-            0x03 => Some(Self::MlKem1024),
+            0x01 => Some(Self::Kem512),
+            0x02 => Some(Self::Kem768),
+            0x03 => Some(Self::Kem1024),
             0x10 => Some(Self::XWing),
             _ => None,
         }
@@ -141,9 +141,9 @@ impl WrapSuite {
     #[must_use]
     pub const fn kem_ciphertext_len(self) -> usize {
         match self {
-            Self::MlKem512 => KemLevel::Kem512.ciphertext_len(),
-            Self::MlKem768 => KemLevel::Kem768.ciphertext_len(),
-            Self::MlKem1024 => KemLevel::Kem1024.ciphertext_len(),
+            Self::Kem512 => KemLevel::Kem512.ciphertext_len(),
+            Self::Kem768 => KemLevel::Kem768.ciphertext_len(),
+            Self::Kem1024 => KemLevel::Kem1024.ciphertext_len(),
             Self::XWing => crate::hybrid::XWING_CIPHERTEXT_LEN,
         }
     }
@@ -156,9 +156,9 @@ impl WrapSuite {
 
     const fn of_level(level: KemLevel) -> Self {
         match level {
-            KemLevel::Kem512 => Self::MlKem512,
-            KemLevel::Kem768 => Self::MlKem768,
-            KemLevel::Kem1024 => Self::MlKem1024,
+            KemLevel::Kem512 => Self::Kem512,
+            KemLevel::Kem768 => Self::Kem768,
+            KemLevel::Kem1024 => Self::Kem1024,
         }
     }
 

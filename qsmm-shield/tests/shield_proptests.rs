@@ -11,7 +11,7 @@ use qsmm_shield::dsa::{DsaKeypair, DsaLevel, DsaSignature};
 use qsmm_shield::hybrid::{XWingKeypair, XWingPublicKey, XWingSecretKey};
 use qsmm_shield::kem::{KemCiphertext, KemKeypair, KemLevel, KemPublicKey, KemSecretKey};
 use qsmm_shield::wrap::{self, UnwrapSecretKey, WrapPublicKey, WrappedKey};
-use qsmm_shield::{Error, SecretKey};
+use qsmm_types::{Error, SecretKey};
 
 /// KEM: encodings and encapsulation round-trip for one level.
 fn kem_round_trip(level: KemLevel, seed: &[u8; 64]) {

@@ -8,16 +8,14 @@
 use qsmm_shield::hybrid::XWingKeypair;
 use qsmm_shield::kem::{KemKeypair, KemLevel};
 use qsmm_shield::wrap::{self, UnwrapSecretKey, WrapPublicKey, WrapSuite, WrappedKey};
-use qsmm_shield::{Error, SecretKey};
+use qsmm_types::{Error, SecretKey};
 
 /// The example of the workspace README, unchanged.
 #[test]
 fn readme_example() {
-    use qsmm_shield::{
-        SecretKey,
-        kem::{KemKeypair, KemLevel},
-        wrap,
-    };
+    use qsmm_shield::kem::{KemKeypair, KemLevel};
+    use qsmm_shield::wrap;
+    use qsmm_types::SecretKey;
     let keypair = KemKeypair::generate(KemLevel::Kem768);
     let session_key = SecretKey::generate();
     let wrapped = wrap::wrap_key(keypair.public_key(), &session_key).unwrap();
@@ -86,9 +84,9 @@ where
 #[test]
 fn every_ml_kem_level() {
     for (level, suite) in [
-        (KemLevel::Kem512, WrapSuite::MlKem512),
-        (KemLevel::Kem768, WrapSuite::MlKem768),
-        (KemLevel::Kem1024, WrapSuite::MlKem1024),
+        (KemLevel::Kem512, WrapSuite::Kem512),
+        (KemLevel::Kem768, WrapSuite::Kem768),
+        (KemLevel::Kem1024, WrapSuite::Kem1024),
     ] {
         let pair = KemKeypair::generate(level);
         let other = KemKeypair::generate(level);
@@ -187,6 +185,6 @@ fn suites_are_distinct() {
     for suite in WrapSuite::ALL {
         assert_eq!(WrapSuite::from_id(suite.id()), Some(suite));
     }
-    assert_eq!(WrapSuite::MlKem768.encoded_len(), 6 + 1088 + 48);
+    assert_eq!(WrapSuite::Kem768.encoded_len(), 6 + 1088 + 48);
     assert_eq!(WrapSuite::XWing.encoded_len(), 6 + 1120 + 48);
 }

@@ -49,7 +49,7 @@ fn draft_vectors() {
 
         // EncapsulateDerand(pk, eseed) → (ss, ct), from the decoded public key.
         let public = XWingPublicKey::from_bytes(&v.pk).unwrap();
-        let (ct, ss) = public.encapsulate_derand(&eseed);
+        let (ct, ss) = public.encapsulate_deterministic(&eseed);
         assert_eq!(ct.as_bytes(), &v.ct[..], "vector {i}: ct");
         assert_eq!(&ss.as_bytes()[..], &v.ss[..], "vector {i}: ss");
 

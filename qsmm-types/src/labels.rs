@@ -60,6 +60,13 @@ pub const PROOF_NODE: Label = Label("qsmm/v1/proof/node");
 pub const SHIELD_WRAP: Label = Label("qsmm/v1/shield/wrap");
 /// Note key derived from the ML-KEM secret and the classical secret (`qsmm-shield`, paravoid).
 pub const SHIELD_NOTE: Label = Label("qsmm/v1/shield/note");
+/// Key of the cipher that encrypts the 4096-byte sectors of a volume (`qsmm-volume`).
+pub const VOLUME_DATA: Label = Label("qsmm/v1/volume/data");
+/// Key of the namespace that seals a volume's map blocks (`qsmm-volume`).
+pub const VOLUME_MAP: Label = Label("qsmm/v1/volume/map");
+/// Fingerprint that tells whether a volume is already open on a medium (`qsmm-volume`; kept in
+/// memory only, never written).
+pub const VOLUME_HANDLE: Label = Label("qsmm/v1/volume/handle");
 
 /// Every label, for the test that they are pairwise distinct.
 pub const ALL: &[Label] = &[
@@ -73,6 +80,9 @@ pub const ALL: &[Label] = &[
     PROOF_NODE,
     SHIELD_WRAP,
     SHIELD_NOTE,
+    VOLUME_DATA,
+    VOLUME_MAP,
+    VOLUME_HANDLE,
 ];
 
 #[cfg(test)]

@@ -49,20 +49,23 @@ const MAX_WALK: u32 = 4096;
 /// overwrites: collisions are the normal case, not a rare one. A later write silently destroys
 /// the other namespace's block (it no longer opens; nothing else breaks).
 ///
-/// The mitigations are those of every deniable system:
-/// - open every namespace whose data must survive while writing, and allocate with
-///   [`Self::allocate`], which skips blocks an open namespace already uses (compare
-///   VeraCrypt's "hidden volume protection", which needs both passwords at mount time, and
-///   Shufflecake, which opens all (at most 15) volumes together and states that a closed volume
-///   may be overwritten);
-/// - or give each namespace a disjoint region of the medium
-///   ([`Namespace::data_allocator_in`](crate::Namespace::data_allocator_in)), at the cost of
-///   revealing, to whoever knows the layout convention, how the medium is divided;
-/// - or keep the medium so large that `a·b/N` is negligible (for `2^-40`, `a·b ≤ 2^-40 · N`).
+/// # Only for a namespace alone on its medium (or region)
 ///
-/// With [`Self::allocate`] the placement is no longer a function of the key alone, so
-/// the namespace records the blocks it chose in its own metadata (the mesh root or blocks it
-/// references), as a file system records its extents.
+/// The sequence is a function of the key alone. That makes it unfit for several namespaces on
+/// one medium, in both directions:
+/// - without coordination, namespaces overwrite each other at the birthday rate above;
+/// - with coordination by skipping candidates that another open namespace uses, the skips
+///   betray the others: whoever is given one key recomputes its sequence, and every candidate
+///   it skipped is a block of another namespace. For this reason the skipping allocator that
+///   this type once had is gone.
+///
+/// Several namespaces on one medium allocate **uniformly at random among the free blocks** and
+/// record each choice in their own metadata, as `qsmm-volume` does (see ARCHITECTURE.md,
+/// "Data-block allocation"): with random choice a revealed namespace's block set is a uniform
+/// sample whatever else is on the medium. Use this type for a single namespace, or give each
+/// namespace a disjoint region
+/// ([`Namespace::data_allocator_in`](crate::Namespace::data_allocator_in)) at the cost of
+/// revealing, to whoever knows the layout convention, how the medium is divided.
 ///
 /// # Examples
 ///
@@ -146,28 +149,6 @@ impl<'a> DataAllocator<'a> {
             }
         }
         Ok(BlockId(self.start + self.permutation.forward(position)?))
-    }
-
-    /// The first candidate at index `*next` or later for which `in_use` is false; `*next` moves
-    /// past it. Use this while every namespace that must survive is open, with `in_use` telling
-    /// which blocks they (and this namespace) already hold; record the returned block in the
-    /// namespace's own metadata.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooFewBlocks`] if no candidate from `*next` on is free.
-    pub fn allocate(&self, next: &mut u64, in_use: &dyn Fn(BlockId) -> bool) -> Result<BlockId> {
-        while *next < self.capacity() {
-            let block = self.candidate(*next)?;
-            *next += 1;
-            if !in_use(block) {
-                return Ok(block);
-            }
-        }
-        Err(Error::TooFewBlocks {
-            needed: next.saturating_add(1),
-            available: self.capacity(),
-        })
     }
 
     /// Seals `data` and writes it to the block of logical data block `logical`

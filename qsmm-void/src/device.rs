@@ -5,6 +5,8 @@ mod memory;
 
 use qsmm_types::{BlockId, Error, Result};
 
+use crate::seal::BlockSize;
+
 pub use file::FileDevice;
 pub use memory::MemoryDevice;
 
@@ -130,9 +132,7 @@ pub(crate) fn check_run(
 
 /// Checks the geometry of a new device and returns its size in bytes.
 pub(crate) fn check_geometry(block_size: usize, block_count: u64) -> Result<u64> {
-    if block_size == 0 {
-        return Err(Error::InvalidParameter("block size must not be zero"));
-    }
+    BlockSize::new(block_size)?;
     block_count
         .checked_mul(block_size as u64)
         .ok_or(Error::InvalidParameter("device size overflows u64"))

@@ -7,6 +7,7 @@ use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroize;
 
 use crate::device::BlockDevice;
+use crate::seal::BlockSize;
 
 /// Bytes of noise generated and written per device call.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -49,17 +50,15 @@ pub fn format(device: &dyn BlockDevice) -> Result<()> {
 ///
 /// # Errors
 ///
-/// [`Error::Rng`] if the operating system cannot provide the seed; [`Error::Io`] and the other
-/// errors of [`BlockDevice::write_blocks`] and [`BlockDevice::flush`].
+/// [`Error::InvalidParameter`] if the device reports a block size that [`BlockSize::new`]
+/// rejects; [`Error::Rng`] if the operating system cannot provide the seed; [`Error::Io`] and
+/// the other errors of [`BlockDevice::write_blocks`] and [`BlockDevice::flush`].
 pub fn format_with_progress(
     device: &dyn BlockDevice,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<()> {
-    let block_size = device.block_size();
+    let block_size = BlockSize::new(device.block_size())?.get();
     let total = device.block_count();
-    if block_size == 0 {
-        return Err(Error::InvalidParameter("block size must not be zero"));
-    }
     let blocks_per_chunk = (CHUNK_BYTES / block_size).max(1);
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|_| Error::Rng)?;

@@ -2,18 +2,18 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-mod allocation;
-mod device;
-mod format;
-mod namespace;
+pub mod allocation;
+pub mod cipher;
+pub mod device;
+pub mod format;
+pub mod namespace;
+pub mod seal;
 #[cfg(feature = "stats")]
 pub mod stats;
 
-pub use allocation::DataAllocator;
+pub use cipher::SectorCipher;
 pub use device::{BlockDevice, FileDevice, MemoryDevice};
 pub use format::{format, format_with_progress};
-pub use namespace::{
-    DEFAULT_BLOCK_SIZE, LENGTH_FIELD_LEN, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, NONCE_LEN, Namespace,
-    SEAL_OVERHEAD, TAG_LEN,
-};
+pub use namespace::Namespace;
 pub use qsmm_types::{BlockId, Error, Result, SecretKey};
+pub use seal::{BlockSealer, BlockSize};

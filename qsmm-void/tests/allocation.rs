@@ -48,18 +48,18 @@ fn candidates_are_distinct_deterministic_and_skip_reserved() {
 }
 
 #[test]
-fn without_reserved_blocks_the_sequence_is_data_block() {
+fn without_reserved_blocks_the_sequence_covers_the_medium() {
     let ns = namespace(3);
     let alloc = ns.data_allocator(5000, &BTreeSet::new()).unwrap();
-    for i in [0, 1, 2, 4999] {
-        assert_eq!(alloc.candidate(i).unwrap(), ns.data_block(i, 5000).unwrap());
-    }
+    assert_eq!(alloc.capacity(), 5000);
+    let all: BTreeSet<BlockId> = (0..5000).map(|i| alloc.candidate(i).unwrap()).collect();
+    assert_eq!(all, (0..5000).map(BlockId).collect());
     assert!(matches!(
-        ns.data_block(5000, 5000),
+        alloc.candidate(5000),
         Err(Error::BlockOutOfRange { .. })
     ));
     assert!(matches!(
-        ns.data_block(0, 0),
+        ns.data_allocator(0, &BTreeSet::new()),
         Err(Error::TooFewBlocks { .. })
     ));
     // Reserved blocks beyond the medium are ignored.
@@ -90,31 +90,6 @@ fn regions_confine_allocation() {
 }
 
 #[test]
-fn allocate_skips_blocks_in_use_by_open_namespaces() {
-    let total = 256;
-    let a = namespace(5);
-    let b = namespace(6);
-    let alloc_a = a.data_allocator(total, &[]).unwrap();
-    let alloc_b = b.data_allocator(total, &[]).unwrap();
-    let used = std::cell::RefCell::new(BTreeSet::new());
-    let (mut next_a, mut next_b) = (0, 0);
-    // Both namespaces open: interleaved allocation never hands out a block twice.
-    for _ in 0..128 {
-        for (alloc, next) in [(&alloc_a, &mut next_a), (&alloc_b, &mut next_b)] {
-            let block = alloc
-                .allocate(next, &|id| used.borrow().contains(&id))
-                .unwrap();
-            assert!(used.borrow_mut().insert(block));
-        }
-    }
-    assert_eq!(used.borrow().len(), 256);
-    assert!(matches!(
-        alloc_a.allocate(&mut next_a, &|id| used.borrow().contains(&id)),
-        Err(Error::TooFewBlocks { .. })
-    ));
-}
-
-#[test]
 fn uncoordinated_namespaces_collide_as_the_birthday_bound_says() {
     // 40 blocks each in 400: expected overlap a*b/N = 4; a total of 0 over 8 key pairs would
     // mean the placements are not independent (probability e^-32).
@@ -122,8 +97,12 @@ fn uncoordinated_namespaces_collide_as_the_birthday_bound_says() {
     for pair in 0..8u8 {
         let a = namespace(100 + 2 * pair);
         let b = namespace(101 + 2 * pair);
-        let blocks_a: BTreeSet<BlockId> = (0..40).map(|i| a.data_block(i, 400).unwrap()).collect();
-        let blocks_b: BTreeSet<BlockId> = (0..40).map(|i| b.data_block(i, 400).unwrap()).collect();
+        let (a, b) = (
+            a.data_allocator(400, &BTreeSet::new()).unwrap(),
+            b.data_allocator(400, &BTreeSet::new()).unwrap(),
+        );
+        let blocks_a: BTreeSet<BlockId> = (0..40).map(|i| a.candidate(i).unwrap()).collect();
+        let blocks_b: BTreeSet<BlockId> = (0..40).map(|i| b.candidate(i).unwrap()).collect();
         overlaps += blocks_a.intersection(&blocks_b).count();
     }
     // Mean 32, standard deviation about 5.5.

@@ -83,6 +83,12 @@ fn memory_device() {
     assert!(MemoryDevice::from_bytes(512, vec![0; 1000]).is_err());
     assert!(MemoryDevice::from_bytes(0, vec![]).is_err());
     assert!(MemoryDevice::new(0, 1).is_err());
+    for size in [100, 513, 4000, (1 << 20) + 512] {
+        assert!(matches!(
+            MemoryDevice::new(size, 1),
+            Err(Error::InvalidParameter(_))
+        ));
+    }
     assert!(MemoryDevice::new(4096, u64::MAX).is_err());
 }
 
@@ -113,8 +119,13 @@ fn file_device_round_trip_survives_reopen() {
     // The same file seen with another block size: a whole number of blocks, or an error.
     assert_eq!(FileDevice::open(&path, 512).unwrap().block_count(), 256);
     assert!(matches!(
-        FileDevice::open(&path, 3000),
+        FileDevice::open(&path, 1536),
         Err(Error::InvalidLength { .. })
+    ));
+    // Not a block size at all (see `BlockSize::new`).
+    assert!(matches!(
+        FileDevice::open(&path, 3000),
+        Err(Error::InvalidParameter(_))
     ));
     assert!(FileDevice::open(&path, 0).is_err());
     assert!(matches!(

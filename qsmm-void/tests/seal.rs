@@ -2,10 +2,8 @@
 //! errors, and sealing is randomised.
 #![allow(clippy::unwrap_used, reason = "test helpers panic on failure")]
 
-use qsmm_void::{
-    BlockId, DEFAULT_BLOCK_SIZE, Error, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, Namespace, SEAL_OVERHEAD,
-    SecretKey,
-};
+use qsmm_void::seal::SEAL_OVERHEAD;
+use qsmm_void::{BlockId, BlockSealer, BlockSize, Error, Namespace, SecretKey};
 
 const HW: &[u8] = b"test medium";
 
@@ -15,12 +13,12 @@ fn namespace(byte: u8) -> Namespace {
 
 #[test]
 fn constants_are_consistent() {
-    assert_eq!(DEFAULT_BLOCK_SIZE, 4096);
+    assert_eq!(BlockSize::DEFAULT.get(), 4096);
     assert_eq!(SEAL_OVERHEAD, 24 + 4 + 16);
-    const { assert!(MIN_BLOCK_SIZE > SEAL_OVERHEAD) };
+    const { assert!(BlockSize::MIN.get() > SEAL_OVERHEAD) };
     let ns = namespace(1);
-    assert_eq!(ns.block_size(), DEFAULT_BLOCK_SIZE);
-    assert_eq!(ns.capacity(), DEFAULT_BLOCK_SIZE - SEAL_OVERHEAD);
+    assert_eq!(ns.block_size(), BlockSize::DEFAULT);
+    assert_eq!(ns.capacity(), 4096 - SEAL_OVERHEAD);
 }
 
 #[test]
@@ -147,8 +145,10 @@ fn lengths_do_not_show() {
 
 #[test]
 fn every_block_size_round_trips() {
-    for size in [MIN_BLOCK_SIZE, 1024, 1536, 8192, MAX_BLOCK_SIZE] {
-        let ns = Namespace::with_block_size(SecretKey::from_bytes([9; 32]), HW, size).unwrap();
+    for size in [512, 1024, 1536, 8192, 1 << 20] {
+        let block_size = BlockSize::new(size).unwrap();
+        let ns =
+            Namespace::with_block_size(SecretKey::from_bytes([9; 32]), HW, block_size).unwrap();
         let data = vec![0xa5; ns.capacity()];
         let mut out = vec![0u8; size];
         ns.seal_block_into(&data, BlockId(3), &mut out).unwrap();
@@ -160,19 +160,41 @@ fn every_block_size_round_trips() {
         // A namespace of another block size rejects the length.
         assert!(namespace(9).open_block(&out, BlockId(3)).is_err() || size == 4096);
     }
-    for size in [
-        0,
-        256,
-        511,
-        4000,
-        MAX_BLOCK_SIZE + MIN_BLOCK_SIZE,
-        usize::MAX,
-    ] {
+    for size in [0, 256, 511, 4000, (1 << 20) + 512, usize::MAX] {
         assert!(matches!(
-            Namespace::with_block_size(SecretKey::from_bytes([9; 32]), HW, size),
+            BlockSize::new(size),
             Err(Error::InvalidParameter(_))
         ));
     }
+}
+
+#[test]
+fn a_block_sealer_and_a_namespace_of_one_key_open_each_other() {
+    let key = SecretKey::from_bytes([0x21; 32]);
+    for size in [512, 4096] {
+        let block_size = BlockSize::new(size).unwrap();
+        let sealer = BlockSealer::new(&key, HW, block_size);
+        let ns = Namespace::with_block_size(key.clone_key(), HW, block_size).unwrap();
+        let by_sealer = sealer.seal_block(b"share", BlockId(8)).unwrap();
+        let by_namespace = ns.seal_block(b"root", BlockId(9)).unwrap();
+        assert_eq!(
+            ns.open_block(&by_sealer, BlockId(8)).unwrap(),
+            Some(b"share".to_vec())
+        );
+        assert_eq!(
+            sealer.open_block(&by_namespace, BlockId(9)).unwrap(),
+            Some(b"root".to_vec())
+        );
+        // Another medium or key: a different sealer.
+        let elsewhere = BlockSealer::new(&key, b"another medium", block_size);
+        assert_eq!(elsewhere.open_block(&by_sealer, BlockId(8)).unwrap(), None);
+        let stranger = BlockSealer::new(&SecretKey::from_bytes([0x22; 32]), HW, block_size);
+        assert_eq!(stranger.open_block(&by_sealer, BlockId(8)).unwrap(), None);
+    }
+    assert_eq!(
+        format!("{:?}", BlockSealer::new(&key, HW, BlockSize::DEFAULT)),
+        "BlockSealer { block_size: 4096, .. }"
+    );
 }
 
 #[test]

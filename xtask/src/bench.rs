@@ -6,11 +6,18 @@
 //! them by group and parameter and prints `raw / ours` of the median times: the share of the raw
 //! primitive's throughput that our wrapper keeps (1.00 = no overhead). Groups with only one side
 //! are listed without a ratio.
+//!
+//! `cargo xtask bench volume [--quick]` runs the block-device benchmark instead (module
+//! `volume`): the qsmm NBD export beside qemu-nbd on a raw file and on LUKS2.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod void;
+/// `cargo xtask bench volume`: NBD servers compared with one client.
+mod volume;
 
 /// The crates whose benchmarks the report covers: the `benches` crate holds every comparison.
 const BENCH_PACKAGES: &[&str] = &["qsmm-benches"];
@@ -21,6 +28,9 @@ const BENCH_TARGETS: &[&str] = &["shield", "shatter", "void", "proof"];
 
 /// Runs the benchmarks and writes `target/bench-report.md`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("volume") {
+        return volume::run(&args[1..]);
+    }
     let mut quick = false;
     let mut filter = None;
     for arg in args {
@@ -71,7 +81,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
 
     let results = collect(&criterion_dir)?;
-    let report = render(&results, quick);
+    let mut report = render(&results, quick);
+    if let Some(section) = void::section(&results) {
+        report.push_str(&section);
+    }
     println!("\n{report}");
     let path = target.join("bench-report.md");
     fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

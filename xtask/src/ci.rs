@@ -9,6 +9,10 @@ struct Step {
     program: &'static str,
     args: &'static [&'static str],
     env: &'static [(&'static str, &'static str)],
+    /// The cargo subcommand binary the step needs (`.ci/run` installs it), if any.
+    tool: Option<&'static str>,
+    /// A line printed before the step runs.
+    note: Option<&'static str>,
 }
 
 /// The README's test command; keep the two in step.
@@ -20,6 +24,8 @@ const STEPS: &[Step] = &[
         program: "cargo",
         args: &["fmt", "--all", "--check"],
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "clippy",
@@ -34,24 +40,32 @@ const STEPS: &[Step] = &[
             "warnings",
         ],
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "test",
         program: "cargo",
         args: TEST_ARGS,
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "build-default",
         program: "cargo",
         args: &["build", "-p", "qsmm"],
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "build-all-features",
         program: "cargo",
         args: &["build", "-p", "qsmm", "--all-features"],
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "build-shatter-void",
@@ -65,12 +79,61 @@ const STEPS: &[Step] = &[
             "shatter,void",
         ],
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "doc",
         program: "cargo",
         args: &["doc", "--workspace", "--no-deps", "--all-features"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
+        tool: None,
+        note: None,
+    },
+    Step {
+        name: "deny",
+        program: "cargo",
+        args: &["deny", "check", "bans", "licenses", "sources"],
+        env: &[],
+        tool: Some("cargo-deny"),
+        note: Some(
+            "advisories skipped: `cargo deny check advisories` needs the RustSec database \
+             from the network; run it by hand where the network is available",
+        ),
+    },
+    Step {
+        name: "machete",
+        program: "cargo",
+        args: &["machete"],
+        env: &[],
+        tool: Some("cargo-machete"),
+        note: None,
+    },
+    Step {
+        name: "hack",
+        program: "cargo",
+        // The library crates, each checked with every feature on its own.
+        args: &[
+            "hack",
+            "check",
+            "--each-feature",
+            "--no-dev-deps",
+            "--package",
+            "qsmm-types",
+            "--package",
+            "qsmm-shield",
+            "--package",
+            "qsmm-shatter",
+            "--package",
+            "qsmm-void",
+            "--package",
+            "qsmm-proof-stub",
+            "--package",
+            "qsmm",
+        ],
+        env: &[],
+        tool: Some("cargo-hack"),
+        note: None,
     },
     // The two slow adversarial steps run only in CI (`CI` set) or when named.
     Step {
@@ -78,12 +141,16 @@ const STEPS: &[Step] = &[
         program: "cargo",
         args: &["xtask", "fuzz", "--seconds", "30"],
         env: &[],
+        tool: None,
+        note: None,
     },
     Step {
         name: "schemathesis",
         program: "bash",
         args: &[".ci/schemathesis.sh"],
         env: &[],
+        tool: None,
+        note: None,
     },
 ];
 
@@ -133,6 +200,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             step.program,
             step.args.join(" ")
         );
+        if let Some(note) = step.note {
+            println!("    note: {note}");
+        }
+        if let Some(tool) = step.tool
+            && !tool_installed(tool)
+        {
+            return Err(format!(
+                "step `{}` needs `{tool}`: `cargo install --locked {tool}` (`.ci/run` does)",
+                step.name
+            ));
+        }
         let start = Instant::now();
         let status = Command::new(step.program)
             .args(step.args)
@@ -164,4 +242,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         Some(name) => Err(format!("step `{name}` failed")),
         None => Ok(()),
     }
+}
+
+/// Whether the cargo subcommand binary `tool` (for example `cargo-deny`) can be started.
+fn tool_installed(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
 }

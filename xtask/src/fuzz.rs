@@ -27,6 +27,8 @@ pub(crate) const TARGETS: &[&str] = &[
     "mesh_reconstruct",
     "proof_decode_verify",
     "note_decoders",
+    "age_header_stanzas",
+    "age_decrypt",
     "paravoid_http",
 ];
 

@@ -259,6 +259,8 @@ impl Server {
             .arg("--bind")
             .arg(addr.to_string())
             .args(store_args)
+            // Every client is 127.0.0.1: per-client rate limits would measure themselves.
+            .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -47,6 +47,7 @@ fn print_usage() {
          commands:\n  \
          ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
+         bench volume [--quick]  NBD export: qsmm plugin vs qemu-nbd raw and LUKS2\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
          [--store redb|postgres] [--instances N]\n                          \
          load-test paravoid servers against the crypto-only bound\n  \

@@ -1,35 +1,57 @@
-//! `GET /healthz`: liveness and readiness for load balancers and orchestrators.
+//! `GET /healthz`: liveness for load balancers and orchestrators; `GET /metrics`: Prometheus
+//! metrics.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::AppState;
 use crate::storage::NoteStore as _;
 
 /// The routes of this module.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health))
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
 }
 
-/// Answers `{"status": "ok", "store": "redb" | "postgres"}` while the store answers, and 503
-/// with `{"status": "unavailable", …}` while it does not (PostgreSQL down or unreachable); the
-/// server reconnects by itself and answers 200 again once PostgreSQL is back.
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Answers `{"status": "ok", "store": "redb" | "postgres"}` while the server can store and
+/// reveal notes. Answers 503 with the JSON error body once the redb writer thread has stopped,
+/// and 503 with `{"status": "unavailable", …}` while PostgreSQL does not answer (the server
+/// reconnects by itself and answers 200 again once PostgreSQL is back).
+async fn health(State(state): State<AppState>) -> Response {
     let store = state.store.kind();
+    if !state.is_healthy() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "the store's writer has stopped" })),
+        )
+            .into_response();
+    }
     match state.store.check().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "store": store })),
-        ),
+        Ok(()) => Json(json!({ "status": "ok", "store": store })).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "health check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable", "store": store })),
             )
+                .into_response()
         }
     }
+}
+
+/// The metrics in the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }

@@ -59,7 +59,9 @@ pub fn openapi_document(config: &Config) -> Value {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_PASSPHRASE_CHARS,
-        "description": "Second factor. Never stored; only an Argon2-derived key check is."
+        "description": "Second factor, bound into the note's key through Argon2id. Never \
+                        stored, and nothing derived from it is: only the Argon2id salt and \
+                        costs are."
     });
     let uuid = json!({ "type": "string", "format": "uuid" });
     let unix_secs = json!({ "type": "integer", "format": "int64", "minimum": 0 });
@@ -116,7 +118,10 @@ pub fn openapi_document(config: &Config) -> Value {
                         "422": error("A field is missing, null, unknown, of the wrong type or \
                                       out of range; the message is empty; or the passphrase is \
                                       empty or overlong."),
-                        "500": error("The server failed (never caused by the request).")
+                        "429": error("Too many creates from this client; see `Retry-After`."),
+                        "500": error("The server failed (never caused by the request)."),
+                        "503": error("With a passphrase: every Argon2id worker is busy and the \
+                                      queue is full; see `Retry-After`. Nothing was stored.")
                     }
                 }
             },
@@ -146,7 +151,8 @@ pub fn openapi_document(config: &Config) -> Value {
                          a passphrase, a missing passphrase changes nothing (403); a wrong one is \
                          counted (403 with `attempts_left`) and the {MAX_PASSPHRASE_ATTEMPTS}th \
                          wrong one destroys the note. A passphrase sent for a note without one \
-                         is ignored."
+                         is ignored. Once the reveal is queued it is answered even past the \
+                         request timeout (408 only comes before that)."
                     ),
                     "parameters": [id_parameter],
                     "requestBody": {
@@ -170,7 +176,11 @@ pub fn openapi_document(config: &Config) -> Value {
                         "422": error("A field is missing, null, unknown or of the wrong type; \
                                       both or neither key forms given; bad hex or base64url; \
                                       wrong key length; or an empty or overlong passphrase."),
-                        "500": error("The server failed (never caused by the request).")
+                        "429": error("Too many reveals from this client; see `Retry-After`."),
+                        "500": error("The server failed (never caused by the request)."),
+                        "503": error("With a passphrase: every Argon2id worker is busy and the \
+                                      queue is full; see `Retry-After`. No attempt was \
+                                      counted.")
                     }
                 }
             },
@@ -181,8 +191,14 @@ pub fn openapi_document(config: &Config) -> Value {
                     "responses": {
                         "200": ok("The server runs and its store answers.", "Health"),
                         "503": {
-                            "description": "The store does not answer (PostgreSQL down or unreachable); the server reconnects by itself.",
-                            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } }
+                            "description": "The store does not answer (PostgreSQL down or \
+                                            unreachable; the server reconnects by itself), or the \
+                                            redb writer has stopped (the process is about to exit \
+                                            for its supervisor to restart it).",
+                            "content": { "application/json": { "schema": { "oneOf": [
+                                { "$ref": "#/components/schemas/Health" },
+                                { "$ref": "#/components/schemas/Error" }
+                            ] } } }
                         }
                     }
                 }
@@ -226,9 +242,11 @@ pub fn openapi_document(config: &Config) -> Value {
                         "message": {
                             "type": "string",
                             "minLength": 1,
-                            "maxLength": config.max_message_bytes,
+                            "x-maxBytes": config.max_message_bytes,
                             "description": format!(
-                                "The secret. At most {} bytes of UTF-8 (longer: 413).",
+                                "The secret. At most {} bytes of UTF-8 (longer: 413). The limit \
+                                 counts bytes, not characters, so it is not a JSON Schema \
+                                 `maxLength`.",
                                 config.max_message_bytes
                             )
                         },

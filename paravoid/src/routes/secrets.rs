@@ -1,6 +1,8 @@
 //! `/api/secrets`: create a note, peek at it, reveal it once.
 
-use axum::extract::{FromRequestParts, Path};
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -14,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::argon2_pool::Argon2Pool;
+use crate::deadline::Deadline;
 use crate::json::{JsonBody, present};
+use crate::rate_limit::{self, Kind};
 use crate::state::blocking;
 use crate::storage::NoteStore as _;
-use crate::store::NoteRecord;
+use crate::store::RevealStep;
 use crate::{AppState, Error, Result};
 
 /// Longest passphrase accepted, in Unicode scalar values (what JSON Schema's `maxLength` counts).
@@ -33,14 +38,22 @@ pub const DK_SEED_LEN: usize = note::SEED_LEN;
 pub const CLASSICAL_SECRET_LEN: usize = note::CLASSICAL_SECRET_LEN;
 
 /// Length of the `compact` link key: unpadded base64url of 96 bytes.
-pub const COMPACT_LEN: usize = 128;
+pub const COMPACT_LEN: usize = note::COMPACT_KEYS_CHARS;
 
-/// The routes of this module.
-pub(crate) fn router() -> Router<AppState> {
+/// The routes of this module, with the per-client rate limits on create and reveal.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let limited =
+        |kind| axum::middleware::from_fn_with_state((state.clone(), kind), rate_limit::limit);
     Router::new()
-        .route("/api/secrets", post(create))
+        .route(
+            "/api/secrets",
+            post(create).route_layer(limited(Kind::Create)),
+        )
         .route("/api/secrets/{id}", get(peek))
-        .route("/api/secrets/{id}/reveal", post(reveal))
+        .route(
+            "/api/secrets/{id}/reveal",
+            post(reveal).route_layer(limited(Kind::Reveal)),
+        )
 }
 
 /// `POST /api/secrets` body.
@@ -123,8 +136,12 @@ fn parse_id(raw: &str) -> Option<Uuid> {
 }
 
 /// Seals a new note and stores it; answers 201 with the link keys.
+///
+/// Sealing with a passphrase runs Argon2id in the bounded pool (503 when it is full). The
+/// timeout stops applying once the note is queued for storage.
 async fn create(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
+    deadline: Deadline,
     JsonBody(request): JsonBody<CreateRequest>,
 ) -> Result<Response> {
     let config = &state.config;
@@ -152,25 +169,28 @@ async fn create(
         check_passphrase(passphrase)?;
     }
 
-    let id = Uuid::new_v4();
-    let expires_at = state.now().saturating_add(ttl_secs);
     let passphrase_required = request.passphrase.is_some();
-    let (record, keys) = blocking(move || {
+    let seal = move || -> Result<(StoredNote, RecipientKeys)> {
         let message = request.message.as_bytes();
         let sealed = match &request.passphrase {
             Some(passphrase) => seal_note_with_passphrase(message, passphrase.as_bytes()),
             None => seal_note(message),
         };
-        let (note, keys) = sealed.map_err(|_| Error::Internal("sealing the note failed"))?;
-        let record = NoteRecord {
-            expires_at,
-            failed_attempts: 0,
-            note,
-        };
-        Ok((record, keys))
-    })
-    .await?;
-    state.store.insert(id, record).await?;
+        sealed.map_err(|_| Error::Internal("sealing the note failed"))
+    };
+    let (note, keys) = if passphrase_required {
+        let permit = state.argon2.acquire().await?;
+        Argon2Pool::run(permit, seal).await??
+    } else {
+        blocking(seal).await?
+    };
+
+    // From here the note is stored whatever happens to the request, so its answer is delivered.
+    deadline.commit();
+    let id = Uuid::new_v4();
+    let store = state.store.clone();
+    let expires_at = store.insert(id, ttl_secs, note).await?;
+    state.metrics.note_created();
 
     let id = id.hyphenated().to_string();
     let compact = keys.to_compact();
@@ -188,12 +208,9 @@ async fn create(
 }
 
 /// Reports whether a note exists, without consuming it.
-async fn peek(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    NoteId(id): NoteId,
-) -> Result<Json<PeekResponse>> {
-    let now = state.now();
-    let summary = state.store.peek(id, now).await?.ok_or(Error::NotFound)?;
+async fn peek(State(state): State<AppState>, NoteId(id): NoteId) -> Result<Json<PeekResponse>> {
+    let store = state.store.clone();
+    let summary = store.peek(id).await?.ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
         exists: true,
@@ -202,32 +219,67 @@ async fn peek(
     }))
 }
 
-/// Opens a note with its link keys (and passphrase) and deletes it, in one transaction.
+/// Opens a note with its link keys (and passphrase) and deletes it.
+///
+/// 1. With a passphrase, wait for an Argon2id worker first (503 if the pool is full; nothing
+///    is counted then).
+/// 2. The writer checks the link keys. A note without passphrase is opened and deleted right
+///    there. For a note with one, the writer reserves an attempt (committed).
+/// 3. Argon2id and decryption run in the pool, outside the writer.
+/// 4. Right passphrase: the writer deletes the note, then the message is answered. Wrong: the
+///    attempt stays counted; the last one destroys the note.
+///
+/// The timeout stops applying at step 2: once a reveal is queued, its answer is delivered.
 async fn reveal(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    State(state): State<AppState>,
+    deadline: Deadline,
     NoteId(id): NoteId,
     JsonBody(request): JsonBody<RevealRequest>,
 ) -> Result<Response> {
     // `None`: well-formed, but not a valid ML-KEM-768 key; it opens nothing, like wrong keys.
-    let keys = recipient_keys(&request)?;
+    let keys = recipient_keys(&request)?.map(Arc::new);
     if let Some(passphrase) = &request.passphrase {
         check_passphrase(passphrase)?;
     }
-    let now = state.now();
-    let message = state
-        .store
-        .reveal(id, now, move |note: &StoredNote| {
-            let Some(keys) = keys.as_ref() else {
-                return Err(NoteOpenError::WrongKeys);
+    let with_passphrase = request.passphrase.is_some();
+    let permit = match with_passphrase {
+        true => Some(state.argon2.acquire().await?),
+        false => None,
+    };
+
+    deadline.commit();
+    let store = state.store.clone();
+    let step = {
+        let keys = keys.clone();
+        store.begin_reveal(id, keys, with_passphrase).await?
+    };
+    let message = match step {
+        RevealStep::Opened(message) => message,
+        RevealStep::Reserved { note, attempt } => {
+            let (Some(permit), Some(keys)) = (permit, keys) else {
+                return Err(Error::Internal("a reserved attempt without passphrase"));
             };
-            // `open_note_with_passphrase` compares the key check before it runs Argon2id, so
-            // only holders of the link keys can make the server derive a passphrase key inside
-            // the write transaction.
-            // A passphrase sent for a note that has none is ignored.
-            let passphrase = request.passphrase.as_ref().map(String::as_bytes);
-            open_note_with_passphrase(note, keys, passphrase)
-        })
-        .await?;
+            // A passphrase sent for a note that has none never gets here: it was ignored.
+            let opened = Argon2Pool::run(permit, move || {
+                let passphrase = request.passphrase.as_ref().map(String::as_bytes);
+                open_note_with_passphrase(&note, &keys, passphrase)
+            })
+            .await?;
+            let store = state.store.clone();
+            match opened {
+                Ok(message) => {
+                    store.finish_reveal(id, attempt, true).await?;
+                    message
+                }
+                Err(NoteOpenError::WrongPassphrase) => {
+                    store.finish_reveal(id, attempt, false).await?;
+                    return Err(Error::Internal("a wrong passphrase was accepted"));
+                }
+                Err(_) => return Err(Error::Internal("stored note does not open")),
+            }
+        }
+    };
+    state.metrics.note_revealed();
     let message = String::from_utf8(message.to_vec())
         .map_err(|_| Error::Internal("stored message is not UTF-8"))?;
     let response = RevealResponse {

@@ -13,25 +13,31 @@
 //! | `paravoid_migrations` | `version`, `name`, `applied_at` | one row per applied migration |
 //! | `paravoid_notes` | `id uuid` (primary key) | the note id |
 //! | | `expires_at bigint` (indexed) | Unix seconds at which the note stops existing |
-//! | | `failed_attempts smallint` | wrong passphrases given so far |
+//! | | `failed_attempts smallint` | passphrase attempts used so far (each reserved before its check) |
 //! | | `note bytea` | `qsmm_shield::note::StoredNote::to_bytes()` (itself versioned) |
 //!
-//! These are the fields of the redb record (`NoteRecord`), one column each, so that the try
-//! counter can be changed by an `UPDATE` without rewriting the note. Nothing else is stored: no
-//! decapsulation key, seed, classical secret, passphrase or message.
+//! These are the fields of the redb record header and its sealed note, one column each, so that
+//! the attempt counter can be changed by an `UPDATE` without rewriting the note. Nothing else is
+//! stored: no decapsulation key, seed, classical secret, passphrase or message. Unlike the redb
+//! file, the note is not sealed again under a per-note key: PostgreSQL keeps every old tuple
+//! version in dead tuples, the WAL and backups, so such a key would not be shredded (see
+//! `SECURITY.md`).
 //!
 //! # Exactly once across instances
 //!
-//! A reveal is one transaction on one connection: `SELECT … FOR UPDATE` locks the note's row,
-//! the link keys (and passphrase) are checked, then either `DELETE` (opened, or the last allowed
-//! wrong passphrase), `UPDATE … SET failed_attempts = failed_attempts + 1 RETURNING` (a wrong
-//! passphrase), or nothing (wrong keys: the transaction is rolled back), then `COMMIT`; the
-//! message is returned only after the commit has succeeded. A concurrent reveal of the same note,
-//! on any instance, waits for the row lock and then reads the committed state (READ COMMITTED
-//! re-reads a locked row after its holder commits): it finds no row once the note has been
-//! opened, and the incremented counter after a wrong passphrase. So exactly one reveal succeeds
-//! and never more than [`MAX_PASSPHRASE_ATTEMPTS`] wrong passphrases are counted, with no lock
-//! held in paravoid.
+//! A reveal takes the two steps of the redb store. [`PgStore::begin_reveal`] is one transaction
+//! on one connection: `SELECT … FOR UPDATE` locks the note's row, expiry and the link keys are
+//! checked (the cheap ML-KEM check), then either `DELETE` (a note without passphrase, opened under
+//! the lock), `UPDATE … SET failed_attempts = failed_attempts + 1 … RETURNING` (one passphrase
+//! attempt reserved), or nothing (wrong keys: the transaction is rolled back), then `COMMIT`.
+//! Argon2id then runs in the bounded pool, outside any transaction and holding no lock, and
+//! [`PgStore::finish_reveal`] commits `DELETE … RETURNING` (right passphrase, or the last
+//! attempt). A concurrent reveal of the same note, on any instance, waits for the row lock and
+//! then reads the committed state (READ COMMITTED re-reads a locked row after its holder
+//! commits): it finds no row once the note is gone and the incremented counter after a
+//! reservation. So exactly one reveal hands the message out, at most [`MAX_PASSPHRASE_ATTEMPTS`]
+//! passphrases are ever tried, and only the `DELETE … RETURNING` that found the row answers the
+//! message, with no lock held in paravoid.
 //!
 //! The sweeper deletes expired notes in batches with `FOR UPDATE SKIP LOCKED`: sweepers of
 //! several instances never wait for each other nor delete the same row twice, and a note that a
@@ -47,15 +53,17 @@
 
 use std::future::Future;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
-use qsmm_shield::note::{NoteOpenError, StoredNote};
+use qsmm_shield::note::{RecipientKeys, StoredNote, check_link_keys, open_note};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
-use super::{MAX_PASSPHRASE_ATTEMPTS, NoteRecord, NoteSummary};
+use super::{MAX_PASSPHRASE_ATTEMPTS, NoteSummary, RevealStep};
+use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 /// The PostgreSQL note database: a pool of connections.
@@ -64,6 +72,8 @@ pub(crate) struct PgStore {
     pool: Pool,
     /// For the connections made outside the pool.
     config: tokio_postgres::Config,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 }
 
 impl PgStore {
@@ -84,7 +94,7 @@ impl PgStore {
     /// [`Error::Config`] if `url` does not parse (the message never repeats it: it may hold a
     /// password), [`Error::Unavailable`] if PostgreSQL cannot be reached, [`Error::Postgres`] if
     /// a migration fails.
-    pub(crate) fn open(url: &str) -> Result<Self> {
+    pub(crate) fn open(url: &str, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|_| Error::Config("the PostgreSQL connection string does not parse".into()))?;
         if config.get_connect_timeout().is_none() {
@@ -114,32 +124,38 @@ impl PgStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|_| Error::Internal("cannot build the PostgreSQL connection pool"))?;
-        Ok(Self { pool, config })
+        Ok(Self {
+            pool,
+            config,
+            clock,
+            metrics,
+        })
     }
 
-    /// Stores a new note. Durable once this returns `Ok` (the `INSERT` has committed).
-    pub(crate) async fn insert(&self, id: Uuid, record: &NoteRecord) -> Result<()> {
-        let expires_at = to_db_time(record.expires_at)?;
-        let failed_attempts = i16::from(record.failed_attempts);
-        let note = record.note.to_bytes();
+    /// Stores a new note that lives `ttl_secs` from now; returns its `expires_at`. Durable once
+    /// this returns `Ok` (the `INSERT` has committed).
+    pub(crate) async fn insert(&self, id: Uuid, ttl_secs: u64, note: &StoredNote) -> Result<u64> {
+        let expires_at = self.clock.now_unix().saturating_add(ttl_secs);
+        let note = note.to_bytes();
         let client = self.pool.get().await?;
         let insert = client
             .prepare_cached(
                 "INSERT INTO paravoid_notes (id, expires_at, failed_attempts, note) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, 0, $3) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
         let inserted = client
-            .execute(&insert, &[&id, &expires_at, &failed_attempts, &note])
+            .execute(&insert, &[&id, &to_db_time(expires_at)?, &note])
             .await?;
         if inserted != 1 {
             return Err(Error::Internal("note id collision"));
         }
-        Ok(())
+        Ok(expires_at)
     }
 
     /// Looks a note up without consuming it. An expired note is deleted and reported as absent.
-    pub(crate) async fn peek(&self, id: Uuid, now: u64) -> Result<Option<NoteSummary>> {
+    pub(crate) async fn peek(&self, id: Uuid) -> Result<Option<NoteSummary>> {
+        let now = self.clock.now_unix();
         let client = self.pool.get().await?;
         let select = client
             .prepare_cached("SELECT expires_at, note FROM paravoid_notes WHERE id = $1")
@@ -152,44 +168,86 @@ impl PgStore {
             let delete = client
                 .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 AND expires_at <= $2")
                 .await?;
-            client.execute(&delete, &[&id, &to_db_time(now)?]).await?;
+            let removed = client.execute(&delete, &[&id, &to_db_time(now)?]).await?;
+            self.metrics.note_expired(removed);
             return Ok(None);
         }
         let note = decode_note(row.try_get(1)?)?;
         Ok(Some(NoteSummary {
             expires_at,
-            passphrase_required: note.passphrase.is_some(),
+            passphrase_required: note.needs_passphrase(),
         }))
     }
 
-    /// Reveals a note exactly once, across every instance sharing the database.
+    /// The first step of a reveal, in one transaction holding the note's row lock (module docs):
+    /// check expiry and the link keys; open and delete a note without passphrase (the message is
+    /// returned only after the `COMMIT`); for a note with one, reserve an attempt with
+    /// `UPDATE … SET failed_attempts = failed_attempts + 1 … RETURNING` and commit it before
+    /// any Argon2id runs; on wrong keys roll back.
     ///
-    /// `open` checks the link keys, then the passphrase, and decrypts; it runs on a blocking
-    /// thread while the note's row is locked (module docs). The transaction runs in a task of its
-    /// own, so a request dropped half-way (client gone, timeout) never abandons it between its
-    /// `DELETE` and its `COMMIT`.
+    /// The transaction runs in a task of its own, so a request dropped half-way never abandons
+    /// it between its write and its `COMMIT`.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] (absent or expired; an expired note is deleted), [`Error::WrongKeys`]
-    /// and [`Error::PassphraseRequired`] (nothing changed), [`Error::WrongPassphrase`] (counted,
-    /// and the note deleted at [`MAX_PASSPHRASE_ATTEMPTS`]), [`Error::Unavailable`] or
-    /// [`Error::Postgres`].
-    pub(crate) async fn reveal<F>(&self, id: Uuid, now: u64, open: F) -> Result<Zeroizing<Vec<u8>>>
-    where
-        F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        tokio::spawn(async move { reveal_in_transaction(&pool, id, now, open).await })
+    /// As `Store::begin_reveal`, plus [`Error::Unavailable`] or [`Error::Postgres`].
+    pub(crate) async fn begin_reveal(
+        &self,
+        id: Uuid,
+        keys: Option<Arc<RecipientKeys>>,
+        with_passphrase: bool,
+    ) -> Result<RevealStep> {
+        let store = self.clone();
+        tokio::spawn(async move { store.begin_reveal_in_task(id, keys, with_passphrase).await })
             .await
             .map_err(|_| Error::Internal("the reveal task failed"))?
     }
 
-    /// Deletes every note that has expired at `now`; returns how many this call deleted.
+    /// The last step of a passphrase reveal, after the passphrase was checked outside any
+    /// transaction.
+    ///
+    /// - `opened`: `DELETE … RETURNING` the note, if it is still there and not expired; `Ok`
+    ///   means it is committed and the caller may hand out the message.
+    /// - wrong passphrase: the reserved attempt stays counted; the last one deletes the note.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the note is gone, [`Error::WrongPassphrase`], or a database error.
+    pub(crate) async fn finish_reveal(&self, id: Uuid, attempt: u8, opened: bool) -> Result<()> {
+        let attempts_left = MAX_PASSPHRASE_ATTEMPTS.saturating_sub(attempt);
+        if !opened {
+            self.metrics.wrong_passphrase();
+            if attempts_left > 0 {
+                return Err(Error::WrongPassphrase { attempts_left });
+            }
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            let client = store.pool.get().await?;
+            let delete = client
+                .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 RETURNING expires_at")
+                .await?;
+            let deleted = client.query_opt(&delete, &[&id]).await?;
+            if !opened {
+                return Err(Error::WrongPassphrase { attempts_left });
+            }
+            let Some(row) = deleted else {
+                return Err(Error::NotFound);
+            };
+            if store.clock.now_unix() >= from_db_time(row.try_get(0)?)? {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| Error::Internal("the reveal task failed"))?
+    }
+
+    /// Deletes every note that has expired; returns how many this call deleted.
     ///
     /// Safe to run on every instance at once: rows another transaction holds are skipped.
-    pub(crate) async fn sweep(&self, now: u64) -> Result<u64> {
-        let now = to_db_time(now)?;
+    pub(crate) async fn sweep(&self) -> Result<u64> {
+        let now = to_db_time(self.clock.now_unix())?;
         let client = self.pool.get().await?;
         let delete = client
             .prepare_cached(
@@ -201,6 +259,7 @@ impl PgStore {
         let mut total = 0u64;
         loop {
             let removed = client.execute(&delete, &[&now, &SWEEP_BATCH]).await?;
+            self.metrics.note_expired(removed);
             total = total.saturating_add(removed);
             if removed < SWEEP_BATCH.unsigned_abs() {
                 return Ok(total);
@@ -235,69 +294,76 @@ impl PgStore {
     }
 }
 
-/// The body of [`PgStore::reveal`] (module docs). Returning early drops the transaction, which
-/// rolls it back.
-async fn reveal_in_transaction<F>(
-    pool: &Pool,
-    id: Uuid,
-    now: u64,
-    open: F,
-) -> Result<Zeroizing<Vec<u8>>>
-where
-    F: FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static,
-{
-    let mut client = pool.get().await?;
-    let txn = client.transaction().await?;
-    let select = txn
-        .prepare_cached(
-            "SELECT expires_at, failed_attempts, note FROM paravoid_notes WHERE id = $1 \
-             FOR UPDATE",
-        )
-        .await?;
-    let Some(row) = txn.query_opt(&select, &[&id]).await? else {
-        return Err(Error::NotFound);
-    };
-    let record = record_from_row(&row)?;
-    if record.is_expired(now) {
-        delete_locked(&txn, id).await?;
-        txn.commit().await?;
-        return Err(Error::NotFound);
-    }
-    let failed_before = record.failed_attempts;
-    let note = record.note;
-    let opened = tokio::task::spawn_blocking(move || open(&note))
-        .await
-        .map_err(|_| Error::Internal("blocking task failed"))?;
-    match opened {
-        Ok(message) => {
+impl PgStore {
+    /// The body of [`PgStore::begin_reveal`]. Returning early drops the transaction, which rolls
+    /// it back.
+    async fn begin_reveal_in_task(
+        &self,
+        id: Uuid,
+        keys: Option<Arc<RecipientKeys>>,
+        with_passphrase: bool,
+    ) -> Result<RevealStep> {
+        let mut client = self.pool.get().await?;
+        let txn = client.transaction().await?;
+        let select = txn
+            .prepare_cached(
+                "SELECT expires_at, failed_attempts, note FROM paravoid_notes WHERE id = $1 \
+                 FOR UPDATE",
+            )
+            .await?;
+        let Some(row) = txn.query_opt(&select, &[&id]).await? else {
+            return Err(Error::NotFound);
+        };
+        let (expires_at, attempts, note) = record_from_row(&row)?;
+        if self.clock.now_unix() >= expires_at {
             delete_locked(&txn, id).await?;
             txn.commit().await?;
-            Ok(message)
+            self.metrics.note_expired(1);
+            return Err(Error::NotFound);
         }
-        Err(NoteOpenError::WrongPassphrase) => {
-            let failed_attempts = if failed_before.saturating_add(1) >= MAX_PASSPHRASE_ATTEMPTS {
-                delete_locked(&txn, id).await?;
-                MAX_PASSPHRASE_ATTEMPTS
-            } else {
-                let count = txn
-                    .prepare_cached(
-                        "UPDATE paravoid_notes SET failed_attempts = failed_attempts + 1 \
-                         WHERE id = $1 RETURNING failed_attempts",
-                    )
-                    .await?;
-                let row = txn.query_one(&count, &[&id]).await?;
-                u8::try_from(row.try_get::<_, i16>(0)?)
-                    .map_err(|_| Error::Internal("corrupt try counter"))?
+        // The ML-KEM check (and, without passphrase, the decryption) is cheap and runs under the
+        // row lock; Argon2id never does.
+        let (note, opened) = tokio::task::spawn_blocking(move || {
+            let Some(keys) = keys
+                .as_deref()
+                .filter(|keys| check_link_keys(&note, keys).is_ok())
+            else {
+                return (note, None);
             };
+            let opened = (!note.needs_passphrase()).then(|| open_note(&note, keys));
+            (note, Some(opened))
+        })
+        .await
+        .map_err(|_| Error::Internal("blocking task failed"))?;
+        let Some(opened) = opened else {
+            self.metrics.wrong_keys();
+            return Err(Error::WrongKeys);
+        };
+        if let Some(opened) = opened {
+            let Ok(message) = opened else {
+                return Err(Error::Internal("stored note does not open"));
+            };
+            delete_locked(&txn, id).await?;
             txn.commit().await?;
-            Err(Error::WrongPassphrase {
-                attempts_left: MAX_PASSPHRASE_ATTEMPTS.saturating_sub(failed_attempts),
-            })
+            return Ok(RevealStep::Opened(message));
         }
-        Err(NoteOpenError::PassphraseRequired) => Err(Error::PassphraseRequired),
-        Err(NoteOpenError::Corrupt) => Err(Error::Internal("stored note does not open")),
-        // Wrong link keys, and anything a newer shield may add: change nothing.
-        Err(_) => Err(Error::WrongKeys),
+        if !with_passphrase {
+            return Err(Error::PassphraseRequired);
+        }
+        if attempts >= MAX_PASSPHRASE_ATTEMPTS {
+            return Err(Error::NotFound);
+        }
+        let reserve = txn
+            .prepare_cached(
+                "UPDATE paravoid_notes SET failed_attempts = failed_attempts + 1 \
+                 WHERE id = $1 RETURNING failed_attempts",
+            )
+            .await?;
+        let row = txn.query_one(&reserve, &[&id]).await?;
+        let attempt = u8::try_from(row.try_get::<_, i16>(0)?)
+            .map_err(|_| Error::Internal("corrupt try counter"))?;
+        txn.commit().await?;
+        Ok(RevealStep::Reserved { note, attempt })
     }
 }
 
@@ -387,13 +453,13 @@ async fn delete_locked(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
 }
 
 /// Decodes a `(expires_at, failed_attempts, note)` row; never panics.
-fn record_from_row(row: &Row) -> Result<NoteRecord> {
-    Ok(NoteRecord {
-        expires_at: from_db_time(row.try_get(0)?)?,
-        failed_attempts: u8::try_from(row.try_get::<_, i16>(1)?)
+fn record_from_row(row: &Row) -> Result<(u64, u8, StoredNote)> {
+    Ok((
+        from_db_time(row.try_get(0)?)?,
+        u8::try_from(row.try_get::<_, i16>(1)?)
             .map_err(|_| Error::Internal("corrupt try counter"))?,
-        note: decode_note(row.try_get(2)?)?,
-    })
+        decode_note(row.try_get(2)?)?,
+    ))
 }
 
 /// Decodes the `note` column.

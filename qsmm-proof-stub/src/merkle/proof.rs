@@ -8,7 +8,7 @@ use crate::{Error, ProofEncoding, Result, hash};
 
 /// A transparent MiMC-Merkle proof: the authentication path of one leaf.
 ///
-/// Made by [`MerkleTree::prove`](crate::MerkleTree::prove) or decoded by
+/// Made by [`MerkleTree::prove`](crate::merkle::MerkleTree::prove) or decoded by
 /// [`MerkleProof::from_bytes`]; either way its fields are consistent (`index < leaf_count`,
 /// one sibling per level of a tree of `leaf_count` leaves).
 ///
@@ -29,7 +29,8 @@ use crate::{Error, ProofEncoding, Result, hash};
 /// reserved for the zk-SNARK backend.
 ///
 /// ```
-/// use qsmm_proof_stub::{Error, MerkleProof, MerkleTree};
+/// use qsmm_proof_stub::Error;
+/// use qsmm_proof_stub::merkle::{MerkleProof, MerkleTree};
 ///
 /// let tree = MerkleTree::build(7, &[b"a", b"b", b"c"])?;
 /// let bytes = tree.prove(2)?.to_bytes();

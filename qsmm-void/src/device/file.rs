@@ -6,6 +6,7 @@ use std::path::Path;
 
 use qsmm_types::{BlockId, Error, Result};
 
+use crate::BlockSize;
 use crate::device::{BlockDevice, check_access, check_geometry, check_run};
 
 /// A [`BlockDevice`] over a file, read and written with positional I/O (`pread`/`pwrite`), so
@@ -48,7 +49,8 @@ impl FileDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for a zero block size or a size beyond `u64`;
+    /// [`Error::InvalidParameter`] for a block size that [`BlockSize::new`] rejects or a size
+    /// beyond `u64`;
     /// [`Error::Io`] if the file cannot be created or sized.
     pub fn create(path: impl AsRef<Path>, block_size: usize, block_count: u64) -> Result<Self> {
         let size = check_geometry(block_size, block_count)?;
@@ -71,12 +73,10 @@ impl FileDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] for a zero block size; [`Error::InvalidLength`] if the size
+    /// [`Error::InvalidParameter`] for a block size that [`BlockSize::new`] rejects; [`Error::InvalidLength`] if the size
     /// is not a multiple of `block_size`; [`Error::Io`] if the file cannot be opened.
     pub fn open(path: impl AsRef<Path>, block_size: usize) -> Result<Self> {
-        if block_size == 0 {
-            return Err(Error::InvalidParameter("block size must not be zero"));
-        }
+        BlockSize::new(block_size)?;
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
         // Block special files report a zero length in their metadata; seeking to the end gives
         // the real size for both kinds.

@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use qsmm_types::{BlockId, Error, Result};
 
+use crate::BlockSize;
 use crate::device::{BlockDevice, check_access, check_geometry};
 
 /// A [`BlockDevice`] held in memory. `flush` does nothing; the bytes can be taken out with
@@ -32,7 +33,8 @@ impl MemoryDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if `block_size` is zero or the size does not fit in memory.
+    /// [`Error::InvalidParameter`] for a block size that [`BlockSize::new`] rejects or a size
+    /// that does not fit in memory.
     pub fn new(block_size: usize, block_count: u64) -> Result<Self> {
         let size = usize::try_from(check_geometry(block_size, block_count)?)
             .map_err(|_| Error::InvalidParameter("device size does not fit in memory"))?;
@@ -47,12 +49,10 @@ impl MemoryDevice {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] if `block_size` is zero; [`Error::InvalidLength`] if the
+    /// [`Error::InvalidParameter`] for a block size that [`BlockSize::new`] rejects; [`Error::InvalidLength`] if the
     /// length is not a multiple of `block_size`.
     pub fn from_bytes(block_size: usize, bytes: Vec<u8>) -> Result<Self> {
-        if block_size == 0 {
-            return Err(Error::InvalidParameter("block size must not be zero"));
-        }
+        BlockSize::new(block_size)?;
         if !bytes.len().is_multiple_of(block_size) {
             return Err(Error::InvalidLength {
                 what: "device image (a multiple of the block size)",

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use qsmm_shield::note::{
-    RecipientKeys, open_note_with_passphrase, seal_note, seal_note_with_passphrase,
+    NoteOpenError, open_note_with_passphrase, seal_note, seal_note_with_passphrase,
 };
+use zeroize::Zeroizing;
 
 use super::pg_cluster::PgCluster;
 use super::*;
+use crate::clock::ManualClock;
 
 /// Pools standing in for instances.
 const INSTANCES: usize = 3;
@@ -17,25 +19,48 @@ const INSTANCES: usize = 3;
 /// Concurrent reveals of one note.
 const RACERS: usize = 64;
 
-fn stores(url: &str, count: usize) -> Vec<PgStore> {
-    (0..count).map(|_| PgStore::open(url).unwrap()).collect()
+/// One store on `url` whose clock reads `clock`.
+fn open(url: &str, clock: &Arc<ManualClock>) -> PgStore {
+    PgStore::open(url, clock.clone(), Arc::new(Metrics::new())).unwrap()
 }
 
-fn record(expires_at: u64, note: StoredNote) -> NoteRecord {
-    NoteRecord {
-        expires_at,
-        failed_attempts: 0,
-        note,
-    }
+fn stores(url: &str, clock: &Arc<ManualClock>, count: usize) -> Vec<PgStore> {
+    (0..count).map(|_| open(url, clock)).collect()
 }
 
-/// An `open` that uses the right keys.
-fn opener(
+/// A reveal as the handler runs it: reserve, check the passphrase outside any transaction,
+/// commit the delete.
+async fn reveal(
+    store: &PgStore,
+    id: Uuid,
     keys: &Arc<RecipientKeys>,
     passphrase: Option<&'static [u8]>,
-) -> impl FnOnce(&StoredNote) -> Result<Zeroizing<Vec<u8>>, NoteOpenError> + Send + 'static {
-    let keys = keys.clone();
-    move |note| open_note_with_passphrase(note, &keys, passphrase)
+) -> Result<Zeroizing<Vec<u8>>> {
+    match store
+        .begin_reveal(id, Some(keys.clone()), passphrase.is_some())
+        .await?
+    {
+        RevealStep::Opened(message) => Ok(message),
+        RevealStep::Reserved { note, attempt } => {
+            let keys = keys.clone();
+            let opened = tokio::task::spawn_blocking(move || {
+                open_note_with_passphrase(&note, &keys, passphrase)
+            })
+            .await
+            .unwrap();
+            match opened {
+                Ok(message) => {
+                    store.finish_reveal(id, attempt, true).await?;
+                    Ok(message)
+                }
+                Err(NoteOpenError::WrongPassphrase) => {
+                    store.finish_reveal(id, attempt, false).await?;
+                    Err(Error::Internal("a wrong passphrase was accepted"))
+                }
+                Err(_) => Err(Error::Internal("stored note does not open")),
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,34 +68,32 @@ async fn round_trip_and_wrong_keys_never_burn() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let store = PgStore::open(&cluster.url()).unwrap();
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
     let (note, keys) = seal_note(b"hello").unwrap();
     let (_, other_keys) = seal_note(b"other").unwrap();
     let (keys, other_keys) = (Arc::new(keys), Arc::new(other_keys));
     let id = Uuid::new_v4();
-    store.insert(id, &record(1000, note)).await.unwrap();
+    store.insert(id, 990, &note).await.unwrap();
     assert_eq!(store.len().await.unwrap(), 1);
 
-    let summary = store.peek(id, 10).await.unwrap().unwrap();
+    let summary = store.peek(id).await.unwrap().unwrap();
     assert_eq!(summary.expires_at, 1000);
     assert!(!summary.passphrase_required);
-    assert!(store.peek(Uuid::new_v4(), 10).await.unwrap().is_none());
+    assert!(store.peek(Uuid::new_v4()).await.unwrap().is_none());
 
     for _ in 0..3 {
-        let err = store
-            .reveal(id, 10, opener(&other_keys, None))
-            .await
-            .unwrap_err();
+        let err = reveal(&store, id, &other_keys, None).await.unwrap_err();
         assert!(matches!(err, Error::WrongKeys), "{err:?}");
     }
     assert_eq!(store.len().await.unwrap(), 1);
 
-    let message = store.reveal(id, 10, opener(&keys, None)).await.unwrap();
+    let message = reveal(&store, id, &keys, None).await.unwrap();
     assert_eq!(message.as_slice(), b"hello");
     assert_eq!(store.len().await.unwrap(), 0);
-    let again = store.reveal(id, 10, opener(&keys, None)).await.unwrap_err();
+    let again = reveal(&store, id, &keys, None).await.unwrap_err();
     assert!(matches!(again, Error::NotFound), "{again:?}");
-    assert!(store.peek(id, 10).await.unwrap().is_none());
+    assert!(store.peek(id).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,18 +101,21 @@ async fn expired_notes_are_gone_for_peek_and_reveal() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let store = PgStore::open(&cluster.url()).unwrap();
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
     let (note, keys) = seal_note(b"late").unwrap();
     let keys = Arc::new(keys);
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    store.insert(a, &record(100, note)).await.unwrap();
+    store.insert(a, 90, &note).await.unwrap();
     store
-        .insert(b, &record(100, seal_note(b"x").unwrap().0))
+        .insert(b, 90, &seal_note(b"x").unwrap().0)
         .await
         .unwrap();
-    assert!(store.peek(a, 99).await.unwrap().is_some());
-    assert!(store.peek(a, 100).await.unwrap().is_none());
-    let err = store.reveal(b, 100, opener(&keys, None)).await.unwrap_err();
+    clock.set(99);
+    assert!(store.peek(a).await.unwrap().is_some());
+    clock.set(100);
+    assert!(store.peek(a).await.unwrap().is_none());
+    let err = reveal(&store, b, &keys, None).await.unwrap_err();
     assert!(matches!(err, Error::NotFound), "{err:?}");
     assert_eq!(store.len().await.unwrap(), 0, "both deleted on sight");
 }
@@ -99,17 +125,18 @@ async fn concurrent_reveals_across_instances_succeed_exactly_once() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let stores = stores(&cluster.url(), INSTANCES);
+    let clock = Arc::new(ManualClock::new(10));
+    let stores = stores(&cluster.url(), &clock, INSTANCES);
     for round in 0..8 {
         let (note, keys) = seal_note(format!("round {round}").as_bytes()).unwrap();
         let keys = Arc::new(keys);
         let id = Uuid::new_v4();
-        stores[0].insert(id, &record(1000, note)).await.unwrap();
+        stores[0].insert(id, 990, &note).await.unwrap();
         let tasks: Vec<_> = (0..RACERS)
             .map(|i| {
                 let store = stores[i % INSTANCES].clone();
-                let open = opener(&keys, None);
-                tokio::spawn(async move { store.reveal(id, 10, open).await })
+                let keys = keys.clone();
+                tokio::spawn(async move { reveal(&store, id, &keys, None).await })
             })
             .collect();
         let mut opened = Vec::new();
@@ -131,16 +158,17 @@ async fn the_try_limit_is_exact_across_instances() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let stores = stores(&cluster.url(), INSTANCES);
+    let clock = Arc::new(ManualClock::new(10));
+    let stores = stores(&cluster.url(), &clock, INSTANCES);
     let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    stores[0].insert(id, &record(1000, note)).await.unwrap();
+    stores[0].insert(id, 990, &note).await.unwrap();
     let tasks: Vec<_> = (0..RACERS)
         .map(|i| {
             let store = stores[i % INSTANCES].clone();
-            let open = opener(&keys, Some(b"wrong"));
-            tokio::spawn(async move { store.reveal(id, 10, open).await })
+            let keys = keys.clone();
+            tokio::spawn(async move { reveal(&store, id, &keys, Some(b"wrong")).await })
         })
         .collect();
     let mut attempts_left = Vec::new();
@@ -160,8 +188,7 @@ async fn the_try_limit_is_exact_across_instances() {
         "exactly five guesses counted"
     );
     assert_eq!(stores[2].len().await.unwrap(), 0, "destroyed at the limit");
-    let err = stores[1]
-        .reveal(id, 10, opener(&keys, Some(b"right")))
+    let err = reveal(&stores[1], id, &keys, Some(b"right"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound), "{err:?}");
@@ -172,27 +199,22 @@ async fn wrong_guesses_then_the_right_passphrase() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let store = PgStore::open(&cluster.url()).unwrap();
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
     let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    store.insert(id, &record(1000, note)).await.unwrap();
-    let missing = store.reveal(id, 10, opener(&keys, None)).await.unwrap_err();
+    store.insert(id, 990, &note).await.unwrap();
+    let missing = reveal(&store, id, &keys, None).await.unwrap_err();
     assert!(matches!(missing, Error::PassphraseRequired), "{missing:?}");
     for expected_left in [4, 3] {
-        let err = store
-            .reveal(id, 10, opener(&keys, Some(b"wrong")))
-            .await
-            .unwrap_err();
+        let err = reveal(&store, id, &keys, Some(b"wrong")).await.unwrap_err();
         assert!(
             matches!(err, Error::WrongPassphrase { attempts_left } if attempts_left == expected_left),
             "{err:?}"
         );
     }
-    let message = store
-        .reveal(id, 10, opener(&keys, Some(b"right")))
-        .await
-        .unwrap();
+    let message = reveal(&store, id, &keys, Some(b"right")).await.unwrap();
     assert_eq!(message.as_slice(), b"guarded");
     assert_eq!(store.len().await.unwrap(), 0);
 }
@@ -203,10 +225,12 @@ async fn migrations_apply_once_when_instances_start_together() {
         return;
     };
     let url = cluster.create_database("fresh");
+    let clock = Arc::new(ManualClock::new(10));
     let starts: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();
-            std::thread::spawn(move || PgStore::open(&url))
+            let clock = clock.clone();
+            std::thread::spawn(move || PgStore::open(&url, clock, Arc::new(Metrics::new())))
         })
         .collect();
     let mut stores = Vec::new();
@@ -225,7 +249,7 @@ async fn migrations_apply_once_when_instances_start_together() {
     let expected: Vec<i32> = MIGRATIONS.iter().map(|(version, _, _)| *version).collect();
     assert_eq!(versions, expected);
     // Connecting again changes nothing.
-    PgStore::open(&url).unwrap();
+    open(&url, &clock);
     let count: i64 = client
         .query_one("SELECT count(*) FROM paravoid_migrations", &[])
         .await
@@ -239,7 +263,8 @@ async fn concurrent_sweepers_delete_each_expired_note_once() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let stores = stores(&cluster.url(), INSTANCES);
+    let clock = Arc::new(ManualClock::new(10));
+    let stores = stores(&cluster.url(), &clock, INSTANCES);
     let (note, _keys) = seal_note(b"x").unwrap();
     let bytes = note.to_bytes();
     let expired = usize::try_from(SWEEP_BATCH).unwrap() * 2 + 17;
@@ -256,11 +281,12 @@ async fn concurrent_sweepers_delete_each_expired_note_once() {
             .await
             .unwrap();
     }
+    clock.set(150);
     let sweeps: Vec<_> = stores
         .iter()
         .map(|store| {
             let store = store.clone();
-            tokio::spawn(async move { store.sweep(150).await })
+            tokio::spawn(async move { store.sweep().await })
         })
         .collect();
     let mut total = 0;
@@ -273,9 +299,10 @@ async fn concurrent_sweepers_delete_each_expired_note_once() {
         "no row counted twice"
     );
     assert_eq!(stores[0].len().await.unwrap(), u64::try_from(live).unwrap());
-    assert_eq!(stores[1].sweep(150).await.unwrap(), 0);
+    assert_eq!(stores[1].sweep().await.unwrap(), 0);
+    clock.set(200);
     assert_eq!(
-        stores[2].sweep(200).await.unwrap(),
+        stores[2].sweep().await.unwrap(),
         u64::try_from(live).unwrap()
     );
 }
@@ -285,11 +312,12 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
     let Some(cluster) = PgCluster::start() else {
         return;
     };
-    let store = PgStore::open(&cluster.url()).unwrap();
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
     let (note, keys) = seal_note(b"survives").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    store.insert(id, &record(1000, note)).await.unwrap();
+    store.insert(id, 990, &note).await.unwrap();
     store.ping().await.unwrap();
 
     cluster.stop_server();
@@ -297,20 +325,25 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
         let err = store.ping().await.unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
         assert_eq!(err.status_code().as_u16(), 503);
-        let err = store.peek(id, 10).await.unwrap_err();
+        let err = store.peek(id).await.unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     }
 
     cluster.start_server();
     store.ping().await.unwrap();
-    assert!(store.peek(id, 10).await.unwrap().is_some());
-    let message = store.reveal(id, 10, opener(&keys, None)).await.unwrap();
+    assert!(store.peek(id).await.unwrap().is_some());
+    let message = reveal(&store, id, &keys, None).await.unwrap();
     assert_eq!(message.as_slice(), b"survives");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_connection_string_is_a_config_error_that_hides_it() {
-    let err = PgStore::open("postgres://user:s3cret@host:notaport/db").unwrap_err();
+    let err = PgStore::open(
+        "postgres://user:s3cret@host:notaport/db",
+        Arc::new(ManualClock::new(10)),
+        Arc::new(Metrics::new()),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert!(!err.to_string().contains("s3cret"));
 }

@@ -1,0 +1,75 @@
+//! The error type of the crate.
+
+/// Everything that can go wrong with a medium or a volume.
+///
+/// Integrity failures are opaque: [`Error::Integrity`] never says which check failed, and
+/// [`Error::NoVolume`] is the same answer for a wrong passphrase and for a medium that holds no
+/// volume at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No volume opens with this passphrase (a wrong passphrase, or no volume on the medium:
+    /// the two cannot be told apart).
+    #[error("no volume opens with this passphrase")]
+    NoVolume,
+    /// A volume already opens with this passphrase, so creating another would destroy it.
+    #[error("a volume already opens with this passphrase")]
+    VolumeExists,
+    /// The blocks where this passphrase keeps its root are in use by an open volume; choose
+    /// another passphrase (the chance is about the fraction of the medium in use, per block).
+    #[error(
+        "this passphrase would place its root on blocks an open volume uses; choose another passphrase"
+    )]
+    PassphraseCollision,
+    /// Another process (or another handle in this one) holds the medium's lock.
+    #[error("the medium is in use by another process")]
+    Locked,
+    /// The medium reads as zeros where a formatted medium has noise: it was never formatted.
+    #[error("the medium is not formatted (format it first)")]
+    NotFormatted,
+    /// The medium's size is not a whole number of 4096-byte blocks of at least the minimum.
+    #[error("invalid medium size {size} bytes: it must be a multiple of 4096 and at least {min}")]
+    InvalidMediumSize {
+        /// The size found or asked for, in bytes.
+        size: u64,
+        /// The smallest size accepted, in bytes.
+        min: u64,
+    },
+    /// A volume size that is zero, not a multiple of 4096 or larger than the medium.
+    #[error(
+        "invalid volume size {size} bytes: it must be a non-zero multiple of 4096 of at most {max}"
+    )]
+    InvalidVolumeSize {
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The largest size accepted, in bytes.
+        max: u64,
+    },
+    /// An access outside the volume, or a sector access not aligned to 4096 bytes.
+    #[error("access of {len} bytes at offset {offset} is outside the volume or not sector-aligned")]
+    OutOfRange {
+        /// Byte offset of the access.
+        offset: u64,
+        /// Length of the access in bytes.
+        len: u64,
+    },
+    /// Data or metadata of the volume failed authentication: the medium was damaged or
+    /// tampered with, or another volume that was not open overwrote it.
+    #[error("integrity check failed")]
+    Integrity,
+    /// No free block is left on the medium.
+    #[error("the medium is full")]
+    NoSpace,
+    /// A parameter outside its documented range.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(&'static str),
+    /// An error of the lower layers (sealing, mesh, key derivation, block media).
+    #[error(transparent)]
+    Core(#[from] qsmm_types::Error),
+    /// An I/O error of the medium.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The result type of the crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+/// The crate's error type.
+mod error;
+/// On-disk structures: root record, index blocks, map leaves.
+mod map;
+/// Media: format, open, lock, KDF cost, the shared allocator.
+mod medium;
+/// Volumes: sectors, map, copy-on-write, flush.
+mod volume;
+
+pub use error::{Error, Result};
+pub use medium::{BLOCK_SIZE, KdfCost, MIN_MEDIUM_SIZE, Medium, format};
+pub use volume::Volume;

@@ -1,0 +1,119 @@
+//! Bit flips in every block a volume holds (data, map, mesh shares): each read either returns
+//! the right data or fails with `Error::Integrity`; the root falls back to the other slot.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_lossless,
+    clippy::cast_sign_loss,
+    reason = "tests panic on failure; test patterns truncate on purpose"
+)]
+
+use std::sync::Arc;
+
+use qsmm_void::MemoryDevice;
+use qsmm_volume::{Error, KdfCost, Medium, Volume};
+
+const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
+const SECTORS: u64 = 12;
+
+fn sector(lba: u64) -> Vec<u8> {
+    (0..4096u64).map(|i| (i * 13 + lba * 101) as u8).collect()
+}
+
+/// A medium holding one volume whose sectors were written once and flushed (generation 1);
+/// returns the image, the volume's blocks and the blocks of the newest root slot.
+fn setup() -> (Vec<u8>, Vec<u64>, Vec<u64>) {
+    let device = Arc::new(MemoryDevice::new(4096, 512).unwrap());
+    qsmm_void::format(&*device).unwrap();
+    let medium = Medium::from_device(device.clone(), FAST).unwrap();
+    let volume = Volume::create(&medium, b"flip", SECTORS * 4096, &[]).unwrap();
+    // Right after create the volume holds only its mesh blocks (both slots).
+    let mesh = volume.physical_blocks();
+    assert_eq!(mesh.len(), 8);
+    let before = device.to_bytes();
+    for lba in 0..SECTORS {
+        volume.write(lba, &sector(lba)).unwrap();
+    }
+    volume.flush().unwrap();
+    assert_eq!(volume.generation(), 1);
+    let blocks = volume.physical_blocks();
+    volume.close().unwrap();
+    let after = device.to_bytes();
+    let newest: Vec<u64> = mesh
+        .into_iter()
+        .filter(|&b| before[b as usize * 4096..][..4096] != after[b as usize * 4096..][..4096])
+        .collect();
+    assert_eq!(newest.len(), 4, "generation 1 rewrote one slot");
+    (after, blocks, newest)
+}
+
+/// Opens the image and reads every sector: `None` if it opens at generation 0 (the fallback),
+/// else how many sectors failed with `Integrity` (any other outcome fails the test).
+fn check(image: Vec<u8>) -> (u64, usize) {
+    let device = Arc::new(MemoryDevice::from_bytes(4096, image).unwrap());
+    let medium = Medium::from_device(device, FAST).unwrap();
+    let volume = Volume::open(&medium, b"flip").unwrap();
+    let mut errors = 0;
+    let mut buf = vec![0u8; 4096];
+    for lba in 0..SECTORS {
+        match volume.read(lba, &mut buf) {
+            Ok(()) if volume.generation() == 0 => assert_eq!(buf, vec![0u8; 4096]),
+            Ok(()) => assert_eq!(buf, sector(lba), "silent garbage at {lba}"),
+            Err(Error::Integrity) => errors += 1,
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    (volume.generation(), errors)
+}
+
+#[test]
+fn a_flipped_bit_in_any_block_is_detected() {
+    let (image, blocks, _) = setup();
+    // 8 mesh shares (2 slots of 2-of-4), 1 index block, 1 leaf, 12 data blocks.
+    assert_eq!(blocks.len(), 8 + 1 + 1 + SECTORS as usize);
+    let mut harmless = 0;
+    let mut whole_map = 0;
+    for (n, &block) in blocks.iter().enumerate() {
+        let mut flipped = image.clone();
+        let bit = (n * 977) % (4096 * 8);
+        flipped[block as usize * 4096 + bit / 8] ^= 1 << (bit % 8);
+        let (generation, errors) = check(flipped);
+        assert_eq!(generation, 1, "one flipped share never loses the root");
+        match errors {
+            0 => harmless += 1,
+            1 => {}
+            e if e == SECTORS as usize => whole_map += 1,
+            e => panic!("{e} errors from one flipped block"),
+        }
+    }
+    assert_eq!(
+        harmless, 8,
+        "only a mesh share can absorb a flip (2-of-4 per slot)"
+    );
+    assert_eq!(
+        whole_map, 2,
+        "the index block and the leaf cover every sector"
+    );
+}
+
+#[test]
+fn a_destroyed_newest_root_falls_back_to_the_older_slot() {
+    let (image, _blocks, newest) = setup();
+    // Three of the four newest shares destroyed: fewer than k = 2 remain, so the volume opens
+    // at generation 0 (which mapped nothing) and reads zeros, never an error or garbage.
+    for keep in 0..4 {
+        let mut damaged = image.clone();
+        for (i, &b) in newest.iter().enumerate() {
+            if i != keep {
+                damaged[b as usize * 4096 + 1000] ^= 0x10;
+            }
+        }
+        assert_eq!(check(damaged), (0, 0));
+    }
+    // Two destroyed: two remain, the newest generation still opens.
+    let mut damaged = image;
+    for &b in &newest[..2] {
+        damaged[b as usize * 4096 + 1000] ^= 0x10;
+    }
+    assert_eq!(check(damaged), (1, 0));
+}

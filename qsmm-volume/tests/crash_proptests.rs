@@ -1,0 +1,245 @@
+//! Crash consistency against a model: random writes, trims, flushes and crashes on a device
+//! that keeps its live and durable images apart and drops or tears unsynced writes; after every
+//! crash the volume reopens at its last durable generation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::unwrap_in_result,
+    clippy::cast_possible_truncation,
+    reason = "tests panic on failure; sizes are tiny"
+)]
+
+use std::sync::{Arc, Mutex};
+
+use proptest::prelude::*;
+use qsmm_types::{BlockId, Error as CoreError, Result as CoreResult};
+use qsmm_void::{BlockDevice, MemoryDevice};
+use qsmm_volume::{KdfCost, Medium, Volume};
+
+const BLOCK: usize = 4096;
+const BLOCKS: u64 = 512;
+const SECTORS: u64 = 24;
+
+/// A device whose writes reach the durable image only at `flush`; after `fail_after` more
+/// writes every write and flush fails (the machine "lost power").
+struct CrashDevice {
+    state: Mutex<CrashState>,
+}
+
+struct CrashState {
+    live: Vec<u8>,
+    durable: Vec<u8>,
+    unsynced: Vec<(u64, Vec<u8>)>,
+    writes_left: Option<u32>,
+}
+
+impl CrashDevice {
+    fn new(image: Vec<u8>) -> Self {
+        Self {
+            state: Mutex::new(CrashState {
+                live: image.clone(),
+                durable: image,
+                unsynced: Vec::new(),
+                writes_left: None,
+            }),
+        }
+    }
+
+    fn fail_after(&self, writes: u32) {
+        self.state.lock().unwrap().writes_left = Some(writes);
+    }
+
+    /// The image after a crash: the durable image plus each unsynced write kept, dropped or
+    /// torn (its first half only) as `choices` says.
+    fn crash_image(&self, choices: &[u8]) -> Vec<u8> {
+        let state = self.state.lock().unwrap();
+        let mut image = state.durable.clone();
+        for (i, (block, data)) in state.unsynced.iter().enumerate() {
+            let at = *block as usize * BLOCK;
+            match choices.get(i).copied().unwrap_or(0) % 3 {
+                0 => {}
+                1 => image[at..at + BLOCK].copy_from_slice(data),
+                _ => image[at..at + BLOCK / 2].copy_from_slice(&data[..BLOCK / 2]),
+            }
+        }
+        image
+    }
+}
+
+impl BlockDevice for CrashDevice {
+    fn block_size(&self) -> usize {
+        BLOCK
+    }
+
+    fn block_count(&self) -> u64 {
+        BLOCKS
+    }
+
+    fn read_block(&self, id: BlockId, buf: &mut [u8]) -> CoreResult<()> {
+        let state = self.state.lock().unwrap();
+        let at = id.get() as usize * BLOCK;
+        buf.copy_from_slice(
+            state
+                .live
+                .get(at..at + BLOCK)
+                .ok_or(CoreError::BlockOutOfRange {
+                    block: id.get(),
+                    count: BLOCKS,
+                })?,
+        );
+        Ok(())
+    }
+
+    fn write_block(&self, id: BlockId, data: &[u8]) -> CoreResult<()> {
+        let mut state = self.state.lock().unwrap();
+        match &mut state.writes_left {
+            Some(0) => return Err(std::io::Error::other("power lost").into()),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        let at = id.get() as usize * BLOCK;
+        state.live[at..at + BLOCK].copy_from_slice(data);
+        state.unsynced.push((id.get(), data.to_vec()));
+        Ok(())
+    }
+
+    fn flush(&self) -> CoreResult<()> {
+        let mut state = self.state.lock().unwrap();
+        if state.writes_left == Some(0) {
+            return Err(std::io::Error::other("power lost").into());
+        }
+        let unsynced = std::mem::take(&mut state.unsynced);
+        for (block, data) in unsynced {
+            let at = block as usize * BLOCK;
+            state.durable[at..at + BLOCK].copy_from_slice(&data);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write {
+        lba: u64,
+        len: u64,
+        tag: u8,
+    },
+    Trim {
+        lba: u64,
+        len: u64,
+    },
+    Flush,
+    /// Power fails after this many more device writes.
+    ArmFailure(u32),
+    /// Crash now and reopen; the bytes choose the fate of each unsynced write.
+    Crash(Vec<u8>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..SECTORS, 1..4u64, any::<u8>()).prop_map(|(lba, len, tag)| Op::Write {
+            lba,
+            len: len.min(SECTORS - lba),
+            tag
+        }),
+        1 => (0..SECTORS, 1..6u64).prop_map(|(lba, len)| Op::Trim { lba, len: len.min(SECTORS - lba) }),
+        2 => Just(Op::Flush),
+        1 => (0..40u32).prop_map(Op::ArmFailure),
+        1 => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Op::Crash),
+    ]
+}
+
+fn content(tag: u8, lba: u64) -> Vec<u8> {
+    let mut v = vec![tag; BLOCK];
+    v[..8].copy_from_slice(&lba.to_le_bytes());
+    v
+}
+
+fn open(device: &Arc<CrashDevice>) -> Volume {
+    let medium = Medium::from_device(device.clone(), KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap();
+    Volume::open(&medium, b"crash test").expect("the volume opens after any crash")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn crashes_keep_flushed_data(ops in proptest::collection::vec(op(), 1..40)) {
+        let memory = MemoryDevice::new(BLOCK, BLOCKS).unwrap();
+        qsmm_void::format(&memory).unwrap();
+        let mut device = Arc::new(CrashDevice::new(memory.into_bytes()));
+        let medium = Medium::from_device(device.clone(), KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap();
+        let mut volume = Volume::create(&medium, b"crash test", SECTORS * BLOCK as u64, &[]).unwrap();
+        drop(medium);
+        let zero = vec![0u8; BLOCK];
+        // For every sector: the values a reopen may show (the last flushed one first).
+        let mut possible: Vec<Vec<Vec<u8>>> = vec![vec![zero.clone()]; SECTORS as usize];
+        let mut current: Vec<Vec<u8>> = vec![zero.clone(); SECTORS as usize];
+
+        for op in ops {
+            match op {
+                Op::Write { lba, len, tag } => {
+                    let data: Vec<u8> = (lba..lba + len).flat_map(|l| content(tag, l)).collect();
+                    let ok = volume.write(lba, &data).is_ok();
+                    for l in lba..lba + len {
+                        possible[l as usize].push(content(tag, l));
+                        if ok {
+                            current[l as usize] = content(tag, l);
+                        }
+                    }
+                    if !ok {
+                        // A failed write leaves old or new; reads may show either until a crash.
+                        for l in lba..lba + len {
+                            let mut buf = vec![0u8; BLOCK];
+                            if volume.read(l, &mut buf).is_ok() {
+                                current[l as usize] = buf;
+                            }
+                        }
+                    }
+                }
+                Op::Trim { lba, len } => {
+                    let ok = volume.trim(lba, len).is_ok();
+                    for l in lba..lba + len {
+                        possible[l as usize].push(zero.clone());
+                        if ok {
+                            current[l as usize] = zero.clone();
+                        }
+                    }
+                }
+                Op::Flush => {
+                    if volume.flush().is_ok() {
+                        for (p, c) in possible.iter_mut().zip(&current) {
+                            *p = vec![c.clone()];
+                        }
+                    }
+                }
+                Op::ArmFailure(n) => device.fail_after(n),
+                Op::Crash(choices) => {
+                    let image = device.crash_image(&choices);
+                    drop(volume);
+                    device = Arc::new(CrashDevice::new(image));
+                    volume = open(&device);
+                    for lba in 0..SECTORS {
+                        let mut buf = vec![0u8; BLOCK];
+                        volume.read(lba, &mut buf).expect("no read error after a crash");
+                        prop_assert!(
+                            possible[lba as usize].contains(&buf),
+                            "sector {} shows a value never written since the last flush", lba
+                        );
+                        current[lba as usize] = buf.clone();
+                        possible[lba as usize] = vec![buf];
+                    }
+                }
+            }
+            // While the power is on, reads show exactly what was acknowledged.
+            let powered = device.state.lock().unwrap().writes_left.is_none();
+            if powered {
+                for lba in 0..SECTORS {
+                    let mut buf = vec![0u8; BLOCK];
+                    volume.read(lba, &mut buf).unwrap();
+                    prop_assert_eq!(&buf, &current[lba as usize], "sector {}", lba);
+                }
+            }
+        }
+    }
+}
