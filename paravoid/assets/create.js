@@ -1,7 +1,8 @@
-// paravoid create page: sends the note to the JSON API and shows the one-time link.
-// Served as a file (the Content-Security-Policy allows no inline script); DOM text is set through
-// `value` and `textContent` only.
-"use strict";
+// paravoid create page: seals the note in this browser (end to end) and shows the one-time link.
+// The server receives only the sealed note and the hashes of two claim tokens: never the message,
+// the link keys or the passphrase. Loaded as a module (the Content-Security-Policy allows no
+// inline script); DOM text is set through `value` and `textContent` only.
+import { keysToCompact, noteToJson, sealNote, toBase64url, tokenHash } from "./note.js";
 
 (function () {
   const form = document.getElementById("create-form");
@@ -45,14 +46,25 @@
       message.focus();
       return;
     }
-    const request = { message: message.value, ttl_secs: Number(ttl.value) };
-    if (passphrase.value.length > 0) {
-      request.passphrase = passphrase.value;
-    }
     createButton.disabled = true;
-    createStatus.textContent = "Encrypting…";
+    createStatus.textContent = passphrase.value.length > 0
+      ? "Deriving a key from the passphrase…" : "Encrypting…";
     try {
-      const response = await fetch("/api/secrets", {
+      const sealed = await sealNote(message.value, {
+        passphrase: passphrase.value.length > 0 ? passphrase.value : undefined,
+      });
+      createStatus.textContent = "Storing the sealed note…";
+      const request = {
+        note: noteToJson(sealed.note),
+        ttl_secs: Number(ttl.value),
+        claim_hash: toBase64url(tokenHash(sealed.tokens.claim)),
+      };
+      if (sealed.tokens.passphrase) {
+        request.passphrase_hash = toBase64url(tokenHash(sealed.tokens.passphrase));
+      }
+      const compact = keysToCompact(sealed.keys);
+      sealed.keys.raw.fill(0);
+      const response = await fetch("/api/e2e/notes", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify(request),
@@ -65,11 +77,12 @@
         return;
       }
       const created = await response.json();
-      if (typeof created.share_path !== "string" || !created.share_path.startsWith("/s/")) {
+      if (typeof created.share_path !== "string" || !/^\/s\/[0-9a-f-]{36}$/.test(created.share_path)) {
         showError("The server sent an unexpected answer.");
         return;
       }
-      link.value = window.location.origin + created.share_path;
+      // The keys go in the fragment, which browsers never send to a server.
+      link.value = window.location.origin + created.share_path + "#" + compact;
       expires.textContent = new Date(created.expires_at * 1000).toLocaleString();
       expires.dateTime = new Date(created.expires_at * 1000).toISOString();
       reminder.hidden = !created.passphrase_required;
@@ -80,8 +93,10 @@
       form.hidden = true;
       result.hidden = false;
       resultTitle.focus();
-    } catch (_) {
-      showError("Could not reach the server. Check your connection and try again.");
+    } catch (err) {
+      showError(err instanceof TypeError
+        ? "Could not reach the server. Check your connection and try again."
+        : "This browser could not encrypt the note: " + err.message);
     } finally {
       createButton.disabled = false;
       createStatus.textContent = "";

@@ -1,8 +1,15 @@
-// paravoid reveal page. Opening the link never reads the note: the keys in the URL fragment are
-// sent to the server only when the reader presses "Reveal note", so link-preview bots and chat
-// unfurlers that fetch the page cannot burn it. Afterwards the fragment is removed from the
-// address bar. The message is shown through `value` only, never parsed as HTML.
-"use strict";
+// paravoid reveal page. Opening the link never reads the note: nothing is claimed until the reader
+// presses "Reveal note", so link-preview bots and chat unfurlers that fetch the page cannot burn
+// it. End-to-end notes (the default) are opened in this browser: the server gets two claim
+// tokens derived from the keys in the URL fragment (and from the passphrase), hands back the
+// sealed note and deletes it; it never sees the keys, the passphrase or the message. Notes made
+// with the published API (the server sealed them) are revealed by the server as before.
+// Afterwards the fragment is removed from the address bar. The message is shown through `value`
+// only, never parsed as HTML. Loaded as a module.
+import {
+  claimTokens, derivePassphrase, fromBase64url, keysFromCompact, noteFromJson,
+  openNoteWithDerived, sameParams, toBase64url,
+} from "./note.js";
 
 (function () {
   const GONE = "This note does not exist, has expired, or has already been read.";
@@ -24,13 +31,21 @@
   const gone = document.getElementById("gone");
   const goneTitle = document.getElementById("gone-title");
   const goneText = document.getElementById("gone-text");
+  const goneHelp = document.getElementById("gone-help");
 
   // The path is /s/<id>; the id goes back to the API percent-encoded.
   const pathParts = window.location.pathname.split("/");
   const id = pathParts.length === 3 && pathParts[1] === "s" ? pathParts[2] : "";
-  const apiPath = "/api/secrets/" + encodeURIComponent(decodeId(id));
+  const encodedId = encodeURIComponent(decodeId(id));
+  const e2ePath = "/api/e2e/notes/" + encodedId;
+  const apiPath = "/api/secrets/" + encodedId;
   // The keys: base64url, kept in this closure only.
   let compact = window.location.hash.replace(/^#/, "");
+  let keys = null;
+  // "e2e" (sealed in a browser, opened here) or "server" (sealed by the published API).
+  let mode = "e2e";
+  // The public Argon2id salt and costs of an end-to-end passphrase note, from the peek.
+  let argon2id = null;
   let revealing = false;
 
   function decodeId(raw) {
@@ -43,6 +58,10 @@
 
   function forgetFragment() {
     compact = "";
+    if (keys) {
+      keys.raw.fill(0);
+      keys = null;
+    }
     if (window.location.hash.length > 0) {
       window.history.replaceState(null, "", window.location.pathname + window.location.search);
     }
@@ -53,11 +72,14 @@
     revealError.hidden = false;
   }
 
-  function showGone(text) {
+  function showGone(text, help) {
     forgetFragment();
     intro.hidden = true;
     note.hidden = true;
     goneText.textContent = text;
+    if (help) {
+      goneHelp.textContent = help;
+    }
     gone.hidden = false;
     goneTitle.focus();
   }
@@ -90,14 +112,21 @@
       showGone(GONE);
       return;
     }
-    if (!/^[A-Za-z0-9_-]+$/.test(compact)) {
+    try {
+      keys = keysFromCompact(compact);
+    } catch (_) {
       revealStatus.textContent = "";
       showError("This link is incomplete: the keys after the # are missing or damaged. "
         + "Ask the sender for the whole link.");
       return;
     }
     try {
-      const response = await request(apiPath, { method: "GET" });
+      let response = await request(e2ePath, { method: "GET" });
+      if (response.status === 404) {
+        // Perhaps a note made with the published API, which the server opens itself.
+        response = await request(apiPath, { method: "GET" });
+        mode = "server";
+      }
       if (response.status === 404) {
         showGone(GONE);
         return;
@@ -105,18 +134,94 @@
       if (response.ok) {
         const info = await response.json();
         passphraseField.hidden = !info.passphrase_required;
+        if (info.argon2id) {
+          argon2id = {
+            salt: fromBase64url(info.argon2id.salt),
+            m_cost_kib: info.argon2id.m_cost_kib,
+            t_cost: info.argon2id.t_cost,
+            p_cost: info.argon2id.p_cost,
+          };
+        }
         if (typeof info.expires_at === "number") {
           expires.textContent = new Date(info.expires_at * 1000).toLocaleString();
           expires.dateTime = new Date(info.expires_at * 1000).toISOString();
           expiry.hidden = false;
         }
+      } else {
+        mode = "e2e";
       }
-      // Any other answer: let the reader try anyway; the reveal call reports what went wrong.
+      // Any other answer: let the reader try anyway; the claim reports what went wrong.
     } catch (_) {
-      // Offline or the like: the reveal call reports it.
+      // Offline or the like: the claim reports it.
     }
     revealStatus.textContent = "";
     revealButton.disabled = false;
+  }
+
+  // Claims an end-to-end note with tokens derived from the keys (and the passphrase), then
+  // opens the sealed note here. Returns the message, or a Response for the error paths.
+  async function claimAndOpen(passphraseText) {
+    let pw = null;
+    if (passphraseText !== null && !argon2id) {
+      // The peek did not get through: ask again for the public salt and costs.
+      const info = await request(e2ePath, { method: "GET" });
+      const params = info.ok ? (await info.json()).argon2id : null;
+      if (params) {
+        argon2id = { ...params, salt: fromBase64url(params.salt) };
+      }
+    }
+    if (passphraseText !== null && argon2id) {
+      revealStatus.textContent = "Deriving the key from the passphrase…";
+      pw = await derivePassphrase(passphraseText, argon2id);
+    }
+    const tokens = claimTokens(keys.raw, pw);
+    const body = { claim_token: toBase64url(tokens.claim) };
+    if (tokens.passphrase) {
+      body.passphrase_token = toBase64url(tokens.passphrase);
+    }
+    revealStatus.textContent = "Fetching the sealed note…";
+    const response = await request(e2ePath + "/claim", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) {
+      return { response };
+    }
+    revealStatus.textContent = "Decrypting…";
+    const claimed = await response.json();
+    try {
+      const sealed = noteFromJson(claimed.note);
+      if (sealed.passphrase && !sameParams(sealed.passphrase, argon2id)) {
+        pw = await derivePassphrase(passphraseText ?? "", sealed.passphrase);
+      }
+      const plaintext = await openNoteWithDerived(sealed, keys, pw);
+      return { message: new TextDecoder("utf-8", { fatal: true }).decode(plaintext) };
+    } catch (_) {
+      return { broken: true };
+    } finally {
+      if (pw) {
+        pw.fill(0);
+      }
+    }
+  }
+
+  // Reveals a note of the published API: the server opens it with the keys sent here.
+  async function revealOnServer(passphraseText) {
+    const body = { compact: compact };
+    if (passphraseText !== null) {
+      body.passphrase = passphraseText;
+    }
+    const response = await request(apiPath + "/reveal", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) {
+      return { response };
+    }
+    const revealed = await response.json();
+    return { message: typeof revealed.message === "string" ? revealed.message : "" };
   }
 
   form.addEventListener("submit", async function (event) {
@@ -128,7 +233,7 @@
     revealButton.disabled = true;
     revealError.hidden = true;
     revealStatus.textContent = "Decrypting…";
-    const body = { compact: compact };
+    let passphraseText = null;
     if (!passphraseField.hidden) {
       if (passphrase.value.length === 0) {
         showError("Enter the passphrase first.");
@@ -138,24 +243,27 @@
         revealStatus.textContent = "";
         return;
       }
-      body.passphrase = passphrase.value;
+      passphraseText = passphrase.value;
     }
     try {
-      const response = await request(apiPath + "/reveal", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (response.ok) {
-        const revealed = await response.json();
+      const outcome = mode === "e2e"
+        ? await claimAndOpen(passphraseText) : await revealOnServer(passphraseText);
+      if (outcome.broken) {
+        showGone("The note was fetched, and deleted from the server, but it does not open: "
+          + "it was damaged or altered on the way.", "Ask the sender to create a new note, "
+          + "and to tell you if they suspect the server.");
+        return;
+      }
+      if (typeof outcome.message === "string") {
         forgetFragment();
         passphrase.value = "";
-        message.value = typeof revealed.message === "string" ? revealed.message : "";
+        message.value = outcome.message;
         intro.hidden = true;
         note.hidden = false;
         noteTitle.focus();
         return;
       }
+      const response = outcome.response;
       if (response.status === 404 || response.status === 410) {
         showGone(GONE);
         return;

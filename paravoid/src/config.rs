@@ -62,6 +62,10 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_STORE", hide_env_values = true)]
     pub store: Option<StoreUrl>,
 
+    /// With `--store`: this instance's copy of the store key file (32 random bytes at first).
+    #[arg(long, env = "PARAVOID_STORE_KEY", requires = "store")]
+    pub store_key: Option<PathBuf>,
+
     /// Largest message accepted, in bytes of UTF-8.
     #[arg(long, env = "PARAVOID_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
     pub max_message_bytes: usize,
@@ -119,6 +123,7 @@ impl Config {
             bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
             db: db.into(),
             store: None,
+            store_key: None,
             max_message_bytes: 65_536,
             max_ttl_secs: 7 * 24 * 60 * 60,
             default_ttl_secs: 24 * 60 * 60,
@@ -140,7 +145,8 @@ impl Config {
     ///
     /// [`Error::Config`] if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
     /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
-    /// `max_ttl_secs`, an interval is 0, or only one of `tls_cert` and `tls_key` is set.
+    /// `max_ttl_secs`, an interval is 0, `store` is set without `store_key`, or only one of `tls_cert` and
+    /// `tls_key` is set.
     pub fn validate(&self) -> Result<()> {
         if self.max_message_bytes == 0 || self.max_message_bytes > MAX_MESSAGE_BYTES_CEILING {
             return Err(Error::Config(format!(
@@ -166,6 +172,9 @@ impl Config {
             return Err(Error::Config(
                 "request-timeout-secs must be at least 1".to_owned(),
             ));
+        }
+        if self.store.is_some() && self.store_key.is_none() {
+            return Err(Error::Config("--store needs --store-key".to_owned()));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::Config("tls-cert and tls-key go together".to_owned()));

@@ -20,7 +20,9 @@ mod sweeper;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};
 pub use error::{Error, NOT_FOUND_MESSAGE, Result};
+pub use routes::e2e::E2E_TOKEN_LEN;
 pub use routes::openapi::openapi_document;
+pub use routes::pages::served_file_hashes;
 pub use routes::secrets::{
     CLASSICAL_SECRET_LEN, COMPACT_LEN, DK_SEED_LEN, EXPANDED_DK_LEN, MAX_PASSPHRASE_CHARS,
 };

@@ -42,6 +42,11 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         "paravoid listening on {} ({scheme})",
         listener.local_addr()?
     );
+    // The browser code that seals and opens notes is served from here: print its hashes so an
+    // operator can check them against the release's list (README) and pin them.
+    for (path, hash) in paravoid::served_file_hashes() {
+        tracing::info!("serving {path} sha256:{hash}");
+    }
     match tls {
         Some((cert, key)) => {
             let listener = listener.into_std()?;

@@ -33,9 +33,9 @@ pub(crate) struct RateLimits {
 /// Which limit a request counts against.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Kind {
-    /// `POST /api/secrets`.
+    /// `POST /api/secrets` and `POST /api/e2e/notes`.
     Create,
-    /// `POST /api/secrets/{id}/reveal`.
+    /// `POST /api/secrets/{id}/reveal` and `POST /api/e2e/notes/{id}/claim`.
     Reveal,
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area, each exposing `router()`; merged in [`crate::app`].
 
+pub(crate) mod e2e;
 pub(crate) mod health;
 pub(crate) mod openapi;
 pub(crate) mod pages;

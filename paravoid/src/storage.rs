@@ -17,7 +17,9 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::state::blocking;
-use crate::store::{NoteSummary, PgStore, RevealStep, Store};
+use crate::store::{
+    ClaimHashes, EndToEndSummary, NoteSummary, PgStore, RevealStep, Store, Tokens,
+};
 use crate::{Config, Error, Result};
 
 /// A note database. A reveal takes two steps so that Argon2id runs outside any transaction:
@@ -65,6 +67,31 @@ pub(crate) trait NoteStore: Send + Sync {
         opened: bool,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Stores a note sealed in the browser with the hashes of its claim tokens; returns its
+    /// `expires_at`. Durable once this returns `Ok`.
+    fn insert_end_to_end(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: StoredNote,
+        hashes: ClaimHashes,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Looks an end-to-end note up without consuming it; a note sealed by the server is absent.
+    fn peek_end_to_end(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<EndToEndSummary>>> + Send;
+
+    /// Claims an end-to-end note exactly once: right tokens delete it and return it (after the
+    /// commit), a wrong claim token writes nothing, a wrong passphrase token counts a try.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::WrongKeys`], [`Error::PassphraseRequired`],
+    /// [`Error::WrongPassphrase`], or a storage error.
+    fn claim(&self, id: Uuid, tokens: Tokens) -> impl Future<Output = Result<StoredNote>> + Send;
+
     /// Deletes every expired note; returns how many this call deleted.
     fn sweep(&self) -> impl Future<Output = Result<u64>> + Send;
 
@@ -89,11 +116,18 @@ impl Storage {
         metrics: Arc<Metrics>,
     ) -> Result<Self> {
         match &config.store {
-            Some(url) => Ok(Self::Postgres(Box::new(PgStore::open(
-                url.expose(),
-                clock,
-                metrics,
-            )?))),
+            Some(url) => {
+                let key_file = config
+                    .store_key
+                    .as_deref()
+                    .ok_or_else(|| Error::Config("--store needs --store-key".to_owned()))?;
+                Ok(Self::Postgres(Box::new(PgStore::open(
+                    url.expose(),
+                    key_file,
+                    clock,
+                    metrics,
+                )?)))
+            }
             None => Ok(Self::Redb(Store::open(&config.db, clock, metrics)?)),
         }
     }
@@ -189,6 +223,42 @@ impl NoteStore for Storage {
                 blocking(move || store.finish_reveal(id, attempt, opened)).await
             }
             Self::Postgres(store) => store.finish_reveal(id, attempt, opened).await,
+        }
+    }
+
+    async fn insert_end_to_end(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: StoredNote,
+        hashes: ClaimHashes,
+    ) -> Result<u64> {
+        match self {
+            Self::Redb(store) => {
+                let store = store.clone();
+                blocking(move || store.insert_end_to_end(id, ttl_secs, &note, &hashes)).await
+            }
+            Self::Postgres(store) => store.insert_end_to_end(id, ttl_secs, &note, &hashes).await,
+        }
+    }
+
+    async fn peek_end_to_end(&self, id: Uuid) -> Result<Option<EndToEndSummary>> {
+        match self {
+            Self::Redb(store) => {
+                let store = store.clone();
+                blocking(move || store.peek_end_to_end(id)).await
+            }
+            Self::Postgres(store) => store.peek_end_to_end(id).await,
+        }
+    }
+
+    async fn claim(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
+        match self {
+            Self::Redb(store) => {
+                let store = store.clone();
+                blocking(move || store.claim(id, tokens)).await
+            }
+            Self::Postgres(store) => store.claim(id, tokens).await,
         }
     }
 

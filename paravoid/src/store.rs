@@ -33,17 +33,33 @@
 //! records (the same header without flags and slot, and the note in the clear) are converted to
 //! version 2 when the database is opened.
 //!
-//! Nothing else is stored: no decapsulation key, seed, classical secret, passphrase or message.
+//! An end-to-end note (sealed in the browser, see `routes::e2e`) is a version 3 record: the same
+//! header with version byte `3`, and a sealed body whose plaintext starts with the hashes that
+//! let its reader claim it, so they are shredded with the note:
+//!
+//! | offset (in the plaintext) | length | field |
+//! |---|---|---|
+//! | 0 | 32 | SHA-256 of the claim token |
+//! | 32 | 1 | `1` if a passphrase token hash follows, else `0` |
+//! | 33 | 0 or 32 | SHA-256 of the passphrase token |
+//! | … | rest | `StoredNote::to_bytes()`, exactly as the browser sealed it |
+//!
+//! Nothing else is stored: no decapsulation key, seed, classical secret, passphrase, claim token
+//! or message.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use qsmm_shield::note::{RecipientKeys, StoredNote, check_link_keys, open_note};
+use qsmm_shield::note::{
+    NoteOpenError, PassphraseParams, RecipientKeys, StoredNote, check_link_keys, open_note,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -73,6 +89,13 @@ const NOTES_TAG: &[u8] = b"notes";
 /// Version byte of the record layout written by this code.
 const RECORD_VERSION: u8 = 2;
 
+/// Version byte of an end-to-end record: the version 2 layout, with the claim hashes at the
+/// start of the sealed plaintext.
+const RECORD_VERSION_E2E: u8 = 3;
+
+/// Length of a claim or passphrase token, and of their SHA-256 hashes.
+pub(crate) const TOKEN_HASH_LEN: usize = 32;
+
 /// Version byte of the older layout, converted at open.
 const LEGACY_VERSION: u8 = 1;
 
@@ -94,6 +117,8 @@ pub(crate) struct RecordHeader {
     pub(crate) attempts: u8,
     /// Whether opening needs a passphrase.
     pub(crate) passphrase_required: bool,
+    /// Whether the note was sealed in the browser (a version 3 record, claimed, not revealed).
+    pub(crate) end_to_end: bool,
     /// Where the record's key is.
     slot: SlotIndex,
 }
@@ -108,9 +133,11 @@ impl RecordHeader {
     fn split(bytes: &[u8]) -> Result<(Self, &[u8])> {
         let corrupt = || Error::Internal("corrupt note record");
         let (&version, rest) = bytes.split_first().ok_or_else(corrupt)?;
-        if version != RECORD_VERSION {
-            return Err(corrupt());
-        }
+        let end_to_end = match version {
+            RECORD_VERSION => false,
+            RECORD_VERSION_E2E => true,
+            _ => return Err(corrupt()),
+        };
         let (expires_at, rest) = rest.split_first_chunk::<8>().ok_or_else(corrupt)?;
         let (&attempts, rest) = rest.split_first().ok_or_else(corrupt)?;
         let (&flags, rest) = rest.split_first().ok_or_else(corrupt)?;
@@ -123,6 +150,7 @@ impl RecordHeader {
                 expires_at: u64::from_le_bytes(*expires_at),
                 attempts,
                 passphrase_required: flags & FLAG_PASSPHRASE != 0,
+                end_to_end,
                 slot: SlotIndex(u64::from_le_bytes(*slot)),
             },
             body,
@@ -132,7 +160,11 @@ impl RecordHeader {
     /// Encodes the header followed by `body`.
     fn join(&self, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(RECORD_HEADER_LEN + body.len());
-        out.push(RECORD_VERSION);
+        out.push(if self.end_to_end {
+            RECORD_VERSION_E2E
+        } else {
+            RECORD_VERSION
+        });
         out.extend_from_slice(&self.expires_at.to_le_bytes());
         out.push(self.attempts);
         out.push(if self.passphrase_required {
@@ -144,6 +176,109 @@ impl RecordHeader {
         out.extend_from_slice(body);
         out
     }
+}
+
+/// What an end-to-end note keeps to recognise its reader: SHA-256 of the claim token, and for a
+/// passphrase note SHA-256 of the passphrase token. Neither opens the note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimHashes {
+    /// SHA-256 of the claim token (derived from the link keys).
+    pub(crate) claim: [u8; TOKEN_HASH_LEN],
+    /// SHA-256 of the passphrase token (derived from the link keys and Argon2id output).
+    pub(crate) passphrase: Option<[u8; TOKEN_HASH_LEN]>,
+}
+
+impl ClaimHashes {
+    /// Appends the encoding (layout in the module docs) to `out`.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.claim);
+        match &self.passphrase {
+            Some(hash) => {
+                out.push(1);
+                out.extend_from_slice(hash);
+            }
+            None => out.push(0),
+        }
+    }
+
+    /// Decodes the hashes at the start of `bytes`; returns them with the rest.
+    fn decode(bytes: &[u8]) -> Result<(Self, &[u8])> {
+        let corrupt = || Error::Internal("corrupt note record");
+        let (claim, rest) = bytes
+            .split_first_chunk::<TOKEN_HASH_LEN>()
+            .ok_or_else(corrupt)?;
+        let (&flag, rest) = rest.split_first().ok_or_else(corrupt)?;
+        let (passphrase, rest) = match flag {
+            0 => (None, rest),
+            1 => {
+                let (hash, rest) = rest
+                    .split_first_chunk::<TOKEN_HASH_LEN>()
+                    .ok_or_else(corrupt)?;
+                (Some(*hash), rest)
+            }
+            _ => return Err(corrupt()),
+        };
+        Ok((
+            Self {
+                claim: *claim,
+                passphrase,
+            },
+            rest,
+        ))
+    }
+}
+
+/// The tokens a reader presents to claim an end-to-end note. They prove knowledge of the link
+/// keys (and passphrase) without revealing them; zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Tokens {
+    /// The claim token.
+    pub(crate) claim: [u8; TOKEN_HASH_LEN],
+    /// The passphrase token, if the reader sent one.
+    pub(crate) passphrase: Option<[u8; TOKEN_HASH_LEN]>,
+}
+
+impl Tokens {
+    /// Compares the tokens' hashes with the stored ones in constant time: a wrong claim token
+    /// is [`NoteOpenError::WrongKeys`]; for a passphrase note, a missing passphrase token is
+    /// [`NoteOpenError::PassphraseRequired`] and a wrong one [`NoteOpenError::WrongPassphrase`].
+    /// A passphrase token sent for a note without one is ignored.
+    fn check(&self, hashes: &ClaimHashes) -> Result<(), NoteOpenError> {
+        if !bool::from(
+            Sha256::digest(self.claim)
+                .as_slice()
+                .ct_eq(hashes.claim.as_slice()),
+        ) {
+            return Err(NoteOpenError::WrongKeys);
+        }
+        let Some(expected) = &hashes.passphrase else {
+            return Ok(());
+        };
+        let Some(token) = &self.passphrase else {
+            return Err(NoteOpenError::PassphraseRequired);
+        };
+        if bool::from(Sha256::digest(token).as_slice().ct_eq(expected.as_slice())) {
+            Ok(())
+        } else {
+            Err(NoteOpenError::WrongPassphrase)
+        }
+    }
+}
+
+impl core::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Tokens(..)")
+    }
+}
+
+/// What an end-to-end peek reports about a live end-to-end note.
+#[derive(Clone, Debug)]
+pub(crate) struct EndToEndSummary {
+    /// Unix seconds at which the note expires.
+    pub(crate) expires_at: u64,
+    /// The Argon2id parameters of a passphrase note (public; the reader needs the salt and
+    /// costs before it can derive its passphrase token).
+    pub(crate) passphrase: Option<PassphraseParams>,
 }
 
 /// What the first step of a reveal did.
@@ -169,6 +304,8 @@ pub(crate) struct NoteSummary {
     pub(crate) expires_at: u64,
     /// Whether revealing needs a passphrase.
     pub(crate) passphrase_required: bool,
+    /// Whether the note was sealed in the browser (end to end) and is claimed, not revealed.
+    pub(crate) end_to_end: bool,
 }
 
 /// The note database.
@@ -209,9 +346,36 @@ impl Store {
     /// Stores a new note that lives `ttl_secs` from the moment the writer stores it; returns its
     /// `expires_at`. Durable once this returns `Ok`.
     pub(crate) fn insert(&self, id: Uuid, ttl_secs: u64, note: &StoredNote) -> Result<u64> {
-        let key = id.as_u128();
         let plaintext = Zeroizing::new(note.to_bytes());
-        let passphrase_required = note.needs_passphrase();
+        self.insert_sealed(id, ttl_secs, plaintext, note.needs_passphrase(), false)
+    }
+
+    /// Stores a note sealed in the browser with the hashes of its claim tokens (a version 3
+    /// record, the hashes sealed with the note); returns its `expires_at`. Durable once this
+    /// returns `Ok`.
+    pub(crate) fn insert_end_to_end(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: &StoredNote,
+        hashes: &ClaimHashes,
+    ) -> Result<u64> {
+        let mut plaintext = Zeroizing::new(Vec::new());
+        hashes.encode_into(&mut plaintext);
+        plaintext.extend_from_slice(&note.to_bytes());
+        self.insert_sealed(id, ttl_secs, plaintext, note.needs_passphrase(), true)
+    }
+
+    /// Stores `plaintext` sealed under a new record key (see [`Store::insert`]).
+    fn insert_sealed(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        plaintext: Zeroizing<Vec<u8>>,
+        passphrase_required: bool,
+        end_to_end: bool,
+    ) -> Result<u64> {
+        let key = id.as_u128();
         let clock = self.clock.clone();
         self.writer.run(move |batch| {
             let expires_at = clock.now_unix().saturating_add(ttl_secs);
@@ -225,6 +389,7 @@ impl Store {
                 expires_at,
                 attempts: 0,
                 passphrase_required,
+                end_to_end,
                 slot,
             };
             batch
@@ -257,7 +422,96 @@ impl Store {
         Ok(Some(NoteSummary {
             expires_at: header.expires_at,
             passphrase_required: header.passphrase_required,
+            end_to_end: header.end_to_end,
         }))
+    }
+
+    /// Looks an end-to-end note up without consuming it, with its public Argon2id parameters
+    /// (inside the sealed body, so this is a writer job that writes nothing unless the note has
+    /// expired; an expired note is deleted). A note sealed by the server is reported as absent.
+    pub(crate) fn peek_end_to_end(&self, id: Uuid) -> Result<Option<EndToEndSummary>> {
+        let key = id.as_u128();
+        let clock = self.clock.clone();
+        let metrics = self.metrics.clone();
+        self.writer.run(move |batch| {
+            let Some(header) = load_header(batch, key)?.map(|(header, _)| header) else {
+                return Ok(None);
+            };
+            if header.is_expired(clock.now_unix()) {
+                delete(batch, key, &header)?;
+                metrics.note_expired(1);
+                return Ok(None);
+            }
+            if !header.end_to_end {
+                return Ok(None);
+            }
+            let Some((header, note, _)) = load(batch, key)? else {
+                return Ok(None);
+            };
+            Ok(Some(EndToEndSummary {
+                expires_at: header.expires_at,
+                passphrase: note.passphrase,
+            }))
+        })
+    }
+
+    /// Claims an end-to-end note exactly once, in one writer job (no Argon2id: the browser ran
+    /// it). The claim token is compared first (wrong → nothing written,
+    /// [`Error::WrongKeys`]), then the passphrase token (missing → nothing written,
+    /// [`Error::PassphraseRequired`]; wrong → the try is counted and committed, and the last
+    /// one destroys the note); with both right the note is deleted, its key shredded, and the
+    /// sealed note returned after the commit. The tokens are compared as SHA-256 hashes in
+    /// constant time; the server never opens the note.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (absent, expired, or not an end-to-end note), [`Error::WrongKeys`],
+    /// [`Error::PassphraseRequired`], [`Error::WrongPassphrase`], or a storage error.
+    pub(crate) fn claim(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
+        let key = id.as_u128();
+        let clock = self.clock.clone();
+        let metrics = self.metrics.clone();
+        self.writer.run(move |batch| {
+            let now = clock.now_unix();
+            let Some(header) = load_header(batch, key)?.map(|(header, _)| header) else {
+                return Ok(Err(Error::NotFound));
+            };
+            if header.is_expired(now) {
+                delete(batch, key, &header)?;
+                metrics.note_expired(1);
+                return Ok(Err(Error::NotFound));
+            }
+            if !header.end_to_end || header.attempts >= MAX_PASSPHRASE_ATTEMPTS {
+                return Ok(Err(Error::NotFound));
+            }
+            let Some((header, note, Some(hashes))) = load(batch, key)? else {
+                return Ok(Err(Error::NotFound));
+            };
+            match tokens.check(&hashes) {
+                Ok(()) => {
+                    delete(batch, key, &header)?;
+                    Ok(Ok(note))
+                }
+                Err(NoteOpenError::WrongPassphrase) => {
+                    metrics.wrong_passphrase();
+                    let used = header.attempts.saturating_add(1);
+                    if used >= MAX_PASSPHRASE_ATTEMPTS {
+                        delete(batch, key, &header)?;
+                    } else {
+                        set_attempts(batch, key, used)?;
+                    }
+                    Ok(Err(Error::WrongPassphrase {
+                        attempts_left: MAX_PASSPHRASE_ATTEMPTS.saturating_sub(used),
+                    }))
+                }
+                Err(NoteOpenError::PassphraseRequired) => Ok(Err(Error::PassphraseRequired)),
+                // A wrong claim token, and anything a newer shield may add: change nothing.
+                Err(_) => {
+                    metrics.wrong_keys();
+                    Ok(Err(Error::WrongKeys))
+                }
+            }
+        })?
     }
 
     /// The first step of a reveal, in one writer job: load the note, check expiry (at the time
@@ -290,12 +544,16 @@ impl Store {
         let metrics = self.metrics.clone();
         self.writer.run(move |batch| {
             let now = clock.now_unix();
-            let Some((header, note)) = load(batch, key)? else {
+            let Some((header, note, claim)) = load(batch, key)? else {
                 return Ok(Err(Error::NotFound));
             };
             if header.is_expired(now) {
                 delete(batch, key, &header)?;
                 metrics.note_expired(1);
+                return Ok(Err(Error::NotFound));
+            }
+            // A note sealed in the browser is never opened by the server: here it is absent.
+            if claim.is_some() {
                 return Ok(Err(Error::NotFound));
             }
             let Some(keys) = keys
@@ -347,7 +605,7 @@ impl Store {
         let clock = self.clock.clone();
         self.writer.run(move |batch| {
             let now = clock.now_unix();
-            let Some((header, _)) = load_header(batch, key)? else {
+            let Some((header, _)) = load_header(batch, key)?.filter(|(h, _)| !h.end_to_end) else {
                 return Ok(Err(if opened {
                     Error::NotFound
                 } else {
@@ -463,16 +721,24 @@ fn load_header(batch: &Batch<'_>, key: u128) -> Result<Option<(RecordHeader, Vec
     Ok(Some((header, body.to_vec())))
 }
 
+/// A decrypted record: its header, the note and, for an end-to-end note, its claim hashes.
+type Loaded = (RecordHeader, StoredNote, Option<ClaimHashes>);
+
 /// Reads and decrypts note `key` inside the batch.
-fn load(batch: &mut Batch<'_>, key: u128) -> Result<Option<(RecordHeader, StoredNote)>> {
+fn load(batch: &mut Batch<'_>, key: u128) -> Result<Option<Loaded>> {
     let Some((header, body)) = load_header(batch, key)? else {
         return Ok(None);
     };
     let record_key = batch.key(header.slot)?;
     let plaintext = key_slots::open(&record_key, NOTES_TAG, key, header.slot, &body)?;
-    let note =
-        StoredNote::from_bytes(&plaintext).map_err(|_| Error::Internal("corrupt stored note"))?;
-    Ok(Some((header, note)))
+    let (claim, note) = if header.end_to_end {
+        let (claim, note) = ClaimHashes::decode(&plaintext)?;
+        (Some(claim), note)
+    } else {
+        (None, plaintext.as_slice())
+    };
+    let note = StoredNote::from_bytes(note).map_err(|_| Error::Internal("corrupt stored note"))?;
+    Ok(Some((header, note, claim)))
 }
 
 /// Deletes note `key` and its index entry, and shreds its key once the batch commits.
@@ -555,6 +821,7 @@ fn upgrade_legacy_records(db: &Database, slots: &mut key_slots::KeySlots) -> Res
                 expires_at: u64::from_le_bytes(*expires_at),
                 attempts,
                 passphrase_required,
+                end_to_end: false,
                 slot,
             };
             notes.insert(*key, header.join(&body).as_slice())?;
@@ -580,6 +847,7 @@ mod tests {
             expires_at,
             attempts: 3,
             passphrase_required: true,
+            end_to_end: false,
             slot: SlotIndex(0x1122),
         }
     }
@@ -618,7 +886,7 @@ mod tests {
             assert!(RecordHeader::split(&bytes[..len]).is_err(), "len {len}");
         }
         let mut other_version = bytes.clone();
-        other_version[0] = 3;
+        other_version[0] = 4;
         assert!(RecordHeader::split(&other_version).is_err());
         let mut unknown_flag = bytes;
         unknown_flag[10] = 2;
@@ -660,6 +928,56 @@ mod tests {
         assert_eq!(store.len().unwrap(), 0);
         let keys = std::fs::read(dir.path().join("db.redb.keys")).unwrap();
         assert!(keys.iter().all(|&byte| byte == 0));
+    }
+
+    #[test]
+    fn a_claim_checks_tokens_counts_tries_and_shreds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open_store(dir.path(), 1000);
+        let keys_file = || std::fs::read(dir.path().join("db.redb.keys")).unwrap();
+        let (note, _keys) = seal_note(b"hello").unwrap();
+        let tokens = |claim: u8, passphrase: Option<u8>| Tokens {
+            claim: [claim; TOKEN_HASH_LEN],
+            passphrase: passphrase.map(|byte| [byte; TOKEN_HASH_LEN]),
+        };
+        let hashes = ClaimHashes {
+            claim: Sha256::digest([1u8; TOKEN_HASH_LEN]).into(),
+            passphrase: Some(Sha256::digest([2u8; TOKEN_HASH_LEN]).into()),
+        };
+        let id = Uuid::new_v4();
+        store.insert_end_to_end(id, 10, &note, &hashes).unwrap();
+        // The published API does not see it.
+        assert!(matches!(
+            store.begin_reveal(id, None, false),
+            Err(Error::NotFound)
+        ));
+        assert!(store.peek_end_to_end(id).unwrap().is_some());
+        assert!(matches!(
+            store.claim(id, tokens(9, Some(2))),
+            Err(Error::WrongKeys)
+        ));
+        assert!(matches!(
+            store.claim(id, tokens(1, None)),
+            Err(Error::PassphraseRequired)
+        ));
+        for left in (0..MAX_PASSPHRASE_ATTEMPTS).rev() {
+            assert!(matches!(
+                store.claim(id, tokens(1, Some(3))),
+                Err(Error::WrongPassphrase { attempts_left }) if attempts_left == left
+            ));
+        }
+        assert!(matches!(
+            store.claim(id, tokens(1, Some(2))),
+            Err(Error::NotFound)
+        ));
+        assert!(keys_file().iter().all(|&byte| byte == 0));
+
+        let id = Uuid::new_v4();
+        store.insert_end_to_end(id, 10, &note, &hashes).unwrap();
+        assert!(store.peek(id).unwrap().unwrap().end_to_end);
+        assert_eq!(store.claim(id, tokens(1, Some(2))).unwrap(), note);
+        assert!(keys_file().iter().all(|&byte| byte == 0));
+        assert_eq!(store.len().unwrap(), 0);
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! sessions, and saves screenshots under `<target>/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test is skipped with a
-//! message, except under CI (`CI=true`), where a missing browser fails it.
+//! message, except under CI (`CI` set), where a missing browser fails it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] fail the test on any error"
+)]
 
 #[path = "browser/flows.rs"]
 mod flows;
@@ -11,59 +17,146 @@ mod flows;
 mod webdriver;
 
 use std::io::Write as _;
+use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
 use paravoid::{AppState, Config};
 use tokio::sync::oneshot;
 
-use crate::flows::{Site, screenshot_dir};
+use crate::flows::{Received, Site, screenshot_dir};
 use crate::webdriver::{Browser, Driver};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_work_in_a_real_browser() {
-    let browser = match Browser::find() {
-        Ok(browser) => browser,
-        Err(why) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+/// The browser binaries, or `None` after printing why the test is skipped (a panic under CI).
+fn browser_or_skip(test: &str) -> Option<Browser> {
+    match Browser::find() {
+        Ok(browser) => Some(browser),
+        Err(why) if std::env::var_os("CI").is_some() => {
             panic!("CI needs the browser test: {why}")
         }
         Err(why) => {
             // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-            let message = format!("SKIPPED pages_work_in_a_real_browser: {why}\n");
+            let message = format!("SKIPPED {test}: {why}\n");
             let _written = std::io::stderr().write_all(message.as_bytes());
-            return;
+            None
         }
+    }
+}
+
+/// A server on a free loopback port, with a hook that keeps every request it receives (method,
+/// path and query, body), so the test can check what reached the server.
+struct Server {
+    base: String,
+    received: Received,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::open(Config::with_db(dir.path().join("notes.redb"))).unwrap();
+        let received: Received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        let app = paravoid::app(state).layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let log = log.clone();
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                    log.lock()
+                        .unwrap()
+                        .push((format!("{} {}", parts.method, parts.uri), bytes.to_vec()));
+                    next.run(Request::from_parts(parts, Body::from(bytes)))
+                        .await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ignored = stopped.await;
+                })
+                .await
+        });
+        Self {
+            base,
+            received,
+            stop,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_work_in_a_real_browser() {
+    let Some(browser) = browser_or_skip("pages_work_in_a_real_browser") else {
+        return;
     };
-
-    let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(Config::with_db(dir.path().join("notes.redb"))).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(paravoid::serve(listener, state, async move {
-        let _ignored = stopped.await;
-    }));
-
+    let server = Server::start().await;
     let screenshots = screenshot_dir();
     let driver = Driver::start(&browser).await.unwrap();
     let site = Site {
         driver: &driver,
-        base,
+        base: server.base.clone(),
         screenshots: screenshots.clone(),
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        received: server.received.clone(),
+        secrets: Mutex::new(Vec::new()),
     };
     let outcome = async {
         site.create_then_reveal_once().await?;
         site.passphrase_protects_the_note().await?;
+        site.published_api_links_still_open().await?;
         site.desktop_layout().await?;
-        site.incomplete_link_is_explained().await
+        site.incomplete_link_is_explained().await?;
+        site.notes_cross_between_chromium_and_rust().await?;
+        site.nothing_secret_reached_the_server()
     }
     .await;
     // Quit the browsers and chromedriver before the server.
     drop(site);
     drop(driver);
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
     println!("screenshots in {}", screenshots.display());
+}
+
+/// Times the browser cryptography in Chromium (ML-KEM-768 and Argon2id in JavaScript,
+/// AES-256-GCM through `WebCrypto`) and prints the medians; the numbers in BENCHMARKS.md come
+/// from here. Asserts nothing about speed. Run with
+/// `cargo test -p paravoid --test browser -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it by hand"]
+async fn measure_browser_crypto() {
+    let Some(browser) = browser_or_skip("measure_browser_crypto") else {
+        return;
+    };
+    let server = Server::start().await;
+    let driver = Driver::start(&browser).await.unwrap();
+    let session = driver.session(1200, 800).await.unwrap();
+    session.goto(&format!("{}/", server.base)).await.unwrap();
+    let report = session.execute(flows::MEASURE_SCRIPT).await.unwrap();
+    println!(
+        "browser crypto in Chromium (median ms of {} runs): {report:#}",
+        flows::MEASURE_RUNS
+    );
+    drop(session);
+    drop(driver);
+    server.stop().await;
 }

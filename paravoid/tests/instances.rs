@@ -15,6 +15,7 @@ mod pg_cluster;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead as _, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -40,13 +41,15 @@ struct Instance {
 impl Instance {
     /// Starts the binary on the PostgreSQL database `url` with a free port and waits for its
     /// "listening on" line.
-    fn start(url: &str) -> Self {
+    fn start(url: &str, store_key: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_paravoid"))
-            .args(["--bind", "127.0.0.1:0", "--store", url])
+            .args(["--bind", "127.0.0.1:0", "--store", url, "--store-key"])
+            .arg(store_key)
             .env("RUST_LOG", "info")
             .env_remove("PARAVOID_BIND")
             .env_remove("PARAVOID_DB")
             .env_remove("PARAVOID_STORE")
+            .env_remove("PARAVOID_STORE_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -91,11 +94,16 @@ impl Drop for Instance {
 /// Three instances on database `name` of `cluster`.
 fn instances(cluster: &PgCluster, name: &str) -> Vec<Instance> {
     let url = cluster.create_database(name);
+    let secret = pg_cluster::store_secret();
     // Started one after the other would hide a migration race: start them together.
     let starts: Vec<_> = (0..INSTANCES)
-        .map(|_| {
+        .map(|instance| {
             let url = url.clone();
-            std::thread::spawn(move || Instance::start(&url))
+            let key = pg_cluster::write_store_key(
+                &cluster.path(&format!("{name}-{instance}.key")),
+                &secret,
+            );
+            std::thread::spawn(move || Instance::start(&url, &key))
         })
         .collect();
     starts

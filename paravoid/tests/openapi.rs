@@ -23,6 +23,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/secrets"),
     ("get", "/api/secrets/{id}"),
     ("post", "/api/secrets/{id}/reveal"),
+    ("post", "/api/e2e/notes"),
+    ("get", "/api/e2e/notes/{id}"),
+    ("post", "/api/e2e/notes/{id}/claim"),
     ("get", "/healthz"),
     ("get", "/api/openapi.json"),
 ];
@@ -223,6 +226,174 @@ async fn real_answers_validate_against_their_schemas() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(served, doc);
+    server.stop().await;
+}
+
+/// A note sealed on the client side (`qsmm_shield::note`, the reference of the browser code) as
+/// an end-to-end create body, with its claim body.
+fn e2e_bodies(passphrase: Option<&str>) -> (Value, Value) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let (stored, keys) = match passphrase {
+        None => qsmm_shield::note::seal_note(b"m").unwrap(),
+        Some(passphrase) => qsmm_shield::note::seal_note_with_passphrase_params(
+            b"m",
+            passphrase.as_bytes(),
+            qsmm_shield::note::PassphraseParams::with_costs(128, 1, 1).unwrap(),
+        )
+        .unwrap(),
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(keys.to_compact().as_bytes())
+        .unwrap();
+    let mut claim = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(None, &raw)
+        .expand(b"paravoid/v1/e2e/claim", &mut claim)
+        .unwrap();
+    let mut note = json!({
+        "ek": b64(&stored.ek), "ct_kem": b64(&stored.ct_kem), "nonce": b64(&stored.nonce),
+        "key_check": b64(&stored.key_check), "ciphertext": b64(&stored.ciphertext),
+    });
+    let mut create =
+        json!({ "note": note.clone(), "claim_hash": b64(&sha2::Sha256::digest(claim)) });
+    if let Some(params) = &stored.passphrase {
+        note["argon2id"] = json!({
+            "salt": b64(&params.salt), "m_cost_kib": params.m_cost_kib,
+            "t_cost": params.t_cost, "p_cost": params.p_cost,
+        });
+        create["note"] = note;
+        // Any 32 bytes: the claims below never get as far as the passphrase token.
+        create["passphrase_hash"] = json!(b64(&[7; 32]));
+    }
+    (create, json!({ "claim_token": b64(&claim) }))
+}
+
+#[tokio::test]
+async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::open(config_in(dir.path())).unwrap();
+    let doc = openapi_document(state.config());
+    let server = TestServer::start(state).await;
+    let (create_path, peek, claim) = (
+        "/api/e2e/notes",
+        "/api/e2e/notes/{id}",
+        "/api/e2e/notes/{id}/claim",
+    );
+    let (plain, plain_claim) = e2e_bodies(None);
+    let (guarded, _) = e2e_bodies(Some("pw"));
+    let schema = json!({"$ref": "#/components/schemas/E2eCreateRequest"});
+    for body in [&plain, &guarded] {
+        assert_eq!(validate(&doc, &schema, body), Ok(()));
+    }
+    let (status, created) = checked(
+        &doc,
+        &server,
+        "post",
+        create_path,
+        create_path,
+        Some(&plain),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, guarded_created) = checked(
+        &doc,
+        &server,
+        "post",
+        create_path,
+        create_path,
+        Some(&guarded),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().unwrap();
+    let guarded_id = guarded_created["id"].as_str().unwrap();
+    for note in [id, guarded_id] {
+        let path = format!("/api/e2e/notes/{note}");
+        let (status, _) = checked(&doc, &server, "get", peek, &path, None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let claim_path = format!("/api/e2e/notes/{id}/claim");
+    let wrong = json!({ "claim_token": guarded["claim_hash"] });
+    let (status, _) = checked(&doc, &server, "post", claim, &claim_path, Some(&wrong)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        claim,
+        &claim_path,
+        Some(&plain_claim),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        claim,
+        &claim_path,
+        Some(&plain_claim),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Schema-valid exactly when not rejected as malformed.
+    let http = client();
+    let mut cases = vec![plain.clone(), guarded.clone()];
+    let mut change = |base: &Value, pointer: &str, value: Option<Value>| {
+        let mut body = base.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let target = body.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+        match value {
+            Some(value) => target.insert(key.to_owned(), value),
+            None => target.remove(key),
+        };
+        cases.push(body);
+    };
+    let nonce = plain["note"]["nonce"].as_str().unwrap().to_owned();
+    let key_check = plain["note"]["key_check"].as_str().unwrap().to_owned();
+    change(
+        &plain,
+        "/note/key_check",
+        Some(json!(format!("{}B", &key_check[..42]))),
+    );
+    change(&plain, "/note/nonce", Some(json!(&nonce[1..])));
+    change(
+        &plain,
+        "/note/ciphertext",
+        Some(json!("AAAAAAAAAAAAAAAAAAAAAA")),
+    );
+    change(
+        &plain,
+        "/note/ciphertext",
+        Some(json!("AAAAAAAAAAAAAAAAAAAAAAA")),
+    );
+    change(
+        &plain,
+        "/passphrase_hash",
+        Some(guarded["passphrase_hash"].clone()),
+    );
+    change(&guarded, "/passphrase_hash", None);
+    change(&guarded, "/note/argon2id/m_cost_kib", Some(json!(127)));
+    change(&guarded, "/note/argon2id/p_cost", Some(json!(16)));
+    change(&plain, "/message", Some(json!("m")));
+    change(&plain, "/ttl_secs", Some(json!(1)));
+    for body in &cases {
+        let valid = validate(&doc, &schema, body).is_ok();
+        let status = http
+            .post(server.url(create_path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let accepted = !matches!(status.as_u16(), 400 | 413 | 415 | 422);
+        assert_eq!(
+            valid, accepted,
+            "{body:.300}: schema says {valid}, server {status}"
+        );
+    }
     server.stop().await;
 }
 

@@ -49,7 +49,9 @@ impl Server {
                 for line in BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
                     if let Some((_, address)) = line.split_once("listening on ") {
-                        let _ignored = address_tx.send(address.trim().to_owned());
+                        // "listening on <address> (<scheme>)"
+                        let address = address.split_whitespace().next().unwrap_or_default();
+                        let _ignored = address_tx.send(address.to_owned());
                     }
                     log.lock().unwrap().push(line);
                 }

@@ -103,8 +103,10 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "machete",
-        program: "cargo",
-        args: &["machete"],
+        // Called directly: run as `cargo machete` from within `cargo xtask`, it takes the
+        // subcommand name for a path.
+        program: "cargo-machete",
+        args: &[],
         env: &[],
         tool: Some("cargo-machete"),
         note: None,
@@ -139,7 +141,7 @@ const STEPS: &[Step] = &[
     Step {
         name: "fuzz",
         program: "cargo",
-        args: &["xtask", "fuzz", "--seconds", "30"],
+        args: &["xtask", "fuzz", "--seconds", "10"],
         env: &[],
         tool: None,
         note: None,

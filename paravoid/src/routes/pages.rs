@@ -14,6 +14,7 @@ use axum::http::header::{self, HeaderName};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use sha2::{Digest, Sha256};
 
 use crate::AppState;
 
@@ -106,7 +107,50 @@ const ASSETS: &[Asset] = &[
         content_type: "image/svg+xml",
         body: include_bytes!("../../assets/favicon.svg"),
     },
+    Asset {
+        name: "note.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/note.js"),
+    },
+    Asset {
+        name: "noble.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/noble.js"),
+    },
+    Asset {
+        name: "noble-licenses.txt",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../../assets/noble-licenses.txt"),
+    },
 ];
+
+/// The SHA-256 (lowercase hex) of every file the pages serve, as `(path, hash)`: the create
+/// page (`/`), the reveal page (`/s/{id}`, the same file for every id) and each `/assets/` file.
+///
+/// The browser code that seals and opens notes is among them, so an operator (or a reader with
+/// a browser extension or a saved copy) can pin the exact page: the server prints these at
+/// start-up and the README lists those of each release. A server that serves other files than
+/// these can read the notes typed into them; see SECURITY.md.
+///
+/// ```
+/// let hashes = paravoid::served_file_hashes();
+/// assert!(hashes.iter().any(|(path, _)| path == "/assets/note.js"));
+/// assert!(hashes.iter().all(|(_, hash)| hash.len() == 64));
+/// ```
+#[must_use]
+pub fn served_file_hashes() -> Vec<(String, String)> {
+    let hash = |body: &[u8]| hex::encode(Sha256::digest(body));
+    let mut out = vec![
+        ("/".to_owned(), hash(INDEX_HTML.as_bytes())),
+        ("/s/{id}".to_owned(), hash(REVEAL_HTML.as_bytes())),
+    ];
+    out.extend(
+        ASSETS
+            .iter()
+            .map(|asset| (format!("/assets/{}", asset.name), hash(asset.body))),
+    );
+    out
+}
 
 /// The policy of every answer: our own scripts, styles, images and API only; no inline code, no
 /// framing, no `<base>`, forms post only to us.
@@ -211,10 +255,21 @@ mod tests {
             (
                 "create.js",
                 "text/javascript; charset=utf-8",
-                "/api/secrets",
+                "/api/e2e/notes",
             ),
-            ("reveal.js", "text/javascript; charset=utf-8", "/reveal"),
+            ("reveal.js", "text/javascript; charset=utf-8", "/claim"),
             ("favicon.svg", "image/svg+xml", "<svg"),
+            (
+                "note.js",
+                "text/javascript; charset=utf-8",
+                "qsmm/v1/shield/note",
+            ),
+            ("noble.js", "text/javascript; charset=utf-8", "ml_kem768"),
+            (
+                "noble-licenses.txt",
+                "text/plain; charset=utf-8",
+                "@noble/post-quantum@",
+            ),
         ] {
             let path = format!("/assets/{name}");
             let (status, headers, body) = get(&path).await;
@@ -233,7 +288,7 @@ mod tests {
             let text = String::from_utf8(body).unwrap();
             assert!(text.contains(needle), "{path} lacks {needle:?}");
         }
-        assert_eq!(ASSETS.len(), 4, "a new asset needs a line in this test");
+        assert_eq!(ASSETS.len(), 7, "a new asset needs a line in this test");
     }
 
     #[tokio::test]
@@ -359,6 +414,25 @@ mod tests {
                 assert!(!text.contains(sink), "{}: uses {sink}", asset.name);
             }
         }
+    }
+
+    #[test]
+    fn the_readme_lists_the_served_hashes() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("<!-- served-hashes:start -->").unwrap();
+        let end = readme.find("<!-- served-hashes:end -->").unwrap();
+        let listed: Vec<(String, String)> = readme[start..end]
+            .lines()
+            .filter_map(|line| {
+                let (hash, path) = line.split_once("  ")?;
+                (hash.len() == 64).then(|| (path.to_owned(), hash.to_owned()))
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            served_file_hashes(),
+            "run `npm run build` in paravoid/web to refresh the README's list"
+        );
     }
 
     #[test]

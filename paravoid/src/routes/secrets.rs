@@ -114,7 +114,7 @@ struct RevealResponse {
 /// A note id from the path. Anything that is not a UUID cannot name a note, so it is answered
 /// exactly like an unknown id (404).
 #[derive(Clone, Copy, Debug)]
-struct NoteId(Uuid);
+pub(crate) struct NoteId(pub(crate) Uuid);
 
 impl<S: Send + Sync> FromRequestParts<S> for NoteId {
     type Rejection = Error;
@@ -210,7 +210,12 @@ async fn create(
 /// Reports whether a note exists, without consuming it.
 async fn peek(State(state): State<AppState>, NoteId(id): NoteId) -> Result<Json<PeekResponse>> {
     let store = state.store.clone();
-    let summary = store.peek(id).await?.ok_or(Error::NotFound)?;
+    // A note sealed in the browser belongs to the end-to-end API: not found here.
+    let summary = store
+        .peek(id)
+        .await?
+        .filter(|summary| !summary.end_to_end)
+        .ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
         exists: true,

@@ -52,33 +52,59 @@
 //! out twice).
 
 use std::future::Future;
+use std::path::Path;
 use std::str::FromStr as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
-use qsmm_shield::note::{RecipientKeys, StoredNote, check_link_keys, open_note};
+use qsmm_shield::note::{NoteOpenError, RecipientKeys, StoredNote, check_link_keys, open_note};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
-use super::{MAX_PASSPHRASE_ATTEMPTS, NoteSummary, RevealStep};
+use super::key_slots::{self, SlotIndex};
+use super::{
+    ClaimHashes, EndToEndSummary, MAX_PASSPHRASE_ATTEMPTS, NoteSummary, RevealStep, Tokens,
+};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
-/// The PostgreSQL note database: a pool of connections.
+mod epoch_keys;
+
+use epoch_keys::{EpochKeys, epoch_of};
+
+/// The table tag bound into a server-sealed note's envelope.
+const NOTES_TAG: &[u8] = b"pg-notes";
+
+/// The table tag bound into an end-to-end note's envelope (claim hashes, then the note).
+const E2E_TAG: &[u8] = b"pg-e2e-notes";
+
+/// The PostgreSQL note database: a pool of connections and this instance's store key.
 #[derive(Clone, Debug)]
 pub(crate) struct PgStore {
     pool: Pool,
     /// For the connections made outside the pool.
     config: tokio_postgres::Config,
+    keys: Arc<Mutex<EpochKeys>>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 }
 
+/// A note row, decrypted.
+struct Record {
+    expires_at: u64,
+    attempts: u8,
+    note: StoredNote,
+    /// The claim hashes of an end-to-end note.
+    claim: Option<ClaimHashes>,
+}
+
 impl PgStore {
-    /// Prepares a pool of connections to the database at `url` and applies the missing
-    /// migrations.
+    /// Prepares a pool of connections to the database at `url`, applies the missing migrations,
+    /// opens the store key file `key_file` (advancing it to the current epoch) and checks that
+    /// it matches the other instances'.
     ///
     /// `url` is anything `tokio_postgres::Config` parses: a URL
     /// (`postgres://user:password@host:5432/db`, `postgresql:///db?host=/run/postgresql` for a
@@ -92,9 +118,15 @@ impl PgStore {
     /// # Errors
     ///
     /// [`Error::Config`] if `url` does not parse (the message never repeats it: it may hold a
-    /// password), [`Error::Unavailable`] if PostgreSQL cannot be reached, [`Error::Postgres`] if
-    /// a migration fails.
-    pub(crate) fn open(url: &str, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Result<Self> {
+    /// password), if the key file is missing or malformed, or if it does not match the key the
+    /// database was first used with; [`Error::Unavailable`] if PostgreSQL cannot be reached,
+    /// [`Error::Postgres`] if a migration fails.
+    pub(crate) fn open(
+        url: &str,
+        key_file: &Path,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|_| Error::Config("the PostgreSQL connection string does not parse".into()))?;
         if config.get_connect_timeout().is_none() {
@@ -103,9 +135,12 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("paravoid");
         }
+        let keys = EpochKeys::open(key_file, clock.now_unix())?;
+        let fingerprint = keys.fingerprint();
         on_own_runtime(async {
             let mut client = connect(&config).await?;
-            migrate(&mut client).await
+            migrate(&mut client).await?;
+            check_fingerprint(&client, fingerprint).await
         })?;
         let manager = Manager::from_config(
             config.clone(),
@@ -127,6 +162,7 @@ impl PgStore {
         Ok(Self {
             pool,
             config,
+            keys: Arc::new(Mutex::new(keys)),
             clock,
             metrics,
         })
@@ -135,17 +171,60 @@ impl PgStore {
     /// Stores a new note that lives `ttl_secs` from now; returns its `expires_at`. Durable once
     /// this returns `Ok` (the `INSERT` has committed).
     pub(crate) async fn insert(&self, id: Uuid, ttl_secs: u64, note: &StoredNote) -> Result<u64> {
+        let plaintext = Zeroizing::new(note.to_bytes());
+        self.insert_sealed(id, ttl_secs, &plaintext, note.needs_passphrase(), false)
+            .await
+    }
+
+    /// Stores a note sealed in the browser with the hashes of its claim tokens (sealed with the
+    /// note under the epoch key); returns its `expires_at`. Durable once this returns `Ok`.
+    pub(crate) async fn insert_end_to_end(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: &StoredNote,
+        hashes: &ClaimHashes,
+    ) -> Result<u64> {
+        let mut plaintext = Zeroizing::new(Vec::new());
+        hashes.encode_into(&mut plaintext);
+        plaintext.extend_from_slice(&note.to_bytes());
+        self.insert_sealed(id, ttl_secs, &plaintext, note.needs_passphrase(), true)
+            .await
+    }
+
+    /// Seals `plaintext` under the key of its expiry epoch and inserts the row.
+    async fn insert_sealed(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        plaintext: &[u8],
+        passphrase_required: bool,
+        end_to_end: bool,
+    ) -> Result<u64> {
         let expires_at = self.clock.now_unix().saturating_add(ttl_secs);
-        let note = note.to_bytes();
+        let epoch = epoch_of(expires_at);
+        let sealed = self.seal(id, epoch, end_to_end, plaintext)?;
         let client = self.pool.get().await?;
         let insert = client
             .prepare_cached(
-                "INSERT INTO paravoid_notes (id, expires_at, failed_attempts, note) \
-                 VALUES ($1, $2, 0, $3) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO paravoid_notes \
+                   (id, expires_at, failed_attempts, passphrase_required, end_to_end, key_epoch, \
+                    sealed) \
+                 VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
         let inserted = client
-            .execute(&insert, &[&id, &to_db_time(expires_at)?, &note])
+            .execute(
+                &insert,
+                &[
+                    &id,
+                    &to_db_time(expires_at)?,
+                    &passphrase_required,
+                    &end_to_end,
+                    &to_db_time(epoch)?,
+                    &sealed,
+                ],
+            )
             .await?;
         if inserted != 1 {
             return Err(Error::Internal("note id collision"));
@@ -153,30 +232,70 @@ impl PgStore {
         Ok(expires_at)
     }
 
-    /// Looks a note up without consuming it. An expired note is deleted and reported as absent.
+    /// Looks a note up without consuming it (no decryption). An expired note is deleted and
+    /// reported as absent.
     pub(crate) async fn peek(&self, id: Uuid) -> Result<Option<NoteSummary>> {
-        let now = self.clock.now_unix();
         let client = self.pool.get().await?;
         let select = client
-            .prepare_cached("SELECT expires_at, note FROM paravoid_notes WHERE id = $1")
+            .prepare_cached(
+                "SELECT expires_at, passphrase_required, end_to_end FROM paravoid_notes \
+                 WHERE id = $1",
+            )
             .await?;
         let Some(row) = client.query_opt(&select, &[&id]).await? else {
             return Ok(None);
         };
         let expires_at = from_db_time(row.try_get(0)?)?;
-        if now >= expires_at {
-            let delete = client
-                .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 AND expires_at <= $2")
-                .await?;
-            let removed = client.execute(&delete, &[&id, &to_db_time(now)?]).await?;
-            self.metrics.note_expired(removed);
+        if self.delete_if_expired(&client, id, expires_at).await? {
             return Ok(None);
         }
-        let note = decode_note(row.try_get(1)?)?;
         Ok(Some(NoteSummary {
             expires_at,
-            passphrase_required: note.needs_passphrase(),
+            passphrase_required: row.try_get(1)?,
+            end_to_end: row.try_get(2)?,
         }))
+    }
+
+    /// Looks an end-to-end note up without consuming it, with its public Argon2id parameters
+    /// (inside the sealed row, so it is decrypted). An expired note is deleted; a note sealed by
+    /// the server is reported as absent.
+    pub(crate) async fn peek_end_to_end(&self, id: Uuid) -> Result<Option<EndToEndSummary>> {
+        let client = self.pool.get().await?;
+        let select = client
+            .prepare_cached(
+                "SELECT expires_at, failed_attempts, end_to_end, key_epoch, sealed \
+                 FROM paravoid_notes WHERE id = $1",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&select, &[&id]).await? else {
+            return Ok(None);
+        };
+        let expires_at = from_db_time(row.try_get(0)?)?;
+        if self.delete_if_expired(&client, id, expires_at).await? || !row.try_get::<_, bool>(2)? {
+            return Ok(None);
+        }
+        let Some(record) = self.record_from_row(id, &row)? else {
+            return Ok(None);
+        };
+        Ok(Some(EndToEndSummary {
+            expires_at: record.expires_at,
+            passphrase: record.note.passphrase,
+        }))
+    }
+
+    /// Claims an end-to-end note exactly once, in one transaction holding its row lock, with the
+    /// semantics of `Store::claim`: a wrong claim token writes nothing, a missing passphrase
+    /// token writes nothing, a wrong one counts a try (committed; the last one deletes the
+    /// note), and right tokens delete the note and return it after the `COMMIT`.
+    ///
+    /// # Errors
+    ///
+    /// As `Store::claim`, plus [`Error::Unavailable`] or [`Error::Postgres`].
+    pub(crate) async fn claim(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
+        let store = self.clone();
+        tokio::spawn(async move { store.claim_in_task(id, tokens).await })
+            .await
+            .map_err(|_| Error::Internal("the claim task failed"))?
     }
 
     /// The first step of a reveal, in one transaction holding the note's row lock (module docs):
@@ -225,7 +344,10 @@ impl PgStore {
         tokio::spawn(async move {
             let client = store.pool.get().await?;
             let delete = client
-                .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 RETURNING expires_at")
+                .prepare_cached(
+                    "DELETE FROM paravoid_notes WHERE id = $1 AND NOT end_to_end \
+                     RETURNING expires_at",
+                )
                 .await?;
             let deleted = client.query_opt(&delete, &[&id]).await?;
             if !opened {
@@ -243,11 +365,22 @@ impl PgStore {
         .map_err(|_| Error::Internal("the reveal task failed"))?
     }
 
-    /// Deletes every note that has expired; returns how many this call deleted.
+    /// Advances the store key past the epochs that have ended (shredding their notes in every
+    /// copy of the database), then deletes every note that has expired; returns how many this
+    /// call deleted.
     ///
     /// Safe to run on every instance at once: rows another transaction holds are skipped.
     pub(crate) async fn sweep(&self) -> Result<u64> {
-        let now = to_db_time(self.clock.now_unix())?;
+        let now_unix = self.clock.now_unix();
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || {
+            keys.lock()
+                .map_err(|_| Error::Internal("the store key lock is poisoned"))?
+                .advance(now_unix)
+        })
+        .await
+        .map_err(|_| Error::Internal("blocking task failed"))??;
+        let now = to_db_time(now_unix)?;
         let client = self.pool.get().await?;
         let delete = client
             .prepare_cached(
@@ -295,6 +428,159 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Seals a row's plaintext under the key of `epoch`.
+    fn seal(&self, id: Uuid, epoch: u64, end_to_end: bool, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let key = self
+            .keys
+            .lock()
+            .map_err(|_| Error::Internal("the store key lock is poisoned"))?
+            .key(epoch)
+            // Only a clock far behind the other instances' can ask for a shredded epoch.
+            .ok_or(Error::Internal("the note's expiry epoch has ended"))?;
+        let tag = if end_to_end { E2E_TAG } else { NOTES_TAG };
+        key_slots::seal(&key, tag, id.as_u128(), SlotIndex(epoch), plaintext)
+    }
+
+    /// Decrypts a row's `sealed` column; `None` once its epoch key has been shredded (the note
+    /// has expired by the key file's clock).
+    fn unseal(
+        &self,
+        id: Uuid,
+        epoch: u64,
+        end_to_end: bool,
+        sealed: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let key = self
+            .keys
+            .lock()
+            .map_err(|_| Error::Internal("the store key lock is poisoned"))?
+            .key(epoch);
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        let tag = if end_to_end { E2E_TAG } else { NOTES_TAG };
+        key_slots::open(&key, tag, id.as_u128(), SlotIndex(epoch), sealed).map(Some)
+    }
+
+    /// Decodes and decrypts a row whose columns 0 to 4 are `expires_at, failed_attempts,
+    /// end_to_end, key_epoch, sealed`; `None` if its key has been shredded.
+    fn record_from_row(&self, id: Uuid, row: &Row) -> Result<Option<Record>> {
+        let expires_at = from_db_time(row.try_get(0)?)?;
+        let attempts = u8::try_from(row.try_get::<_, i16>(1)?)
+            .map_err(|_| Error::Internal("corrupt try counter"))?;
+        let end_to_end: bool = row.try_get(2)?;
+        let epoch = from_db_time(row.try_get(3)?)?;
+        let Some(plaintext) = self.unseal(id, epoch, end_to_end, row.try_get(4)?)? else {
+            return Ok(None);
+        };
+        let (claim, note) = if end_to_end {
+            let (claim, note) = ClaimHashes::decode(&plaintext)?;
+            (Some(claim), note)
+        } else {
+            (None, plaintext.as_slice())
+        };
+        Ok(Some(Record {
+            expires_at,
+            attempts,
+            note: StoredNote::from_bytes(note)
+                .map_err(|_| Error::Internal("corrupt note record"))?,
+            claim,
+        }))
+    }
+
+    /// Deletes the note if it has expired at `expires_at`; returns whether it had.
+    async fn delete_if_expired(
+        &self,
+        client: &deadpool_postgres::Client,
+        id: Uuid,
+        expires_at: u64,
+    ) -> Result<bool> {
+        let now = self.clock.now_unix();
+        if now < expires_at {
+            return Ok(false);
+        }
+        let delete = client
+            .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 AND expires_at <= $2")
+            .await?;
+        let removed = client.execute(&delete, &[&id, &to_db_time(now)?]).await?;
+        self.metrics.note_expired(removed);
+        Ok(true)
+    }
+
+    /// Locks the note's row in `txn` and decrypts it. An expired note (or one whose key is
+    /// shredded) is deleted and committed, and reported as `None`.
+    async fn lock_record<'a>(&self, txn: Transaction<'a>, id: Uuid) -> Result<Locked<'a>> {
+        let select = txn
+            .prepare_cached(
+                "SELECT expires_at, failed_attempts, end_to_end, key_epoch, sealed \
+                 FROM paravoid_notes WHERE id = $1 FOR UPDATE",
+            )
+            .await?;
+        let Some(row) = txn.query_opt(&select, &[&id]).await? else {
+            return Ok(None);
+        };
+        let expires_at = from_db_time(row.try_get(0)?)?;
+        let record = if self.clock.now_unix() >= expires_at {
+            None
+        } else {
+            self.record_from_row(id, &row)?
+        };
+        let Some(record) = record else {
+            delete_locked(&txn, id).await?;
+            txn.commit().await?;
+            self.metrics.note_expired(1);
+            return Ok(None);
+        };
+        Ok(Some((txn, record)))
+    }
+
+    /// The body of [`PgStore::claim`]. Returning early drops the transaction, which rolls it
+    /// back.
+    async fn claim_in_task(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
+        let mut client = self.pool.get().await?;
+        let txn = client.transaction().await?;
+        let Some((txn, record)) = self.lock_record(txn, id).await? else {
+            return Err(Error::NotFound);
+        };
+        let Some(hashes) = record.claim.as_ref() else {
+            return Err(Error::NotFound);
+        };
+        if record.attempts >= MAX_PASSPHRASE_ATTEMPTS {
+            return Err(Error::NotFound);
+        }
+        match tokens.check(hashes) {
+            Ok(()) => {
+                delete_locked(&txn, id).await?;
+                txn.commit().await?;
+                Ok(record.note)
+            }
+            Err(NoteOpenError::WrongPassphrase) => {
+                self.metrics.wrong_passphrase();
+                let used = record.attempts.saturating_add(1);
+                if used >= MAX_PASSPHRASE_ATTEMPTS {
+                    delete_locked(&txn, id).await?;
+                } else {
+                    let count = txn
+                        .prepare_cached(
+                            "UPDATE paravoid_notes SET failed_attempts = $2 WHERE id = $1",
+                        )
+                        .await?;
+                    txn.execute(&count, &[&id, &i16::from(used)]).await?;
+                }
+                txn.commit().await?;
+                Err(Error::WrongPassphrase {
+                    attempts_left: MAX_PASSPHRASE_ATTEMPTS.saturating_sub(used),
+                })
+            }
+            Err(NoteOpenError::PassphraseRequired) => Err(Error::PassphraseRequired),
+            // A wrong claim token, and anything a newer shield may add: change nothing.
+            Err(_) => {
+                self.metrics.wrong_keys();
+                Err(Error::WrongKeys)
+            }
+        }
+    }
+
     /// The body of [`PgStore::begin_reveal`]. Returning early drops the transaction, which rolls
     /// it back.
     async fn begin_reveal_in_task(
@@ -305,25 +591,18 @@ impl PgStore {
     ) -> Result<RevealStep> {
         let mut client = self.pool.get().await?;
         let txn = client.transaction().await?;
-        let select = txn
-            .prepare_cached(
-                "SELECT expires_at, failed_attempts, note FROM paravoid_notes WHERE id = $1 \
-                 FOR UPDATE",
-            )
-            .await?;
-        let Some(row) = txn.query_opt(&select, &[&id]).await? else {
+        let Some((txn, record)) = self.lock_record(txn, id).await? else {
             return Err(Error::NotFound);
         };
-        let (expires_at, attempts, note) = record_from_row(&row)?;
-        if self.clock.now_unix() >= expires_at {
-            delete_locked(&txn, id).await?;
-            txn.commit().await?;
-            self.metrics.note_expired(1);
+        // A note sealed in the browser is never opened by the server: here it is absent.
+        if record.claim.is_some() {
             return Err(Error::NotFound);
         }
+        let attempts = record.attempts;
         // The ML-KEM check (and, without passphrase, the decryption) is cheap and runs under the
         // row lock; Argon2id never does.
         let (note, opened) = tokio::task::spawn_blocking(move || {
+            let note = record.note;
             let Some(keys) = keys
                 .as_deref()
                 .filter(|keys| check_link_keys(&note, keys).is_ok())
@@ -367,6 +646,9 @@ impl PgStore {
     }
 }
 
+/// A transaction holding a live note's row lock, with the note decrypted.
+type Locked<'a> = Option<(Transaction<'a>, Record)>;
+
 /// Applies the migrations the database lacks (module docs).
 async fn migrate(client: &mut tokio_postgres::Client) -> Result<()> {
     let txn = client.transaction().await?;
@@ -399,6 +681,35 @@ async fn migrate(client: &mut tokio_postgres::Client) -> Result<()> {
     }
     txn.commit().await?;
     Ok(())
+}
+
+/// Records the store key's fingerprint for its check epoch, or compares it with the one the
+/// first instance recorded.
+async fn check_fingerprint(
+    client: &tokio_postgres::Client,
+    (epoch, fingerprint): (u64, [u8; 32]),
+) -> Result<()> {
+    let epoch = to_db_time(epoch)?;
+    client
+        .execute(
+            "INSERT INTO paravoid_store_key_check (epoch, fingerprint) VALUES ($1, $2) \
+             ON CONFLICT (epoch) DO NOTHING",
+            &[&epoch, &fingerprint.as_slice()],
+        )
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT fingerprint FROM paravoid_store_key_check WHERE epoch = $1",
+            &[&epoch],
+        )
+        .await?;
+    if row.try_get::<_, &[u8]>(0)? == fingerprint.as_slice() {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "the store key file differs from the one this database was used with".into(),
+        ))
+    }
 }
 
 /// Opens one connection outside the pool, its connection task spawned on the current runtime.
@@ -450,21 +761,6 @@ async fn delete_locked(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
         return Err(Error::Internal("a locked note vanished"));
     }
     Ok(())
-}
-
-/// Decodes a `(expires_at, failed_attempts, note)` row; never panics.
-fn record_from_row(row: &Row) -> Result<(u64, u8, StoredNote)> {
-    Ok((
-        from_db_time(row.try_get(0)?)?,
-        u8::try_from(row.try_get::<_, i16>(1)?)
-            .map_err(|_| Error::Internal("corrupt try counter"))?,
-        decode_note(row.try_get(2)?)?,
-    ))
-}
-
-/// Decodes the `note` column.
-fn decode_note(bytes: &[u8]) -> Result<StoredNote> {
-    StoredNote::from_bytes(bytes).map_err(|_| Error::Internal("corrupt note record"))
 }
 
 /// Unix seconds as stored (`bigint`).

@@ -1,8 +1,13 @@
 //! What a person does on the pages, step by step, checked in a real browser.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use base64::Engine as _;
+use qsmm_shield::note::{
+    self, NoteOpenError, PassphraseParams, RecipientKeys, StoredNote, open_note_with_passphrase,
+};
+use serde_json::{Value, json};
 
 use crate::webdriver::{Driver, Session};
 
@@ -24,7 +29,51 @@ pub(crate) struct Site<'a> {
     pub(crate) screenshots: PathBuf,
     /// A plain HTTP client: the API and the link-preview bot.
     pub(crate) http: reqwest::Client,
+    /// Every request the server received: `"METHOD /path?query"` and the body.
+    pub(crate) received: Received,
+    /// What must never reach the server in the end-to-end flows: messages, passphrases, keys.
+    pub(crate) secrets: Mutex<Vec<String>>,
 }
+
+/// The requests a server received, as `("METHOD /path?query", body)`.
+pub(crate) type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// How many times [`MEASURE_SCRIPT`] runs each operation.
+pub(crate) const MEASURE_RUNS: usize = 5;
+
+/// Times sealing and opening with the page's code, with and without a passphrase at the
+/// default Argon2id costs, and returns the median milliseconds of each step.
+pub(crate) const MEASURE_SCRIPT: &str = r#"
+return import('/assets/note.js').then(async (m) => {
+  const runs = 5;
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const time = async (f) => { const t = performance.now(); await f(); return performance.now() - t; };
+  const message = 'x'.repeat(1000);
+  const out = { seal: [], open: [], seal_passphrase: [], open_passphrase: [], argon2id: [],
+                keygen_from_link: [] };
+  for (let i = 0; i < runs; i++) {
+    let sealed;
+    out.seal.push(await time(async () => { sealed = await m.sealNote(message); }));
+    const compact = m.keysToCompact(sealed.keys);
+    out.keygen_from_link.push(await time(async () => { m.keysFromCompact(compact); }));
+    out.open.push(await time(async () => { await m.openNote(sealed.note, m.keysFromCompact(compact)); }));
+    let guarded;
+    out.seal_passphrase.push(await time(async () => {
+      guarded = await m.sealNote(message, { passphrase: 'correct horse battery staple' });
+    }));
+    const keys = m.keysFromCompact(m.keysToCompact(guarded.keys));
+    out.open_passphrase.push(await time(async () => {
+      await m.openNote(guarded.note, keys, 'correct horse battery staple');
+    }));
+    out.argon2id.push(await time(async () => {
+      await m.derivePassphrase('correct horse battery staple', guarded.note.passphrase);
+    }));
+  }
+  const result = { userAgent: navigator.userAgent };
+  for (const [k, v] of Object.entries(out)) { result[k] = Math.round(median(v) * 10) / 10; }
+  return result;
+});
+"#;
 
 impl Site<'_> {
     /// Creates a note on the create page, opens the link in a second browser, checks that
@@ -59,6 +108,8 @@ impl Site<'_> {
         )?;
         self.screenshot(&sender, "created.png").await?;
         let id = note_id(&self.base, &link)?;
+        self.keep_secret(message);
+        self.keep_secret(link_keys(&link)?);
 
         // A link-preview bot fetching the link gets the page and burns nothing.
         let preview = self
@@ -156,6 +207,9 @@ impl Site<'_> {
             "the passphrase reminder",
         )?;
         let id = note_id(&self.base, &link)?;
+        for secret in [message, "correct horse", "wrong horse", link_keys(&link)?] {
+            self.keep_secret(secret);
+        }
 
         let reader = self.driver.session(PHONE.0, PHONE.1).await?;
         reader.goto(&link).await?;
@@ -198,6 +252,205 @@ impl Site<'_> {
         )?;
         self.expect_exists(&id, false).await?;
         Ok(())
+    }
+
+    /// A link made with the published API (the server sealed the note) still opens on the
+    /// reveal page, which then lets the server open it.
+    pub(crate) async fn published_api_links_still_open(&self) -> Result<(), String> {
+        let created: Value = self
+            .http
+            .post(format!("{}/api/secrets", self.base))
+            .json(&json!({ "message": "made with curl" }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let path = created["share_path"].as_str().ok_or("no share_path")?;
+        let reader = self.driver.session(PHONE.0, PHONE.1).await?;
+        reader.goto(&format!("{}{path}", self.base)).await?;
+        let reveal = reader.wait_visible("#reveal").await?;
+        reader
+            .wait_until(
+                "the reveal button",
+                "return !document.getElementById('reveal').disabled;",
+            )
+            .await?;
+        reader.click(&reveal).await?;
+        check_eq(
+            &self.read_note(&reader).await?,
+            "made with curl",
+            "a published-API note",
+        )
+    }
+
+    /// The page's own crypto code, run in Chromium, seals notes that open with the Rust
+    /// `qsmm_shield::note`, and opens notes sealed by Rust; a flipped byte, wrong keys or a
+    /// wrong passphrase fail the same way on both sides.
+    pub(crate) async fn notes_cross_between_chromium_and_rust(&self) -> Result<(), String> {
+        let session = self.driver.session(PHONE.0, PHONE.1).await?;
+        session.goto(&format!("{}/", self.base)).await?;
+        let sealed = session
+            .execute(
+                r"return import('/assets/note.js').then(async (m) => {
+                  const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+                  const costs = { m_cost_kib: 128, t_cost: 1, p_cost: 1 };
+                  const plain = await m.sealNote('sealed in Chromium ✓');
+                  const guarded = await m.sealNote('guarded in Chromium', { passphrase: 'pw', costs });
+                  return [plain, guarded].map((s) =>
+                    ({ note: hex(m.noteToBytes(s.note)), compact: m.keysToCompact(s.keys) }));
+                });",
+            )
+            .await?;
+        for (one, (passphrase, expected)) in sealed
+            .as_array()
+            .ok_or("no array from the browser")?
+            .iter()
+            .zip([
+                (None, "sealed in Chromium ✓"),
+                (Some("pw"), "guarded in Chromium"),
+            ])
+        {
+            let bytes =
+                hex::decode(one["note"].as_str().unwrap_or_default()).map_err(|e| e.to_string())?;
+            let stored = StoredNote::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            check(
+                stored.to_bytes() == bytes,
+                "Chromium's encoding re-encodes exactly",
+            )?;
+            let keys = RecipientKeys::from_compact(one["compact"].as_str().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+            let opened = open_note_with_passphrase(&stored, &keys, passphrase.map(str::as_bytes))
+                .map_err(|e| format!("Rust cannot open Chromium's note: {e}"))?;
+            check_eq(
+                std::str::from_utf8(&opened).unwrap_or_default(),
+                expected,
+                "a note sealed in Chromium, opened by Rust",
+            )?;
+        }
+
+        // Rust seals; Chromium opens, and refuses the damaged ones as Rust does.
+        let params = PassphraseParams::with_costs(128, 1, 1).map_err(|e| e.to_string())?;
+        let (plain, plain_keys) = note::seal_note(b"sealed by Rust").map_err(|e| e.to_string())?;
+        let (guarded, guarded_keys) =
+            note::seal_note_with_passphrase_params(b"guarded by Rust", b"pw", params)
+                .map_err(|e| e.to_string())?;
+        let flipped = |stored: &StoredNote, index: usize| {
+            let mut bytes = stored.to_bytes();
+            let index = index.min(bytes.len() - 1);
+            bytes[index] ^= 1;
+            bytes
+        };
+        let plain_compact = plain_keys.to_compact().as_str().to_owned();
+        let guarded_compact = guarded_keys.to_compact().as_str().to_owned();
+        let cases: Vec<(Vec<u8>, String, Option<&str>)> = vec![
+            (plain.to_bytes(), plain_compact.clone(), None),
+            (guarded.to_bytes(), guarded_compact.clone(), Some("pw")),
+            (flipped(&plain, usize::MAX), plain_compact.clone(), None),
+            (flipped(&plain, 6), plain_compact.clone(), None),
+            (flipped(&plain, 1200), plain_compact.clone(), None),
+            (plain.to_bytes(), guarded_compact.clone(), None),
+            (guarded.to_bytes(), guarded_compact.clone(), Some("wrong")),
+            (guarded.to_bytes(), guarded_compact.clone(), None),
+            (flipped(&guarded, usize::MAX), guarded_compact, Some("pw")),
+        ];
+        let args: Vec<Value> = cases
+            .iter()
+            .map(|(bytes, compact, passphrase)| {
+                json!({ "note": hex::encode(bytes), "compact": compact, "passphrase": passphrase })
+            })
+            .collect();
+        let opened = session
+            .execute_with(
+                r"const cases = arguments[0];
+                return import('/assets/note.js').then(async (m) => {
+                  const unhex = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16));
+                  const out = [];
+                  for (const c of cases) {
+                    try {
+                      const plaintext = await m.openNote(m.noteFromBytes(unhex(c.note)),
+                        m.keysFromCompact(c.compact), c.passphrase ?? undefined);
+                      out.push({ plaintext: new TextDecoder().decode(plaintext) });
+                    } catch (err) {
+                      out.push({ error: err.kind ?? err.name });
+                    }
+                  }
+                  return out;
+                });",
+                &[Value::Array(args)],
+            )
+            .await?;
+        let opened = opened.as_array().ok_or("no array from the browser")?;
+        check(opened.len() == cases.len(), "one answer per case")?;
+        for ((bytes, compact, passphrase), browser) in cases.iter().zip(opened) {
+            let rust = rust_outcome(bytes, compact, *passphrase);
+            check(
+                &rust == browser,
+                &format!("Chromium {browser} and Rust {rust} agree"),
+            )?;
+        }
+        check(
+            opened[0] == json!({ "plaintext": "sealed by Rust" })
+                && opened[1] == json!({ "plaintext": "guarded by Rust" }),
+            "Chromium opens the notes sealed by Rust",
+        )?;
+        check(
+            opened[2..].iter().all(|o| o.get("error").is_some()),
+            "every damaged case fails",
+        )
+    }
+
+    /// Scans every request the server received (path, query and body) for the messages,
+    /// passphrases and link keys of the end-to-end flows: none may be there, raw or in hex.
+    pub(crate) fn nothing_secret_reached_the_server(&self) -> Result<(), String> {
+        let received = self.received.lock().map_err(|e| e.to_string())?;
+        let secrets = self.secrets.lock().map_err(|e| e.to_string())?;
+        check(secrets.len() >= 6, "the flows registered their secrets")?;
+        // The hook saw the end-to-end traffic: otherwise the scan below would prove nothing.
+        let creates = received
+            .iter()
+            .filter(|(line, body)| line == "POST /api/e2e/notes" && body.len() > 3000)
+            .count();
+        let claims = received
+            .iter()
+            .filter(|(line, _)| {
+                line.starts_with("POST /api/e2e/notes/") && line.ends_with("/claim")
+            })
+            .count();
+        check(
+            creates >= 2,
+            &format!("{creates} end-to-end creates received"),
+        )?;
+        check(claims >= 3, &format!("{claims} end-to-end claims received"))?;
+        for (line, body) in received.iter() {
+            for secret in secrets.iter() {
+                // Raw, as a JSON string would carry it, in hex and in both base64 alphabets.
+                let json = serde_json::to_string(secret).unwrap_or_default();
+                let escaped = json.trim_matches('"').to_owned();
+                let needles = [
+                    secret.clone(),
+                    escaped,
+                    hex::encode(secret.as_bytes()),
+                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret.as_bytes()),
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_bytes()),
+                ];
+                for needle in needles {
+                    check(
+                        !contains(line.as_bytes(), needle.as_bytes())
+                            && !contains(body, needle.as_bytes()),
+                        &format!("{line} carried a secret of the end-to-end flows"),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_secret(&self, secret: &str) {
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.push(secret.to_owned());
+        }
     }
 
     /// The create page on a desktop-sized screen, for a look at the wide layout.
@@ -263,9 +516,9 @@ impl Site<'_> {
         reader.value(&reader.find("#message").await?).await
     }
 
-    /// Asks the API whether the note is still there.
+    /// Asks the end-to-end API whether the note is still there.
     async fn expect_exists(&self, id: &str, exists: bool) -> Result<(), String> {
-        let url = format!("{}/api/secrets/{id}", self.base);
+        let url = format!("{}/api/e2e/notes/{id}", self.base);
         let status = self
             .http
             .get(&url)
@@ -293,6 +546,37 @@ fn note_id(base: &str, link: &str) -> Result<String, String> {
         .map(|(id, _)| id.to_owned())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| format!("no note id in {link}"))
+}
+
+/// The link keys after the `#` of a share link.
+fn link_keys(link: &str) -> Result<&str, String> {
+    link.split_once('#')
+        .map(|(_, keys)| keys)
+        .filter(|keys| keys.len() == 128)
+        .ok_or_else(|| format!("no link keys in {link}"))
+}
+
+/// What Rust makes of a stored note, keys and passphrase, in the browser code's words.
+fn rust_outcome(bytes: &[u8], compact: &str, passphrase: Option<&str>) -> Value {
+    let (Ok(stored), Ok(keys)) = (
+        StoredNote::from_bytes(bytes),
+        RecipientKeys::from_compact(compact),
+    ) else {
+        return json!({ "error": "EncodingError" });
+    };
+    match open_note_with_passphrase(&stored, &keys, passphrase.map(str::as_bytes)) {
+        Ok(plaintext) => {
+            json!({ "plaintext": String::from_utf8_lossy(&plaintext) })
+        }
+        Err(NoteOpenError::WrongKeys) => json!({ "error": "wrong-keys" }),
+        Err(NoteOpenError::WrongPassphrase) => json!({ "error": "wrong-passphrase" }),
+        Err(NoteOpenError::PassphraseRequired) => json!({ "error": "passphrase-required" }),
+        Err(_) => json!({ "error": "corrupt" }),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn check(condition: bool, what: &str) -> Result<(), String> {

@@ -306,7 +306,13 @@ impl Session {
 
     /// Runs the body of a JavaScript function and returns its result.
     pub(crate) async fn execute(&self, script: &str) -> Result<Value, String> {
-        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+        self.execute_with(script, &[]).await
+    }
+
+    /// Runs `script` (a function body) with `arguments` and returns its value; a returned
+    /// promise is awaited (W3C WebDriver), up to the session's script timeout.
+    pub(crate) async fn execute_with(&self, script: &str, args: &[Value]) -> Result<Value, String> {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))
             .await
     }
 

@@ -15,6 +15,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A fresh store key secret (`--store-key`): 32 random bytes.
+pub(crate) fn store_secret() -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    secret
+}
+
+/// Writes `secret` to `path` as a store key file (each instance has its own copy) and returns
+/// `path`.
+pub(crate) fn write_store_key(path: &Path, secret: &[u8; 32]) -> PathBuf {
+    std::fs::write(path, secret).expect("write the store key file");
+    path.to_path_buf()
+}
+
 /// A PostgreSQL server that every test of a test binary may use, each in databases of its own:
 /// the one `.ci/run` started (its socket directory in `PARAVOID_TEST_PG_SOCKET_DIR`, port 5432,
 /// user `postgres`), or else a cluster started on first use and stopped by a watchdog process
@@ -157,6 +172,11 @@ impl PgCluster {
         self.url_for("postgres")
     }
 
+    /// A path inside the cluster's temporary directory (removed with it).
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// A connection string for database `name` of this cluster.
     pub(crate) fn url_for(&self, name: &str) -> String {
         url_for(self.dir.path(), name)
@@ -252,7 +272,8 @@ impl PgCluster {
         }
     }
 
-    fn data_dir(&self) -> PathBuf {
+    /// The cluster's data directory.
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
@@ -268,7 +289,7 @@ impl PgCluster {
     }
 
     /// Runs PostgreSQL program `name` (as `postgres` when we are root) and returns its output.
-    fn pg_output(&self, name: &str, args: &[&str]) -> Output {
+    pub(crate) fn pg_output(&self, name: &str, args: &[&str]) -> Output {
         let program = self.bin.join(name);
         let mut command = if self.as_postgres {
             let mut command = Command::new("runuser");

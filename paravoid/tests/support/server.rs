@@ -66,6 +66,11 @@ pub(crate) fn config_on(backend: Backend, dir: &Path) -> Config {
                 dir.hash(&mut hasher);
                 let url = server.database(&format!("t{:016x}", hasher.finish()));
                 config.store = Some(url.parse().unwrap());
+                let key = dir.join("store.key");
+                if !key.exists() {
+                    pg_cluster::write_store_key(&key, &pg_cluster::store_secret());
+                }
+                config.store_key = Some(key);
             }
             None => eprintln!("SKIPPED on PostgreSQL (not installed): this test ran on redb"),
         }

@@ -19,9 +19,15 @@ const INSTANCES: usize = 3;
 /// Concurrent reveals of one note.
 const RACERS: usize = 64;
 
-/// One store on `url` whose clock reads `clock`.
+/// The store key secret every store of these tests starts from.
+const SECRET: [u8; 32] = [0x5a; 32];
+
+/// One store on `url` whose clock reads `clock`, with a store key file of its own (removed once
+/// opened: the store keeps its handle).
 fn open(url: &str, clock: &Arc<ManualClock>) -> PgStore {
-    PgStore::open(url, clock.clone(), Arc::new(Metrics::new())).unwrap()
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), SECRET).unwrap();
+    PgStore::open(url, key.path(), clock.clone(), Arc::new(Metrics::new())).unwrap()
 }
 
 fn stores(url: &str, clock: &Arc<ManualClock>, count: usize) -> Vec<PgStore> {
@@ -230,7 +236,11 @@ async fn migrations_apply_once_when_instances_start_together() {
         .map(|_| {
             let url = url.clone();
             let clock = clock.clone();
-            std::thread::spawn(move || PgStore::open(&url, clock, Arc::new(Metrics::new())))
+            std::thread::spawn(move || {
+                let key = tempfile::NamedTempFile::new().unwrap();
+                std::fs::write(key.path(), SECRET).unwrap();
+                PgStore::open(&url, key.path(), clock, Arc::new(Metrics::new()))
+            })
         })
         .collect();
     let mut stores = Vec::new();
@@ -274,8 +284,9 @@ async fn concurrent_sweepers_delete_each_expired_note_once() {
     for (count, expires_at) in [(expired, 100i64), (live, 200)] {
         client
             .execute(
-                "INSERT INTO paravoid_notes (id, expires_at, note) \
-                 SELECT gen_random_uuid(), $1, $2 FROM generate_series(1, $3)",
+                "INSERT INTO paravoid_notes \
+                   (id, expires_at, passphrase_required, end_to_end, key_epoch, sealed) \
+                 SELECT gen_random_uuid(), $1, false, false, 0, $2 FROM generate_series(1, $3)",
                 &[&expires_at, &bytes, &i32::try_from(count).unwrap()],
             )
             .await
@@ -340,10 +351,215 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
 async fn a_bad_connection_string_is_a_config_error_that_hides_it() {
     let err = PgStore::open(
         "postgres://user:s3cret@host:notaport/db",
+        Path::new("unused"),
         Arc::new(ManualClock::new(10)),
         Arc::new(Metrics::new()),
     )
     .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert!(!err.to_string().contains("s3cret"));
+}
+
+/// Where `needle` occurs in the files under `dir` (the paths, for the failure message).
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|window| window == needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The `sealed` column of note `id` in a `pg_dump` of the notes, with its key epoch.
+fn dumped_row(cluster: &PgCluster, database: &str, id: Uuid) -> (u64, bool, Vec<u8>) {
+    let output = cluster.pg_output(
+        "pg_dump",
+        &[
+            "--data-only",
+            "--table=paravoid_notes",
+            "--username=postgres",
+            "--host",
+            cluster.path("").to_str().unwrap(),
+            database,
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let dump = String::from_utf8(output.stdout).unwrap();
+    let line = dump
+        .lines()
+        .find(|line| line.starts_with(&id.hyphenated().to_string()))
+        .expect("the note is in the dump");
+    // COPY columns: id, expires_at, failed_attempts, passphrase_required, end_to_end,
+    // key_epoch, sealed (bytea as \\x and hex).
+    let fields: Vec<&str> = line.split('\t').collect();
+    let sealed = hex::decode(fields[6].trim_start_matches("\\\\x")).unwrap();
+    (fields[5].parse().unwrap(), fields[4] == "t", sealed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_never_reach_postgres_in_the_clear_and_copies_die_with_their_epoch() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.create_database("shred");
+    let now = epoch_keys::ORIGIN + 100 * epoch_keys::EPOCH_SECS;
+    let clock = Arc::new(ManualClock::new(now));
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("store.key");
+    std::fs::write(&key_file, SECRET).unwrap();
+    let store = PgStore::open(&url, &key_file, clock.clone(), Arc::new(Metrics::new())).unwrap();
+    let (note, keys) = seal_note(b"shred me").unwrap();
+    let keys = Arc::new(keys);
+    let id = Uuid::new_v4();
+    let expires_at = store.insert(id, 600, &note).await.unwrap();
+    let epoch = epoch_of(expires_at);
+
+    // Nothing of the stored note is in any file of the cluster: heap, TOAST, WAL.
+    let client = store.pool.get().await.unwrap();
+    client.batch_execute("CHECKPOINT").await.unwrap();
+    for needle in [&note.ek[..64], &note.ct_kem[..64], &note.ciphertext[..]] {
+        let found = files_containing(&cluster.data_dir(), needle);
+        assert!(found.is_empty(), "note bytes in {found:?}");
+    }
+
+    // A dump taken now (a backup) holds the sealed row; with today's key file it opens.
+    let (dumped_epoch, end_to_end, sealed) = dumped_row(&cluster, "shred", id);
+    assert_eq!((dumped_epoch, end_to_end), (epoch, false));
+    let from_dump = |store: &PgStore| {
+        store
+            .unseal(id, epoch, false, &sealed)
+            .unwrap()
+            .map(|plain| StoredNote::from_bytes(&plain).unwrap())
+    };
+    assert_eq!(from_dump(&store), Some(note.clone()));
+
+    // The reveal deletes the row; the dump still opens until the epoch ends (the documented
+    // limit: shredding on PostgreSQL happens at the end of the expiry epoch).
+    reveal(&store, id, &keys, None).await.unwrap();
+    assert_eq!(from_dump(&store), Some(note.clone()));
+    let chain_before = std::fs::read(&key_file).unwrap();
+
+    // The epoch ends (plus the grace period): the sweeper advances the key file, and neither
+    // this instance nor one started from the key file now opens the dump.
+    clock.set((epoch + 1) * epoch_keys::EPOCH_SECS + epoch_keys::ORIGIN + epoch_keys::GRACE_SECS);
+    store.sweep().await.unwrap();
+    assert_eq!(from_dump(&store), None);
+    let chain_after = std::fs::read(&key_file).unwrap();
+    assert_ne!(chain_before[8..], chain_after[8..]);
+    let restarted =
+        PgStore::open(&url, &key_file, clock.clone(), Arc::new(Metrics::new())).unwrap();
+    assert_eq!(from_dump(&restarted), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_with_another_store_key_is_refused() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.create_database("keys");
+    let clock = Arc::new(ManualClock::new(10));
+    let _first = open(&url, &clock);
+    let other = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other.path(), [0xa5; 32]).unwrap();
+    let err = PgStore::open(&url, other.path(), clock, Arc::new(Metrics::new())).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
+    use sha2::Digest as _;
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(10));
+    let stores = stores(&cluster.url(), &clock, INSTANCES);
+    let (note, _keys) = seal_note(b"sealed in a browser").unwrap();
+    let hashes = ClaimHashes {
+        claim: sha2::Sha256::digest([1u8; 32]).into(),
+        passphrase: Some(sha2::Sha256::digest([2u8; 32]).into()),
+    };
+    let tokens = |passphrase: u8| Tokens {
+        claim: [1; 32],
+        passphrase: Some([passphrase; 32]),
+    };
+
+    // Right tokens: exactly one of 64 claims spread over three instances gets the note.
+    let id = Uuid::new_v4();
+    stores[0]
+        .insert_end_to_end(id, 990, &note, &hashes)
+        .await
+        .unwrap();
+    assert!(stores[1].peek(id).await.unwrap().unwrap().end_to_end);
+    let summary = stores[2].peek_end_to_end(id).await.unwrap().unwrap();
+    assert_eq!(summary.expires_at, 1000);
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = stores[i % INSTANCES].clone();
+            let tokens = tokens(2);
+            tokio::spawn(async move { store.claim(id, tokens).await })
+        })
+        .collect();
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(returned) => {
+                assert_eq!(returned, note);
+                claimed += 1;
+            }
+            Err(Error::NotFound) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(claimed, 1);
+
+    // Wrong passphrase tokens: exactly five counted, then the note is gone.
+    let id = Uuid::new_v4();
+    stores[0]
+        .insert_end_to_end(id, 990, &note, &hashes)
+        .await
+        .unwrap();
+    let wrong_key = Tokens {
+        claim: [9; 32],
+        passphrase: Some([2; 32]),
+    };
+    assert!(matches!(
+        stores[1].claim(id, wrong_key).await,
+        Err(Error::WrongKeys)
+    ));
+    // Neither the published reveal nor its peek sees an end-to-end note.
+    assert!(matches!(
+        stores[1].begin_reveal(id, None, false).await,
+        Err(Error::NotFound)
+    ));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = stores[i % INSTANCES].clone();
+            let tokens = tokens(3);
+            tokio::spawn(async move { store.claim(id, tokens).await })
+        })
+        .collect();
+    let mut left = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(Error::WrongPassphrase { attempts_left }) => left.push(attempts_left),
+            Err(Error::NotFound) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    left.sort_unstable();
+    assert_eq!(left, [0, 1, 2, 3, 4]);
+    assert!(matches!(
+        stores[2].claim(id, tokens(2)).await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(stores[0].len().await.unwrap(), 0);
 }
