@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(&file[..8], &10u64.to_le_bytes());
         assert!(!file.windows(32).any(|window| window == [7u8; 32]));
         // Past epoch 12 and the grace period, the key is gone from memory and from the file.
-        assert!(!b.advance(ORIGIN + 13 * EPOCH_SECS).unwrap());
+        assert!(b.advance(ORIGIN + 13 * EPOCH_SECS).unwrap());
+        assert_eq!(b.epoch(), 12, "kept through the grace period");
+        assert!(opens(&b));
+        assert!(!b.advance(ORIGIN + 13 * EPOCH_SECS + 1).unwrap());
         assert!(b.advance(ORIGIN + 13 * EPOCH_SECS + GRACE_SECS).unwrap());
         assert_eq!(b.epoch(), 13);
         assert!(b.key(12).is_none() && !opens(&b));
