@@ -110,8 +110,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
     let http = {
+        let secret = store_secret()?;
         let servers = (0..options.instances)
-            .map(|_| Server::start(&binary, &store_args))
+            .map(|instance| {
+                let mut args = store_args.clone();
+                if cluster.is_some() {
+                    // Every instance has its own copy of one store key.
+                    let key = db_dir.0.join(format!("store-{instance}.key"));
+                    std::fs::write(&key, secret)
+                        .map_err(|e| format!("cannot write {}: {e}", key.display()))?;
+                    args.extend(["--store-key".to_owned(), key.display().to_string()]);
+                }
+                Server::start(&binary, &args)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<Option<f64>>();
         let cpu_before = cpu(&servers);
@@ -244,6 +255,16 @@ fn tempdir() -> Result<TempDir, String> {
         std::env::temp_dir().join(format!("paravoid-loadtest-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(TempDir(dir))
+}
+
+/// A fresh store key secret for `--store-key`: 32 bytes from the operating system.
+fn store_secret() -> Result<[u8; 32], String> {
+    use std::io::Read as _;
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut secret))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(secret)
 }
 
 /// A running paravoid server, killed when dropped.
