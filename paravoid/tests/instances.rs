@@ -45,6 +45,8 @@ impl Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_paravoid"))
             .args(["--bind", "127.0.0.1:0", "--store", url, "--store-key"])
             .arg(store_key)
+            // Every client is 127.0.0.1: per-client rate limits would limit the test itself.
+            .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
             .env("RUST_LOG", "info")
             .env_remove("PARAVOID_BIND")
             .env_remove("PARAVOID_DB")
@@ -59,8 +61,11 @@ impl Instance {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some((_, address)) = line.split_once("listening on ") {
-                    let _ignored = address_tx.send(address.trim().to_owned());
+                // "paravoid listening on 127.0.0.1:port (http)"
+                if let Some((_, rest)) = line.split_once("listening on ")
+                    && let Some(address) = rest.split_whitespace().next()
+                {
+                    let _ignored = address_tx.send(address.to_owned());
                 }
             }
         });
