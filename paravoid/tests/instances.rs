@@ -388,6 +388,10 @@ async fn a_postgres_restart_answers_503_then_recovers() {
     for base in &bases {
         let health = http.get(format!("{base}/healthz")).send().await.unwrap();
         assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            health.json::<Value>().await.unwrap(),
+            json!({ "error": "database unavailable" })
+        );
     }
     let down = http
         .post(format!("{}/api/secrets", bases[2]))

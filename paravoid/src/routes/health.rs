@@ -20,7 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Answers `{"status": "ok", "store": "redb" | "postgres"}` while the server can store and
 /// reveal notes. Answers 503 with the JSON error body once the redb writer thread has stopped,
-/// and 503 with `{"status": "unavailable", …}` while PostgreSQL does not answer (the server
+/// and 503 with `{"error": "database unavailable"}` while PostgreSQL does not answer (the server
 /// reconnects by itself and answers 200 again once PostgreSQL is back).
 async fn health(State(state): State<AppState>) -> Response {
     let store = state.store.kind();
@@ -37,7 +37,7 @@ async fn health(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %err, "health check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": store })),
+                Json(json!({ "error": "database unavailable" })),
             )
                 .into_response()
         }

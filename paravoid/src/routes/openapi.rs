@@ -446,10 +446,9 @@ pub fn openapi_document(config: &Config) -> Value {
                                             unreachable; the server reconnects by itself), or the \
                                             redb writer has stopped (the process is about to exit \
                                             for its supervisor to restart it).",
-                            "content": { "application/json": { "schema": { "oneOf": [
-                                { "$ref": "#/components/schemas/Health" },
-                                { "$ref": "#/components/schemas/Error" }
-                            ] } } }
+                            "content": { "application/json": { "schema": {
+                                "$ref": "#/components/schemas/Error"
+                            } } }
                         }
                     }
                 }
@@ -593,7 +592,7 @@ pub fn openapi_document(config: &Config) -> Value {
                     "required": ["status", "store"],
                     "additionalProperties": false,
                     "properties": {
-                        "status": { "type": "string", "enum": ["ok", "unavailable"] },
+                        "status": { "type": "string", "enum": ["ok"] },
                         "store": { "type": "string", "enum": ["redb", "postgres"] }
                     }
                 }
