@@ -350,12 +350,45 @@ fn associated_data(id: BlockId) -> [u8; AAD_LEN] {
     aad
 }
 
+/// Bytes per step of [`copy_prefix_masked`]: one mask comparison covers this many lanes.
+const MASK_CHUNK: usize = 64;
+
+/// `[0, 1, …, 63]`: the byte lanes of one [`MASK_CHUNK`].
+const LANES: [u8; MASK_CHUNK] = {
+    let mut lanes = [0u8; MASK_CHUNK];
+    let mut i = 0;
+    while i < MASK_CHUNK {
+        #[expect(clippy::cast_possible_truncation, reason = "i < 64")]
+        {
+            lanes[i] = i as u8;
+        }
+        i += 1;
+    }
+    lanes
+};
+
 /// Copies the first `keep` bytes of `src` into `out` and zeros the rest of `out`, touching every
 /// byte whatever `keep` is (a mask per byte, no data-dependent branch or length).
+///
+/// Works in chunks of [`MASK_CHUNK`] bytes: the number of bytes to keep in a chunk is computed
+/// with masks, and the per-byte comparison against it runs on one-byte lanes, which the compiler
+/// turns into a few vector instructions per chunk (a comparison of 64-bit indices per byte
+/// costs several times more).
 fn copy_prefix_masked(out: &mut [u8], src: &[u8], keep: u64) {
-    for (i, (o, &s)) in (0u64..).zip(out.iter_mut().zip(src)) {
-        // 0xff while i < keep, else 0 (a flag turned into a mask, no branch).
-        *o = s & 0u8.wrapping_sub(u8::from(i < keep));
+    let mut start = 0u64;
+    for (out, src) in out.chunks_mut(MASK_CHUNK).zip(src.chunks(MASK_CHUNK)) {
+        // left = max(keep - start, 0), then n = min(left, MASK_CHUNK), both without a branch.
+        let before = u64::from(keep < start).wrapping_neg();
+        let left = keep.wrapping_sub(start) & !before;
+        let full = u64::from(left > MASK_CHUNK as u64).wrapping_neg();
+        let n = (left & !full) | (MASK_CHUNK as u64 & full);
+        // n <= MASK_CHUNK = 64, so it fits a byte.
+        let n = n.to_le_bytes()[0];
+        for ((o, &s), &lane) in out.iter_mut().zip(src).zip(&LANES) {
+            // 0xff while lane < n, else 0 (a flag turned into a mask, no branch).
+            *o = s & 0u8.wrapping_sub(u8::from(lane < n));
+        }
+        start += MASK_CHUNK as u64;
     }
 }
 
@@ -374,13 +407,33 @@ mod tests {
 
     #[test]
     fn masked_copy_keeps_exactly_the_prefix() {
-        let src: Vec<u8> = (1..=200).collect();
-        for keep in [0u64, 1, 5, 199, 200] {
-            let mut out = vec![0xee; 200];
-            copy_prefix_masked(&mut out, &src, keep);
-            let keep = usize::try_from(keep).unwrap();
-            assert_eq!(out[..keep], src[..keep]);
-            assert!(out[keep..].iter().all(|&b| b == 0), "{keep}");
+        let src: Vec<u8> = (0..300u16)
+            .map(|i| u8::try_from(i % 251 + 1).unwrap())
+            .collect();
+        for len in [0, 1, 63, 64, 65, 200, 300] {
+            for keep in [
+                0u64,
+                1,
+                5,
+                63,
+                64,
+                65,
+                127,
+                128,
+                129,
+                199,
+                200,
+                299,
+                300,
+                301,
+                1 << 40,
+            ] {
+                let mut out = vec![0xee; len];
+                copy_prefix_masked(&mut out, &src[..len], keep);
+                let kept = usize::try_from(keep).unwrap().min(len);
+                assert_eq!(out[..kept], src[..kept], "{len} {keep}");
+                assert!(out[kept..].iter().all(|&b| b == 0), "{len} {keep}");
+            }
         }
     }
 

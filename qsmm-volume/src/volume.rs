@@ -704,7 +704,19 @@ impl VolumeInner {
         // Keep room for two rewrites of the whole map (leaves and index blocks): a full medium
         // still flushes, and after a reopen a trim can still be flushed to free space.
         let reserve = 2 * (state.leaf_ptrs.len() + state.index_ptrs.len()) as u64 + 2;
-        let block = medium.allocate_keeping(reserve)?;
+        let block = match medium.allocate_keeping(reserve) {
+            Err(Error::NoSpace) if state.has_pending() => {
+                // Overwritten sectors hold their old blocks until two roots after the overwrite
+                // are durable. Writing the whole volume over without a flush would run out of
+                // space although most of it is waiting to be freed, so commit those two roots
+                // now. A flush may always come early: it only makes acknowledged writes
+                // durable sooner.
+                self.flush_locked(state)?;
+                self.flush_locked(state)?;
+                medium.allocate_keeping(reserve)?
+            }
+            other => other?,
+        };
         state.owned.set(block);
         state.fresh.set(block);
         let mut nonce = [0u8; 24];
@@ -915,7 +927,7 @@ impl VolumeInner {
         }
         medium.device.flush()?;
         // Nothing to record and nothing waiting to be freed: the durable root stands.
-        if !state.changed && state.pending_now.is_empty() && state.pending_prev.is_empty() {
+        if !state.changed && !state.has_pending() {
             return Ok(());
         }
         let root = state.root(self);
@@ -961,6 +973,11 @@ impl State {
             lower: self.lower_keys.iter().map(SecretKey::clone_key).collect(),
             index: self.index_ptrs.clone(),
         }
+    }
+
+    /// Whether blocks are waiting for durable roots to be freed.
+    fn has_pending(&self) -> bool {
+        !(self.pending_now.is_empty() && self.pending_prev.is_empty())
     }
 
     /// The volume stops referencing `block`: free at once if no durable root references it,

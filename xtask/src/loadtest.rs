@@ -1,11 +1,12 @@
 //! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
-//! [--instances N]`: drives real paravoid servers over loopback HTTP and compares their throughput
-//! with the note scheme's crypto alone.
+//! [--instances N] [--attack argon2 [--attackers A]]`: drives real paravoid servers over loopback
+//! HTTP and compares their throughput with the note scheme's crypto alone.
 //!
 //! With `--store postgres` a throwaway PostgreSQL cluster (default durability: `fsync` and
 //! `synchronous_commit` on) is started in the temporary directory, `--instances` servers
-//! (default: one) share its database, and the clients are spread over them round-robin; the commit probe then
-//! measures PostgreSQL's commit latency instead of redb's.
+//! (default: one) share its database, and the clients are spread over them round-robin; the
+//! commit probe then measures PostgreSQL's commit latency instead of redb's. `--attack argon2`
+//! runs on redb with one server.
 //!
 //! 1. Builds `paravoid` and this tool in release mode and re-runs itself from the release build,
 //!    so neither the load generator nor the crypto bound runs unoptimised code.
@@ -22,6 +23,12 @@
 //!    has one writer at a time, so `1 / (2 × commit latency)` bounds the pairs/s of any server
 //!    that commits each request on its own.
 //! 6. Prints pairs/s, p50/p95/p99 per endpoint, and the server's pairs/s as a share of the bound.
+//!
+//! With `--attack argon2` the HTTP phase runs twice on fresh servers, without and with `A`
+//! attackers that make the server run Argon2id (see [`attack`]), and the two are printed side by
+//! side.
+
+mod attack;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -80,6 +87,8 @@ struct Options {
     message_bytes: usize,
     store: Store,
     instances: usize,
+    /// `Some(attackers)` with `--attack argon2`.
+    attackers: Option<usize>,
 }
 
 /// Runs the load test.
@@ -93,6 +102,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("{} is missing; build it first", binary.display()));
     }
 
+    if let Some(attackers) = options.attackers {
+        let quiet = http_phase(&binary, options, 0)?.0;
+        let attacked = http_phase(&binary, options, attackers)?;
+        attack::report(options, attackers, &quiet, &attacked);
+        let failures = quiet.failures + attacked.0.failures;
+        if failures > 0 {
+            return Err(format!("{failures} request(s) of the clients failed"));
+        }
+        return Ok(());
+    }
     let db_dir = tempdir()?;
     let cluster = match options.store {
         Store::Postgres => Some(crate::postgres::Cluster::start(&db_dir.0)?),
@@ -127,10 +146,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<Option<f64>>();
         let cpu_before = cpu(&servers);
         let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();
-        let result = runtime.block_on(drive(&addrs, options));
+        let result = runtime.block_on(drive(&addrs, options, 0));
         let server_cpu = cpu(&servers).zip(cpu_before).map(|(a, b)| a - b);
         drop(servers);
-        let mut tally = result?;
+        let (mut tally, _) = result?;
         tally.server_cpu = server_cpu;
         tally
     };
@@ -153,6 +172,28 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// One HTTP phase on a fresh server and database: the clients, plus `attackers` attackers.
+fn http_phase(
+    binary: &Path,
+    options: Options,
+    attackers: usize,
+) -> Result<(Tally, attack::AttackTally), String> {
+    let db_dir = tempdir()?;
+    let db = db_dir.0.join("notes.redb").display().to_string();
+    let server = Server::start(binary, &["--db".to_owned(), db])?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    let cpu_before = server.cpu_seconds();
+    let result = runtime.block_on(drive(&[server.addr], options, attackers));
+    let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
+    drop(server);
+    let (mut tally, attack) = result?;
+    tally.server_cpu = server_cpu;
+    Ok((tally, attack))
+}
+
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         clients: DEFAULT_CLIENTS,
@@ -160,7 +201,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
         message_bytes: DEFAULT_MESSAGE_BYTES,
         store: Store::Redb,
         instances: 1,
+        attackers: None,
     };
+    let mut attackers = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -182,6 +225,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 };
             }
             "--instances" => options.instances = number(&value("--instances")?, 1, MAX_INSTANCES)?,
+            "--attack" => match value("--attack")?.as_str() {
+                "argon2" => {
+                    options.attackers = Some(attack::DEFAULT_ATTACKERS);
+                }
+                other => return Err(format!("unknown attack `{other}` (known: argon2)")),
+            },
+            "--attackers" => {
+                attackers = Some(number(&value("--attackers")?, 1, attack::MAX_ATTACKERS)?);
+            }
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -189,6 +241,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
         return Err(
             "several --instances need --store postgres (a redb file has one writer)".into(),
         );
+    }
+    if options.store == Store::Postgres && (options.attackers.is_some() || attackers.is_some()) {
+        return Err("--attack runs on redb only".into());
+    }
+    match (options.attackers, attackers) {
+        (Some(_), Some(count)) => options.attackers = Some(count),
+        (None, Some(_)) => return Err("--attackers needs --attack argon2".into()),
+        _ => {}
     }
     Ok(options)
 }
@@ -428,12 +488,17 @@ impl Tally {
     }
 }
 
-/// Runs `options.clients` clients against the servers (round-robin) for `options.seconds`.
-async fn drive(addrs: &[SocketAddr], options: Options) -> Result<Tally, String> {
+/// Runs `options.clients` clients against the servers (round-robin) for `options.seconds`, and
+/// `attackers` attackers against the first server.
+async fn drive(
+    addrs: &[SocketAddr],
+    options: Options,
+    attackers: usize,
+) -> Result<(Tally, attack::AttackTally), String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
-        .pool_max_idle_per_host(options.clients)
+        .pool_max_idle_per_host(options.clients + attackers)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let bases: Vec<Arc<String>> = addrs
@@ -441,6 +506,20 @@ async fn drive(addrs: &[SocketAddr], options: Options) -> Result<Tally, String> 
         .map(|addr| Arc::new(format!("http://{addr}")))
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let attack_tasks: Vec<_> = (0..attackers)
+        .map(|_| {
+            let (client, base, stop) = (
+                client.clone(),
+                bases.first().cloned().unwrap_or_default(),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move { attack::attacker(&client, &base, &stop).await })
+        })
+        .collect();
+    if attackers > 0 {
+        // Let the attack reach its steady state before the clients are measured.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(options.clients);
     for index in 0..options.clients {
@@ -468,7 +547,15 @@ async fn drive(addrs: &[SocketAddr], options: Options) -> Result<Tally, String> 
     }
     // Rounds still in flight at the stop signal finish after `measured`; count the real span.
     total.elapsed = start.elapsed().max(measured);
-    Ok(total)
+    let mut attack = attack::AttackTally::default();
+    for task in attack_tasks {
+        match tokio::time::timeout(DRAIN_LIMIT, task).await {
+            Ok(Ok(tally)) => attack.merge(tally),
+            Ok(Err(e)) => total.fail(format!("attacker task failed: {e}")),
+            Err(_) => total.fail("attacker did not finish within the drain limit".into()),
+        }
+    }
+    Ok((total, attack))
 }
 
 /// One client: create → peek → reveal until told to stop.
@@ -886,5 +973,14 @@ mod tests {
             "redb has one writer"
         );
         assert!(parse(&args("--store postgres --instances 0")).is_err());
+        assert_eq!(parse(&[]).unwrap().attackers, None);
+        let o = parse(&args("--attack argon2")).unwrap();
+        assert_eq!(o.attackers, Some(attack::DEFAULT_ATTACKERS));
+        let o = parse(&args("--attackers 7 --attack argon2")).unwrap();
+        assert_eq!(o.attackers, Some(7));
+        assert!(parse(&args("--attack sha1")).is_err());
+        assert!(parse(&args("--attackers 7")).is_err());
+        assert!(parse(&args("--attack argon2 --attackers 0")).is_err());
+        assert!(parse(&args("--store postgres --attack argon2")).is_err());
     }
 }
