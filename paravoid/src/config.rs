@@ -264,6 +264,18 @@ mod tests {
         assert!(parsed.store.is_some());
         assert!(!format!("{parsed:?}").contains("pw-123"));
         assert!(Config::try_parse_from(["paravoid", "--store", "notes.redb"]).is_err());
+        // PostgreSQL needs the store key; the store key needs PostgreSQL.
+        assert!(matches!(parsed.validate(), Err(Error::Config(_))));
+        let with_key = Config::try_parse_from([
+            "paravoid",
+            "--store",
+            "postgres://db/notes",
+            "--store-key",
+            "store.key",
+        ])
+        .unwrap();
+        assert!(with_key.validate().is_ok());
+        assert!(Config::try_parse_from(["paravoid", "--store-key", "store.key"]).is_err());
     }
 
     #[test]

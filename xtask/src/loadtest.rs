@@ -144,13 +144,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<Option<f64>>();
+        let database_cpu = || cluster.as_ref().and_then(crate::postgres::Cluster::cpu_seconds);
         let cpu_before = cpu(&servers);
+        let database_before = database_cpu();
         let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();
         let result = runtime.block_on(drive(&addrs, options, 0));
         let server_cpu = cpu(&servers).zip(cpu_before).map(|(a, b)| a - b);
+        let database_after = database_cpu();
         drop(servers);
         let (mut tally, _) = result?;
         tally.server_cpu = server_cpu;
+        tally.database_cpu = database_after.zip(database_before).map(|(a, b)| a - b);
         tally
     };
     let crypto = crypto_bound(options)?;
@@ -464,6 +468,8 @@ struct Tally {
     elapsed: Duration,
     /// CPU seconds the server used during the measured phase, where the platform tells.
     server_cpu: Option<f64>,
+    /// CPU seconds PostgreSQL used meanwhile (`--store postgres`, Linux).
+    database_cpu: Option<f64>,
 }
 
 impl Tally {
@@ -892,6 +898,16 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
              per pair); {:.2} of {threads} cores busy in the server",
             per_pair * 1e3,
             crypto_per_pair * 1e3,
+            cpu / http.elapsed.as_secs_f64().max(f64::EPSILON),
+        );
+    }
+    if let Some(cpu) = http.database_cpu.filter(|_| http.pairs > 0) {
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let per_pair = cpu / http.pairs as f64;
+        println!(
+            "  PostgreSQL CPU: {cpu:.2} s over the run = {:.3} ms per pair; {:.2} of {threads} \
+             cores busy in PostgreSQL",
+            per_pair * 1e3,
             cpu / http.elapsed.as_secs_f64().max(f64::EPSILON),
         );
     }
