@@ -17,9 +17,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::state::blocking;
-use crate::store::{
-    ClaimHashes, EndToEndSummary, NoteSummary, PgStore, RevealStep, Store, Tokens,
-};
+use crate::store::{ClaimHashes, EndToEndSummary, NoteSummary, PgStore, RevealStep, Store, Tokens};
 use crate::{Config, Error, Result};
 
 /// A note database. A reveal takes two steps so that Argon2id runs outside any transaction:

@@ -144,7 +144,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<Option<f64>>();
-        let database_cpu = || cluster.as_ref().and_then(crate::postgres::Cluster::cpu_seconds);
+        let database_cpu = || {
+            cluster
+                .as_ref()
+                .and_then(crate::postgres::Cluster::cpu_seconds)
+        };
         let cpu_before = cpu(&servers);
         let database_before = database_cpu();
         let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();

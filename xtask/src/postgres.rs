@@ -100,7 +100,8 @@ impl Cluster {
     /// CPU seconds the server has used so far: the postmaster, the backends it has reaped, and
     /// its live children (Linux `/proc`; `None` elsewhere).
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
-        let pid_file = std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).ok()?;
+        let pid_file =
+            std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).ok()?;
         let postmaster: u32 = pid_file.lines().next()?.trim().parse().ok()?;
         // Fields after the parenthesised command name: ppid is field 4, utime to cstime 14 to 17.
         let stat = |pid: u32| -> Option<(u32, f64, f64)> {
@@ -115,7 +116,11 @@ impl Cluster {
         let (_, own, reaped) = stat(postmaster)?;
         let mut total = own + reaped;
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             if let Some((_, own, _)) = stat(pid).filter(|(ppid, ..)| *ppid == postmaster) {

@@ -288,9 +288,7 @@ async fn create(
     deadline.commit();
     let id = Uuid::new_v4();
     let store = state.store.clone();
-    let expires_at = store
-        .insert_end_to_end(id, ttl_secs, note, hashes)
-        .await?;
+    let expires_at = store.insert_end_to_end(id, ttl_secs, note, hashes).await?;
     state.metrics.note_created();
 
     let id = id.hyphenated().to_string();
@@ -307,10 +305,7 @@ async fn create(
 async fn peek(State(state): State<AppState>, NoteId(id): NoteId) -> Result<Json<PeekResponse>> {
     let store = state.store.clone();
     // A note sealed by the server belongs to the published API: not found here.
-    let summary = store
-        .peek_end_to_end(id)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let summary = store.peek_end_to_end(id).await?.ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
         exists: true,

@@ -174,7 +174,10 @@ impl EpochKeys {
     /// The fingerprint epoch at or after the one held, and its fingerprint (one-way: it opens
     /// nothing).
     pub(crate) fn fingerprint(&self) -> (u64, [u8; 32]) {
-        let check = self.epoch.div_ceil(CHECK_PERIOD).saturating_mul(CHECK_PERIOD);
+        let check = self
+            .epoch
+            .div_ceil(CHECK_PERIOD)
+            .saturating_mul(CHECK_PERIOD);
         let chain = chain_after(&self.chain, check - self.epoch);
         let digest = Sha256::new()
             .chain_update(CHECK_LABEL)
