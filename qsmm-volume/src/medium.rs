@@ -78,7 +78,28 @@ pub fn format(path: impl AsRef<Path>, size: u64, mut progress: impl FnMut(u64, u
     qsmm_void::format_with_progress(&device, |done, total| {
         progress(done * block, total * block);
     })?;
+    if !is_device {
+        drop_cached_pages(path);
+    }
     Ok(())
+}
+
+/// Asks the kernel to drop the formatted file's pages from the page cache (they are synced).
+///
+/// Formatting writes the file sequentially in large chunks, which leaves it cached in large
+/// folios; every later 4 KiB write at a random block would then walk the buffer heads of a
+/// whole large folio (measured on ext4: two thirds of the serving CPU time in
+/// `ext4_block_write_begin` right after a format). Dropped pages come back one block at a time.
+/// Only advice: where it fails or is not available, nothing but speed changes.
+fn drop_cached_pages(path: &Path) {
+    #[cfg(target_os = "linux")]
+    if let Ok(file) = File::open(path) {
+        use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+        // Advice only: an error leaves the pages cached, which is slower, not wrong.
+        posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED).ok();
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
 }
 
 /// Argon2id costs of the passphrase → mesh-key derivation.

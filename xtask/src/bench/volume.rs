@@ -213,9 +213,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let uri = uri(&sock, "");
     exec(
         "nbdcopy",
-        &[
-            "--flush", "--", "[", "nbdkit", "-s", "pattern", "1G", "]", &uri,
-        ],
+        &["--flush", "--", "[", "nbdkit", "pattern", "1G", "]", &uri],
         None,
     )?;
     exec("nbdcopy", &[&uri, "null:"], None)?;
