@@ -38,7 +38,7 @@ fn ring_key() -> LessSafeKey {
 }
 
 /// Raw sealing of one block with `ring`: a fresh OS-random nonce at the start (24 bytes, the
-/// last 12 used as the ChaCha20-Poly1305 nonce; no HChaCha20) and the AEAD over the rest of the
+/// last 12 used as the ChaCha20-Poly1305 nonce; no `HChaCha20`) and the AEAD over the rest of the
 /// 4 KiB buffer in place, tag at the end (the layout of a sealed block, no padding logic).
 fn ring_seal(key: &LessSafeKey, aad: &[u8], block: &mut [u8]) {
     let (nonce, rest) = block.split_at_mut(NONCE);

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use qsmm_shatter::{MeshConfig, MetadataMesh, Threshold};
-use qsmm_types::{BlockId, SecretKey};
+use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_types::{BlockId, SecretKey, Threshold};
 use qsmm_void::{BlockDevice, FileDevice};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -290,7 +290,7 @@ impl Medium {
         let mesh = MetadataMesh::new(MeshConfig::new(
             Threshold::try_new(MESH_K, MESH_N)?,
             block_count - 1,
-        ))?;
+        ));
         let mut used = Bitmap::new(block_count);
         used.set(0);
         let mut seed = [0u8; 32];

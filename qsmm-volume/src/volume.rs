@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use qsmm_shatter::KeyedMesh;
+use qsmm_shatter::mesh::KeyedMesh;
 use qsmm_types::{BlockId, SecretKey, derive_subkey, labels};
 use qsmm_void::Namespace;
 use rand_chacha::ChaCha20Rng;
