@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{Error, Result};
+use crate::{Error, Result, StoreUrl};
 
 /// Largest `--max-message-bytes` accepted, so the request body limit derived from it stays small.
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
@@ -50,9 +50,21 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_BIND", default_value = "0.0.0.0:3000")]
     pub bind: SocketAddr,
 
-    /// Path of the redb database file (created if missing).
+    /// Path of the redb database file (created if missing). Not used with `--store`.
     #[arg(long, env = "PARAVOID_DB", default_value = "paravoid.redb")]
     pub db: PathBuf,
+
+    /// PostgreSQL URL (`postgres://…`): notes go there instead of `--db`, shared by instances.
+    ///
+    /// Example: `postgres://user:password@host:5432/db`. Never printed.
+    ///
+    /// Unix socket: `postgresql:///db?host=/run/postgresql`.
+    #[arg(long, env = "PARAVOID_STORE", hide_env_values = true)]
+    pub store: Option<StoreUrl>,
+
+    /// With `--store`: this instance's copy of the store key file (32 random bytes at first).
+    #[arg(long, env = "PARAVOID_STORE_KEY", requires = "store")]
+    pub store_key: Option<PathBuf>,
 
     /// Largest message accepted, in bytes of UTF-8.
     #[arg(long, env = "PARAVOID_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
@@ -110,6 +122,8 @@ impl Config {
         Self {
             bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
             db: db.into(),
+            store: None,
+            store_key: None,
             max_message_bytes: 65_536,
             max_ttl_secs: 7 * 24 * 60 * 60,
             default_ttl_secs: 24 * 60 * 60,
@@ -131,7 +145,8 @@ impl Config {
     ///
     /// [`Error::Config`] if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
     /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
-    /// `max_ttl_secs`, an interval is 0, or only one of `tls_cert` and `tls_key` is set.
+    /// `max_ttl_secs`, an interval is 0, `store` is set without `store_key`, or only one of `tls_cert` and
+    /// `tls_key` is set.
     pub fn validate(&self) -> Result<()> {
         if self.max_message_bytes == 0 || self.max_message_bytes > MAX_MESSAGE_BYTES_CEILING {
             return Err(Error::Config(format!(
@@ -157,6 +172,9 @@ impl Config {
             return Err(Error::Config(
                 "request-timeout-secs must be at least 1".to_owned(),
             ));
+        }
+        if self.store.is_some() && self.store_key.is_none() {
+            return Err(Error::Config("--store needs --store-key".to_owned()));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(Error::Config("tls-cert and tls-key go together".to_owned()));
@@ -234,7 +252,30 @@ mod tests {
         assert_eq!(parsed.max_ttl_secs, 60);
         assert_eq!(parsed.default_ttl_secs, 30);
         assert_eq!(parsed.sweep_interval_secs, 5);
+        assert!(parsed.store.is_none());
         assert!(parsed.validate().is_ok());
+    }
+
+    #[test]
+    fn the_store_flag_takes_a_postgres_url_and_hides_it() {
+        let parsed =
+            Config::try_parse_from(["paravoid", "--store", "postgres://u:pw-123@db/notes"])
+                .unwrap();
+        assert!(parsed.store.is_some());
+        assert!(!format!("{parsed:?}").contains("pw-123"));
+        assert!(Config::try_parse_from(["paravoid", "--store", "notes.redb"]).is_err());
+        // PostgreSQL needs the store key; the store key needs PostgreSQL.
+        assert!(matches!(parsed.validate(), Err(Error::Config(_))));
+        let with_key = Config::try_parse_from([
+            "paravoid",
+            "--store",
+            "postgres://db/notes",
+            "--store-key",
+            "store.key",
+        ])
+        .unwrap();
+        assert!(with_key.validate().is_ok());
+        assert!(Config::try_parse_from(["paravoid", "--store-key", "store.key"]).is_err());
     }
 
     #[test]

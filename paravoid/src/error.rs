@@ -87,6 +87,16 @@ pub enum Error {
     #[error("storage error: {0}")]
     Storage(#[from] redb::Error),
 
+    /// PostgreSQL cannot be reached right now: no connection could be had from the pool in time,
+    /// or the connection broke (PostgreSQL restarting, network down) (503). Retrying later can
+    /// succeed; paravoid reconnects by itself.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// PostgreSQL answered a statement with an error (500).
+    #[error("database error: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
+
     /// Something that cannot happen with a correct server did (500); the detail is only logged.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -105,9 +115,9 @@ impl Error {
             Self::WrongKeys | Self::PassphraseRequired | Self::WrongPassphrase { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Config(_) | Self::Storage(_) | Self::Internal(_) => {
+            Self::Config(_) | Self::Storage(_) | Self::Postgres(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -117,7 +127,7 @@ impl Error {
     #[must_use]
     pub const fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::Overloaded => Some(1),
+            Self::Overloaded | Self::Unavailable(_) => Some(1),
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
@@ -140,7 +150,10 @@ struct ErrorBody<'a> {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let message = if matches!(self, Self::Unavailable(_)) {
+            tracing::warn!(error = %self, source = ?std::error::Error::source(&self), "request failed");
+            self.to_string()
+        } else if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
             "internal error".to_owned()
         } else {
@@ -163,6 +176,50 @@ impl IntoResponse for Error {
         }
         response
     }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    /// A broken or refused connection, or PostgreSQL shutting down, is [`Error::Unavailable`];
+    /// any other error of a statement is [`Error::Postgres`].
+    fn from(err: tokio_postgres::Error) -> Self {
+        if is_connection_failure(&err) {
+            Self::Unavailable(Box::new(err))
+        } else {
+            Self::Postgres(err)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    /// Errors of the connection itself are classified as in `From<tokio_postgres::Error>`; a
+    /// pool that could not hand out a connection in time is [`Error::Unavailable`].
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        match err {
+            deadpool_postgres::PoolError::Backend(err) => err.into(),
+            other => Self::Unavailable(Box::new(other)),
+        }
+    }
+}
+
+/// Whether `err` means "PostgreSQL cannot be reached" rather than "this statement failed": the
+/// connection is closed, an I/O error broke it, or the server reports a connection exception
+/// (SQLSTATE class 08), a shutdown (57P01–57P03) or too many connections (53300).
+fn is_connection_failure(err: &tokio_postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(db) = err.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
 }
 
 macro_rules! storage_errors {
@@ -201,6 +258,7 @@ mod tests {
             (Error::PassphraseRequired, 403),
             (Error::WrongPassphrase { attempts_left: 2 }, 403),
             (Error::Overloaded, 503),
+            (Error::Unavailable("x".into()), 503),
             (
                 Error::RateLimited {
                     retry_after_secs: 2,

@@ -13,6 +13,7 @@ mod rate_limit;
 mod routes;
 mod server;
 mod state;
+mod storage;
 mod store;
 mod sweeper;
 
@@ -27,4 +28,5 @@ pub use routes::secrets::{
 };
 pub use server::{app, serve, serve_tls};
 pub use state::AppState;
+pub use storage::StoreUrl;
 pub use store::MAX_PASSPHRASE_ATTEMPTS;

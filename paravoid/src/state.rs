@@ -8,7 +8,7 @@ use crate::argon2_pool::Argon2Pool;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
-use crate::store::Store;
+use crate::storage::{NoteStore as _, Storage};
 use crate::{Config, Result};
 
 /// Everything a handler needs, cheap to clone (`Arc`s inside).
@@ -23,7 +23,7 @@ use crate::{Config, Result};
 /// ```
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub(crate) store: Store,
+    pub(crate) store: Storage,
     pub(crate) config: Arc<Config>,
     pub(crate) argon2: Arc<Argon2Pool>,
     pub(crate) rate_limits: Arc<RateLimits>,
@@ -31,13 +31,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Validates `config` and opens (or creates) its database, with the system clock.
+    /// Validates `config` and opens (or creates) its store, with the system clock: the redb
+    /// file `config.db`, or the PostgreSQL database `config.store` (applying its migrations).
+    ///
+    /// Blocks while it opens the store; safe to call inside a tokio runtime.
     ///
     /// # Errors
     ///
     /// [`Error::Config`](crate::Error::Config) for an inconsistent configuration,
-    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be opened — for
-    /// example because another process has it open.
+    /// [`Error::Storage`](crate::Error::Storage) if the redb file cannot be opened — for
+    /// example because another process has it open —, [`Error::Unavailable`](crate::Error::Unavailable)
+    /// if PostgreSQL cannot be reached, [`Error::Postgres`](crate::Error::Postgres) if a migration
+    /// fails.
     pub fn open(config: Config) -> Result<Self> {
         Self::open_with_clock(config, Arc::new(SystemClock::new()))
     }
@@ -51,7 +56,7 @@ impl AppState {
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
         let metrics = Arc::new(Metrics::new());
-        let store = Store::open(&config.db, clock, metrics.clone())?;
+        let store = Storage::open(&config, clock, metrics.clone())?;
         let argon2 = Arc::new(Argon2Pool::new(
             config.argon2_workers(),
             config.argon2_queue,
@@ -98,15 +103,18 @@ impl AppState {
         &self.config
     }
 
-    /// How many notes the database holds, including expired ones not yet swept.
+    /// How many notes the database holds, including expired ones not yet swept (with
+    /// PostgreSQL: those of every instance).
     ///
-    /// Blocks on a read transaction; call it from blocking code or `spawn_blocking`.
+    /// Blocks on a read transaction (with PostgreSQL, on a connection of its own); safe to call
+    /// inside a tokio runtime, but better from blocking code.
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read.
+    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read, or a
+    /// PostgreSQL error.
     pub fn stored_notes(&self) -> Result<u64> {
-        self.store.len()
+        self.store.len_blocking()
     }
 
     /// Deletes every expired note now, as the background sweeper does; returns how many.
@@ -116,8 +124,7 @@ impl AppState {
     /// [`Error::Storage`](crate::Error::Storage) if the database fails, or
     /// [`Error::Internal`](crate::Error::Internal) if the blocking task could not run.
     pub async fn sweep_expired(&self) -> Result<u64> {
-        let state = self.clone();
-        blocking(move || state.store.sweep()).await
+        self.store.sweep().await
     }
 }
 

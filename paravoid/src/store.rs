@@ -67,10 +67,12 @@ use crate::{Error, Result};
 
 mod group_commit;
 mod key_slots;
+mod postgres;
 
 pub(crate) use group_commit::Batch;
 use group_commit::GroupCommit;
 use key_slots::SlotIndex;
+pub(crate) use postgres::PgStore;
 
 /// Passphrase attempts allowed per note; a wrong passphrase at the last one destroys the note.
 pub const MAX_PASSPHRASE_ATTEMPTS: u8 = 5;

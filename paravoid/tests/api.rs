@@ -4,16 +4,41 @@
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
+#![allow(
+    unused_qualifications,
+    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
+)]
 
 #[path = "support/server.rs"]
-mod support;
+pub(crate) mod support;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use paravoid::{MAX_PASSPHRASE_ATTEMPTS, app};
+use paravoid::{AppState, Config, MAX_PASSPHRASE_ATTEMPTS, ManualClock, app};
 use serde_json::{Value, json};
-use support::{call, create, get, keys_body, post_json, reveal_uri, state_in};
+use support::{Backend, call, create, get, keys_body, post_json, reveal_uri};
+
+/// The store this suite runs on. `api_postgres.rs` runs this same file on PostgreSQL: every
+/// test reaches the store through `crate::BACKEND`, which that crate defines as `Postgres`.
+#[allow(
+    dead_code,
+    reason = "unused where another test crate includes this file"
+)]
+const BACKEND: Backend = Backend::Redb;
+
+/// A state on a fresh store named after `dir`, with a manual clock at `support::START`.
+fn state_in(dir: &Path) -> (AppState, Arc<ManualClock>) {
+    support::state_on(crate::BACKEND, dir)
+}
+
+/// A configuration on a fresh store named after `dir`.
+fn config_in(dir: &Path) -> Config {
+    support::config_on(crate::BACKEND, dir)
+}
 
 #[tokio::test]
 async fn full_flow_create_peek_reveal_gone() {
@@ -181,7 +206,7 @@ async fn notes_expire_with_the_clock() {
     );
 }
 
-fn clock_now(clock: &paravoid::ManualClock) -> u64 {
+fn clock_now(clock: &ManualClock) -> u64 {
     use paravoid::Clock as _;
     clock.now_unix()
 }
@@ -214,10 +239,10 @@ async fn sweeper_removes_expired_notes_only() {
 #[tokio::test]
 async fn the_background_sweeper_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = std::sync::Arc::new(paravoid::ManualClock::new(support::START));
-    let mut config = support::config_in(dir.path());
+    let clock = Arc::new(ManualClock::new(support::START));
+    let mut config = config_in(dir.path());
     config.sweep_interval_secs = 1;
-    let state = paravoid::AppState::open_with_clock(config, clock.clone()).unwrap();
+    let state = AppState::open_with_clock(config, clock.clone()).unwrap();
     let server = support::TestServer::start(state.clone()).await;
     let client = support::client();
     let created: Value = client
@@ -421,7 +446,10 @@ async fn health() {
     let (state, _clock) = state_in(dir.path());
     let answer = get(&app(state), "/healthz").await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body, json!({ "status": "ok" }));
+    assert_eq!(
+        answer.body,
+        json!({ "status": "ok", "store": crate::BACKEND.name() })
+    );
 }
 
 /// One bad request, named, and the error answer it must get.

@@ -8,9 +8,13 @@
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
+#![allow(
+    unused_qualifications,
+    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
+)]
 
 #[path = "support/server.rs"]
-mod support;
+pub(crate) mod support;
 
 use std::sync::Arc;
 
@@ -25,7 +29,20 @@ use qsmm_shield::note::{
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{START, get, post_json, state_in};
+use support::{Backend, START, get, post_json};
+
+/// The store this suite runs on. `e2e_postgres.rs` runs this same file on PostgreSQL: every
+/// test reaches the store through `crate::BACKEND`, which that crate defines as `Postgres`.
+#[allow(
+    dead_code,
+    reason = "unused where another test crate includes this file"
+)]
+const BACKEND: Backend = Backend::Redb;
+
+/// A state on a fresh store named after `dir`, with a manual clock at `support::START`.
+fn state_in(dir: &std::path::Path) -> (paravoid::AppState, Arc<paravoid::ManualClock>) {
+    support::state_on(crate::BACKEND, dir)
+}
 
 /// Light Argon2id costs (the smallest the API stores) so the tests stay fast.
 const COSTS: (u32, u32, u32) = (128, 1, 1);

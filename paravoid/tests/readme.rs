@@ -103,6 +103,6 @@ async fn readme_curl_examples_work() {
         outputs[4],
         json!({ "id": outputs[3]["id"], "message": "the vault code is 4711" })
     );
-    assert_eq!(outputs[5], json!({ "status": "ok" }));
+    assert_eq!(outputs[5], json!({ "status": "ok", "store": "redb" }));
     server.stop().await;
 }

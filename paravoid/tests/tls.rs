@@ -65,7 +65,10 @@ async fn serves_https_with_the_given_certificate() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains(r#"{"status":"ok"}"#), "{answer}");
+    assert!(
+        answer.contains(r#"{"status":"ok","store":"redb"}"#),
+        "{answer}"
+    );
 
     // A create over TLS works end to end.
     let body = r#"{"message":"over tls"}"#;

@@ -1,6 +1,12 @@
-//! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B]
-//! [--attack argon2 [--attackers A]]`: drives a real paravoid server over loopback HTTP and
-//! compares its throughput with the note scheme's crypto alone.
+//! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
+//! [--instances N] [--attack argon2 [--attackers A]]`: drives real paravoid servers over loopback
+//! HTTP and compares their throughput with the note scheme's crypto alone.
+//!
+//! With `--store postgres` a throwaway PostgreSQL cluster (default durability: `fsync` and
+//! `synchronous_commit` on) is started in the temporary directory, `--instances` servers
+//! (default: one) share its database, and the clients are spread over them round-robin; the
+//! commit probe then measures PostgreSQL's commit latency instead of redb's. `--attack argon2`
+//! runs on redb with one server.
 //!
 //! 1. Builds `paravoid` and this tool in release mode and re-runs itself from the release build,
 //!    so neither the load generator nor the crypto bound runs unoptimised code.
@@ -63,12 +69,24 @@ const PROBE_WARM_UP: u64 = 50;
 /// Set in the environment of the re-run release build, so it does not rebuild and re-run.
 const RELEASE_MARKER: &str = "QSMM_LOADTEST_RELEASE";
 
+/// Most `--instances`.
+const MAX_INSTANCES: usize = 16;
+
+/// Where the servers keep their notes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    Redb,
+    Postgres,
+}
+
 /// Options of one load test.
 #[derive(Clone, Copy, Debug)]
 struct Options {
     clients: usize,
     seconds: u64,
     message_bytes: usize,
+    store: Store,
+    instances: usize,
     /// `Some(attackers)` with `--attack argon2`.
     attackers: Option<usize>,
 }
@@ -95,9 +113,60 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     let db_dir = tempdir()?;
-    let http = http_phase(&binary, options, 0)?.0;
+    let cluster = match options.store {
+        Store::Postgres => Some(crate::postgres::Cluster::start(&db_dir.0)?),
+        Store::Redb => None,
+    };
+    let store_args = match &cluster {
+        Some(cluster) => vec!["--store".to_owned(), cluster.url()],
+        None => vec![
+            "--db".to_owned(),
+            db_dir.0.join("notes.redb").display().to_string(),
+        ],
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
+    let http = {
+        let secret = store_secret()?;
+        let servers = (0..options.instances)
+            .map(|instance| {
+                let mut args = store_args.clone();
+                if cluster.is_some() {
+                    // Every instance has its own copy of one store key.
+                    let key = db_dir.0.join(format!("store-{instance}.key"));
+                    std::fs::write(&key, secret)
+                        .map_err(|e| format!("cannot write {}: {e}", key.display()))?;
+                    args.extend(["--store-key".to_owned(), key.display().to_string()]);
+                }
+                Server::start(&binary, &args)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<Option<f64>>();
+        let database_cpu = || {
+            cluster
+                .as_ref()
+                .and_then(crate::postgres::Cluster::cpu_seconds)
+        };
+        let cpu_before = cpu(&servers);
+        let database_before = database_cpu();
+        let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();
+        let result = runtime.block_on(drive(&addrs, options, 0));
+        let server_cpu = cpu(&servers).zip(cpu_before).map(|(a, b)| a - b);
+        let database_after = database_cpu();
+        drop(servers);
+        let (mut tally, _) = result?;
+        tally.server_cpu = server_cpu;
+        tally.database_cpu = database_after.zip(database_before).map(|(a, b)| a - b);
+        tally
+    };
     let crypto = crypto_bound(options)?;
-    let commits = commit_latencies(&db_dir.0.join("probe.redb"))?;
+    let commits = match &cluster {
+        Some(cluster) => runtime.block_on(postgres_commit_latencies(&cluster.url()))?,
+        None => commit_latencies(&db_dir.0.join("probe.redb"))?,
+    };
+    drop(cluster);
     report(options, &http, crypto, &commits);
     if http.failures > 0 {
         return Err(format!(
@@ -118,13 +187,14 @@ fn http_phase(
     attackers: usize,
 ) -> Result<(Tally, attack::AttackTally), String> {
     let db_dir = tempdir()?;
-    let server = Server::start(binary, &db_dir.0)?;
+    let db = db_dir.0.join("notes.redb").display().to_string();
+    let server = Server::start(binary, &["--db".to_owned(), db])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
     let cpu_before = server.cpu_seconds();
-    let result = runtime.block_on(drive(server.addr, options, attackers));
+    let result = runtime.block_on(drive(&[server.addr], options, attackers));
     let server_cpu = server.cpu_seconds().zip(cpu_before).map(|(a, b)| a - b);
     drop(server);
     let (mut tally, attack) = result?;
@@ -137,6 +207,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         clients: DEFAULT_CLIENTS,
         seconds: DEFAULT_SECONDS,
         message_bytes: DEFAULT_MESSAGE_BYTES,
+        store: Store::Redb,
+        instances: 1,
         attackers: None,
     };
     let mut attackers = None;
@@ -153,6 +225,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--message-bytes" => {
                 options.message_bytes = number(&value("--message-bytes")?, 1, MAX_MESSAGE_BYTES)?;
             }
+            "--store" => {
+                options.store = match value("--store")?.as_str() {
+                    "redb" => Store::Redb,
+                    "postgres" => Store::Postgres,
+                    other => return Err(format!("unknown store `{other}` (redb or postgres)")),
+                };
+            }
+            "--instances" => options.instances = number(&value("--instances")?, 1, MAX_INSTANCES)?,
             "--attack" => match value("--attack")?.as_str() {
                 "argon2" => {
                     options.attackers = Some(attack::DEFAULT_ATTACKERS);
@@ -164,6 +244,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             other => return Err(format!("unknown option `{other}`")),
         }
+    }
+    if options.store == Store::Redb && options.instances != 1 {
+        return Err(
+            "several --instances need --store postgres (a redb file has one writer)".into(),
+        );
+    }
+    if options.store == Store::Postgres && (options.attackers.is_some() || attackers.is_some()) {
+        return Err("--attack runs on redb only".into());
     }
     match (options.attackers, attackers) {
         (Some(_), Some(count)) => options.attackers = Some(count),
@@ -237,6 +325,16 @@ fn tempdir() -> Result<TempDir, String> {
     Ok(TempDir(dir))
 }
 
+/// A fresh store key secret for `--store-key`: 32 bytes from the operating system.
+fn store_secret() -> Result<[u8; 32], String> {
+    use std::io::Read as _;
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut secret))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(secret)
+}
+
 /// A running paravoid server, killed when dropped.
 struct Server {
     child: Child,
@@ -244,13 +342,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(binary: &Path, db_dir: &Path) -> Result<Self, String> {
+    fn start(binary: &Path, store_args: &[String]) -> Result<Self, String> {
         let addr = free_port()?;
         let child = Command::new(binary)
             .arg("--bind")
             .arg(addr.to_string())
-            .arg("--db")
-            .arg(db_dir.join("notes.redb"))
+            .args(store_args)
             // Every client is 127.0.0.1: per-client rate limits would measure themselves.
             .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
             .env("RUST_LOG", "warn")
@@ -375,6 +472,8 @@ struct Tally {
     elapsed: Duration,
     /// CPU seconds the server used during the measured phase, where the platform tells.
     server_cpu: Option<f64>,
+    /// CPU seconds PostgreSQL used meanwhile (`--store postgres`, Linux).
+    database_cpu: Option<f64>,
 }
 
 impl Tally {
@@ -399,9 +498,10 @@ impl Tally {
     }
 }
 
-/// Runs `options.clients` clients against the server for `options.seconds`.
+/// Runs `options.clients` clients against the servers (round-robin) for `options.seconds`, and
+/// `attackers` attackers against the first server.
 async fn drive(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     options: Options,
     attackers: usize,
 ) -> Result<(Tally, attack::AttackTally), String> {
@@ -411,11 +511,18 @@ async fn drive(
         .pool_max_idle_per_host(options.clients + attackers)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let base = Arc::new(format!("http://{addr}"));
+    let bases: Vec<Arc<String>> = addrs
+        .iter()
+        .map(|addr| Arc::new(format!("http://{addr}")))
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let attack_tasks: Vec<_> = (0..attackers)
         .map(|_| {
-            let (client, base, stop) = (client.clone(), Arc::clone(&base), Arc::clone(&stop));
+            let (client, base, stop) = (
+                client.clone(),
+                bases.first().cloned().unwrap_or_default(),
+                Arc::clone(&stop),
+            );
             tokio::spawn(async move { attack::attacker(&client, &base, &stop).await })
         })
         .collect();
@@ -427,7 +534,10 @@ async fn drive(
     let mut tasks = Vec::with_capacity(options.clients);
     for index in 0..options.clients {
         let client = client.clone();
-        let base = Arc::clone(&base);
+        let base = bases
+            .get(index % bases.len().max(1))
+            .cloned()
+            .ok_or("no server to drive")?;
         let stop = Arc::clone(&stop);
         tasks.push(tokio::spawn(async move {
             client_loop(&client, &base, &stop, index, options.message_bytes).await
@@ -663,6 +773,57 @@ fn commit_latencies(path: &Path) -> Result<Vec<Duration>, String> {
     Ok(samples)
 }
 
+/// Latencies of sequential durable PostgreSQL commits, sorted: on one connection, each
+/// autocommit `INSERT` of a note-sized row followed by the `DELETE` of the previous one, like a
+/// create and a reveal. Unlike redb, PostgreSQL flushes the commits of concurrent connections
+/// together (its WAL is group-committed), so this bounds one connection, not the server.
+async fn postgres_commit_latencies(url: &str) -> Result<Vec<Duration>, String> {
+    let error = |e: &dyn std::fmt::Display| format!("PostgreSQL probe: {e}");
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| error(&e))?;
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE probe (key bigint PRIMARY KEY, value bytea NOT NULL)")
+        .await
+        .map_err(|e| error(&e))?;
+    let insert = client
+        .prepare("INSERT INTO probe (key, value) VALUES ($1, $2)")
+        .await
+        .map_err(|e| error(&e))?;
+    let delete = client
+        .prepare("DELETE FROM probe WHERE key = $1")
+        .await
+        .map_err(|e| error(&e))?;
+    let value = vec![0x5au8; PROBE_VALUE_BYTES];
+    let mut samples = Vec::with_capacity(PROBE_MAX_COMMITS);
+    let start = Instant::now();
+    for key in 0i64.. {
+        if samples.len() >= PROBE_MAX_COMMITS || start.elapsed() >= PROBE_TIME {
+            break;
+        }
+        let begin = Instant::now();
+        client
+            .execute(&insert, &[&key, &value])
+            .await
+            .map_err(|e| error(&e))?;
+        if key >= 1 {
+            client
+                .execute(&delete, &[&(key - 1)])
+                .await
+                .map_err(|e| error(&e))?;
+        }
+        if key >= i64::try_from(PROBE_WARM_UP).unwrap_or(0) {
+            // Two commits per sample: report the latency of one.
+            samples.push(begin.elapsed() / 2);
+        }
+    }
+    drop(client);
+    drop(connection.await);
+    samples.sort_unstable();
+    Ok(samples)
+}
+
 /// The `q` quantile (0..=1) of sorted samples, nearest rank.
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
@@ -685,9 +846,14 @@ fn millis(d: Duration) -> String {
 fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
     #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
     let rate = http.pairs as f64 / http.elapsed.as_secs_f64().max(f64::EPSILON);
+    let store = match options.store {
+        Store::Redb => "redb",
+        Store::Postgres => "PostgreSQL",
+    };
     println!(
-        "\nparavoid load test: {} clients, {} s, {}-byte messages, loopback HTTP/1.1",
-        options.clients, options.seconds, options.message_bytes
+        "\nparavoid load test: {} clients, {} s, {}-byte messages, loopback HTTP/1.1, {} \
+         instance(s) on {store}",
+        options.clients, options.seconds, options.message_bytes, options.instances
     );
     println!(
         "  completed create → peek → reveal rounds: {} in {:.2} s = {rate:.1} pairs/s",
@@ -739,6 +905,16 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
             cpu / http.elapsed.as_secs_f64().max(f64::EPSILON),
         );
     }
+    if let Some(cpu) = http.database_cpu.filter(|_| http.pairs > 0) {
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let per_pair = cpu / http.pairs as f64;
+        println!(
+            "  PostgreSQL CPU: {cpu:.2} s over the run = {:.3} ms per pair; {:.2} of {threads} \
+             cores busy in PostgreSQL",
+            per_pair * 1e3,
+            cpu / http.elapsed.as_secs_f64().max(f64::EPSILON),
+        );
+    }
     let p50 = quantile(commits, 0.50);
     let mean = if commits.is_empty() {
         Duration::ZERO
@@ -746,8 +922,8 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
         commits.iter().sum::<Duration>() / u32::try_from(commits.len()).unwrap_or(u32::MAX)
     };
     println!(
-        "\n  durable redb commit on this disk ({} sequential, insert {PROBE_VALUE_BYTES} bytes + \
-         remove each): mean {} · p50 {} · p95 {} · p99 {}",
+        "\n  durable {store} commit on this disk ({} sequential, insert {PROBE_VALUE_BYTES} bytes \
+         + remove each): mean {} · p50 {} · p95 {} · p99 {}",
         commits.len(),
         millis(mean),
         millis(p50),
@@ -757,8 +933,13 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
     if mean > Duration::ZERO {
         println!(
             "  bound for one commit per create and per reveal, one writer (from the mean): \
-             {:.1} pairs/s",
-            1.0 / (2.0 * mean.as_secs_f64())
+             {:.1} pairs/s{}",
+            1.0 / (2.0 * mean.as_secs_f64()),
+            if options.store == Store::Postgres {
+                " per connection (PostgreSQL flushes concurrent commits together)"
+            } else {
+                ""
+            }
         );
     }
 }
@@ -803,6 +984,15 @@ mod tests {
         assert!(parse(&args("--clients")).is_err());
         assert!(parse(&args("--clients x")).is_err());
         assert!(parse(&args("--bogus 1")).is_err());
+        let o = parse(&args("--store postgres --instances 3")).unwrap();
+        assert_eq!((o.store, o.instances), (Store::Postgres, 3));
+        assert_eq!(parse(&[]).unwrap().store, Store::Redb);
+        assert!(parse(&args("--store mysql")).is_err());
+        assert!(
+            parse(&args("--instances 3")).is_err(),
+            "redb has one writer"
+        );
+        assert!(parse(&args("--store postgres --instances 0")).is_err());
         assert_eq!(parse(&[]).unwrap().attackers, None);
         let o = parse(&args("--attack argon2")).unwrap();
         assert_eq!(o.attackers, Some(attack::DEFAULT_ATTACKERS));
@@ -811,5 +1001,6 @@ mod tests {
         assert!(parse(&args("--attack sha1")).is_err());
         assert!(parse(&args("--attackers 7")).is_err());
         assert!(parse(&args("--attack argon2 --attackers 0")).is_err());
+        assert!(parse(&args("--store postgres --attack argon2")).is_err());
     }
 }

@@ -5,9 +5,10 @@
 //!   once, here.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
-//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--attack argon2
-//!   [--attackers A]]`: a paravoid server under concurrent HTTP load, against the note scheme's
-//!   crypto-only bound; with `--attack argon2`, beside the same load under an Argon2id attack.
+//! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
+//!   [--instances N] [--attack argon2 [--attackers A]]`: paravoid servers under concurrent HTTP
+//!   load, against the note scheme's crypto-only bound and the store's commit latency; with
+//!   `--attack argon2`, beside the same load under an Argon2id attack.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, N seconds
 //!   each, with runs and coverage per target.
 
@@ -15,6 +16,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod loadtest;
+mod postgres;
 
 use std::process::ExitCode;
 
@@ -48,8 +50,9 @@ fn print_usage() {
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          bench volume [--quick]  NBD export: qsmm plugin vs qemu-nbd raw and LUKS2\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
+         [--store redb|postgres] [--instances N]\n                          \
          [--attack argon2 [--attackers A]]\n                          \
-         load-test a paravoid server against the crypto-only bound\n  \
+         load-test paravoid servers against the crypto-only bound\n  \
          fuzz [--seconds N] [--list] [TARGET...]\n                          \
          run the libFuzzer targets (all by default), N seconds each\n"
     );

@@ -41,7 +41,7 @@ use crate::deadline::Deadline;
 use crate::json::{JsonBody, present};
 use crate::rate_limit::{self, Kind};
 use crate::routes::secrets::NoteId;
-use crate::state::blocking;
+use crate::storage::NoteStore as _;
 use crate::store::{ClaimHashes, TOKEN_HASH_LEN, Tokens};
 use crate::{AppState, Error, Result};
 
@@ -288,8 +288,7 @@ async fn create(
     deadline.commit();
     let id = Uuid::new_v4();
     let store = state.store.clone();
-    let expires_at =
-        blocking(move || store.insert_end_to_end(id, ttl_secs, &note, &hashes)).await?;
+    let expires_at = store.insert_end_to_end(id, ttl_secs, note, hashes).await?;
     state.metrics.note_created();
 
     let id = id.hyphenated().to_string();
@@ -306,9 +305,7 @@ async fn create(
 async fn peek(State(state): State<AppState>, NoteId(id): NoteId) -> Result<Json<PeekResponse>> {
     let store = state.store.clone();
     // A note sealed by the server belongs to the published API: not found here.
-    let summary = blocking(move || store.peek_end_to_end(id))
-        .await?
-        .ok_or(Error::NotFound)?;
+    let summary = store.peek_end_to_end(id).await?.ok_or(Error::NotFound)?;
     Ok(Json(PeekResponse {
         id: id.hyphenated().to_string(),
         exists: true,
@@ -337,7 +334,7 @@ async fn claim(
     };
     deadline.commit();
     let store = state.store.clone();
-    let note = blocking(move || store.claim(id, tokens)).await?;
+    let note = store.claim(id, tokens).await?;
     state.metrics.note_revealed();
     Ok(Json(ClaimResponse {
         id: id.hyphenated().to_string(),

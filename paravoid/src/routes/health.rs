@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::AppState;
+use crate::storage::NoteStore as _;
 
 /// The routes of this module.
 pub(crate) fn router() -> Router<AppState> {
@@ -17,17 +18,29 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Answers `{"status": "ok"}` while the server can store and reveal notes, and 503 with the
-/// JSON error body once its writer thread has stopped.
+/// Answers `{"status": "ok", "store": "redb" | "postgres"}` while the server can store and
+/// reveal notes. Answers 503 with the JSON error body once the redb writer thread has stopped,
+/// and 503 with `{"error": "database unavailable"}` while PostgreSQL does not answer (the server
+/// reconnects by itself and answers 200 again once PostgreSQL is back).
 async fn health(State(state): State<AppState>) -> Response {
-    if state.is_healthy() {
-        Json(json!({ "status": "ok" })).into_response()
-    } else {
-        (
+    let store = state.store.kind();
+    if !state.is_healthy() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "error": "the store's writer has stopped" })),
         )
-            .into_response()
+            .into_response();
+    }
+    match state.store.check().await {
+        Ok(()) => Json(json!({ "status": "ok", "store": store })).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "database unavailable" })),
+            )
+                .into_response()
+        }
     }
 }
 

@@ -438,11 +438,18 @@ pub fn openapi_document(config: &Config) -> Value {
             "/healthz": {
                 "get": {
                     "operationId": "health",
-                    "summary": "Liveness.",
+                    "summary": "Liveness and readiness: the server runs and its store answers.",
                     "responses": {
-                        "200": ok("The server runs.", "Health"),
-                        "503": error("The store's writer has stopped; the process is about to \
-                                      exit for its supervisor to restart it.")
+                        "200": ok("The server runs and its store answers.", "Health"),
+                        "503": {
+                            "description": "The store does not answer (PostgreSQL down or \
+                                            unreachable; the server reconnects by itself), or the \
+                                            redb writer has stopped (the process is about to exit \
+                                            for its supervisor to restart it).",
+                            "content": { "application/json": { "schema": {
+                                "$ref": "#/components/schemas/Error"
+                            } } }
+                        }
                     }
                 }
             },
@@ -582,9 +589,12 @@ pub fn openapi_document(config: &Config) -> Value {
                 },
                 "Health": {
                     "type": "object",
-                    "required": ["status"],
+                    "required": ["status", "store"],
                     "additionalProperties": false,
-                    "properties": { "status": { "type": "string", "enum": ["ok"] } }
+                    "properties": {
+                        "status": { "type": "string", "enum": ["ok"] },
+                        "store": { "type": "string", "enum": ["redb", "postgres"] }
+                    }
                 }
             }
         }

@@ -21,6 +21,7 @@ use crate::deadline::Deadline;
 use crate::json::{JsonBody, present};
 use crate::rate_limit::{self, Kind};
 use crate::state::blocking;
+use crate::storage::NoteStore as _;
 use crate::store::RevealStep;
 use crate::{AppState, Error, Result};
 
@@ -188,7 +189,7 @@ async fn create(
     deadline.commit();
     let id = Uuid::new_v4();
     let store = state.store.clone();
-    let expires_at = blocking(move || store.insert(id, ttl_secs, &note)).await?;
+    let expires_at = store.insert(id, ttl_secs, note).await?;
     state.metrics.note_created();
 
     let id = id.hyphenated().to_string();
@@ -210,7 +211,8 @@ async fn create(
 async fn peek(State(state): State<AppState>, NoteId(id): NoteId) -> Result<Json<PeekResponse>> {
     let store = state.store.clone();
     // A note sealed in the browser belongs to the end-to-end API: not found here.
-    let summary = blocking(move || store.peek(id))
+    let summary = store
+        .peek(id)
         .await?
         .filter(|summary| !summary.end_to_end)
         .ok_or(Error::NotFound)?;
@@ -254,7 +256,7 @@ async fn reveal(
     let store = state.store.clone();
     let step = {
         let keys = keys.clone();
-        blocking(move || store.begin_reveal(id, keys, with_passphrase)).await?
+        store.begin_reveal(id, keys, with_passphrase).await?
     };
     let message = match step {
         RevealStep::Opened(message) => message,
@@ -271,11 +273,11 @@ async fn reveal(
             let store = state.store.clone();
             match opened {
                 Ok(message) => {
-                    blocking(move || store.finish_reveal(id, attempt, true)).await?;
+                    store.finish_reveal(id, attempt, true).await?;
                     message
                 }
                 Err(NoteOpenError::WrongPassphrase) => {
-                    blocking(move || store.finish_reveal(id, attempt, false)).await?;
+                    store.finish_reveal(id, attempt, false).await?;
                     return Err(Error::Internal("a wrong passphrase was accepted"));
                 }
                 Err(_) => return Err(Error::Internal("stored note does not open")),

@@ -74,6 +74,11 @@ impl RecordKey {
         Ok(Self(key))
     }
 
+    /// A key made from `bytes` (derived elsewhere).
+    pub(crate) const fn from_bytes(bytes: [u8; SLOT_LEN]) -> Self {
+        Self(bytes)
+    }
+
     /// A copy of the key (both zeroized on drop).
     pub(crate) fn clone_key(&self) -> Self {
         Self(self.0)

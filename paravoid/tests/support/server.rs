@@ -18,6 +18,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
+#[path = "pg_cluster.rs"]
+pub(crate) mod pg_cluster;
+
 /// The time the manual clocks of the tests start at.
 pub(crate) const START: u64 = 1_800_000_000;
 
@@ -26,6 +29,60 @@ pub(crate) fn config_in(dir: &Path) -> Config {
     let mut config = Config::with_db(dir.join("notes.redb"));
     config.bind = "127.0.0.1:0".parse().unwrap();
     config
+}
+
+/// The store a test suite runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// A redb file in the test's directory.
+    Redb,
+    /// A database of its own on the shared test PostgreSQL server (`pg_cluster::shared`).
+    Postgres,
+}
+
+impl Backend {
+    /// The store's name as `/healthz` reports it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Redb => "redb",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// [`config_in`] on `backend`: with PostgreSQL, `--store` names a database of the shared test
+/// server derived from `dir` (created if missing), so opening the same `dir` twice reopens the
+/// same notes.
+///
+/// Where PostgreSQL is missing and `CI` is unset, prints that the PostgreSQL run is skipped and
+/// falls back to redb.
+pub(crate) fn config_on(backend: Backend, dir: &Path) -> Config {
+    let mut config = config_in(dir);
+    if backend == Backend::Postgres {
+        match pg_cluster::shared() {
+            Some(server) => {
+                use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+                let mut hasher = DefaultHasher::new();
+                dir.hash(&mut hasher);
+                let url = server.database(&format!("t{:016x}", hasher.finish()));
+                config.store = Some(url.parse().unwrap());
+                let key = dir.join("store.key");
+                if !key.exists() {
+                    pg_cluster::write_store_key(&key, &pg_cluster::store_secret());
+                }
+                config.store_key = Some(key);
+            }
+            None => eprintln!("SKIPPED on PostgreSQL (not installed): this test ran on redb"),
+        }
+    }
+    config
+}
+
+/// [`state_in`] on `backend` (see [`config_on`]).
+pub(crate) fn state_on(backend: Backend, dir: &Path) -> (AppState, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(START));
+    let state = AppState::open_with_clock(config_on(backend, dir), clock.clone()).unwrap();
+    (state, clock)
 }
 
 /// A state on a fresh database in `dir`, with a manual clock at [`START`].
