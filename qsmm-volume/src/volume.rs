@@ -861,16 +861,7 @@ impl VolumeInner {
             return Ok(());
         };
         let plain = l.encode();
-        let block = medium.allocate()?;
-        state.owned.set(block);
-        state.fresh.set(block);
-        if let Err(e) = self
-            .map
-            .write_block(&*medium.device, BlockId(block), &plain)
-        {
-            state.release(medium, block);
-            return Err(e.into());
-        }
+        let block = self.write_map_block(state, &plain)?;
         let index = to_usize(leaf)?;
         let slot = state
             .leaf_ptrs
@@ -885,6 +876,20 @@ impl VolumeInner {
             l.dirty = false;
         }
         Ok(())
+    }
+
+    /// Seals `plain` (a leaf or an index block) into a freshly allocated block and returns it;
+    /// on a write error the block is given back.
+    fn write_map_block(&self, state: &mut State, plain: &[u8]) -> Result<u64> {
+        let medium = &self.medium.inner;
+        let block = medium.allocate()?;
+        state.owned.set(block);
+        state.fresh.set(block);
+        if let Err(e) = self.map.write_block(&*medium.device, BlockId(block), plain) {
+            state.release(medium, block);
+            return Err(e.into());
+        }
+        Ok(block)
     }
 
     fn flush_locked(&self, state: &mut State) -> Result<()> {
@@ -905,16 +910,7 @@ impl VolumeInner {
             let end = (start + per).min(state.leaf_ptrs.len());
             let plain =
                 crate::map::encode_pointers(state.leaf_ptrs.get(start..end).unwrap_or_default());
-            let block = medium.allocate()?;
-            state.owned.set(block);
-            state.fresh.set(block);
-            if let Err(e) = self
-                .map
-                .write_block(&*medium.device, BlockId(block), &plain)
-            {
-                state.release(medium, block);
-                return Err(e.into());
-            }
+            let block = self.write_map_block(state, &plain)?;
             let slot = state
                 .index_ptrs
                 .get_mut(i)
