@@ -217,8 +217,11 @@ fn serve_exports_stops_on_signals_and_serves_the_data_again() {
     // 2. Served again on TCP, the passphrase typed on a terminal (a pseudo-terminal made by
     //    `script`), stopped with Ctrl-C typed on that terminal.
     let port = free_port();
+    // `exec`: the shell that `script` starts must not stay between the terminal and qsmm. A
+    // shell such as dash, waiting on a child when Ctrl-C comes, kills itself with SIGINT
+    // afterwards, whatever the child did with it.
     let inner = format!(
-        "{} serve {} --listen 127.0.0.1:{port} --exports 2 --plugin {}",
+        "exec {} serve {} --listen 127.0.0.1:{port} --exports 2 --plugin {}",
         qsmm.display(),
         setup.medium.display(),
         plugin().display()
