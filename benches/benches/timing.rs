@@ -81,6 +81,20 @@ fn open_block_comparisons(samples: usize) {
             black_box(ours.open_block(black_box(pair.get(class, i)), id).unwrap());
         },
     );
+    // The control: two classes doing provably the same work (each our own block, sealed apart).
+    // Its |t| is what this method reports on this machine for no difference at all; read the
+    // rows above against it, crop by crop.
+    let control: Vec<Vec<u8>> = (0..POOL)
+        .map(|_| ours.seal_block(&data, id).unwrap())
+        .collect();
+    let pair = Arena::new(&sealed, &control);
+    report(
+        "open_block control: our block vs our block",
+        samples,
+        |class, i| {
+            black_box(ours.open_block(black_box(pair.get(class, i)), id).unwrap());
+        },
+    );
     let pair = Arena::new(&early, &late);
     report(
         "open_block: changed early vs changed late",
@@ -183,25 +197,42 @@ fn report(name: &str, samples: usize, mut op: impl FnMut(bool, usize)) {
     }
     let mut pooled: Vec<f64> = times.iter().flatten().copied().collect();
     pooled.sort_by(f64::total_cmp);
-    let ts: Vec<String> = CROPS
+    // Per crop: Welch's t, and the difference of the means (A − B) in nanoseconds, the size of
+    // whatever t detects.
+    let (ts, diffs): (Vec<String>, Vec<String>) = CROPS
         .iter()
         .map(|&p| {
             let limit = pooled[((pooled.len() - 1) as f64 * p) as usize];
             let [a, b] = times
                 .clone()
                 .map(|t| t.into_iter().filter(|&x| x <= limit).collect::<Vec<_>>());
-            format!("{:>9.2}", welch_t(&a, &b))
+            (
+                format!("{:>9.2}", welch_t(&a, &b)),
+                format!("{:+.1}", mean(&a) - mean(&b)),
+            )
         })
-        .collect();
+        .unzip();
     let medians = times.clone().map(|mut t| {
         t.sort_by(f64::total_cmp);
         t[t.len() / 2]
     });
     println!("{name:<48} {samples:>9} {}", ts.join(" "));
     println!(
-        "{:<48} median A {:.0} ns, B {:.0} ns",
-        "", medians[0], medians[1]
+        "{:<48} median A {:.0} ns, B {:.0} ns; mean A − B by crop {} ns",
+        "",
+        medians[0],
+        medians[1],
+        diffs.join(" / ")
     );
+}
+
+/// The arithmetic mean (0 for no values).
+fn mean(x: &[f64]) -> f64 {
+    if x.is_empty() {
+        0.0
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
 }
 
 /// Welch's t statistic of two samples (0 if either has fewer than two values).
