@@ -109,6 +109,20 @@ struct State {
     rng: ChaCha20Rng,
 }
 
+/// A sector encrypted for its block: the ciphertext (stored) and its tag (kept in the map).
+struct SealedSector {
+    bytes: Vec<u8>,
+    tag: [u8; 16],
+}
+
+impl core::ops::Deref for SealedSector {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 impl Volume {
     /// Creates a volume of `logical_size` bytes behind `passphrase` on `medium` and writes its
     /// first root (durable on return). Every sector reads as zeros until written.
@@ -398,9 +412,8 @@ impl Volume {
     /// no data of the failed sector); [`Error::Io`] from the medium.
     pub fn read(&self, lba: u64, buf: &mut [u8]) -> Result<()> {
         self.check_sectors(lba, buf.len())?;
-        let mut state = self.inner.lock();
         for (i, sector) in (lba..).zip(buf.chunks_exact_mut(BLOCK_SIZE)) {
-            self.inner.read_sector(&mut state, i, sector)?;
+            self.inner.read_sector_shared(i, sector)?;
         }
         Ok(())
     }
@@ -415,9 +428,8 @@ impl Volume {
     /// [`Error::Io`]. After an error, a prefix of the sectors may have been written.
     pub fn write(&self, lba: u64, buf: &[u8]) -> Result<()> {
         self.check_sectors(lba, buf.len())?;
-        let mut state = self.inner.lock();
         for (i, sector) in (lba..).zip(buf.chunks_exact(BLOCK_SIZE)) {
-            self.inner.write_sector(&mut state, i, sector)?;
+            self.inner.write_sector_shared(i, sector)?;
         }
         Ok(())
     }
@@ -429,7 +441,6 @@ impl Volume {
     /// As [`Self::read`].
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check_bytes(offset, buf.len())?;
-        let mut state = self.inner.lock();
         let mut sector = vec![0u8; BLOCK_SIZE];
         let mut done = 0usize;
         while done < buf.len() {
@@ -440,9 +451,9 @@ impl Volume {
                 .get_mut(done..done + n)
                 .ok_or(Error::InvalidParameter("range"))?;
             if n == BLOCK_SIZE {
-                self.inner.read_sector(&mut state, lba, out)?;
+                self.inner.read_sector_shared(lba, out)?;
             } else {
-                self.inner.read_sector(&mut state, lba, &mut sector)?;
+                self.inner.read_sector_shared(lba, &mut sector)?;
                 out.copy_from_slice(
                     sector
                         .get(within..within + n)
@@ -463,6 +474,11 @@ impl Volume {
     /// As [`Self::write`] (and [`Self::read`] for partial sectors).
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<()> {
         self.check_bytes(offset, buf.len())?;
+        if offset.is_multiple_of(SECTOR) && buf.len().is_multiple_of(BLOCK_SIZE) {
+            return self.write(offset / SECTOR, buf);
+        }
+        // A partial sector is read, modified and written under one lock, so that writes to
+        // other bytes of the same sector running at the same time are not lost.
         let mut state = self.inner.lock();
         self.inner
             .write_bytes(&mut state, offset, Some(buf), buf.len())
@@ -676,8 +692,37 @@ impl VolumeInner {
         aad
     }
 
+    /// Reads sector `lba` while the lock is held (the map cannot change meanwhile).
     fn read_sector(&self, state: &mut State, lba: u64, out: &mut [u8]) -> Result<()> {
         let entry = self.entry(state, lba)?;
+        self.read_entry(lba, &entry, out)
+    }
+
+    /// Reads sector `lba` holding the lock only to look up its map entry, so that reads and
+    /// writes of other requests proceed while this one waits for the medium and decrypts.
+    ///
+    /// A write of the same sector running meanwhile may free the block the entry names, and
+    /// another write may reuse and overwrite it. The sector then fails authentication (the
+    /// block number and a nonce used once are bound into it), and is read again under the lock,
+    /// where the answer is final. A sector that authenticates is the data of that entry: the
+    /// value before the concurrent write, which is a valid order of the two requests.
+    fn read_sector_shared(&self, lba: u64, out: &mut [u8]) -> Result<()> {
+        let entry = {
+            let mut state = self.lock();
+            self.entry(&mut state, lba)?
+        };
+        match self.read_entry(lba, &entry, out) {
+            Err(Error::Integrity) => {
+                let mut state = self.lock();
+                self.read_sector(&mut state, lba, out)
+            }
+            other => other,
+        }
+    }
+
+    /// Reads and opens the block of `entry` into `out` (zeros for an unmapped sector); on a
+    /// failed authentication `out` is zeroed and the error is [`Error::Integrity`].
+    fn read_entry(&self, lba: u64, entry: &Entry, out: &mut [u8]) -> Result<()> {
         if entry.block == 0 {
             out.fill(0);
             return Ok(());
@@ -698,7 +743,67 @@ impl VolumeInner {
         Ok(())
     }
 
+    /// Writes sector `lba` while the lock is held throughout (the read-modify-write of partial
+    /// sectors needs that).
     fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
+        let (block, nonce) = self.allocate_sector(state, lba)?;
+        let sealed = self.seal_sector(lba, block, &nonce, data);
+        if let Err(e) = self
+            .medium
+            .inner
+            .device
+            .write_block(BlockId(block), &sealed)
+        {
+            state.release(&self.medium.inner, block);
+            return Err(e.into());
+        }
+        self.commit_sector(
+            state,
+            lba,
+            Entry {
+                block,
+                nonce,
+                tag: sealed.tag,
+            },
+        )
+    }
+
+    /// Writes a whole sector holding the lock only to allocate its block and to record it in
+    /// the map: encryption and the write to the medium run unlocked, beside other requests.
+    ///
+    /// A flush running meanwhile does not see this sector (it is not in the map yet) and is
+    /// not meant to: only writes acknowledged before a flush was asked for must be durable
+    /// after it. The block, allocated before that flush, is then released like a block of an
+    /// older root, two roots after it stops being used.
+    fn write_sector_shared(&self, lba: u64, data: &[u8]) -> Result<()> {
+        let (block, nonce) = {
+            let mut state = self.lock();
+            self.allocate_sector(&mut state, lba)?
+        };
+        let sealed = self.seal_sector(lba, block, &nonce, data);
+        let written = self
+            .medium
+            .inner
+            .device
+            .write_block(BlockId(block), &sealed);
+        let mut state = self.lock();
+        if let Err(e) = written {
+            state.release(&self.medium.inner, block);
+            return Err(e.into());
+        }
+        self.commit_sector(
+            &mut state,
+            lba,
+            Entry {
+                block,
+                nonce,
+                tag: sealed.tag,
+            },
+        )
+    }
+
+    /// Allocates the block for a new version of sector `lba` and draws its nonce.
+    fn allocate_sector(&self, state: &mut State, lba: u64) -> Result<(u64, [u8; 24])> {
         let medium = &self.medium.inner;
         self.leaf_mut(state, lba / ENTRIES_PER_LEAF)?;
         // Keep room for two rewrites of the whole map (leaves and index blocks): a full medium
@@ -721,15 +826,30 @@ impl VolumeInner {
         state.fresh.set(block);
         let mut nonce = [0u8; 24];
         state.rng.fill_bytes(&mut nonce);
-        let mut buf = data.to_vec();
+        Ok((block, nonce))
+    }
+
+    /// Encrypts `data` as sector `lba` stored in `block`.
+    fn seal_sector(&self, lba: u64, block: u64, nonce: &[u8; 24], data: &[u8]) -> SealedSector {
+        let mut bytes = data.to_vec();
         let tag = self
             .cipher
-            .encrypt_in_place_detached(&nonce, &self.aad(lba, block), &mut buf);
-        if let Err(e) = medium.device.write_block(BlockId(block), &buf) {
-            state.release(medium, block);
-            return Err(e.into());
-        }
-        let old = self.set_entry(state, lba, Entry { block, nonce, tag })?;
+            .encrypt_in_place_detached(nonce, &self.aad(lba, block), &mut bytes);
+        SealedSector { bytes, tag }
+    }
+
+    /// Points sector `lba` at its newly written block and releases the block it replaces. If
+    /// the map refuses (a leaf that failed authentication), the new block is given back.
+    fn commit_sector(&self, state: &mut State, lba: u64, entry: Entry) -> Result<()> {
+        let medium = &self.medium.inner;
+        let block = entry.block;
+        let old = match self.set_entry(state, lba, entry) {
+            Ok(old) => old,
+            Err(e) => {
+                state.release(medium, block);
+                return Err(e);
+            }
+        };
         if old != 0 {
             state.release(medium, old);
         }
