@@ -189,6 +189,14 @@ pub(crate) struct ClaimHashes {
 }
 
 impl ClaimHashes {
+    /// The plaintext of an end-to-end record, in both stores: these hashes, then `note`.
+    fn with_note(&self, note: &StoredNote) -> Zeroizing<Vec<u8>> {
+        let mut plaintext = Zeroizing::new(Vec::new());
+        self.encode_into(&mut plaintext);
+        plaintext.extend_from_slice(&note.to_bytes());
+        plaintext
+    }
+
     /// Appends the encoding (layout in the module docs) to `out`.
     fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.claim);
@@ -360,9 +368,7 @@ impl Store {
         note: &StoredNote,
         hashes: &ClaimHashes,
     ) -> Result<u64> {
-        let mut plaintext = Zeroizing::new(Vec::new());
-        hashes.encode_into(&mut plaintext);
-        plaintext.extend_from_slice(&note.to_bytes());
+        let plaintext = hashes.with_note(note);
         self.insert_sealed(id, ttl_secs, plaintext, note.needs_passphrase(), true)
     }
 

@@ -185,9 +185,7 @@ impl PgStore {
         note: &StoredNote,
         hashes: &ClaimHashes,
     ) -> Result<u64> {
-        let mut plaintext = Zeroizing::new(Vec::new());
-        hashes.encode_into(&mut plaintext);
-        plaintext.extend_from_slice(&note.to_bytes());
+        let plaintext = hashes.with_note(note);
         self.insert_sealed(id, ttl_secs, &plaintext, note.needs_passphrase(), true)
             .await
     }
