@@ -318,6 +318,16 @@ impl Medium {
         Ok(())
     }
 
+    /// Marks those of `blocks` that are free used, and returns them.
+    pub(crate) fn claim_free(&self, blocks: &[u64]) -> Vec<u64> {
+        let mut state = self.inner.lock();
+        blocks
+            .iter()
+            .copied()
+            .filter(|&b| state.used.set(b))
+            .collect()
+    }
+
     /// Marks `blocks` used (blocks an opening volume found its map referencing).
     pub(crate) fn mark_used(&self, blocks: impl IntoIterator<Item = u64>) {
         let mut state = self.inner.lock();

@@ -260,7 +260,9 @@ impl Volume {
         self.inner.lock().owned.iter_ones().collect()
     }
 
-    /// The generation of the last durable root.
+    /// The generation of the last durable root. A volume's first generation is a random number
+    /// in `[2^61, 2^62)`: only differences between two readings mean anything (tests use them),
+    /// so tools should not show it.
     #[must_use]
     pub fn generation(&self) -> u64 {
         self.inner.lock().generation

@@ -29,7 +29,7 @@ impl VolumeInner {
             .collect();
         medium.claim(&to_claim)?;
         let root = state.root(self);
-        let generation = state.generation + 1;
+        let generation = state.generation.wrapping_add(1);
         if let Err(e) = write_root(medium, &keyed, &root, generation) {
             medium.release(to_claim);
             return Err(e);
