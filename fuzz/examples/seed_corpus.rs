@@ -117,6 +117,9 @@ fn main() -> Result {
         )?;
     }
 
+    let dir = target(&root, "volume_open")?;
+    write(&dir, "root-index-leaf", &qsmm_fuzz::volume_open_seed())?;
+
     let dir = target(&root, "mesh_reconstruct")?;
     let mut records = [Vec::new(), Vec::new()];
     for (generation, (metadata, out)) in (0u64..).zip(MESH_METADATA.iter().zip(&mut records)) {

@@ -30,6 +30,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "age_header_stanzas",
     "age_decrypt",
     "paravoid_http",
+    "volume_open",
 ];
 
 /// Seconds per target unless `--seconds` says otherwise.
