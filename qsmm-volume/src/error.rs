@@ -60,6 +60,25 @@ pub enum Error {
     /// No free block is left on the medium.
     #[error("the medium is full")]
     NoSpace,
+    /// A lower volume this volume's root names (created with it in `protect`) does not open:
+    /// its passphrase was changed while this volume was not open, or it was overwritten. It
+    /// would be left unprotected, so this volume does not open.
+    #[error(
+        "lower volume {position} named by this volume's root does not open (the {ordinal} volume \
+         given to protect when it was created; was its passphrase changed while this volume was \
+         closed?): {source}",
+        ordinal = position + 1
+    )]
+    LowerVolume {
+        /// Its position in the root's list, from 0: the order of `protect` at creation.
+        position: usize,
+        /// Why it did not open.
+        source: Box<Self>,
+    },
+    /// The lower volumes named by roots lead back to a volume being opened (or nest deeper
+    /// than 15 volumes): a crafted or damaged root.
+    #[error("the lower volumes of this volume's root form a cycle")]
+    LowerCycle,
     /// A state the code never reaches (an index past a table it sized itself): a bug, reported
     /// instead of a panic.
     #[error("internal inconsistency: {0}")]

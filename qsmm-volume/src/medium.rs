@@ -354,6 +354,12 @@ impl Medium {
             .and_then(|(_, weak)| Weak::upgrade(weak))
     }
 
+    /// Every open volume.
+    pub(crate) fn open_volumes(&self) -> Vec<OpenVolume> {
+        let state = self.inner.lock();
+        state.open.iter().filter_map(|(_, w)| w.upgrade()).collect()
+    }
+
     /// Registers an open volume under `fingerprint`.
     pub(crate) fn register(&self, fingerprint: [u8; 32], volume: &OpenVolume) {
         self.inner

@@ -122,14 +122,18 @@ pub(super) fn create(
     )
 }
 
-/// Opens the volume whose root `mesh_key` places, or returns the open one; `depth` counts the
-/// lower volumes above it.
+/// Opens the volume whose root `mesh_key` places, or returns the open one; `above` holds the
+/// fingerprints of the volumes being opened above it (a lower list that leads back to one of
+/// them is a cycle, refused).
 pub(super) fn open_mesh_key(
     medium: &Medium,
     mesh_key: SecretKey,
-    depth: usize,
+    above: &[[u8; 32]],
 ) -> Result<Arc<VolumeInner>> {
     let fingerprint = fingerprint(&mesh_key, medium.salt());
+    if above.contains(&fingerprint) {
+        return Err(Error::LowerCycle);
+    }
     if let Some(existing) = medium.find_open(&fingerprint) {
         return existing
             .downcast::<VolumeInner>()
@@ -138,6 +142,26 @@ pub(super) fn open_mesh_key(
     let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
     let (generation, root) = read_root(medium, &keyed)?;
     check_root(medium, &root)?;
+    // Lower volumes first, before this one holds any block: one that does not open fails the
+    // open (its blocks would be unprotected, and later writes would damage it).
+    let mut chain = above.to_vec();
+    chain.push(fingerprint);
+    if chain.len() > MAX_LOWER + 1 && !root.lower.is_empty() {
+        return Err(Error::LowerCycle);
+    }
+    let mut lower = Vec::with_capacity(root.lower.len());
+    for (position, key) in root.lower.iter().enumerate() {
+        match open_mesh_key(medium, key.clone_key(), &chain) {
+            Ok(v) => lower.push(v),
+            Err(Error::LowerCycle) => return Err(Error::LowerCycle),
+            Err(e) => {
+                return Err(Error::LowerVolume {
+                    position,
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
     let mesh_blocks = physical_mesh_blocks(&keyed);
     let map = map_sealer(&root.volume_key, medium.salt(), root.volume_id);
 
@@ -172,16 +196,6 @@ pub(super) fn open_mesh_key(
             fallback_only.push(b);
             if older.map_blocks.contains(&b) {
                 map_blocks.set(b);
-            }
-        }
-    }
-    // Lower volumes: open them for their protection; one that no longer opens (its
-    // passphrase changed, or it was overwritten) is skipped.
-    let mut lower = Vec::new();
-    if depth < MAX_LOWER {
-        for key in &root.lower {
-            if let Ok(v) = open_mesh_key(medium, key.clone_key(), depth + 1) {
-                lower.push(v);
             }
         }
     }
@@ -237,7 +251,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         volume_id: root.volume_id,
         cipher,
         map,
-        _lower: lower,
+        lower,
         state: Mutex::new(State {
             fingerprint,
             mesh_key,

@@ -1,7 +1,9 @@
 //! Changing a volume's passphrase: the root moves to the new passphrase's mesh, the old root's
 //! blocks are overwritten with noise.
 
-use qsmm_types::BlockId;
+use std::sync::Arc;
+
+use qsmm_types::{BlockId, SecretKey};
 use rand_core::Rng;
 
 use super::state::{VolumeInner, fingerprint};
@@ -10,6 +12,35 @@ use crate::medium::BLOCK_SIZE;
 use crate::root::{physical_mesh_blocks, read_root, write_root};
 
 impl VolumeInner {
+    /// Points every open volume whose root names this one as a lower volume at `mesh_key`, and
+    /// flushes it.
+    fn relink_above(&self, mesh_key: &SecretKey) -> Result<()> {
+        for other in self.medium.open_volumes() {
+            let Ok(above) = other.downcast::<Self>() else {
+                continue;
+            };
+            let positions: Vec<usize> = above
+                .lower
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| core::ptr::eq(Arc::as_ptr(v), self))
+                .map(|(i, _)| i)
+                .collect();
+            if positions.is_empty() {
+                continue;
+            }
+            let mut state = above.lock();
+            for i in positions {
+                if let Some(key) = state.lower_keys.get_mut(i) {
+                    *key = mesh_key.clone_key();
+                }
+            }
+            state.changed = true;
+            above.flush_locked(&mut state)?;
+        }
+        Ok(())
+    }
+
     /// See [`crate::Volume::change_passphrase`].
     pub(super) fn change_passphrase(&self, new_passphrase: &[u8]) -> Result<()> {
         let medium = &self.medium;
@@ -34,6 +65,9 @@ impl VolumeInner {
             medium.release(to_claim);
             return Err(e);
         }
+        // Open volumes above this one name it by its mesh key: give them the new one, durable
+        // before the old root goes.
+        self.relink_above(&mesh_key)?;
         // Scrub the old root with noise, except blocks the new root uses.
         let old: Vec<u64> = state
             .mesh_blocks

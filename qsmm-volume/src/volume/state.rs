@@ -26,7 +26,7 @@ pub(super) struct VolumeInner {
     pub(super) cipher: SectorCipher,
     pub(super) map: MapSealer,
     /// Lower volumes named by this root, held open for their protection.
-    pub(super) _lower: Vec<Arc<Self>>,
+    pub(super) lower: Vec<Arc<Self>>,
     pub(super) state: Mutex<State>,
 }
 
