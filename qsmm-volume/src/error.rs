@@ -79,6 +79,11 @@ pub enum Error {
     /// than 15 volumes): a crafted or damaged root.
     #[error("the lower volumes of this volume's root form a cycle")]
     LowerCycle,
+    /// An earlier flush could not sync the medium: writes since the last durable root may be
+    /// lost (the system may have dropped them), so the volume takes no more writes. Reads still
+    /// work; close and reopen the volume to continue from its last durable root.
+    #[error("a sync of the medium failed: the volume is read-only until it is reopened")]
+    ReadOnly,
     /// A state the code never reaches (an index past a table it sized itself): a bug, reported
     /// instead of a panic.
     #[error("internal inconsistency: {0}")]

@@ -156,7 +156,7 @@ pub(crate) fn read_root_slot(medium: &Medium, keyed: &KeyedMesh, slot: u64) -> O
     Some((read.generation, root))
 }
 
-/// Writes root generation `generation` to its slot and syncs.
+/// Writes root generation `generation` to its slot; the caller syncs.
 pub(crate) fn write_root(
     medium: &Medium,
     keyed: &KeyedMesh,
@@ -169,7 +169,6 @@ pub(crate) fn write_root(
             .device()
             .write_block(BlockId(p.target_block.get() + 1), &p.share)?;
     }
-    medium.device().flush()?;
     Ok(())
 }
 

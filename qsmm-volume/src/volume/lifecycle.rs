@@ -3,7 +3,7 @@
 //! durable, so that the fallback generation stays whole. Flushing commits a generation.
 
 use super::state::{State, VolumeInner};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::medium::Medium;
 use crate::root::write_root;
 
@@ -54,6 +54,9 @@ impl VolumeInner {
     /// while generation g stays whole as the fallback.
     pub(super) fn flush_locked(&self, state: &mut State) -> Result<()> {
         let medium = &self.medium;
+        if state.read_only {
+            return Err(Error::ReadOnly);
+        }
         let commits = state.changed
             || !state.pending_now.is_empty()
             || !state.pending_prev.is_empty()
@@ -80,19 +83,20 @@ impl VolumeInner {
         }
         // Nothing to record and nothing waiting to be freed: the durable root stands.
         if !commits {
-            medium.device().flush()?;
-            return Ok(());
+            return sync(medium, state);
         }
         let mut noise = leftover.clone();
         noise.extend_from_slice(&state.scrub);
         state.pending_prev.extend(leftover);
         self.scrub_blocks(state, &noise)?;
-        medium.device().flush()?;
+        sync(medium, state)?;
         let scrubbed = core::mem::take(&mut state.scrub);
         state.forget_blocks(medium, scrubbed);
         let root = state.root(self);
         let generation = state.generation.wrapping_add(1);
-        if let Err(e) = write_root(medium, &state.keyed, &root, generation) {
+        if let Err(e) =
+            write_root(medium, &state.keyed, &root, generation).and_then(|()| sync(medium, state))
+        {
             // Some shares may have landed: that root may be read at the next open, so blocks
             // it references are no longer free for the taking when released.
             state.fresh.clear_all();
@@ -109,4 +113,13 @@ impl VolumeInner {
         state.fresh.clear_all();
         Ok(())
     }
+}
+
+/// Syncs the medium; a failure turns the volume read-only (the system may have dropped the
+/// writes it was to make durable, and retrying the sync would not tell).
+fn sync(medium: &Medium, state: &mut State) -> Result<()> {
+    medium.device().flush().map_err(|e| {
+        state.read_only = true;
+        e.into()
+    })
 }

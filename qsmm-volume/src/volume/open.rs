@@ -96,7 +96,9 @@ pub(super) fn create(
     let mut first = [0u8; 8];
     getrandom::fill(&mut first).map_err(|_| qsmm_types::Error::Rng)?;
     let generation = (u64::from_le_bytes(first) >> 3) | (1 << 61);
-    if let Err(e) = write_root(medium, &keyed, &root, generation) {
+    let written =
+        write_root(medium, &keyed, &root, generation).and_then(|()| Ok(medium.device().flush()?));
+    if let Err(e) = written {
         medium.release(mesh_blocks);
         return Err(e);
     }
@@ -274,6 +276,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
             pending_prev: Vec::new(),
             fallback_only,
             changed: false,
+            read_only: false,
             rng,
         }),
     });

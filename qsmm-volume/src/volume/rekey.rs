@@ -61,7 +61,9 @@ impl VolumeInner {
         medium.claim(&to_claim)?;
         let root = state.root(self);
         let generation = state.generation.wrapping_add(1);
-        if let Err(e) = write_root(medium, &keyed, &root, generation) {
+        let written = write_root(medium, &keyed, &root, generation)
+            .and_then(|()| Ok(medium.device().flush()?));
+        if let Err(e) = written {
             medium.release(to_claim);
             return Err(e);
         }

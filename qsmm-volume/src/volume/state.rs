@@ -70,6 +70,8 @@ pub(super) struct State {
     pub(super) fallback_only: Vec<u64>,
     /// Something changed since the last durable root.
     pub(super) changed: bool,
+    /// A sync failed: no more writes (see [`crate::Error::ReadOnly`]).
+    pub(super) read_only: bool,
     pub(super) rng: ChaCha20Rng,
 }
 
