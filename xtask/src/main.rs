@@ -57,7 +57,8 @@ fn print_usage() {
          [--store redb|postgres] [--instances N]\n                          \
          [--attack argon2 [--attackers A]]\n                          \
          load-test paravoid servers against the crypto-only bound\n  \
-         adversary [--quick] [--mode single] [--trials N] [--mounts M] [--mib S] [--seed X]\n                          \
+         adversary [--quick] [--mode single] [--control] [--trials N] [--mounts M]\n                          \
+         [--mib S] [--seed X]\n                          \
          multi-snapshot adversary: decoy alone vs decoy with hidden volumes\n  \
          fuzz [--seconds N] [--list] [TARGET...]\n                          \
          run the libFuzzer targets (all by default), N seconds each\n"
