@@ -48,7 +48,7 @@ fn write_root(image: &mut [u8], passphrase: &[u8], metadata: &[u8], generation: 
     let key = volume_mesh_key(passphrase, &salt)?;
     let mesh = MetadataMesh::new(MeshConfig::new(
         Threshold::try_new(2, 4).ok()?,
-        VOLUME_BLOCKS - 1,
+        128, // root positions: the largest power of two below the block count
     ));
     let keyed = mesh.for_key(&key, salt).ok()?;
     for p in keyed.shard_metadata_generation(metadata, generation).ok()? {

@@ -137,6 +137,20 @@ pub(crate) fn read_root(medium: &Medium, keyed: &KeyedMesh) -> Result<(u64, Root
     Ok((read.generation, root))
 }
 
+/// Finds the root of `mesh_key` on the medium, in any geometry it may use (see
+/// [`Medium::meshes`]): its keyed mesh, generation and record; `Err(NoVolume)` if none.
+pub(crate) fn find_root(medium: &Medium, mesh_key: &SecretKey) -> Result<(KeyedMesh, u64, Root)> {
+    for mesh in medium.meshes() {
+        let keyed = mesh.for_key(mesh_key, *medium.salt())?;
+        match read_root(medium, &keyed) {
+            Ok((generation, root)) => return Ok((keyed, generation, root)),
+            Err(Error::NoVolume) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::NoVolume)
+}
+
 /// Reads the root in mesh slot `slot` (0 or 1) alone: the fallback generation.
 pub(crate) fn read_root_slot(medium: &Medium, keyed: &KeyedMesh, slot: u64) -> Option<(u64, Root)> {
     let all = keyed.blocks_to_read();

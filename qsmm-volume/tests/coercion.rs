@@ -172,7 +172,7 @@ impl Adversary {
         let blocks = image.len() as u64 / BLOCK as u64;
         let mesh = MetadataMesh::new(MeshConfig::new(
             Threshold::try_new(2, 4).unwrap(),
-            blocks - 1,
+            1 << (63 - (blocks - 1).leading_zeros()),
         ));
         let keyed = mesh.for_key(&SecretKey::from_bytes(key), salt).unwrap();
         Self { image, salt, keyed }

@@ -140,7 +140,7 @@ fn craft_root(device: &MemoryDevice, passphrase: &[u8], logical_size: u64, lower
     }
     let mesh = MetadataMesh::new(MeshConfig::new(
         Threshold::try_new(2, 4).unwrap(),
-        BLOCKS - 1,
+        1024, // the largest power of two below the block count
     ));
     let keyed = mesh
         .for_key(&SecretKey::from_bytes(mesh_key(passphrase, &salt)), salt)

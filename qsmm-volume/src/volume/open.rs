@@ -20,7 +20,7 @@ use crate::map::{
     decode_pointers,
 };
 use crate::medium::{Medium, OpenVolume};
-use crate::root::{MAX_LOWER, Root, physical_mesh_blocks, read_root, read_root_slot, write_root};
+use crate::root::{MAX_LOWER, Root, find_root, physical_mesh_blocks, read_root_slot, write_root};
 
 /// Everything an open volume is made of, read from its root or made by `create`.
 struct Parts {
@@ -73,10 +73,10 @@ pub(super) fn create(
         ));
     }
     let mesh_key = medium.kdf_cost().derive(passphrase, medium.salt())?;
-    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    if read_root(medium, &keyed).is_ok() {
+    if find_root(medium, &mesh_key).is_ok() {
         return Err(Error::VolumeExists);
     }
+    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
     let mesh_blocks = physical_mesh_blocks(&keyed);
     medium.claim(&mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
@@ -141,8 +141,7 @@ pub(super) fn open_mesh_key(
             .downcast::<VolumeInner>()
             .map_err(|_| Error::Internal("a registered volume of another type"));
     }
-    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    let (generation, root) = read_root(medium, &keyed)?;
+    let (keyed, generation, root) = find_root(medium, &mesh_key)?;
     check_root(medium, &root)?;
     // Lower volumes first, before this one holds any block: one that does not open fails the
     // open (its blocks would be unprotected, and later writes would damage it).

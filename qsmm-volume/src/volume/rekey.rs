@@ -9,7 +9,7 @@ use rand_core::Rng;
 use super::state::{VolumeInner, fingerprint};
 use crate::error::{Error, Result};
 use crate::medium::BLOCK_SIZE;
-use crate::root::{physical_mesh_blocks, read_root, write_root};
+use crate::root::{find_root, physical_mesh_blocks, write_root};
 
 impl VolumeInner {
     /// Points every open volume whose root names this one as a lower volume at `mesh_key`, and
@@ -48,7 +48,7 @@ impl VolumeInner {
         let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
         let mut state = self.lock();
         self.flush_locked(&mut state)?;
-        if read_root(medium, &keyed).is_ok() {
+        if find_root(medium, &mesh_key).is_ok() {
             return Err(Error::VolumeExists);
         }
         let new_blocks = physical_mesh_blocks(&keyed);
