@@ -13,6 +13,8 @@ mod create;
 mod format;
 /// `qsmm info`.
 mod info;
+/// `qsmm mount` and `qsmm unmount`.
+mod mount;
 /// `qsmm serve`.
 mod serve;
 /// `qsmm testpwd`.
@@ -40,6 +42,10 @@ enum Command {
     Info(info::InfoArgs),
     /// Export volumes as NBD block devices (nbdkit with the qsmm plugin) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Mount volumes as directories (in the background, without root) until `qsmm unmount`.
+    Mount(mount::MountArgs),
+    /// Unmount what `qsmm mount` mounted: flush, stop the background processes, clean up.
+    Unmount(mount::UnmountArgs),
 }
 
 /// The medium and the passphrase cost, shared by the commands that open volumes.
@@ -87,6 +93,8 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Changepwd(args) => changepwd::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Mount(args) => mount::run(&args),
+        Command::Unmount(args) => mount::unmount(&args),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The nbdkit plugin: global state across nbdkit's callbacks and one handle per connection.
 //!
 //! nbdkit calls `config` for each parameter, `config_complete`, then `get_ready` (where every
-//! volume is opened on clones of one medium, so they protect each other), then `open` per
+//! volume is opened on clones of one medium, so they protect each other), `after_fork` (where the
+//! periodic commit threads start, in the process that serves), then `open` per
 //! connection, the data callbacks, and `unload` at shutdown (where the volumes are flushed and
 //! closed).
 
@@ -23,6 +24,8 @@ static SERVED: Mutex<Option<Served>> = Mutex::new(None);
 struct Served {
     /// Exported volumes, in export order; each connection holds a clone of one.
     exports: Vec<Export>,
+    /// The commit interval, applied in `after_fork` (threads do not survive nbdkit's fork).
+    commit_interval: Option<std::time::Duration>,
     /// Volumes opened only so that the exported ones never allocate their blocks.
     protected: Vec<Volume>,
 }
@@ -77,19 +80,10 @@ fn open_all(config: &Config) -> Result<Served, Error> {
             }
         })?;
         let volume = Arc::new(volume);
-        let committer = match config.commit_interval() {
-            Some(interval) => Some(Arc::new(
-                AutoCommit::new(Arc::clone(&volume), interval, move |error| {
-                    eprintln!(
-                        "qsmm: periodic commit of volume {index} failed (retrying): {}",
-                        Report(error)
-                    );
-                })
-                .map_err(Error::Volume)?,
-            )),
-            None => None,
-        };
-        exports.push(Export { volume, committer });
+        exports.push(Export {
+            volume,
+            committer: None,
+        });
     }
     let mut protected = Vec::with_capacity(config.protected().len());
     for (index, passphrase) in config.protected().iter().enumerate() {
@@ -102,7 +96,28 @@ fn open_all(config: &Config) -> Result<Served, Error> {
         })?;
         protected.push(volume);
     }
-    Ok(Served { exports, protected })
+    Ok(Served {
+        exports,
+        commit_interval: config.commit_interval(),
+        protected,
+    })
+}
+
+/// Starts the periodic commit of every exported volume.
+fn start_committers(served: &mut Served) -> Result<(), Error> {
+    let Some(interval) = served.commit_interval else {
+        return Ok(());
+    };
+    for (index, export) in served.exports.iter_mut().enumerate() {
+        let committer = AutoCommit::new(Arc::clone(&export.volume), interval, move |error| {
+            eprintln!(
+                "qsmm: periodic commit of volume {index} failed (retrying): {}",
+                Report(error)
+            );
+        })?;
+        export.committer = Some(Arc::new(committer));
+    }
+    Ok(())
 }
 
 /// Flushes and closes every volume; reports failures on nbdkit's standard error.
@@ -223,6 +238,15 @@ impl Server for Handle {
         Ok(())
     }
 
+    fn after_fork() -> nbdkit::Result<()> {
+        // nbdkit may have forked into the background since `get_ready`: start the commit
+        // threads in the process that serves.
+        match lock(&SERVED).as_mut() {
+            Some(served) => Ok(start_committers(served)?),
+            None => Err(Error::NotReady.into()),
+        }
+    }
+
     fn unload() {
         if let Some(served) = lock(&SERVED).take() {
             close_all(served);
@@ -333,6 +357,7 @@ mod entry {
         config_help,
         thread_model,
         get_ready,
+        after_fork,
         unload,
         write_at,
         flush,
