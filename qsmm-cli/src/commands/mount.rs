@@ -26,24 +26,25 @@ use crate::passphrase::Sources;
 /// How `qsmm mount --help` ends: a complete example.
 const AFTER_HELP: &str = "\
 Example, from a new medium to files and back (no root needed; Debian packages nbdkit,
-nbdfuse, fuse2fs):
+nbdfuse, fuse2fs; every passphrase is typed, none is in a file or in the shell history):
     qsmm format dark.img --size 1G
-    qsmm create dark.img --size 256M                 # the decoy volume
-    qsmm create dark.img --size 512M --protect-passphrase-file /dev/stdin  # see README
-    mkdir -p ~/hidden
-    qsmm mount dark.img ~/hidden --mkfs --volume 1   # asks every passphrase; Enter ends
-    cp -a ~/Documents ~/hidden/
-    qsmm unmount ~/hidden
+    qsmm create dark.img --size 256M                # the decoy volume (volume 0)
+    qsmm create dark.img --size 512M --protect 1    # the hidden one; asks the decoy's too
+    qsmm mount dark.img ~/vault --mkfs              # asks: decoy, hidden, then Enter
+    cp -a ~/Documents ~/vault-1/                    # volume 1 (hidden) is on DIR-1
+    qsmm unmount ~/vault                            # flushes, stops, cleans up
+    qsmm mount dark.img ~/vault --volume 1          # later: only the hidden one, on ~/vault
 
 Give every passphrase you know for the medium: the volumes opened together protect each
 other, and a write to a volume opened alone may overwrite the volumes that were not opened.
 The first volume is mounted on DIR, the next on DIR-1, DIR-2, ... (or only --volume N on
-DIR). --mkfs makes an ext4 file system on each mounted volume that is still empty.
+DIR, the others open to protect it). --mkfs makes an ext4 file system on each mounted volume
+that is still empty.
 
 qsmm mount returns once the directories are mounted; nbdkit, nbdfuse and fuse2fs keep
 running in the background until `qsmm unmount DIR`, which flushes and stops them. Writes are
 committed at most --commit-interval seconds after they are made (default 5): a crash loses
-at most that much, and the next mount or unmount reports it (run e2fsck then).";
+at most that much, and the next mount or unmount reports it (run e2fsck then)";
 
 /// Arguments of `qsmm mount`.
 #[derive(Debug, Args)]
