@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use qsmm_volume::{KdfCost, Medium};
 
+/// `qsmm age`.
+mod age;
 /// `qsmm changepwd`.
 mod changepwd;
 /// `qsmm create`.
@@ -46,6 +48,8 @@ enum Command {
     Mount(mount::MountArgs),
     /// Unmount what `qsmm mount` mounted: flush, stop the background processes, clean up.
     Unmount(mount::UnmountArgs),
+    /// Encrypt and decrypt age files (X25519 and post-quantum hybrid keys).
+    Age(age::AgeArgs),
 }
 
 /// The medium and the passphrase cost, shared by the commands that open volumes.
@@ -95,6 +99,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => serve::run(&args),
         Command::Mount(args) => mount::run(&args),
         Command::Unmount(args) => mount::unmount(&args),
+        Command::Age(args) => age::run(&args),
     }
 }
 
