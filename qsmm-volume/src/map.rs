@@ -31,6 +31,13 @@
 //! 32      16      Poly1305 tag
 //! ```
 //!
+//! # Data block
+//!
+//! Exactly 4096 bytes of XChaCha20 ciphertext of the sector; the tag (in its map entry) covers it
+//! and the 48-byte associated data `"qsmm/v1/vol/sect"` ‖ volume id ‖ sector number (`u64`) ‖
+//! physical block (`u64`), so a sector moved to another block, another sector or another volume
+//! does not authenticate. A 1 GiB volume has 3121 leaves and 10 index blocks: 0.3 % overhead.
+//!
 //! Format 1 (root version 1) sealed map blocks as `qsmm-void` namespace blocks with the block
 //! id alone as associated data and 8-byte pointers; it is not read any more.
 
