@@ -175,6 +175,23 @@ impl MerkleTree {
         self.leaf_count
     }
 
+    /// The hash of leaf `index` ([`hash::leaf`] of its block), or `None` if `index` is not
+    /// below the leaf count.
+    ///
+    /// ```
+    /// use qsmm_proof_stub::{hash, merkle::MerkleTree};
+    ///
+    /// let tree = MerkleTree::build(7, &[&b"alpha"[..], b"beta", b"gamma"])?;
+    /// assert_eq!(tree.leaf_hash(1), Some(hash::leaf(b"beta")));
+    /// assert_eq!(tree.leaf_hash(3), None);
+    /// # Ok::<(), qsmm_proof_stub::Error>(())
+    /// ```
+    #[must_use]
+    pub fn leaf_hash(&self, index: u64) -> Option<Fp> {
+        let index = usize::try_from(index).ok()?;
+        self.levels.first()?.get(index).copied()
+    }
+
     /// The depth `⌈log₂ n⌉`: the number of siblings in every proof.
     #[must_use]
     pub fn depth(&self) -> u32 {
