@@ -13,6 +13,8 @@ mod create;
 mod format;
 /// `qsmm info`.
 mod info;
+/// `qsmm proof`.
+mod proof;
 /// `qsmm serve`.
 mod serve;
 /// `qsmm testpwd`.
@@ -40,6 +42,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Export volumes as NBD block devices (nbdkit with the qsmm plugin) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Zero-knowledge proofs that a block is on a medium: commit, prove, verify.
+    Proof(proof::ProofArgs),
 }
 
 /// The medium and the passphrase cost, shared by the commands that open volumes.
@@ -87,6 +91,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Changepwd(args) => changepwd::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Proof(args) => proof::run(&args),
     }
 }
 
