@@ -57,16 +57,13 @@ fn run() -> Result<(), String> {
         1u64 << k_for_depth(depth)
     );
 
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     keys::keys(depth, Disclosure::Hidden).map_err(|e| e.to_string())?;
-    println!(
-        "keygen (params + vk + pk): {:.3} s",
-        start.elapsed().as_secs_f64()
-    );
+    report("keygen (params + vk + pk)", start, cpu);
 
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     let proof = qsmm_proof_halo2::prove(&witness, Disclosure::Hidden).map_err(|e| e.to_string())?;
-    println!("prove: {:.3} s", start.elapsed().as_secs_f64());
+    report("prove", start, cpu);
     let mut bytes = proof.to_bytes();
     println!("proof size: {} bytes", bytes.len());
     if tamper {
