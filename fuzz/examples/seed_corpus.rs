@@ -153,6 +153,21 @@ fn main() -> Result {
         )?;
     }
 
+    // Two honest zero-knowledge proofs (position hidden, and disclosed) of leaf 1.
+    let dir = target(&root, "halo2_proof_decode_verify")?;
+    let witness = qsmm_proof_halo2::MembershipWitness::from_tree(tree(), 1)?;
+    for (name, disclosure) in [
+        ("hidden-1", qsmm_proof_halo2::Disclosure::Hidden),
+        ("position-1", qsmm_proof_halo2::Disclosure::Position),
+    ] {
+        let proof = qsmm_proof_halo2::prove(&witness, disclosure)?;
+        write(
+            &dir,
+            name,
+            &qsmm_proof_stub::ProofEncoding::to_bytes(&proof),
+        )?;
+    }
+
     let dir = target(&root, "note_decoders")?;
     let (stored, keys) = note::seal_note(NOTE_PLAINTEXT)?;
     let compact = keys.to_compact();

@@ -17,6 +17,8 @@ mod format;
 mod info;
 /// `qsmm mount` and `qsmm unmount`.
 mod mount;
+/// `qsmm proof`.
+mod proof;
 /// `qsmm serve`.
 mod serve;
 /// `qsmm testpwd`.
@@ -50,6 +52,8 @@ enum Command {
     Unmount(mount::UnmountArgs),
     /// Encrypt and decrypt age files (X25519 and post-quantum hybrid keys).
     Age(age::AgeArgs),
+    /// Zero-knowledge proofs that a block is on a medium: commit, prove, verify.
+    Proof(proof::ProofArgs),
 }
 
 /// The medium and the passphrase cost, shared by the commands that open volumes.
@@ -100,6 +104,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Mount(args) => mount::run(&args),
         Command::Unmount(args) => mount::unmount(&args),
         Command::Age(args) => age::run(&args),
+        Command::Proof(args) => proof::run(&args),
     }
 }
 

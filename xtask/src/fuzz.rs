@@ -26,6 +26,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "open_block",
     "mesh_reconstruct",
     "proof_decode_verify",
+    "halo2_proof_decode_verify",
     "note_decoders",
     "age_header_stanzas",
     "age_decrypt",
