@@ -18,7 +18,7 @@
 //! `void` (shares are sealed blocks) and `proof` turns on `shatter` (the Merkle tree hashes with
 //! MiMC) and `volume` turns on `shatter` (volume roots live in the mesh).
 //!
-//! Every type has one path: its concept module (`qsmm::shatter::mesh::MetadataMesh`,
+//! Every type is exported from its concept module (`qsmm::shatter::mesh::MetadataMesh`,
 //! `qsmm::void::namespace::Namespace`, `qsmm::shield::kem::KemKeypair`, …), with a crate's
 //! few central types also at its root. The shared vocabulary (`SecretKey`, `BlockId`,
 //! `Threshold`, `Error`) lives in [`types`].
