@@ -398,13 +398,21 @@ impl Medium {
         }
     }
 
-    /// A volume is gone: frees `blocks` and forgets registrations of dropped volumes.
+    /// A volume is gone: forgets registrations of dropped volumes and frees `blocks` once no
+    /// volume of this medium is open any more.
+    ///
+    /// While another volume is open its next flush may allocate, so the blocks of a volume that
+    /// closed first (a higher volume closed before the lower one it protects, as a server closing
+    /// its exports in the order they were listed does) stay taken until the medium is dropped:
+    /// freeing them would let that flush overwrite the closed volume's data.
     pub(crate) fn forget(&self, blocks: impl IntoIterator<Item = u64>) {
         let mut state = self.inner.lock();
-        for b in blocks {
-            state.used.clear(b);
-        }
         state.open.retain(|(_, weak)| weak.strong_count() > 0);
+        if state.open.is_empty() {
+            for b in blocks {
+                state.used.clear(b);
+            }
+        }
     }
 }
 
