@@ -60,6 +60,10 @@ pub enum Error {
     /// No free block is left on the medium.
     #[error("the medium is full")]
     NoSpace,
+    /// A state the code never reaches (an index past a table it sized itself): a bug, reported
+    /// instead of a panic.
+    #[error("internal inconsistency: {0}")]
+    Internal(&'static str),
     /// A parameter outside its documented range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(&'static str),

@@ -2,15 +2,22 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+/// Sets of block numbers.
+mod bitmap;
 /// The crate's error type.
 mod error;
-/// On-disk structures: root record, index blocks, map leaves.
+/// The passphrase KDF and its cost.
+mod kdf;
+/// On-disk structures of the map: index blocks and map leaves.
 mod map;
-/// Media: format, open, lock, KDF cost, the shared allocator.
+/// Media: format, open, lock, the shared allocator and the registry of open volumes.
 mod medium;
-/// Volumes: sectors, map, copy-on-write, flush.
+/// A volume's root record and its mesh I/O.
+mod root;
+/// Volumes: the public handle over sectors, map, copy-on-write and flush.
 mod volume;
 
 pub use error::{Error, Result};
-pub use medium::{BLOCK_SIZE, KdfCost, MIN_MEDIUM_SIZE, Medium, format};
+pub use kdf::KdfCost;
+pub use medium::{BLOCK_SIZE, MIN_MEDIUM_SIZE, Medium, format};
 pub use volume::Volume;

@@ -1,21 +1,22 @@
 //! Media: formatting, opening with an exclusive lock, the passphrase KDF and the shared block
 //! allocator.
 
+use std::any::Any;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use argon2::{Algorithm, Argon2, Params, Version};
 use qsmm_shatter::{MeshConfig, MetadataMesh};
-use qsmm_types::{BlockId, SecretKey, Threshold};
+use qsmm_types::{BlockId, Threshold};
 use qsmm_void::{BlockDevice, FileDevice};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use zeroize::Zeroize;
 
+use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
-use crate::volume::VolumeInner;
+use crate::kdf::KdfCost;
 
 /// Bytes per block of the medium and per logical sector of a volume.
 pub const BLOCK_SIZE: usize = 4096;
@@ -102,76 +103,6 @@ fn drop_cached_pages(path: &Path) {
     let _ = path;
 }
 
-/// Argon2id costs of the passphrase → mesh-key derivation.
-///
-/// Nothing on the medium records the cost: a volume created with one cost opens only with the
-/// same cost. Use [`KdfCost::DEFAULT`] for real passphrases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KdfCost {
-    memory_kib: u32,
-    iterations: u32,
-    parallelism: u32,
-}
-
-impl KdfCost {
-    /// The cost for disk passphrases: Argon2id with 256 MiB of memory, 3 passes, 1 lane (about
-    /// half a second on a current server core; RFC 9106's second recommended option uses 64 MiB,
-    /// LUKS2 uses up to 1 GiB). An attacker pays the same for every guess.
-    pub const DEFAULT: Self = Self {
-        memory_kib: 256 * 1024,
-        iterations: 3,
-        parallelism: 1,
-    };
-
-    /// <div class="warning">Insecure: for tests only.</div>
-    ///
-    /// Argon2id with 64 KiB and 1 pass, so that test suites can open many volumes quickly. A
-    /// passphrase protected with it falls to guessing orders of magnitude faster.
-    pub const DANGER_INSECURE_FOR_TESTS: Self = Self {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
-
-    /// A custom cost: memory in KiB, passes, lanes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidParameter`] for costs Argon2 rejects (memory below 8 KiB per lane, no
-    /// pass, no lane).
-    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self> {
-        let cost = Self {
-            memory_kib,
-            iterations,
-            parallelism,
-        };
-        cost.params()?;
-        Ok(cost)
-    }
-
-    fn params(self) -> Result<Params> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
-            .map_err(|_| Error::InvalidParameter("Argon2id cost"))
-    }
-
-    /// `Argon2id(passphrase, salt)` → 32-byte mesh key.
-    pub(crate) fn derive(self, passphrase: &[u8], salt: &[u8]) -> Result<SecretKey> {
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params()?);
-        let mut out = [0u8; 32];
-        let result = argon.hash_password_into(passphrase, salt, &mut out);
-        let key = SecretKey::from_bytes(out);
-        out.zeroize();
-        result.map_err(|_| Error::InvalidParameter("Argon2id input"))?;
-        Ok(key)
-    }
-}
-
-impl Default for KdfCost {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
 /// An opened, formatted medium: an image file or a block device of 4096-byte blocks.
 ///
 /// Clones share one state: volumes opened through any clone see each other's blocks as used,
@@ -195,26 +126,30 @@ impl Default for KdfCost {
 /// ```
 #[derive(Clone)]
 pub struct Medium {
-    pub(crate) inner: Arc<MediumInner>,
+    inner: Arc<MediumInner>,
 }
 
-pub(crate) struct MediumInner {
-    pub(crate) device: Arc<dyn BlockDevice + Send + Sync>,
+/// What an open volume's registration holds: the volume, type-erased so that the medium does
+/// not depend on the volume layer above it.
+pub(crate) type OpenVolume = Arc<dyn Any + Send + Sync>;
+
+struct MediumInner {
+    device: Arc<dyn BlockDevice + Send + Sync>,
     /// Held for its lock; released when the file is closed.
     _lock: Option<File>,
-    pub(crate) salt: [u8; SALT_LEN],
-    pub(crate) block_count: u64,
-    pub(crate) kdf: KdfCost,
-    pub(crate) mesh: MetadataMesh,
+    salt: [u8; SALT_LEN],
+    block_count: u64,
+    kdf: KdfCost,
+    mesh: MetadataMesh,
     state: Mutex<MediumState>,
 }
 
-pub(crate) struct MediumState {
+struct MediumState {
     /// Blocks in use by an open volume (data, map, both mesh slots), plus block 0.
-    pub(crate) used: Bitmap,
+    used: Bitmap,
     rng: ChaCha20Rng,
     /// Open volumes by in-memory fingerprint, so that one volume is never opened twice.
-    pub(crate) open: Vec<([u8; 32], Weak<VolumeInner>)>,
+    open: Vec<([u8; 32], Weak<dyn Any + Send + Sync>)>,
 }
 
 impl Medium {
@@ -343,6 +278,98 @@ impl Medium {
     pub(crate) fn same(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
+
+    /// The device under the medium.
+    pub(crate) fn device(&self) -> &dyn BlockDevice {
+        &*self.inner.device
+    }
+
+    /// The per-medium salt (the first bytes of block 0).
+    pub(crate) fn salt(&self) -> &[u8; SALT_LEN] {
+        &self.inner.salt
+    }
+
+    /// The mesh geometry every volume's root uses on this medium.
+    pub(crate) fn mesh(&self) -> &MetadataMesh {
+        &self.inner.mesh
+    }
+
+    /// Picks a block uniformly at random among the free ones and marks it used.
+    pub(crate) fn allocate(&self) -> Result<u64> {
+        self.inner.allocate_keeping(0)
+    }
+
+    /// As [`Self::allocate`], but fails with [`Error::NoSpace`] unless more than `reserve`
+    /// blocks are free (data writes keep room for the map blocks of the next flush).
+    pub(crate) fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
+        self.inner.allocate_keeping(reserve)
+    }
+
+    /// Marks `blocks` used, or fails with [`Error::PassphraseCollision`] without marking any
+    /// if one is used already (a new root's blocks).
+    pub(crate) fn claim(&self, blocks: &[u64]) -> Result<()> {
+        let mut state = self.inner.lock();
+        if blocks.iter().any(|&b| state.used.get(b)) {
+            return Err(Error::PassphraseCollision);
+        }
+        for &b in blocks {
+            state.used.set(b);
+        }
+        Ok(())
+    }
+
+    /// Marks `blocks` used (blocks an opening volume found its map referencing).
+    pub(crate) fn mark_used(&self, blocks: impl IntoIterator<Item = u64>) {
+        let mut state = self.inner.lock();
+        for b in blocks {
+            state.used.set(b);
+        }
+    }
+
+    /// Returns `blocks` to the free pool.
+    pub(crate) fn release(&self, blocks: impl IntoIterator<Item = u64>) {
+        let mut state = self.inner.lock();
+        for b in blocks {
+            state.used.clear(b);
+        }
+    }
+
+    /// The open volume registered under `fingerprint`, if it is still alive.
+    pub(crate) fn find_open(&self, fingerprint: &[u8; 32]) -> Option<OpenVolume> {
+        let state = self.inner.lock();
+        state
+            .open
+            .iter()
+            .find(|(f, _)| f == fingerprint)
+            .and_then(|(_, weak)| Weak::upgrade(weak))
+    }
+
+    /// Registers an open volume under `fingerprint`.
+    pub(crate) fn register(&self, fingerprint: [u8; 32], volume: &OpenVolume) {
+        self.inner
+            .lock()
+            .open
+            .push((fingerprint, Arc::downgrade(volume)));
+    }
+
+    /// Moves the registration of `old` to `new` (the passphrase changed).
+    pub(crate) fn rename(&self, old: &[u8; 32], new: [u8; 32]) {
+        let mut state = self.inner.lock();
+        for entry in &mut state.open {
+            if &entry.0 == old {
+                entry.0 = new;
+            }
+        }
+    }
+
+    /// A volume is gone: frees `blocks` and forgets registrations of dropped volumes.
+    pub(crate) fn forget(&self, blocks: impl IntoIterator<Item = u64>) {
+        let mut state = self.inner.lock();
+        for b in blocks {
+            state.used.clear(b);
+        }
+        state.open.retain(|(_, weak)| weak.strong_count() > 0);
+    }
 }
 
 impl core::fmt::Debug for Medium {
@@ -354,7 +381,7 @@ impl core::fmt::Debug for Medium {
 }
 
 impl MediumInner {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, MediumState> {
+    fn lock(&self) -> MutexGuard<'_, MediumState> {
         // A panic while holding the lock cannot leave the bitmap inconsistent in a way that
         // matters more than refusing all further I/O would; keep going with the data.
         self.state
@@ -362,14 +389,7 @@ impl MediumInner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Picks a block uniformly at random among the free ones and marks it used.
-    pub(crate) fn allocate(&self) -> Result<u64> {
-        self.allocate_keeping(0)
-    }
-
-    /// As [`Self::allocate`], but fails with [`Error::NoSpace`] unless more than `reserve`
-    /// blocks are free (data writes keep room for the map blocks of the next flush).
-    pub(crate) fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
+    fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
         let mut state = self.lock();
         let state = &mut *state;
         let len = state.used.len();
@@ -412,139 +432,4 @@ fn check_medium_size(size: u64) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// A fixed-size set of block numbers.
-#[derive(Clone)]
-pub(crate) struct Bitmap {
-    words: Vec<u64>,
-    len: u64,
-    ones: u64,
-}
-
-impl Bitmap {
-    pub(crate) fn new(len: u64) -> Self {
-        let words = usize::try_from(len.div_ceil(64)).unwrap_or(0);
-        Self {
-            words: vec![0; words],
-            len,
-            ones: 0,
-        }
-    }
-
-    pub(crate) const fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub(crate) const fn ones(&self) -> u64 {
-        self.ones
-    }
-
-    fn word(&self, i: u64) -> Option<(usize, u64)> {
-        if i >= self.len {
-            return None;
-        }
-        Some((usize::try_from(i / 64).ok()?, 1u64 << (i % 64)))
-    }
-
-    pub(crate) fn get(&self, i: u64) -> bool {
-        self.word(i)
-            .and_then(|(w, bit)| self.words.get(w).map(|word| word & bit != 0))
-            .unwrap_or(false)
-    }
-
-    /// Sets bit `i`; true if it was clear.
-    pub(crate) fn set(&mut self, i: u64) -> bool {
-        let Some((w, bit)) = self.word(i) else {
-            return false;
-        };
-        match self.words.get_mut(w) {
-            Some(word) if *word & bit == 0 => {
-                *word |= bit;
-                self.ones += 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Clears bit `i`; true if it was set.
-    pub(crate) fn clear(&mut self, i: u64) -> bool {
-        let Some((w, bit)) = self.word(i) else {
-            return false;
-        };
-        match self.words.get_mut(w) {
-            Some(word) if *word & bit != 0 => {
-                *word &= !bit;
-                self.ones -= 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    pub(crate) fn clear_all(&mut self) {
-        self.words.fill(0);
-        self.ones = 0;
-    }
-
-    /// The set bits, ascending.
-    pub(crate) fn iter_ones(&self) -> impl Iterator<Item = u64> + '_ {
-        (0u64..).zip(&self.words).flat_map(|(w, &word)| {
-            let mut rest = word;
-            core::iter::from_fn(move || {
-                if rest == 0 {
-                    return None;
-                }
-                let bit = u64::from(rest.trailing_zeros());
-                rest &= rest - 1;
-                Some(w * 64 + bit)
-            })
-        })
-    }
-
-    /// The `rank`-th clear bit (from 0), ascending.
-    fn nth_zero(&self, mut rank: u64) -> Option<u64> {
-        for (w, &word) in (0u64..).zip(&self.words) {
-            let base = w * 64;
-            let valid = (self.len - base).min(64);
-            let mask = if valid == 64 {
-                u64::MAX
-            } else {
-                (1u64 << valid) - 1
-            };
-            let zeros = u64::from((!word & mask).count_ones());
-            if rank < zeros {
-                let mut rest = !word & mask;
-                for _ in 0..rank {
-                    rest &= rest - 1;
-                }
-                return Some(base + u64::from(rest.trailing_zeros()));
-            }
-            rank -= zeros;
-        }
-        None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bitmap_counts_and_ranks() {
-        let mut b = Bitmap::new(130);
-        assert!(b.set(0) && b.set(64) && b.set(129));
-        assert!(!b.set(64));
-        assert_eq!(b.ones(), 3);
-        assert_eq!(b.iter_ones().collect::<Vec<_>>(), [0, 64, 129]);
-        assert_eq!(b.nth_zero(0), Some(1));
-        assert_eq!(b.nth_zero(62), Some(63));
-        assert_eq!(b.nth_zero(63), Some(65));
-        assert_eq!(b.nth_zero(126), Some(128));
-        assert_eq!(b.nth_zero(127), None);
-        assert!(b.clear(64) && !b.clear(64));
-        assert!(!b.set(130));
-        assert!(!b.get(130));
-    }
 }

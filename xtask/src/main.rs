@@ -9,9 +9,12 @@
 //!   [--instances N] [--attack argon2 [--attackers A]]`: paravoid servers under concurrent HTTP
 //!   load, against the note scheme's crypto-only bound and the store's commit latency; with
 //!   `--attack argon2`, beside the same load under an Argon2id attack.
+//! - `cargo xtask adversary [--quick] [--mode single]`: an adversary who images a medium after
+//!   every mount tries to tell a decoy alone from a decoy with hidden volumes.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, N seconds
 //!   each, with runs and coverage per target.
 
+mod adversary;
 mod bench;
 mod ci;
 mod fuzz;
@@ -23,6 +26,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("adversary") => adversary::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("loadtest") => loadtest::run(&args[1..]),
@@ -53,6 +57,9 @@ fn print_usage() {
          [--store redb|postgres] [--instances N]\n                          \
          [--attack argon2 [--attackers A]]\n                          \
          load-test paravoid servers against the crypto-only bound\n  \
+         adversary [--quick] [--mode single] [--control] [--trials N] [--mounts M]\n                          \
+         [--mib S] [--seed X]\n                          \
+         multi-snapshot adversary: decoy alone vs decoy with hidden volumes\n  \
          fuzz [--seconds N] [--list] [TARGET...]\n                          \
          run the libFuzzer targets (all by default), N seconds each\n"
     );

@@ -1,0 +1,163 @@
+//! A volume's root: the record its mesh holds, where the mesh puts it on the medium, and
+//! reading and writing its generations.
+
+use qsmm_shatter::mesh::KeyedMesh;
+use qsmm_types::{BlockId, SecretKey};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::map::{decode_pointers, encode_pointers};
+use crate::medium::{BLOCK_SIZE, Medium};
+
+/// Most lower volumes a root names (15 volumes per medium: one and the 14 below it).
+pub(crate) const MAX_LOWER: usize = 14;
+/// Version byte of the root record.
+const ROOT_VERSION: u8 = 1;
+/// Bytes of the root before the lower keys: version, lower count, volume key, volume id,
+/// logical size, index count.
+const ROOT_HEADER_LEN: usize = 1 + 1 + 32 + 16 + 8 + 4;
+
+/// The root record a volume's mesh holds.
+pub(crate) struct Root {
+    pub(crate) volume_key: SecretKey,
+    pub(crate) volume_id: [u8; 16],
+    pub(crate) logical_size: u64,
+    pub(crate) lower: Vec<SecretKey>,
+    pub(crate) index: Vec<u64>,
+}
+
+impl Root {
+    /// The largest number of index blocks a root of `lower` lower keys can hold in `capacity`
+    /// bytes.
+    pub(crate) fn max_index(capacity: usize, lower: usize) -> usize {
+        capacity.saturating_sub(ROOT_HEADER_LEN + 32 * lower) / 8
+    }
+
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            ROOT_HEADER_LEN + 32 * self.lower.len() + 8 * self.index.len(),
+        ));
+        out.push(ROOT_VERSION);
+        out.push(u8::try_from(self.lower.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(self.volume_key.as_bytes());
+        out.extend_from_slice(&self.volume_id);
+        out.extend_from_slice(&self.logical_size.to_le_bytes());
+        out.extend_from_slice(
+            &u32::try_from(self.index.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        for key in &self.lower {
+            out.extend_from_slice(key.as_bytes());
+        }
+        out.extend_from_slice(&encode_pointers(&self.index));
+        out
+    }
+
+    /// Decodes a root; `None` for any inconsistency.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let (header, rest) = bytes.split_at_checked(ROOT_HEADER_LEN)?;
+        let (&version, header) = header.split_first()?;
+        let (&lower_count, header) = header.split_first()?;
+        if version != ROOT_VERSION || usize::from(lower_count) > MAX_LOWER {
+            return None;
+        }
+        let (key, header) = header.split_at_checked(32)?;
+        let (id, header) = header.split_at_checked(16)?;
+        let (size, count) = header.split_at_checked(8)?;
+        let logical_size = u64::from_le_bytes(size.try_into().ok()?);
+        let index_count = usize::try_from(u32::from_le_bytes(count.try_into().ok()?)).ok()?;
+        let (lower_bytes, index_bytes) = rest.split_at_checked(32 * usize::from(lower_count))?;
+        let index = decode_pointers(index_bytes)?;
+        if index.len() != index_count || !logical_size.is_multiple_of(4096) || logical_size == 0 {
+            return None;
+        }
+        let lower = lower_bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut k: [u8; 32] = c.try_into().ok()?;
+                let key = SecretKey::from_bytes(k);
+                k.zeroize();
+                Some(key)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let mut vk: [u8; 32] = key.try_into().ok()?;
+        let volume_key = SecretKey::from_bytes(vk);
+        vk.zeroize();
+        Some(Self {
+            volume_key,
+            volume_id: id.try_into().ok()?,
+            logical_size,
+            lower,
+            index,
+        })
+    }
+}
+
+/// Mesh positions are in `[0, block_count - 1)`; block 0 holds the salt, so position `p` is
+/// physical block `p + 1`.
+pub(crate) fn physical_mesh_blocks(keyed: &KeyedMesh) -> Vec<u64> {
+    keyed.blocks_to_read().iter().map(|b| b.get() + 1).collect()
+}
+
+/// Reads the newest root generation: `Err(NoVolume)` if none reconstructs.
+pub(crate) fn read_root(medium: &Medium, keyed: &KeyedMesh) -> Result<(u64, Root)> {
+    let mut blocks = Vec::with_capacity(keyed.blocks_to_read().len());
+    for &id in keyed.blocks_to_read() {
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        medium
+            .device()
+            .read_block(BlockId(id.get() + 1), &mut buf)?;
+        blocks.push((id, buf));
+    }
+    let read = keyed.read_latest(&blocks).map_err(|_| Error::NoVolume)?;
+    let root = Root::decode(&read.metadata).ok_or(Error::NoVolume)?;
+    Ok((read.generation, root))
+}
+
+/// Writes root generation `generation` to its slot and syncs.
+pub(crate) fn write_root(
+    medium: &Medium,
+    keyed: &KeyedMesh,
+    root: &Root,
+    generation: u64,
+) -> Result<()> {
+    let encoded = root.encode();
+    for p in keyed.shard_metadata_generation(&encoded, generation)? {
+        medium
+            .device()
+            .write_block(BlockId(p.target_block.get() + 1), &p.share)?;
+    }
+    medium.device().flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_round_trip_and_rejects_garbage() {
+        let root = Root {
+            volume_key: SecretKey::from_bytes([1; 32]),
+            volume_id: [2; 16],
+            logical_size: 8192,
+            lower: vec![SecretKey::from_bytes([3; 32])],
+            index: vec![5, 0, 7],
+        };
+        let bytes = root.encode();
+        let back = Root::decode(&bytes).unwrap();
+        assert_eq!(back.volume_key.as_bytes(), &[1; 32]);
+        assert_eq!(back.lower[0].as_bytes(), &[3; 32]);
+        assert_eq!(
+            (back.volume_id, back.logical_size, back.index),
+            ([2; 16], 8192, vec![5, 0, 7])
+        );
+        for cut in 0..bytes.len() {
+            assert!(Root::decode(&bytes[..cut]).is_none(), "{cut}");
+        }
+        let mut bad = bytes.to_vec();
+        bad[0] = 2;
+        assert!(Root::decode(&bad).is_none());
+    }
+}

@@ -1,0 +1,167 @@
+//! The map cache: leaves loaded on demand, changed in memory, and written copy-on-write to
+//! fresh blocks (with the index blocks that point at them).
+
+use qsmm_types::BlockId;
+use qsmm_void::Namespace;
+
+use super::state::{State, VolumeInner, to_usize};
+use crate::error::{Error, Result};
+use crate::map::{ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX_LEN, Leaf, encode_pointers};
+use crate::medium::Medium;
+
+/// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
+/// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
+const MAX_CACHED_LEAVES: usize = 1024;
+
+impl VolumeInner {
+    /// The map entry of sector `lba`.
+    pub(super) fn entry(&self, state: &mut State, lba: u64) -> Result<Entry> {
+        let leaf = self.leaf_mut(state, lba / ENTRIES_PER_LEAF)?;
+        leaf.entries
+            .get(to_usize(lba % ENTRIES_PER_LEAF)?)
+            .copied()
+            .ok_or(Error::Internal("entry past its leaf"))
+    }
+
+    /// Replaces the entry of `lba`; returns the block it pointed at.
+    pub(super) fn set_entry(&self, state: &mut State, lba: u64, entry: Entry) -> Result<u64> {
+        let leaf = self.leaf_mut(state, lba / ENTRIES_PER_LEAF)?;
+        let slot = leaf
+            .entries
+            .get_mut(to_usize(lba % ENTRIES_PER_LEAF)?)
+            .ok_or(Error::Internal("entry past its leaf"))?;
+        let old = slot.block;
+        if *slot != entry {
+            *slot = entry;
+            leaf.dirty = true;
+        }
+        Ok(old)
+    }
+
+    /// Whether leaf `leaf` exists (cached, on the medium, or failed at open).
+    pub(super) fn has_leaf(state: &State, leaf: u64) -> Result<bool> {
+        Ok(state.cache.contains_key(&leaf)
+            || state.bad_leaves.contains(&leaf)
+            || state
+                .leaf_ptrs
+                .get(to_usize(leaf)?)
+                .is_some_and(|&p| p != 0))
+    }
+
+    /// The cached leaf `leaf`, loading it (and making room in the cache) if needed.
+    fn leaf_mut<'s>(&self, state: &'s mut State, leaf: u64) -> Result<&'s mut Leaf> {
+        if state.bad_leaves.contains(&leaf) {
+            return Err(Error::Integrity);
+        }
+        if !state.cache.contains_key(&leaf) {
+            if state.cache.len() >= MAX_CACHED_LEAVES {
+                self.shrink_cache(state)?;
+            }
+            let ptr = state.leaf_ptrs.get(to_usize(leaf)?).copied().unwrap_or(0);
+            let loaded = if ptr == 0 {
+                Leaf::empty()
+            } else {
+                read_leaf(&self.medium, &self.map, ptr).ok_or(Error::Integrity)?
+            };
+            state.cache.insert(leaf, loaded);
+        }
+        state
+            .cache
+            .get_mut(&leaf)
+            .ok_or(Error::Internal("leaf missing from the cache"))
+    }
+
+    /// Writes out every dirty leaf and drops all clean ones from the cache.
+    fn shrink_cache(&self, state: &mut State) -> Result<()> {
+        self.write_dirty_leaves(state)?;
+        state.cache.clear();
+        Ok(())
+    }
+
+    /// Writes every dirty leaf of the cache to a fresh block.
+    pub(super) fn write_dirty_leaves(&self, state: &mut State) -> Result<()> {
+        let dirty: Vec<u64> = state
+            .cache
+            .iter()
+            .filter(|(_, l)| l.dirty)
+            .map(|(&i, _)| i)
+            .collect();
+        for leaf in dirty {
+            self.write_leaf(state, leaf)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every index block that points at a rewritten leaf to a fresh block.
+    pub(super) fn write_dirty_index(&self, state: &mut State) -> Result<()> {
+        let dirty_index: Vec<usize> = state.dirty_index.iter().copied().collect();
+        for i in dirty_index {
+            let start = i * LEAVES_PER_INDEX_LEN;
+            let end = (start + LEAVES_PER_INDEX_LEN).min(state.leaf_ptrs.len());
+            let plain = encode_pointers(state.leaf_ptrs.get(start..end).unwrap_or_default());
+            let block = self.write_map_block(state, &plain)?;
+            let slot = state
+                .index_ptrs
+                .get_mut(i)
+                .ok_or(Error::Internal("index block past the index"))?;
+            let old = core::mem::replace(slot, block);
+            if old != 0 {
+                state.release(&self.medium, old);
+            }
+            state.dirty_index.remove(&i);
+        }
+        Ok(())
+    }
+
+    /// Seals leaf `leaf` into a fresh block (copy-on-write) and points the index at it.
+    fn write_leaf(&self, state: &mut State, leaf: u64) -> Result<()> {
+        let Some(l) = state.cache.get(&leaf) else {
+            return Ok(());
+        };
+        let plain = l.encode();
+        let block = self.write_map_block(state, &plain)?;
+        let index = to_usize(leaf)?;
+        let slot = state
+            .leaf_ptrs
+            .get_mut(index)
+            .ok_or(Error::Internal("leaf past the map"))?;
+        let old = core::mem::replace(slot, block);
+        if old != 0 {
+            state.release(&self.medium, old);
+        }
+        state.dirty_index.insert(index / LEAVES_PER_INDEX_LEN);
+        if let Some(l) = state.cache.get_mut(&leaf) {
+            l.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Seals `plain` (a leaf or an index block) into a freshly allocated block and returns it;
+    /// on a write error the block is given back.
+    fn write_map_block(&self, state: &mut State, plain: &[u8]) -> Result<u64> {
+        let block = self.medium.allocate()?;
+        state.owned.set(block);
+        state.fresh.set(block);
+        if let Err(e) = self
+            .map
+            .write_block(self.medium.device(), BlockId(block), plain)
+        {
+            state.release(&self.medium, block);
+            return Err(e.into());
+        }
+        Ok(block)
+    }
+}
+
+/// Reads and opens map block `block`.
+pub(super) fn read_sealed(medium: &Medium, map: &Namespace, block: u64) -> Result<Vec<u8>> {
+    map.read_block(medium.device(), BlockId(block))?
+        .ok_or(Error::Integrity)
+}
+
+/// Reads leaf block `block`; `None` if it does not open or decode.
+pub(super) fn read_leaf(medium: &Medium, map: &Namespace, block: u64) -> Option<Leaf> {
+    read_sealed(medium, map, block)
+        .ok()
+        .and_then(|plain| Leaf::decode(&plain))
+}
