@@ -2,7 +2,7 @@
 // The server receives only the sealed note and the hashes of two claim tokens: never the message,
 // the link keys or the passphrase. Loaded as a module (the Content-Security-Policy allows no
 // inline script); DOM text is set through `value` and `textContent` only.
-import { keysToCompact, noteToJson, sealNote, toBase64url, tokenHash } from "./note.js";
+import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./note.js";
 
 (function () {
   const form = document.getElementById("create-form");
@@ -62,7 +62,7 @@ import { keysToCompact, noteToJson, sealNote, toBase64url, tokenHash } from "./n
       if (sealed.tokens.passphrase) {
         request.passphrase_hash = toBase64url(tokenHash(sealed.tokens.passphrase));
       }
-      const compact = keysToCompact(sealed.keys);
+      const fragment = e2eFragment(sealed.keys);
       sealed.keys.raw.fill(0);
       const response = await fetch("/api/e2e/notes", {
         method: "POST",
@@ -81,8 +81,9 @@ import { keysToCompact, noteToJson, sealNote, toBase64url, tokenHash } from "./n
         showError("The server sent an unexpected answer.");
         return;
       }
-      // The keys go in the fragment, which browsers never send to a server.
-      link.value = window.location.origin + created.share_path + "#" + compact;
+      // The keys go in the fragment, which browsers never send to a server; its prefix tells
+      // the reveal page that this note is opened in the browser, whatever the server says.
+      link.value = window.location.origin + created.share_path + "#" + fragment;
       expires.textContent = new Date(created.expires_at * 1000).toLocaleString();
       expires.dateTime = new Date(created.expires_at * 1000).toISOString();
       reminder.hidden = !created.passphrase_required;

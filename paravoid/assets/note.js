@@ -34,6 +34,14 @@ export const DEFAULT_COSTS = Object.freeze({ m_cost_kib: 19456, t_cost: 2, p_cos
 export const MAX_M_COST_KIB = 262144;
 export const MAX_T_COST = 16;
 export const MAX_P_COST = 16;
+/** Smallest memory cost the end-to-end API stores (`8 × MAX_P_COST`), so a peek must not offer less. */
+export const MIN_E2E_M_COST_KIB = 8 * MAX_P_COST;
+/**
+ * What starts the fragment of an end-to-end link: `#e2e.<compact keys>`. The mode travels in
+ * the link, so no answer of the server can make the reveal page send the keys anywhere. A bare
+ * `#<compact keys>` is a link of the published API (the server seals and opens those notes).
+ */
+export const E2E_LINK_PREFIX = "e2e.";
 
 const MAGIC = [0x51, 0x53, 0x4e, 0x54]; // "QSNT"
 const VERSION = 1;
@@ -294,6 +302,50 @@ export function keysToCompact(keys) {
   return toBase64url(keys.raw);
 }
 
+/** The fragment of an end-to-end link (after the `#`): the prefix, then the compact keys. */
+export function e2eFragment(keys) {
+  return E2E_LINK_PREFIX + keysToCompact(keys);
+}
+
+/**
+ * What a link's fragment (with or without its `#`) says about the note: `{ mode, compact }`
+ * where `mode` is "e2e" for an end-to-end link (the prefix) and "unmarked" for bare compact
+ * keys (a published-API link, or an end-to-end link made before the prefix existed). Only the
+ * shape is read here: `keysFromCompact` checks the keys.
+ */
+export function parseFragment(fragment) {
+  const text = typeof fragment === "string" ? fragment.replace(/^#/, "") : "";
+  if (text.startsWith(E2E_LINK_PREFIX)) {
+    return { mode: "e2e", compact: text.slice(E2E_LINK_PREFIX.length) };
+  }
+  return { mode: "unmarked", compact: text };
+}
+
+/**
+ * The public Argon2id parameters an end-to-end peek or claim answer carries (`argon2id`:
+ * base64url salt and costs) as `{ salt, m_cost_kib, t_cost, p_cost }`, or null when there are
+ * none. Throws EncodingError on a malformed salt or on costs the end-to-end API would not store.
+ */
+export function argon2idFromJson(json) {
+  if (json === undefined || json === null) {
+    return null;
+  }
+  if (typeof json !== "object") {
+    throw new EncodingError("argon2id");
+  }
+  const params = {
+    salt: fromBase64url(json.salt, "salt"),
+    m_cost_kib: json.m_cost_kib,
+    t_cost: json.t_cost,
+    p_cost: json.p_cost,
+  };
+  if (params.salt.length !== SALT_LEN || !validCosts(params)
+    || params.m_cost_kib < MIN_E2E_M_COST_KIB) {
+    throw new EncodingError("argon2id");
+  }
+  return params;
+}
+
 // ---- sealing and opening ----
 
 function hkdf32(ikm, info, binding) {
@@ -310,8 +362,16 @@ async function aesGcm(mode, key, nonce, header, data) {
   return new Uint8Array(out);
 }
 
-/** Argon2id(passphrase, salt) with the note's costs → 32 bytes. */
+/**
+ * Argon2id(passphrase, salt) with the note's costs → 32 bytes. Refuses (EncodingError) a salt
+ * that is not 16 bytes and costs out of the Rust bounds (`PassphraseParams::validate`), so a
+ * server or a sender cannot make the tab spin or allocate without limit.
+ */
 export async function derivePassphrase(passphrase, params, onProgress) {
+  if (!params || !(params.salt instanceof Uint8Array) || params.salt.length !== SALT_LEN
+    || !validCosts(params)) {
+    throw new EncodingError("argon2id");
+  }
   const bytes = typeof passphrase === "string" ? encoder.encode(passphrase) : passphrase;
   return argon2idAsync(bytes, params.salt, {
     m: params.m_cost_kib,

@@ -1,20 +1,24 @@
 // paravoid reveal page. Opening the link never reads the note: nothing is claimed until the reader
 // presses "Reveal note", so link-preview bots and chat unfurlers that fetch the page cannot burn
-// it. End-to-end notes (the default) are opened in this browser: the server gets two claim
-// tokens derived from the keys in the URL fragment (and from the passphrase), hands back the
-// sealed note and deletes it; it never sees the keys, the passphrase or the message. Notes made
-// with the published API (the server sealed them) are revealed by the server as before.
-// Afterwards the fragment is removed from the address bar. The message is shown through `value`
-// only, never parsed as HTML. Loaded as a module.
+// it. The link says which kind of note it is, never the server: an end-to-end link (fragment
+// `#e2e.<keys>`) is opened in this browser; the server gets two claim tokens derived from the
+// keys (and from the passphrase), hands back the sealed note and deletes it, and never sees the
+// keys, the passphrase or the message, whatever it answers. A bare `#<keys>` link was made with
+// the published API: the server seals and opens those notes, and the page says so before Reveal.
+// The fragment leaves the address bar as soon as the page loads and lives in this closure only;
+// keys, derived secrets and the passphrase field are wiped after use or refusal. The message is
+// shown through `value` only, never parsed as HTML. Loaded as a module.
 import {
-  claimTokens, derivePassphrase, fromBase64url, keysFromCompact, noteFromJson,
-  openNoteWithDerived, sameParams, toBase64url,
+  argon2idFromJson, claimTokens, derivePassphrase, keysFromCompact, noteFromJson,
+  openNoteWithDerived, parseFragment, sameParams, toBase64url,
 } from "./note.js";
 
 (function () {
   const GONE = "This note does not exist, has expired, or has already been read.";
 
   const intro = document.getElementById("intro");
+  const modeE2e = document.getElementById("mode-e2e");
+  const modeServer = document.getElementById("mode-server");
   const form = document.getElementById("reveal-form");
   const passphraseField = document.getElementById("passphrase-field");
   const passphrase = document.getElementById("passphrase");
@@ -39,11 +43,18 @@ import {
   const encodedId = encodeURIComponent(decodeId(id));
   const e2ePath = "/api/e2e/notes/" + encodedId;
   const apiPath = "/api/secrets/" + encodedId;
-  // The keys: base64url, kept in this closure only.
-  let compact = window.location.hash.replace(/^#/, "");
+  // What the link says, read once; then the fragment leaves the address bar (and the history
+  // entry) and the keys live in this closure only.
+  const link = parseFragment(window.location.hash);
+  let compact = link.compact;
+  if (window.location.hash.length > 0) {
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
   let keys = null;
-  // "e2e" (sealed in a browser, opened here) or "server" (sealed by the published API).
-  let mode = "e2e";
+  // "e2e" (sealed in a browser, opened here), "server" (sealed by the published API), or
+  // "unknown" (a bare link whose peek did not answer: only the end-to-end claim is tried).
+  // An end-to-end link is "e2e" for good: no answer of the server changes it.
+  let mode = link.mode === "e2e" ? "e2e" : "unknown";
   // The public Argon2id salt and costs of an end-to-end passphrase note, from the peek.
   let argon2id = null;
   let revealing = false;
@@ -60,11 +71,19 @@ import {
     compact = "";
     if (keys) {
       keys.raw.fill(0);
+      keys.classical.fill(0);
+      keys.dk.fill(0);
       keys = null;
     }
+    passphrase.value = "";
     if (window.location.hash.length > 0) {
       window.history.replaceState(null, "", window.location.pathname + window.location.search);
     }
+  }
+
+  function showMode() {
+    modeE2e.hidden = mode === "server";
+    modeServer.hidden = mode !== "server";
   }
 
   function showError(text) {
@@ -97,13 +116,50 @@ import {
     return { error: "the server answered " + response.status };
   }
 
+  // Same origin only, no cookies, no cache, and no redirects followed: a redirect is an error.
   function request(path, init) {
     return fetch(path, Object.assign({
       credentials: "omit",
       cache: "no-store",
+      redirect: "error",
       referrerPolicy: "no-referrer",
       headers: { Accept: "application/json" },
     }, init));
+  }
+
+  // The JSON object of an answer, or null for anything else.
+  async function jsonObject(response) {
+    try {
+      const body = await response.json();
+      return body && typeof body === "object" && !Array.isArray(body) ? body : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // Shows what an end-to-end peek answered: the passphrase field, the public Argon2id
+  // parameters (refused out of bounds) and the expiry. Returns false when it refused them.
+  function usePeek(info) {
+    try {
+      argon2id = argon2idFromJson(info.argon2id);
+    } catch (_) {
+      argon2id = null;
+      forgetFragment();
+      showError("The server sent passphrase settings this page refuses to use. "
+        + "Nothing was revealed; ask the sender to create a new note.");
+      return false;
+    }
+    passphraseField.hidden = !(info.passphrase_required === true || argon2id);
+    showExpiry(info.expires_at);
+    return true;
+  }
+
+  function showExpiry(at) {
+    if (typeof at === "number" && Number.isFinite(at) && Math.abs(at) < 1e11) {
+      expires.textContent = new Date(at * 1000).toLocaleString();
+      expires.dateTime = new Date(at * 1000).toISOString();
+      expiry.hidden = false;
+    }
   }
 
   // Looks the note up without reading it: tells whether it exists and needs a passphrase.
@@ -115,45 +171,47 @@ import {
     try {
       keys = keysFromCompact(compact);
     } catch (_) {
+      forgetFragment();
       revealStatus.textContent = "";
       showError("This link is incomplete: the keys after the # are missing or damaged. "
         + "Ask the sender for the whole link.");
       return;
     }
+    showMode();
     try {
-      let response = await request(e2ePath, { method: "GET" });
-      if (response.status === 404) {
-        // Perhaps a note made with the published API, which the server opens itself.
-        response = await request(apiPath, { method: "GET" });
-        mode = "server";
-      }
-      if (response.status === 404) {
+      const response = await request(e2ePath, { method: "GET" });
+      if (response.ok) {
+        const info = await jsonObject(response);
+        if (info) {
+          mode = "e2e";
+          if (!usePeek(info)) {
+            revealStatus.textContent = "";
+            return;
+          }
+        }
+      } else if (response.status === 404 && mode === "e2e") {
         showGone(GONE);
         return;
-      }
-      if (response.ok) {
-        const info = await response.json();
-        passphraseField.hidden = !info.passphrase_required;
-        if (info.argon2id) {
-          argon2id = {
-            salt: fromBase64url(info.argon2id.salt),
-            m_cost_kib: info.argon2id.m_cost_kib,
-            t_cost: info.argon2id.t_cost,
-            p_cost: info.argon2id.p_cost,
-          };
+      } else if (response.status === 404) {
+        // A bare link and no end-to-end note: a note of the published API, which the server
+        // opens itself. Said on the page before the reader decides.
+        const published = await request(apiPath, { method: "GET" });
+        if (published.status === 404) {
+          showGone(GONE);
+          return;
         }
-        if (typeof info.expires_at === "number") {
-          expires.textContent = new Date(info.expires_at * 1000).toLocaleString();
-          expires.dateTime = new Date(info.expires_at * 1000).toISOString();
-          expiry.hidden = false;
+        const info = published.ok ? await jsonObject(published) : null;
+        if (info) {
+          mode = "server";
+          passphraseField.hidden = info.passphrase_required !== true;
+          showExpiry(info.expires_at);
         }
-      } else {
-        mode = "e2e";
       }
       // Any other answer: let the reader try anyway; the claim reports what went wrong.
     } catch (_) {
       // Offline or the like: the claim reports it.
     }
+    showMode();
     revealStatus.textContent = "";
     revealButton.disabled = false;
   }
@@ -162,51 +220,66 @@ import {
   // opens the sealed note here. Returns the message, or a Response for the error paths.
   async function claimAndOpen(passphraseText) {
     let pw = null;
-    if (passphraseText !== null && !argon2id) {
-      // The peek did not get through: ask again for the public salt and costs.
-      const info = await request(e2ePath, { method: "GET" });
-      const params = info.ok ? (await info.json()).argon2id : null;
-      if (params) {
-        argon2id = { ...params, salt: fromBase64url(params.salt) };
-      }
-    }
-    if (passphraseText !== null && argon2id) {
-      revealStatus.textContent = "Deriving the key from the passphrase…";
-      pw = await derivePassphrase(passphraseText, argon2id);
-    }
-    const tokens = claimTokens(keys.raw, pw);
-    const body = { claim_token: toBase64url(tokens.claim) };
-    if (tokens.passphrase) {
-      body.passphrase_token = toBase64url(tokens.passphrase);
-    }
-    revealStatus.textContent = "Fetching the sealed note…";
-    const response = await request(e2ePath + "/claim", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (!response.ok) {
-      return { response };
-    }
-    revealStatus.textContent = "Decrypting…";
-    const claimed = await response.json();
+    let tokens = null;
     try {
-      const sealed = noteFromJson(claimed.note);
-      if (sealed.passphrase && !sameParams(sealed.passphrase, argon2id)) {
-        pw = await derivePassphrase(passphraseText ?? "", sealed.passphrase);
+      if (passphraseText !== null && !argon2id) {
+        // The peek did not get through: ask again for the public salt and costs.
+        const info = await request(e2ePath, { method: "GET" });
+        const body = info.ok ? await jsonObject(info) : null;
+        argon2id = body ? argon2idFromJson(body.argon2id) : null;
       }
-      const plaintext = await openNoteWithDerived(sealed, keys, pw);
-      return { message: new TextDecoder("utf-8", { fatal: true }).decode(plaintext) };
-    } catch (_) {
-      return { broken: true };
+      if (passphraseText !== null && argon2id) {
+        revealStatus.textContent = "Deriving the key from the passphrase…";
+        pw = await derivePassphrase(passphraseText, argon2id);
+      }
+      tokens = claimTokens(keys.raw, pw);
+      const body = { claim_token: toBase64url(tokens.claim) };
+      if (tokens.passphrase) {
+        body.passphrase_token = toBase64url(tokens.passphrase);
+      }
+      revealStatus.textContent = "Fetching the sealed note…";
+      const response = await request(e2ePath + "/claim", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) {
+        return { response };
+      }
+      revealStatus.textContent = "Decrypting…";
+      try {
+        const claimed = await jsonObject(response);
+        const sealed = noteFromJson(claimed && claimed.note);
+        if (sealed.passphrase && !sameParams(sealed.passphrase, argon2id)) {
+          if (pw) {
+            pw.fill(0);
+          }
+          pw = await derivePassphrase(passphraseText ?? "", sealed.passphrase);
+        }
+        const plaintext = await openNoteWithDerived(sealed, keys, pw);
+        try {
+          return { message: new TextDecoder("utf-8", { fatal: true }).decode(plaintext) };
+        } finally {
+          plaintext.fill(0);
+        }
+      } catch (_) {
+        return { broken: true };
+      }
     } finally {
       if (pw) {
         pw.fill(0);
       }
+      if (tokens) {
+        tokens.claim.fill(0);
+        if (tokens.passphrase) {
+          tokens.passphrase.fill(0);
+        }
+      }
     }
   }
 
-  // Reveals a note of the published API: the server opens it with the keys sent here.
+  // Reveals a note of the published API: the server opens it with the keys sent here. Only for
+  // a bare link whose server said it holds such a note, after the page said so.
   async function revealOnServer(passphraseText) {
     const body = { compact: compact };
     if (passphraseText !== null) {
@@ -220,8 +293,8 @@ import {
     if (!response.ok) {
       return { response };
     }
-    const revealed = await response.json();
-    return { message: typeof revealed.message === "string" ? revealed.message : "" };
+    const revealed = await jsonObject(response);
+    return { message: revealed && typeof revealed.message === "string" ? revealed.message : "" };
   }
 
   form.addEventListener("submit", async function (event) {
@@ -246,8 +319,8 @@ import {
       passphraseText = passphrase.value;
     }
     try {
-      const outcome = mode === "e2e"
-        ? await claimAndOpen(passphraseText) : await revealOnServer(passphraseText);
+      const outcome = mode === "server" && link.mode !== "e2e"
+        ? await revealOnServer(passphraseText) : await claimAndOpen(passphraseText);
       if (outcome.broken) {
         showGone("The note was fetched, and deleted from the server, but it does not open: "
           + "it was damaged or altered on the way.", "Ask the sender to create a new note, "
@@ -256,7 +329,6 @@ import {
       }
       if (typeof outcome.message === "string") {
         forgetFragment();
-        passphrase.value = "";
         message.value = outcome.message;
         intro.hidden = true;
         note.hidden = false;
@@ -276,9 +348,10 @@ import {
           return;
         }
         showError("Wrong passphrase. The note is still there; "
-          + (typeof left === "number" ? left + (left === 1 ? " try" : " tries") : "a few tries")
+          + (Number.isInteger(left) && left > 0 && left < 100
+            ? left + (left === 1 ? " try" : " tries") : "a few tries")
           + " left before it is destroyed.");
-        passphrase.select();
+        passphrase.value = "";
         passphrase.focus();
       } else if (failure.error === "this note needs a passphrase") {
         passphraseField.hidden = false;

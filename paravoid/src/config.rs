@@ -102,6 +102,26 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_REVEAL_PER_MINUTE", default_value_t = 600)]
     pub reveal_per_minute: u32,
 
+    /// Rate limit IPv6 clients per network of this prefix length (1-128).
+    #[arg(long, env = "PARAVOID_RATE_LIMIT_IPV6_PREFIX", default_value_t = 64)]
+    pub rate_limit_ipv6_prefix: u8,
+
+    /// Most notes stored at once (redb; 0: no limit); creates beyond are answered 507.
+    #[arg(long, env = "PARAVOID_MAX_NOTES", default_value_t = 100_000)]
+    pub max_notes: u64,
+
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9090); none without it.
+    #[arg(long, env = "PARAVOID_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "PARAVOID_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds to send a request head; also ends idle keep-alive connections.
+    #[arg(long, env = "PARAVOID_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
     /// Proxy addresses whose X-Forwarded-For is believed (comma-separated).
     #[arg(long, env = "PARAVOID_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
@@ -133,6 +153,11 @@ impl Config {
             argon2_queue: 64,
             create_per_minute: 600,
             reveal_per_minute: 600,
+            rate_limit_ipv6_prefix: 64,
+            max_notes: 100_000,
+            metrics_bind: None,
+            max_connections: 1024,
+            header_read_timeout_secs: 10,
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -173,6 +198,25 @@ impl Config {
                 "request-timeout-secs must be at least 1".to_owned(),
             ));
         }
+        if !(1..=128).contains(&self.rate_limit_ipv6_prefix) {
+            return Err(Error::Config(
+                "rate-limit-ipv6-prefix must be between 1 and 128".to_owned(),
+            ));
+        }
+        if self
+            .metrics_bind
+            .is_some_and(|metrics| metrics == self.bind)
+        {
+            return Err(Error::Config(
+                "metrics-bind must differ from bind: metrics stay off the public listener"
+                    .to_owned(),
+            ));
+        }
+        if self.max_connections == 0 || self.header_read_timeout_secs == 0 {
+            return Err(Error::Config(
+                "max-connections and header-read-timeout-secs must be at least 1".to_owned(),
+            ));
+        }
         if self.store.is_some() && self.store_key.is_none() {
             return Err(Error::Config("--store needs --store-key".to_owned()));
         }
@@ -190,6 +234,14 @@ impl Config {
             .min(MAX_MESSAGE_BYTES_CEILING)
             .saturating_mul(JSON_ESCAPE_FACTOR)
             .saturating_add(BODY_OVERHEAD_BYTES)
+    }
+
+    /// The connection limits of the listeners.
+    pub(crate) fn http_limits(&self) -> crate::connections::HttpLimits {
+        crate::connections::HttpLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+        }
     }
 
     /// The request timeout as a [`Duration`].

@@ -72,6 +72,11 @@ pub enum Error {
     #[error("server busy; retry later")]
     Overloaded,
 
+    /// The store holds as many notes as it may (`--max-notes`): nothing was stored (507,
+    /// `Retry-After`). Notes leave as they are read or expire.
+    #[error("the server is full; retry later")]
+    StoreFull,
+
     /// This client sent too many requests (429, `Retry-After`).
     #[error("too many requests; retry later")]
     RateLimited {
@@ -117,6 +122,7 @@ impl Error {
             }
             Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::StoreFull => StatusCode::INSUFFICIENT_STORAGE,
             Self::Config(_) | Self::Storage(_) | Self::Postgres(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -128,6 +134,7 @@ impl Error {
     pub const fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::Overloaded | Self::Unavailable(_) => Some(1),
+            Self::StoreFull => Some(60),
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }

@@ -5,6 +5,7 @@
 mod argon2_pool;
 mod clock;
 mod config;
+mod connections;
 mod deadline;
 mod error;
 mod json;
@@ -26,7 +27,7 @@ pub use routes::pages::served_file_hashes;
 pub use routes::secrets::{
     CLASSICAL_SECRET_LEN, COMPACT_LEN, DK_SEED_LEN, EXPANDED_DK_LEN, MAX_PASSPHRASE_CHARS,
 };
-pub use server::{app, serve, serve_tls};
+pub use server::{HSTS, app, metrics_app, serve, serve_tls};
 pub use state::AppState;
 pub use storage::StoreUrl;
 pub use store::MAX_PASSPHRASE_ATTEMPTS;

@@ -35,6 +35,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let bind = config.bind;
     let tls = config.tls_cert.clone().zip(config.tls_key.clone());
+    let config_metrics_bind = config.metrics_bind;
     let state = AppState::open(config)?;
     let listener = TcpListener::bind(bind).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -46,6 +47,16 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // operator can check them against the release's list (README) and pin them.
     for (path, hash) in paravoid::served_file_hashes() {
         tracing::info!("serving {path} sha256:{hash}");
+    }
+    if let Some(metrics_bind) = config_metrics_bind {
+        let metrics = TcpListener::bind(metrics_bind).await?;
+        tracing::info!("metrics on http://{}/metrics", metrics.local_addr()?);
+        let app = paravoid::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(metrics, app).await {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
     }
     match tls {
         Some((cert, key)) => {

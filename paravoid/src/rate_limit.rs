@@ -1,5 +1,9 @@
-//! Per-client rate limits for create and reveal (GCRA, the `governor` crate), answered 429 with
-//! `Retry-After`.
+//! Per-client rate limits for create, reveal and peek (GCRA, the `governor` crate), answered 429
+//! with `Retry-After`. Peeks have their own bucket at the reveal rate.
+//!
+//! An IPv6 client is counted by its network prefix (`--rate-limit-ipv6-prefix`, /64 by
+//! default): one host usually holds a whole /64, so a per-address key would give it 2^64
+//! buckets. IPv4 clients are counted per address.
 //!
 //! The client is the TCP peer address. `X-Forwarded-For` is believed only when the peer is one
 //! of the configured trusted proxies, and then the client is the rightmost address of the header
@@ -21,11 +25,14 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use crate::metrics::Metrics;
 use crate::{AppState, Error};
 
-/// The limiters: one for creates, one for reveals, each keyed by client address.
+/// The limiters: one for creates, one for reveals, one for peeks, each keyed by client address
+/// (an IPv6 address cut to its prefix).
 #[derive(Debug)]
 pub(crate) struct RateLimits {
     create: Option<DefaultKeyedRateLimiter<IpAddr>>,
     reveal: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    peek: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    ipv6_prefix: u8,
     trusted_proxies: Vec<IpAddr>,
     clock: DefaultClock,
 }
@@ -37,14 +44,18 @@ pub(crate) enum Kind {
     Create,
     /// `POST /api/secrets/{id}/reveal` and `POST /api/e2e/notes/{id}/claim`.
     Reveal,
+    /// `GET /api/secrets/{id}` and `GET /api/e2e/notes/{id}` (at the reveal rate).
+    Peek,
 }
 
 impl RateLimits {
     /// Limits of `create_per_minute` and `reveal_per_minute` requests per client (0: no limit),
-    /// each with a burst of the same size.
+    /// each with a burst of the same size; peeks get their own limit at the reveal rate. IPv6
+    /// clients are keyed by their first `ipv6_prefix` bits (clamped to 1..=128).
     pub(crate) fn new(
         create_per_minute: u32,
         reveal_per_minute: u32,
+        ipv6_prefix: u8,
         trusted_proxies: Vec<IpAddr>,
     ) -> Self {
         let limiter = |per_minute: u32| {
@@ -54,6 +65,8 @@ impl RateLimits {
         Self {
             create: limiter(create_per_minute),
             reveal: limiter(reveal_per_minute),
+            peek: limiter(reveal_per_minute),
+            ipv6_prefix: ipv6_prefix.clamp(1, 128),
             trusted_proxies,
             clock: DefaultClock::default(),
         }
@@ -68,23 +81,43 @@ impl RateLimits {
         let limiter = match kind {
             Kind::Create => &self.create,
             Kind::Reveal => &self.reveal,
+            Kind::Peek => &self.peek,
         };
         let Some(limiter) = limiter else {
             return Ok(());
         };
-        limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            Error::RateLimited {
-                retry_after_secs: wait.as_secs().saturating_add(1),
-            }
-        })
+        limiter
+            .check_key(&self.bucket(client))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(self.clock.now());
+                Error::RateLimited {
+                    retry_after_secs: wait.as_secs().saturating_add(1),
+                }
+            })
     }
 
     /// Forgets clients whose limits have fully recovered (bounds the memory).
     pub(crate) fn forget_idle(&self) {
-        for limiter in [&self.create, &self.reveal].into_iter().flatten() {
+        for limiter in [&self.create, &self.reveal, &self.peek]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
+        }
+    }
+
+    /// The key a client is counted under: an IPv4 address itself, an IPv6 address with every
+    /// bit after the prefix cleared.
+    pub(crate) fn bucket(&self, client: IpAddr) -> IpAddr {
+        match client.to_canonical() {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.ipv6_prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
         }
     }
 
@@ -154,7 +187,7 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let limits = RateLimits::new(1, 1, vec![proxy]);
+        let limits = RateLimits::new(1, 1, 64, vec![proxy]);
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-forwarded-for",
@@ -174,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_client_over_its_limit_is_refused_alone() {
-        let limits = RateLimits::new(2, 0, Vec::new());
+        let limits = RateLimits::new(2, 0, 64, Vec::new());
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         assert!(limits.check(Kind::Create, a).is_ok());
         assert!(limits.check(Kind::Create, a).is_ok());
@@ -187,6 +220,50 @@ mod tests {
         // 0 = no limit.
         for _ in 0..100 {
             assert!(limits.check(Kind::Reveal, a).is_ok());
+            assert!(limits.check(Kind::Peek, a).is_ok());
         }
+    }
+
+    #[test]
+    fn peeks_count_at_the_reveal_rate_in_their_own_bucket() {
+        let limits = RateLimits::new(0, 2, 64, Vec::new());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(limits.check(Kind::Peek, a).is_ok());
+        assert!(limits.check(Kind::Peek, a).is_ok());
+        assert!(limits.check(Kind::Peek, a).is_err());
+        assert!(limits.check(Kind::Reveal, a).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_prefix() {
+        let limits = RateLimits::new(1, 0, 64, Vec::new());
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limits.check(Kind::Create, one).is_ok());
+        assert!(limits.check(Kind::Create, same_64).is_err());
+        assert!(limits.check(Kind::Create, next_64).is_ok());
+        assert_eq!(
+            limits.bucket(same_64),
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+        );
+        // IPv4, also as an IPv4-mapped IPv6 address, stays per address.
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(limits.bucket(mapped), v4);
+        assert!(limits.check(Kind::Create, v4).is_ok());
+        assert!(limits.check(Kind::Create, mapped).is_err());
+        assert!(
+            limits
+                .check(Kind::Create, "192.0.2.8".parse().unwrap())
+                .is_ok()
+        );
+        // Configurable: /128 is per address, /48 a whole site.
+        let per_address = RateLimits::new(1, 0, 128, Vec::new());
+        assert!(per_address.check(Kind::Create, one).is_ok());
+        assert!(per_address.check(Kind::Create, same_64).is_ok());
+        let per_site = RateLimits::new(1, 0, 48, Vec::new());
+        assert!(per_site.check(Kind::Create, one).is_ok());
+        assert!(per_site.check(Kind::Create, next_64).is_err());
     }
 }

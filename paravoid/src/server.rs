@@ -17,6 +17,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
+use crate::connections::CappedAcceptor;
 use crate::error::NOT_FOUND_MESSAGE;
 use crate::{AppState, Error, deadline, routes, sweeper};
 
@@ -88,8 +89,47 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The metrics application: `GET /metrics` (Prometheus text) and `GET /healthz`, for a listener
+/// of its own (`--metrics-bind`, loopback or an internal network). The public [`app`] does not
+/// serve `/metrics`.
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode};
+/// use paravoid::{AppState, Config, app, metrics_app};
+/// use tower::ServiceExt;
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let state = AppState::open(Config::with_db(dir.path().join("notes.redb")))?;
+/// let metrics = metrics_app(state.clone())
+///     .oneshot(Request::get("/metrics").body(Body::empty())?)
+///     .await?;
+/// assert_eq!(metrics.status(), StatusCode::OK);
+/// let public = app(state)
+///     .oneshot(Request::get("/metrics").body(Body::empty())?)
+///     .await?;
+/// assert_eq!(public.status(), StatusCode::NOT_FOUND);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn metrics_app(state: AppState) -> Router {
+    routes::health::metrics_router()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
 /// Serves [`app`] on `listener` until `shutdown` completes, with the expired-note sweeper
 /// running beside it.
+///
+/// The listener holds at most `--max-connections` connections (more are closed as soon as they
+/// are accepted), and a client must send each request head within `--header-read-timeout-secs`
+/// (an idle keep-alive connection is closed after that long too), so slow clients cannot hold
+/// the server's connections (slowloris).
 ///
 /// On shutdown the server stops accepting connections and waits for requests in flight to
 /// finish; every answered create or reveal has been committed before its answer was sent.
@@ -102,17 +142,24 @@ pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> st
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let sweeper = sweeper::spawn(state.clone());
-    let (stop, writer_died) = stop_on_shutdown_or_writer_death(state.clone(), shutdown);
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(stop)
+    let limits = state.config.http_limits();
+    let server = axum_server::from_tcp(listener.into_std()?)?.acceptor(CappedAcceptor::new(
+        axum_server::accept::DefaultAcceptor::new(),
+        limits.max_connections,
+    ));
+    let running = Running::start(state, shutdown, false);
+    let result = limits
+        .apply(server)
+        .handle(running.handle.clone())
+        .serve(running.service.clone())
         .await;
-    finish(sweeper, &writer_died, result).await
+    running.finish(result).await
 }
 
 /// Like [`serve`], over TLS (rustls) with the PEM certificate chain `cert` and private key
-/// `key`, on a bound standard listener.
+/// `key`, on a bound standard listener, with the same connection limits (the TLS handshake has
+/// its own 10-second deadline). Every answer carries `Strict-Transport-Security` ([`HSTS`]):
+/// browsers that saw it never fetch the pages over plain HTTP again.
 ///
 /// # Errors
 ///
@@ -129,24 +176,76 @@ where
 {
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
     listener.set_nonblocking(true)?;
-    let server = axum_server::from_tcp_rustls(listener, tls)?;
-    let sweeper = sweeper::spawn(state.clone());
-    let (stop, writer_died) = stop_on_shutdown_or_writer_death(state.clone(), shutdown);
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::new();
-    let stopper = {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            stop.await;
-            handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
-        })
-    };
-    let result = server.handle(handle).serve(service).await;
-    stopper.abort();
-    finish(sweeper, &writer_died, result).await
+    let limits = state.config.http_limits();
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(CappedAcceptor::new(
+        axum_server::accept::DefaultAcceptor::new(),
+        limits.max_connections,
+    ));
+    let server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+    let running = Running::start(state, shutdown, true);
+    let result = limits
+        .apply(server)
+        .handle(running.handle.clone())
+        .serve(running.service.clone())
+        .await;
+    running.finish(result).await
 }
 
-/// How long a TLS server waits for requests in flight at shutdown.
+/// What runs beside a listener: the sweeper, the task that turns `shutdown` (or the writer's
+/// death) into a graceful shutdown of `handle`, and the service with its headers.
+struct Running {
+    service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
+    handle: axum_server::Handle<SocketAddr>,
+    sweeper: tokio::task::JoinHandle<()>,
+    stopper: tokio::task::JoinHandle<()>,
+    writer_died: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Running {
+    /// Starts the sweeper and the shutdown task; `hsts` adds `Strict-Transport-Security` to
+    /// every answer.
+    fn start<F>(state: AppState, shutdown: F, hsts: bool) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let sweeper = sweeper::spawn(state.clone());
+        let (stop, writer_died) = stop_on_shutdown_or_writer_death(state.clone(), shutdown);
+        let mut router = app(state);
+        if hsts {
+            router = router.layer(SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            ));
+        }
+        let handle = axum_server::Handle::new();
+        let stopper = {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                stop.await;
+                handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            })
+        };
+        Self {
+            service: router.into_make_service_with_connect_info::<SocketAddr>(),
+            handle,
+            sweeper,
+            stopper,
+            writer_died,
+        }
+    }
+
+    /// Stops the tasks once the server has returned `result`.
+    async fn finish(self, result: std::io::Result<()>) -> std::io::Result<()> {
+        self.stopper.abort();
+        finish(self.sweeper, &self.writer_died, result).await
+    }
+}
+
+/// The `Strict-Transport-Security` value of the TLS listener: two years, this host only (a
+/// reverse proxy that terminates TLS sets its own).
+pub const HSTS: &str = "max-age=63072000";
+
+/// How long the server waits for requests in flight at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A future that completes on `shutdown` or when the writer thread stops (then the flag is set).

@@ -65,6 +65,7 @@ impl AppState {
         let rate_limits = Arc::new(RateLimits::new(
             config.create_per_minute,
             config.reveal_per_minute,
+            config.rate_limit_ipv6_prefix,
             config.trusted_proxies.clone(),
         ));
         Ok(Self {

@@ -126,7 +126,9 @@ impl Storage {
                     metrics,
                 )?)))
             }
-            None => Ok(Self::Redb(Store::open(&config.db, clock, metrics)?)),
+            None => Ok(Self::Redb(
+                Store::open(&config.db, clock, metrics)?.with_max_notes(config.max_notes),
+            )),
         }
     }
 

@@ -322,6 +322,10 @@ pub(crate) struct Store {
     db: Arc<Database>,
     /// Every write goes through the group-committing writer thread.
     writer: Arc<GroupCommit>,
+    /// The key file, read-only, for peeks (which never use the writer).
+    slot_reader: Arc<key_slots::SlotReader>,
+    /// Most notes stored at once (0: no limit).
+    max_notes: u64,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 }
@@ -341,14 +345,24 @@ impl Store {
         let in_use = slots_in_use(&db)?;
         let mut slots = key_slots::KeySlots::open(&key_file_path(path), &in_use)?;
         upgrade_legacy_records(&db, &mut slots)?;
+        let slot_reader = Arc::new(key_slots::SlotReader::open(&key_file_path(path))?);
         let db = Arc::new(db);
         let writer = Arc::new(GroupCommit::start(db.clone(), slots, metrics.clone())?);
         Ok(Self {
             db,
             writer,
+            slot_reader,
+            max_notes: 0,
             clock,
             metrics,
         })
+    }
+
+    /// Refuses creates ([`Error::StoreFull`]) while `max_notes` notes are stored (0: no limit).
+    #[must_use]
+    pub(crate) fn with_max_notes(mut self, max_notes: u64) -> Self {
+        self.max_notes = max_notes;
+        self
     }
 
     /// Stores a new note that lives `ttl_secs` from the moment the writer stores it; returns its
@@ -383,8 +397,13 @@ impl Store {
     ) -> Result<u64> {
         let key = id.as_u128();
         let clock = self.clock.clone();
+        let max_notes = self.max_notes;
         self.writer.run(move |batch| {
             let expires_at = clock.now_unix().saturating_add(ttl_secs);
+            if max_notes > 0 && batch.txn().open_table(NOTES)?.len()? >= max_notes {
+                // Nothing written: the rest of the batch commits without this job.
+                return Ok(Err(Error::StoreFull));
+            }
             if batch.txn().open_table(NOTES)?.get(key)?.is_some() {
                 // Nothing written: the rest of the batch commits without this job.
                 return Ok(Err(Error::Internal("note id collision")));
@@ -433,32 +452,54 @@ impl Store {
     }
 
     /// Looks an end-to-end note up without consuming it, with its public Argon2id parameters
-    /// (inside the sealed body, so this is a writer job that writes nothing unless the note has
-    /// expired; an expired note is deleted). A note sealed by the server is reported as absent.
+    /// (inside the sealed body). A read transaction and a read of the record's key slot: the
+    /// writer is not involved unless the note has expired (then it is deleted). A note sealed by
+    /// the server, or one deleted while this ran, is reported as absent.
     pub(crate) fn peek_end_to_end(&self, id: Uuid) -> Result<Option<EndToEndSummary>> {
         let key = id.as_u128();
-        let clock = self.clock.clone();
-        let metrics = self.metrics.clone();
-        self.writer.run(move |batch| {
-            let Some(header) = load_header(batch, key)?.map(|(header, _)| header) else {
-                return Ok(None);
-            };
-            if header.is_expired(clock.now_unix()) {
-                delete(batch, key, &header)?;
-                metrics.note_expired(1);
-                return Ok(None);
+        let Some((header, body)) = self.read_record(key)? else {
+            return Ok(None);
+        };
+        if header.is_expired(self.clock.now_unix()) {
+            self.delete_if_expired(id)?;
+            return Ok(None);
+        }
+        if !header.end_to_end {
+            return Ok(None);
+        }
+        let Some(record_key) = self.slot_reader.read(header.slot)? else {
+            // Erased after the read transaction began: the note was just deleted.
+            return Ok(None);
+        };
+        let plaintext = match key_slots::open(&record_key, NOTES_TAG, key, header.slot, &body) {
+            Ok(plaintext) => plaintext,
+            // The slot was erased and reused after the read transaction began; the record it
+            // names is gone unless it is still there with the same slot (then it is corrupt).
+            Err(err) => {
+                return match self.read_record(key)? {
+                    Some((now, _)) if now.slot == header.slot => Err(err),
+                    _ => Ok(None),
+                };
             }
-            if !header.end_to_end {
-                return Ok(None);
-            }
-            let Some((header, note, _)) = load(batch, key)? else {
-                return Ok(None);
-            };
-            Ok(Some(EndToEndSummary {
-                expires_at: header.expires_at,
-                passphrase: note.passphrase,
-            }))
-        })
+        };
+        let (_, note) = ClaimHashes::decode(&plaintext)?;
+        let note =
+            StoredNote::from_bytes(note).map_err(|_| Error::Internal("corrupt stored note"))?;
+        Ok(Some(EndToEndSummary {
+            expires_at: header.expires_at,
+            passphrase: note.passphrase,
+        }))
+    }
+
+    /// The header and sealed body of note `key`, in a read transaction of its own.
+    fn read_record(&self, key: u128) -> Result<Option<(RecordHeader, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let notes = txn.open_table(NOTES)?;
+        let Some(value) = notes.get(key)? else {
+            return Ok(None);
+        };
+        let (header, body) = RecordHeader::split(value.value())?;
+        Ok(Some((header, body.to_vec())))
     }
 
     /// Claims an end-to-end note exactly once, in one writer job (no Argon2id: the browser ran
@@ -934,6 +975,59 @@ mod tests {
         assert_eq!(store.len().unwrap(), 0);
         let keys = std::fs::read(dir.path().join("db.redb.keys")).unwrap();
         assert!(keys.iter().all(|&byte| byte == 0));
+    }
+
+    /// An end-to-end peek reads without the writer: it answers (with the public Argon2id
+    /// parameters) while a writer job is stuck, and after the note is claimed it reports absent.
+    #[test]
+    fn an_end_to_end_peek_does_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _clock) = open_store(dir.path(), 1000);
+        let params = PassphraseParams::with_costs(128, 1, 1).unwrap();
+        let (note, _keys) =
+            qsmm_shield::note::seal_note_with_passphrase_params(b"x", b"pw", params).unwrap();
+        let hashes = ClaimHashes {
+            claim: Sha256::digest([1u8; TOKEN_HASH_LEN]).into(),
+            passphrase: Some(Sha256::digest([2u8; TOKEN_HASH_LEN]).into()),
+        };
+        let id = Uuid::new_v4();
+        store.insert_end_to_end(id, 10, &note, &hashes).unwrap();
+
+        // Hold the writer inside a job until the peek has answered.
+        let (entered, writer_busy) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let writer = store.clone();
+        let blocker = std::thread::spawn(move || {
+            writer.writer.run(move |_batch| {
+                entered.send(()).unwrap();
+                released.recv().unwrap();
+                Ok(())
+            })
+        });
+        writer_busy.recv().unwrap();
+        let (answer, answered) = std::sync::mpsc::channel();
+        let peeker = store.clone();
+        std::thread::spawn(move || answer.send(peeker.peek_end_to_end(id)).unwrap());
+        let peeked = answered.recv_timeout(Duration::from_secs(60));
+        release.send(()).unwrap();
+        blocker.join().unwrap().unwrap();
+        let summary = peeked
+            .expect("the peek waited for the writer")
+            .unwrap()
+            .unwrap();
+        assert_eq!(summary.expires_at, 1010);
+        assert_eq!(summary.passphrase, note.passphrase);
+
+        store
+            .claim(
+                id,
+                Tokens {
+                    claim: [1; TOKEN_HASH_LEN],
+                    passphrase: Some([2; TOKEN_HASH_LEN]),
+                },
+            )
+            .unwrap();
+        assert!(store.peek_end_to_end(id).unwrap().is_none());
     }
 
     #[test]

@@ -15,6 +15,8 @@
 mod external;
 #[path = "browser/flows.rs"]
 mod flows;
+#[path = "browser/hostile.rs"]
+mod hostile;
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 
@@ -27,6 +29,7 @@ use paravoid::{AppState, Config};
 use tokio::sync::oneshot;
 
 use crate::flows::{Received, Site, screenshot_dir};
+use crate::hostile::{Hostility, Scenario};
 use crate::webdriver::{Browser, Driver};
 
 /// The browser binaries, or `None` after printing why the test is skipped (a panic under CI).
@@ -41,10 +44,12 @@ fn browser_or_skip(test: &str) -> Option<Browser> {
 }
 
 /// A server on a free loopback port, with a hook that keeps every request it receives (method,
-/// path and query, body), so the test can check what reached the server.
+/// path and query, body), so the test can check what reached the server, and that answers as
+/// the current [`Scenario`] says (the real service for [`Scenario::Honest`]).
 struct Server {
     base: String,
     received: Received,
+    hostility: Hostility,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
@@ -56,9 +61,12 @@ impl Server {
         let state = AppState::open(Config::with_db(dir.path().join("notes.redb"))).unwrap();
         let received: Received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
+        let hostility: Hostility = Arc::new(Mutex::new(Scenario::Honest));
+        let lies = hostility.clone();
         let app = paravoid::app(state).layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {
                 let log = log.clone();
+                let lies = lies.clone();
                 async move {
                     let (parts, body) = request.into_parts();
                     let bytes = axum::body::to_bytes(body, usize::MAX)
@@ -67,6 +75,10 @@ impl Server {
                     log.lock()
                         .unwrap()
                         .push((format!("{} {}", parts.method, parts.uri), bytes.to_vec()));
+                    let scenario = *lies.lock().unwrap();
+                    if let Some(lie) = scenario.answer(&parts.method, parts.uri.path()) {
+                        return lie;
+                    }
                     next.run(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
@@ -85,6 +97,7 @@ impl Server {
         Self {
             base,
             received,
+            hostility,
             stop,
             task,
             _dir: dir,
@@ -131,6 +144,34 @@ async fn pages_work_in_a_real_browser() {
         panic!("{failure}");
     }
     println!("screenshots in {}", screenshots.display());
+}
+
+/// The reveal page against a server that lies (see `browser/hostile.rs`): an end-to-end link
+/// never makes the page send its keys or the passphrase, whatever the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malicious_server_learns_no_keys() {
+    let Some(browser) = browser_or_skip("a_malicious_server_learns_no_keys") else {
+        return;
+    };
+    let server = Server::start().await;
+    let driver = Driver::start(&browser).await.unwrap();
+    let site = Site {
+        driver: &driver,
+        base: server.base.clone(),
+        screenshots: screenshot_dir(),
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        received: server.received.clone(),
+        secrets: Mutex::new(Vec::new()),
+    };
+    let outcome = site
+        .a_malicious_server_learns_no_keys(&server.hostility)
+        .await;
+    drop(site);
+    drop(driver);
+    server.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
 }
 
 /// Times the browser cryptography in Chromium (ML-KEM-768 and Argon2id in JavaScript,

@@ -402,11 +402,24 @@ async fn clients_over_their_rate_limit_get_429_with_retry_after() {
     let again = post_json(&limited, &reveal_uri(&created), &keys_body(&created)).await;
     assert_eq!(again.status, StatusCode::TOO_MANY_REQUESTS);
 
-    // Another client is not affected; peeks are not limited.
+    // Peeks, on either API, share a limit of their own at the reveal rate (here 1 a minute).
+    let peek = format!("/api/secrets/{}", created["id"].as_str().unwrap());
+    let e2e_peek = format!("/api/e2e/notes/{}", created["id"].as_str().unwrap());
+    assert_eq!(get(&limited, &peek).await.status, StatusCode::NOT_FOUND);
+    let over = get(&limited, &e2e_peek).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(over.headers.contains_key("retry-after"));
+    assert_eq!(
+        get(&limited, &peek).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Another client is not affected; health checks are not limited.
     let other = app(state.clone()).layer(MockConnectInfo(
         "192.0.2.11:5000".parse::<SocketAddr>().unwrap(),
     ));
     assert_eq!(post_json(&other, "/api/secrets", &body).await.status, 201);
+    assert_eq!(get(&other, &peek).await.status, StatusCode::NOT_FOUND);
     assert_eq!(get(&limited, "/healthz").await.status, StatusCode::OK);
 
     // X-Forwarded-For from an untrusted peer is ignored: still the limited client.
@@ -466,7 +479,9 @@ async fn metrics_count_events_without_note_ids() {
         403
     );
 
-    let answer = get(&app, "/metrics").await;
+    // Never on the public application: only the metrics listener's.
+    assert_eq!(get(&app, "/metrics").await.status, StatusCode::NOT_FOUND);
+    let answer = get(&paravoid::metrics_app(state.clone()), "/metrics").await;
     assert_eq!(answer.status, StatusCode::OK);
     let text = String::from_utf8(answer.raw).unwrap();
     for line in [
@@ -483,4 +498,27 @@ async fn metrics_count_events_without_note_ids() {
     for id in [&created["id"], &other["id"]] {
         assert!(!text.contains(id.as_str().unwrap()));
     }
+}
+
+#[tokio::test]
+async fn a_full_store_answers_507_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_with(dir.path(), |config| config.max_notes = 2);
+    let app = app(state.clone());
+    let first = create(&app, json!({ "message": "one" })).await;
+    create(&app, json!({ "message": "two" })).await;
+    let full = post_json(&app, "/api/secrets", &json!({ "message": "three" })).await;
+    assert_eq!(full.status, StatusCode::INSUFFICIENT_STORAGE, "{full:?}");
+    assert!(full.headers.contains_key("retry-after"));
+    assert!(full.body["error"].as_str().unwrap().contains("full"));
+    assert_eq!(state.stored_notes().unwrap(), 2);
+    // A note read makes room again.
+    let reveal = post_json(&app, &reveal_uri(&first), &keys_body(&first)).await;
+    assert_eq!(reveal.status, StatusCode::OK);
+    assert_eq!(
+        post_json(&app, "/api/secrets", &json!({ "message": "three" }))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
 }

@@ -69,6 +69,12 @@ async fn serves_https_with_the_given_certificate() {
         answer.contains(r#"{"status":"ok","store":"redb"}"#),
         "{answer}"
     );
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains(&format!("strict-transport-security: {}", paravoid::HSTS)),
+        "HSTS over TLS: {answer}"
+    );
 
     // A create over TLS works end to end.
     let body = r#"{"message":"over tls"}"#;

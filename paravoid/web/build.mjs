@@ -1,7 +1,8 @@
 // Rebuilds the vendored browser cryptography from the exact versions in package-lock.json:
 //
-//   npm ci && npm run build     writes ../assets/noble.js and ../assets/noble-licenses.txt, and
-//                               the SHA-256 list of every served file in ../README.md
+//   npm ci && npm run build     writes ../assets/noble.js and ../assets/noble-licenses.txt, the
+//                               Subresource Integrity attributes of the pages' scripts, and the
+//                               SHA-256 list of every served file in ../README.md
 //   npm run check               rebuilds in memory and fails if any of them differ
 //
 // The bundle is one ES module made by esbuild from src/noble-entry.js, not minified (so it can
@@ -33,6 +34,22 @@ const SERVED = [
   ["/assets/noble-licenses.txt", LICENSES],
 ];
 
+/** The pages whose `<script>` and module preloads carry `integrity` attributes. */
+const PAGES = ["index.html", "reveal.html"];
+const INTEGRITY = /(<(?:script|link)\b[^>]*?(?:src|href)="\/assets\/([a-z0-9.-]+\.js)"[^>]*?integrity=")[^"]*(")/g;
+
+/** The `integrity` value (`sha384-<base64>`) of a served file. */
+function integrity(file, built) {
+  const body = built[file] ?? readFileSync(join(ASSETS, file));
+  return "sha384-" + createHash("sha384").update(body).digest("base64");
+}
+
+/** A page with the integrity attributes of its scripts recomputed. */
+function pageWithIntegrity(page, built) {
+  return readFileSync(join(ASSETS, page), "utf8")
+    .replace(INTEGRITY, (_, before, file, after) => before + integrity(file, built) + after);
+}
+
 /** The README with its list of served-file hashes recomputed (`built` overrides files). */
 function readmeWithHashes(built) {
   const readme = readFileSync(README, "utf8");
@@ -45,8 +62,11 @@ function readmeWithHashes(built) {
     const body = built[file] ?? readFileSync(join(ASSETS, file));
     return createHash("sha256").update(body).digest("hex") + "  " + path;
   });
+  const sri = SERVED.filter(([, file]) => file.endsWith(".js"))
+    .map(([path, file]) => integrity(file, built) + "  " + path);
   return readme.slice(0, start) + START + "\n\n```text\n" + lines.join("\n") + "\n```\n\n"
-    + readme.slice(end);
+    + "Subresource Integrity of the scripts (the pages' `integrity` attributes):\n\n```text\n"
+    + sri.join("\n") + "\n```\n\n" + readme.slice(end);
 }
 
 /** Builds the bundle and the licence file in memory: `{ "noble.js": string, ... }`. */
@@ -100,6 +120,11 @@ export async function stale() {
       }
     })
     .map(([name]) => name);
+  for (const page of PAGES) {
+    if (readFileSync(join(ASSETS, page), "utf8") !== pageWithIntegrity(page, built)) {
+      differ.push(page + " (integrity)");
+    }
+  }
   if (readFileSync(README, "utf8") !== readmeWithHashes(built)) {
     differ.push("README.md (served-hashes)");
   }
@@ -119,6 +144,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     for (const [name, text] of Object.entries(built)) {
       writeFileSync(join(ASSETS, name), text);
       console.log(`wrote ../assets/${name}`);
+    }
+    for (const page of PAGES) {
+      writeFileSync(join(ASSETS, page), pageWithIntegrity(page, built));
+      console.log(`wrote the integrity attributes in ../assets/${page}`);
     }
     writeFileSync(README, readmeWithHashes(built));
     console.log("wrote the served-file hashes in ../README.md");

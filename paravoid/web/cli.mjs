@@ -1,10 +1,12 @@
 // The end-to-end mode from a shell, with the same code as the page (../assets/note.js):
 //
-//   node cli.mjs seal [--passphrase P] [--ttl SECS] < message   → {"create": body, "compact": keys}
-//   node cli.mjs tokens COMPACT [--passphrase P --argon2id JSON] → {"claim_token", "passphrase_token"}
-//   node cli.mjs open COMPACT [--passphrase P] < claim-answer    → the message
+//   node cli.mjs seal [--passphrase P] [--ttl SECS] < message
+//     → {"create": body, "compact": keys, "fragment": "e2e." + keys}
+//   node cli.mjs tokens KEYS [--passphrase P --argon2id JSON] → {"claim_token", "passphrase_token"}
+//   node cli.mjs open KEYS [--passphrase P] < claim-answer    → the message
 //
-// `create` is the body of POST /api/e2e/notes; the link is <server><share_path>#<compact>.
+// `create` is the body of POST /api/e2e/notes; the link is <server><share_path>#<fragment>.
+// KEYS is the compact form or the whole fragment.
 // The keys and the message never leave this process except as printed here.
 import * as note from "../assets/note.js";
 
@@ -37,16 +39,17 @@ if (command === "seal") {
   if (sealed.tokens.passphrase) {
     create.passphrase_hash = note.toBase64url(note.tokenHash(sealed.tokens.passphrase));
   }
-  console.log(JSON.stringify({ create, compact: note.keysToCompact(sealed.keys) }));
+  console.log(JSON.stringify({
+    create,
+    compact: note.keysToCompact(sealed.keys),
+    fragment: note.e2eFragment(sealed.keys),
+  }));
 } else if (command === "tokens") {
-  const keys = note.keysFromCompact(positional);
+  const keys = note.keysFromCompact(note.parseFragment(positional).compact);
   let pw = null;
   if (option("--passphrase")) {
     const params = JSON.parse(option("--argon2id"));
-    pw = await note.derivePassphrase(option("--passphrase"), {
-      ...params,
-      salt: note.fromBase64url(params.salt),
-    });
+    pw = await note.derivePassphrase(option("--passphrase"), note.argon2idFromJson(params));
   }
   const tokens = note.claimTokens(keys.raw, pw);
   const out = { claim_token: note.toBase64url(tokens.claim) };
@@ -57,7 +60,8 @@ if (command === "seal") {
 } else if (command === "open") {
   const answer = JSON.parse((await stdin()).toString("utf8"));
   const sealed = note.noteFromJson(answer.note);
-  const plaintext = await note.openNote(sealed, note.keysFromCompact(positional), option("--passphrase"));
+  const keys = note.keysFromCompact(note.parseFragment(positional).compact);
+  const plaintext = await note.openNote(sealed, keys, option("--passphrase"));
   process.stdout.write(Buffer.from(plaintext));
   process.stdout.write("\n");
 } else {

@@ -350,6 +350,8 @@ impl Server {
             .args(store_args)
             // Every client is 127.0.0.1: per-client rate limits would measure themselves.
             .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
+            // Attack runs leave many notes behind: the store cap would answer 507 and skew them.
+            .args(["--max-notes", "0"])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

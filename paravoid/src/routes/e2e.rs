@@ -82,7 +82,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             "/api/e2e/notes",
             post(create).route_layer(limited(Kind::Create)),
         )
-        .route("/api/e2e/notes/{id}", get(peek))
+        .route(
+            "/api/e2e/notes/{id}",
+            get(peek).route_layer(limited(Kind::Peek)),
+        )
         .route(
             "/api/e2e/notes/{id}/claim",
             post(claim).route_layer(limited(Kind::Reveal)),

@@ -1,5 +1,5 @@
 //! `GET /healthz`: liveness for load balancers and orchestrators; `GET /metrics`: Prometheus
-//! metrics.
+//! metrics, on a router of its own ([`metrics_router`]) that only `--metrics-bind` serves.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -11,11 +11,14 @@ use serde_json::json;
 use crate::AppState;
 use crate::storage::NoteStore as _;
 
-/// The routes of this module.
+/// The public route of this module: `/healthz`.
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
+    Router::new().route("/healthz", get(health))
+}
+
+/// `/metrics` (and `/healthz`), for the separate metrics listener: never on the public one.
+pub(crate) fn metrics_router() -> Router<AppState> {
+    router().route("/metrics", get(metrics))
 }
 
 /// Answers `{"status": "ok", "store": "redb" | "postgres"}` while the server can store and

@@ -140,7 +140,9 @@ pub fn openapi_document(config: &Config) -> Value {
                                   `passphrase_hash` without `argon2id` (or the reverse)."),
                     "429": error("Too many creates from this client (the limit of \
                                   `POST /api/secrets`); see `Retry-After`."),
-                    "500": error("The server failed (never caused by the request).")
+                    "500": error("The server failed (never caused by the request)."),
+                    "507": error("The server holds as many notes as it may (`--max-notes`); \
+                                  nothing was stored. See `Retry-After`.")
                 }
             }
         },
@@ -155,6 +157,8 @@ pub fn openapi_document(config: &Config) -> Value {
                                   destroyed, a note of the published API, or the id is not a \
                                   UUID. All give the same body."),
                     "408": error("The request took longer than the server's timeout."),
+                    "429": error("Too many peeks from this client (a limit of its own, at \
+                                  the rate of reveals); see `Retry-After`."),
                     "500": error("The server failed (never caused by the request).")
                 }
             }
@@ -372,7 +376,9 @@ pub fn openapi_document(config: &Config) -> Value {
                         "429": error("Too many creates from this client; see `Retry-After`."),
                         "500": error("The server failed (never caused by the request)."),
                         "503": error("With a passphrase: every Argon2id worker is busy and the \
-                                      queue is full; see `Retry-After`. Nothing was stored.")
+                                      queue is full; see `Retry-After`. Nothing was stored."),
+                        "507": error("The server holds as many notes as it may \
+                                      (`--max-notes`); nothing was stored. See `Retry-After`.")
                     }
                 }
             },
@@ -387,6 +393,8 @@ pub fn openapi_document(config: &Config) -> Value {
                                       destroyed, or the id is not a UUID. All give the same \
                                       body."),
                         "408": error("The request took longer than the server's timeout."),
+                        "429": error("Too many peeks from this client (a limit of its own, \
+                                      at the rate of reveals); see `Retry-After`."),
                         "500": error("The server failed (never caused by the request).")
                     }
                 }

@@ -4,8 +4,10 @@
 //! The pages are static files that talk to the JSON API of [`secrets`](super::secrets) with
 //! `fetch`. Every answer of this router carries a strict Content-Security-Policy (no inline script
 //! or style, nothing from another origin), `Referrer-Policy: no-referrer`,
-//! `X-Content-Type-Options: nosniff` and `X-Frame-Options: DENY`; pages are
-//! `Cache-Control: no-store`. The link keys travel in the URL fragment, which browsers never send
+//! `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+//! `Cross-Origin-Opener-Policy: same-origin` (no other window keeps a handle on a page that
+//! holds link keys); pages are `Cache-Control: no-store`, and every script they load (the page's
+//! own and the modules it imports, preloaded) carries a Subresource Integrity attribute. The link keys travel in the URL fragment, which browsers never send
 //! to the server; serving the reveal page never touches the note, so link-preview bots that fetch
 //! a link cannot burn it: only the reveal button's `POST` reads (and deletes) the note.
 
@@ -159,11 +161,15 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      base-uri 'none'; frame-ancestors 'none'";
 
 /// The headers every answer of this router carries.
-const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
     (header::REFERRER_POLICY, "no-referrer"),
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::X_FRAME_OPTIONS, "DENY"),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -223,6 +229,60 @@ mod tests {
             "{path}"
         );
         assert_eq!(header(headers, &header::X_FRAME_OPTIONS), "DENY", "{path}");
+        assert_eq!(
+            header(
+                headers,
+                &HeaderName::from_static("cross-origin-opener-policy")
+            ),
+            "same-origin",
+            "{path}"
+        );
+    }
+
+    /// Every `<script>` and module preload of both pages names an asset and carries that
+    /// asset's SHA-384 as its `integrity`, recomputed here; each page preloads every module its
+    /// script imports, and the README lists the same values.
+    #[test]
+    fn every_script_carries_its_subresource_integrity() {
+        use base64::Engine as _;
+        let sri = |body: &[u8]| {
+            format!(
+                "sha384-{}",
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(body))
+            )
+        };
+        let readme = include_str!("../../README.md");
+        for (page, main) in [(INDEX_HTML, "create.js"), (REVEAL_HTML, "reveal.js")] {
+            let tags: Vec<&str> = page
+                .split('<')
+                .filter(|tag| tag.starts_with("script") || tag.contains("modulepreload"))
+                .collect();
+            let mut named = Vec::new();
+            for tag in &tags {
+                let target = tag
+                    .split(['"', '='])
+                    .find_map(|part| part.strip_prefix("/assets/"))
+                    .unwrap_or_else(|| panic!("a script tag without an asset: <{tag}"));
+                let asset = ASSETS
+                    .iter()
+                    .find(|asset| asset.name == target)
+                    .unwrap_or_else(|| panic!("no asset {target}"));
+                let expected = sri(asset.body);
+                assert!(
+                    tag.contains(&format!("integrity=\"{expected}\"")),
+                    "<{tag} lacks integrity {expected}"
+                );
+                assert!(
+                    readme.contains(&format!("{expected}  /assets/{target}")),
+                    "README lacks {expected} for {target}"
+                );
+                named.push(target);
+            }
+            named.sort_unstable();
+            let mut wanted = vec![main, "noble.js", "note.js"];
+            wanted.sort_unstable();
+            assert_eq!(named, wanted);
+        }
     }
 
     #[tokio::test]
@@ -371,7 +431,10 @@ mod tests {
                     }
                 }
             }
-            assert_eq!(found, 3, "{name}: the icon, the stylesheet and the script");
+            assert_eq!(
+                found, 5,
+                "{name}: the icon, the stylesheet, the script and its two preloaded modules"
+            );
             assert!(html.contains("name=\"viewport\""), "{name}: viewport meta");
         }
     }

@@ -49,7 +49,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
             "/api/secrets",
             post(create).route_layer(limited(Kind::Create)),
         )
-        .route("/api/secrets/{id}", get(peek))
+        .route(
+            "/api/secrets/{id}",
+            get(peek).route_layer(limited(Kind::Peek)),
+        )
         .route(
             "/api/secrets/{id}/reveal",
             post(reveal).route_layer(limited(Kind::Reveal)),

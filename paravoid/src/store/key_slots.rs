@@ -155,6 +155,46 @@ fn aad(table: &[u8], id: u128, slot: SlotIndex) -> Vec<u8> {
     aad
 }
 
+/// Read-only access to the key file for readers outside the writer thread (peeks), so that a
+/// peek never waits for, or occupies, the writer. A key read here may be erased or reused by the
+/// time it is used: a reader treats an erased slot as a deleted record, and the record envelope
+/// (which binds the slot and the note id) refuses a reused slot's key.
+#[derive(Debug)]
+pub(crate) struct SlotReader {
+    file: std::sync::Mutex<File>,
+    path: PathBuf,
+}
+
+impl SlotReader {
+    /// Opens the key file at `path` for reading.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|err| io_error(path, &err))?;
+        Ok(Self {
+            file: std::sync::Mutex::new(file),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The key in `slot`, or `None` if the slot is erased or past the end of the file.
+    pub(crate) fn read(&self, slot: SlotIndex) -> Result<Option<RecordKey>> {
+        let mut key = RecordKey([0; SLOT_LEN]);
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| Error::Internal("the key file reader is poisoned"))?;
+        let read = slot.offset().and_then(|offset| {
+            file.seek(SeekFrom::Start(offset))?;
+            file.read_exact(&mut key.0)
+        });
+        match read {
+            Ok(()) if key.0 == [0; SLOT_LEN] => Ok(None),
+            Ok(()) => Ok(Some(key)),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(err) => Err(io_error(&self.path, &err)),
+        }
+    }
+}
+
 /// The key file and its free list. Owned by the writer thread.
 #[derive(Debug)]
 pub(crate) struct KeySlots {

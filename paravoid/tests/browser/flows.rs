@@ -155,6 +155,20 @@ impl Site<'_> {
                 .await?,
             "no passphrase field for a note without one",
         )?;
+        check_eq(
+            &reader.current_url().await?,
+            &format!("{}/s/{id}", self.base),
+            "the fragment leaves the address bar on load",
+        )?;
+        check(
+            reader
+                .is_displayed(&reader.find("#mode-e2e").await?)
+                .await?
+                && !reader
+                    .is_displayed(&reader.find("#mode-server").await?)
+                    .await?,
+            "an end-to-end link says the server never sees the note",
+        )?;
         self.expect_exists(&id, true).await?;
         self.screenshot(&reader, "reveal-prompt.png").await?;
 
@@ -277,6 +291,15 @@ impl Site<'_> {
                 "return !document.getElementById('reveal').disabled;",
             )
             .await?;
+        check(
+            reader
+                .is_displayed(&reader.find("#mode-server").await?)
+                .await?
+                && !reader
+                    .is_displayed(&reader.find("#mode-e2e").await?)
+                    .await?,
+            "before Reveal, the page says the server will open a published-API note",
+        )?;
         reader.click(&reveal).await?;
         check_eq(
             &self.read_note(&reader).await?,
@@ -426,16 +449,7 @@ impl Site<'_> {
         for (line, body) in received.iter() {
             for secret in secrets.iter() {
                 // Raw, as a JSON string would carry it, in hex and in both base64 alphabets.
-                let json = serde_json::to_string(secret).unwrap_or_default();
-                let escaped = json.trim_matches('"').to_owned();
-                let needles = [
-                    secret.clone(),
-                    escaped,
-                    hex::encode(secret.as_bytes()),
-                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret.as_bytes()),
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_bytes()),
-                ];
-                for needle in needles {
+                for needle in encodings(secret) {
                     check(
                         !contains(line.as_bytes(), needle.as_bytes())
                             && !contains(body, needle.as_bytes()),
@@ -494,11 +508,11 @@ impl Site<'_> {
     }
 
     /// Waits for the share link on the create page and checks its shape.
-    async fn read_link(&self, sender: &Session) -> Result<String, String> {
+    pub(crate) async fn read_link(&self, sender: &Session) -> Result<String, String> {
         let field = sender.wait_visible("#link").await?;
         let link = sender.value(&field).await?;
         check(
-            link.starts_with(&format!("{}/s/", self.base)) && link.contains('#'),
+            link.starts_with(&format!("{}/s/", self.base)) && link.contains("#e2e."),
             &format!("a full share link, got {link:?}"),
         )?;
         Ok(link)
@@ -539,7 +553,7 @@ impl Site<'_> {
 }
 
 /// The note id in `<base>/s/<id>#<keys>`.
-fn note_id(base: &str, link: &str) -> Result<String, String> {
+pub(crate) fn note_id(base: &str, link: &str) -> Result<String, String> {
     link.strip_prefix(base)
         .and_then(|rest| rest.strip_prefix("/s/"))
         .and_then(|rest| rest.split_once('#'))
@@ -548,10 +562,10 @@ fn note_id(base: &str, link: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no note id in {link}"))
 }
 
-/// The link keys after the `#` of a share link.
-fn link_keys(link: &str) -> Result<&str, String> {
+/// The link keys after the `#` (and the end-to-end prefix, if any) of a share link.
+pub(crate) fn link_keys(link: &str) -> Result<&str, String> {
     link.split_once('#')
-        .map(|(_, keys)| keys)
+        .map(|(_, keys)| keys.strip_prefix("e2e.").unwrap_or(keys))
         .filter(|keys| keys.len() == 128)
         .ok_or_else(|| format!("no link keys in {link}"))
 }
@@ -575,11 +589,23 @@ fn rust_outcome(bytes: &[u8], compact: &str, passphrase: Option<&str>) -> Value 
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+/// A secret raw, as a JSON string would carry it, in hex and in both base64 alphabets.
+pub(crate) fn encodings(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    vec![
+        secret.to_owned(),
+        json.trim_matches('"').to_owned(),
+        hex::encode(secret.as_bytes()),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret.as_bytes()),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_bytes()),
+    ]
+}
+
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn check(condition: bool, what: &str) -> Result<(), String> {
+pub(crate) fn check(condition: bool, what: &str) -> Result<(), String> {
     if condition {
         Ok(())
     } else {

@@ -198,3 +198,54 @@ test("the JSON form round-trips and refuses wrong lengths", async () => {
   }
   assert.throws(() => note.noteFromJson({ ...json, argon2id: { ...json.argon2id, t_cost: 0 } }));
 });
+
+test("an end-to-end link says so in its fragment; a bare one does not", async () => {
+  const { keys } = await note.sealNote("x");
+  const compact = note.keysToCompact(keys);
+  const fragment = note.e2eFragment(keys);
+  assert.equal(fragment, "e2e." + compact);
+  assert.deepEqual(note.parseFragment("#" + fragment), { mode: "e2e", compact });
+  assert.deepEqual(note.parseFragment(fragment), { mode: "e2e", compact });
+  assert.deepEqual(note.parseFragment("#" + compact), { mode: "unmarked", compact });
+  // The prefix is outside the base64url alphabet of the keys: no bare link can carry it.
+  assert.throws(() => note.keysFromCompact(fragment), note.EncodingError);
+  assert.deepEqual(note.parseFragment(""), { mode: "unmarked", compact: "" });
+  assert.deepEqual(note.parseFragment(undefined), { mode: "unmarked", compact: "" });
+  assert.deepEqual(note.parseFragment("#e2e."), { mode: "e2e", compact: "" });
+});
+
+test("public Argon2id parameters out of bounds are refused before any work", async () => {
+  const salt = note.toBase64url(new Uint8Array(16).fill(7));
+  const ok = { salt, m_cost_kib: 128, t_cost: 1, p_cost: 1 };
+  assert.equal(note.argon2idFromJson(null), null);
+  assert.equal(note.argon2idFromJson(undefined), null);
+  assert.equal(note.argon2idFromJson(ok).m_cost_kib, 128);
+  for (const bad of [
+    { ...ok, m_cost_kib: note.MAX_M_COST_KIB + 1 },
+    { ...ok, m_cost_kib: 4194304 },
+    { ...ok, m_cost_kib: 127 },
+    { ...ok, t_cost: note.MAX_T_COST + 1 },
+    { ...ok, t_cost: 0 },
+    { ...ok, p_cost: note.MAX_P_COST + 1 },
+    { ...ok, p_cost: 0 },
+    { ...ok, m_cost_kib: 1.5 },
+    { ...ok, m_cost_kib: "128" },
+    { ...ok, salt: note.toBase64url(new Uint8Array(15)) },
+    { ...ok, salt: 5 },
+    "argon2id",
+  ]) {
+    assert.throws(() => note.argon2idFromJson(bad), note.EncodingError, JSON.stringify(bad));
+  }
+  // derivePassphrase itself refuses them too, whoever calls it.
+  const params = { salt: new Uint8Array(16), m_cost_kib: 128, t_cost: 1, p_cost: 1 };
+  assert.equal((await note.derivePassphrase("pw", params)).length, 32);
+  for (const bad of [
+    { ...params, m_cost_kib: note.MAX_M_COST_KIB * 16 },
+    { ...params, t_cost: 1000 },
+    { ...params, p_cost: 64 },
+    { ...params, salt: new Uint8Array(8) },
+    null,
+  ]) {
+    await assert.rejects(note.derivePassphrase("pw", bad), note.EncodingError);
+  }
+});
