@@ -7,17 +7,21 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use paravoid::{AppState, Config};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, fmt};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let wanted = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(wanted.and(driver_cap())),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,6 +30,20 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A filter no `RUST_LOG` can lower: the PostgreSQL driver logs each statement's parameters
+/// (note ids, sealed rows, claim hashes) at debug level, so its crates log at info at most.
+///
+/// An event is logged only if both `RUST_LOG`'s filter and this one let it through: a directive
+/// such as `tokio_postgres::query=trace` passes the first but not this one.
+fn driver_cap() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("tokio_postgres", LevelFilter::INFO)
+        .with_target("postgres_protocol", LevelFilter::INFO)
+        .with_target("postgres_types", LevelFilter::INFO)
+        .with_target("deadpool_postgres", LevelFilter::INFO)
 }
 
 /// Opens the state, binds and serves (HTTPS if a certificate is given) until a shutdown signal.
