@@ -239,6 +239,78 @@ fn age_keygen_encrypt_decrypt_and_refusals() {
 }
 
 #[test]
+fn age_passphrase_encrypt_decrypt_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = write(dir.path(), "pass.txt", "a long passphrase\n");
+    let wrong = write(dir.path(), "wrong.txt", "another passphrase\n");
+    let message = b"a message under a passphrase\n".repeat(3000);
+    for armor in [false, true] {
+        // A low work factor keeps the test fast; the default is age's 18.
+        let mut args = vec![
+            "age",
+            "encrypt",
+            "--passphrase-file",
+            &pass,
+            "--work-factor",
+            "4",
+        ];
+        if armor {
+            args.push("-a");
+        }
+        let sealed = qsmm_with_input(&args, &message);
+        assert!(sealed.status.success());
+        let opened = qsmm_with_input(
+            &["age", "decrypt", "--passphrase-file", &pass],
+            &sealed.stdout,
+        );
+        assert!(opened.status.success());
+        assert!(opened.stdout == message, "round trip");
+        let refused = qsmm_with_input(
+            &["age", "decrypt", "--passphrase-file", &wrong],
+            &sealed.stdout,
+        );
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong passphrase"));
+        assert!(refused.stdout.is_empty());
+    }
+    // Files to keys do not open with a passphrase.
+    let key = ok(&qsmm(&["age", "keygen"]));
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned();
+    let sealed = qsmm_with_input(&["age", "encrypt", "-r", &recipient], b"x");
+    let refused = qsmm_with_input(
+        &["age", "decrypt", "--passphrase-file", &pass],
+        &sealed.stdout,
+    );
+    assert!(!refused.status.success());
+    // Usage errors.
+    for (args, needle) in [
+        (
+            vec![
+                "age",
+                "encrypt",
+                "--passphrase-file",
+                &pass,
+                "--work-factor",
+                "23",
+            ],
+            "not in 1..=22",
+        ),
+        (
+            vec!["age", "encrypt", "-p", "-r", &recipient],
+            "cannot be used with",
+        ),
+    ] {
+        let out = qsmm(&args);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle));
+    }
+}
+
+#[test]
 fn format_refuses_a_medium_with_data_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let medium = dir.path().join("m.img");

@@ -15,7 +15,7 @@ use qsmm_shield::age::{
 const LOG_N: u8 = 4;
 
 fn passphrase(text: &str) -> Passphrase {
-    Passphrase::new(text.to_owned())
+    Passphrase::new(text)
 }
 
 /// Replaces the work factor of the scrypt stanza line of a binary file.

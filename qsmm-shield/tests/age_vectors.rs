@@ -92,7 +92,7 @@ fn run(identities: &[Identity], file: &[u8]) -> (&'static str, Vec<u8>) {
 
 /// As [`run`], with a passphrase.
 fn run_passphrase(passphrase: &str, file: &[u8]) -> (&'static str, Vec<u8>) {
-    let passphrase = Passphrase::new(passphrase.to_owned());
+    let passphrase = Passphrase::new(passphrase);
     finish(Decryptor::with_passphrase(&passphrase, file))
 }
 

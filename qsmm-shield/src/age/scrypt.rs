@@ -42,19 +42,20 @@ pub const MAX_WORK_FACTOR: u8 = 22;
 /// ```
 /// use qsmm_shield::age::{self, Passphrase};
 ///
-/// let passphrase = Passphrase::new("correct horse battery staple".to_owned());
+/// let passphrase = Passphrase::new("correct horse battery staple");
 /// let file = age::encrypt_with_passphrase(&passphrase, 10, b"hi", false)?;
 /// assert_eq!(age::decrypt_with_passphrase(&passphrase, &file)?, b"hi");
 /// # Ok::<(), age::AgeError>(())
 /// ```
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Passphrase(String);
+pub struct Passphrase(Vec<u8>);
 
 impl Passphrase {
-    /// Takes ownership of `passphrase` (zeroized when the [`Passphrase`] is dropped).
+    /// Takes `passphrase` (its bytes, usually UTF-8 text), zeroized when the [`Passphrase`]
+    /// is dropped. A `String` or `Vec<u8>` is moved, not copied.
     #[must_use]
-    pub fn new(passphrase: String) -> Self {
-        Self(passphrase)
+    pub fn new(passphrase: impl Into<Vec<u8>>) -> Self {
+        Self(passphrase.into())
     }
 
     /// The passphrase bytes.
@@ -62,7 +63,7 @@ impl Passphrase {
     /// <div class="warning">This is secret.</div>
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        &self.0
     }
 
     /// Wraps `file_key` into an scrypt stanza with work factor `log_n`.
@@ -184,15 +185,13 @@ mod tests {
     #[test]
     fn stanzas_round_trip_and_reject_a_wrong_passphrase() {
         let key = FileKey::from([9; FILE_KEY_LEN]);
-        let stanza = Passphrase::new("right".into()).wrap(&key, 2).unwrap();
+        let stanza = Passphrase::new("right").wrap(&key, 2).unwrap();
         assert_eq!(stanza.args()[0], SCRYPT_TAG);
         assert_eq!(stanza.args()[2], "2");
-        let opened = Passphrase::new("right".into())
-            .unwrap_stanza(&stanza)
-            .unwrap();
+        let opened = Passphrase::new("right").unwrap_stanza(&stanza).unwrap();
         assert_eq!(opened.unwrap().as_bytes(), key.as_bytes());
         assert!(
-            Passphrase::new("wrong".into())
+            Passphrase::new("wrong")
                 .unwrap_stanza(&stanza)
                 .unwrap()
                 .is_none()
@@ -204,7 +203,7 @@ mod tests {
         let key = FileKey::from([9; FILE_KEY_LEN]);
         for log_n in [0, MAX_WORK_FACTOR + 1, u8::MAX] {
             assert!(matches!(
-                Passphrase::new("p".into()).wrap(&key, log_n),
+                Passphrase::new("p").wrap(&key, log_n),
                 Err(AgeError::WorkFactor)
             ));
         }
