@@ -12,6 +12,8 @@ mod kdf;
 mod map;
 /// Media: format, open, lock, the shared allocator and the registry of open volumes.
 mod medium;
+/// Multi-snapshot mode: the root area, slots and the tick.
+mod multi_snapshot;
 /// A volume's root record and its mesh I/O.
 mod root;
 /// Volumes: the public handle over sectors, map, copy-on-write and flush.
@@ -20,4 +22,5 @@ mod volume;
 pub use error::{Error, Result};
 pub use kdf::KdfCost;
 pub use medium::{BLOCK_SIZE, MIN_MEDIUM_SIZE, Medium, format};
+pub use multi_snapshot::{DEFAULT_TICK_SLOTS, SlotCounts, SnapshotMode};
 pub use volume::Volume;

@@ -2,12 +2,11 @@
 //! fresh blocks (with the index blocks that point at them).
 
 use qsmm_types::BlockId;
-use qsmm_void::Namespace;
+use qsmm_void::{BlockDevice, Namespace};
 
 use super::state::{State, VolumeInner, to_usize};
 use crate::error::{Error, Result};
 use crate::map::{ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX_LEN, Leaf, encode_pointers};
-use crate::medium::Medium;
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
 /// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
@@ -61,7 +60,7 @@ impl VolumeInner {
             let loaded = if ptr == 0 {
                 Leaf::empty()
             } else {
-                read_leaf(&self.medium, &self.map, ptr).ok_or(Error::Integrity)?
+                read_leaf(&self.dev(), &self.map, ptr).ok_or(Error::Integrity)?
             };
             state.cache.insert(leaf, loaded);
         }
@@ -142,10 +141,7 @@ impl VolumeInner {
         let block = self.medium.allocate()?;
         state.owned.set(block);
         state.fresh.set(block);
-        if let Err(e) = self
-            .map
-            .write_block(self.medium.device(), BlockId(block), plain)
-        {
+        if let Err(e) = self.map.write_block(&self.dev(), BlockId(block), plain) {
             state.release(&self.medium, block);
             return Err(e.into());
         }
@@ -154,14 +150,18 @@ impl VolumeInner {
 }
 
 /// Reads and opens map block `block`.
-pub(super) fn read_sealed(medium: &Medium, map: &Namespace, block: u64) -> Result<Vec<u8>> {
-    map.read_block(medium.device(), BlockId(block))?
+pub(super) fn read_sealed(
+    device: &dyn BlockDevice,
+    map: &Namespace,
+    block: u64,
+) -> Result<Vec<u8>> {
+    map.read_block(device, BlockId(block))?
         .ok_or(Error::Integrity)
 }
 
 /// Reads leaf block `block`; `None` if it does not open or decode.
-pub(super) fn read_leaf(medium: &Medium, map: &Namespace, block: u64) -> Option<Leaf> {
-    read_sealed(medium, map, block)
+pub(super) fn read_leaf(device: &dyn BlockDevice, map: &Namespace, block: u64) -> Option<Leaf> {
+    read_sealed(device, map, block)
         .ok()
         .and_then(|plain| Leaf::decode(&plain))
 }

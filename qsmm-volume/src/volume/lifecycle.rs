@@ -5,7 +5,7 @@
 use super::state::{State, VolumeInner};
 use crate::error::Result;
 use crate::medium::Medium;
-use crate::root::write_root;
+use crate::multi_snapshot::Class;
 
 impl State {
     /// Whether blocks are waiting for durable roots to be freed.
@@ -32,6 +32,10 @@ impl VolumeInner {
         let medium = &self.medium;
         self.write_dirty_leaves(state)?;
         self.write_dirty_index(state)?;
+        if self.class == Class::Higher {
+            // Its map blocks must have travelled before the root that names them.
+            medium.drain_queue()?;
+        }
         medium.device().flush()?;
         // Nothing to record and nothing waiting to be freed: the durable root stands.
         if !state.changed && !state.has_pending() {
@@ -39,7 +43,7 @@ impl VolumeInner {
         }
         let root = state.root(self);
         let generation = state.generation + 1;
-        write_root(medium, &state.keyed, &root, generation)?;
+        self.commit_generation(state, &root, generation)?;
         state.generation = generation;
         state.changed = false;
         // Generation g+1 is durable: blocks the root before it still referenced are free now.

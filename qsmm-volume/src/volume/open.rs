@@ -17,6 +17,7 @@ use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::map::{ENTRIES_PER_LEAF, LEAVES_PER_INDEX, LEAVES_PER_INDEX_LEN, decode_pointers};
 use crate::medium::{Medium, OpenVolume};
+use crate::multi_snapshot::{Class, SnapshotMode, find_root, root_area};
 use crate::root::{MAX_LOWER, Root, physical_mesh_blocks, read_root, write_root};
 
 /// Everything an open volume is made of, read from its root or made by `create`.
@@ -35,6 +36,8 @@ struct Parts {
     lower: Vec<Arc<VolumeInner>>,
     /// The block of each leaf, read from the index (`None`: a new volume, no leaves).
     leaf_ptrs: Option<Vec<u64>>,
+    /// How its writes reach the medium.
+    class: Class,
 }
 
 /// Creates a volume (see [`crate::Volume::create`]).
@@ -43,9 +46,15 @@ pub(super) fn create(
     passphrase: &[u8],
     logical_size: u64,
     protect: &[&Arc<VolumeInner>],
+    mode: SnapshotMode,
 ) -> Result<Arc<VolumeInner>> {
-    let max_leaves =
-        Root::max_index(medium.mesh().max_metadata_len(), protect.len()) as u64 * LEAVES_PER_INDEX;
+    let multi = mode == SnapshotMode::Multi;
+    let capacity = if multi {
+        medium.mesh().max_metadata_len().min(root_area::CAPACITY)
+    } else {
+        medium.mesh().max_metadata_len()
+    };
+    let max_leaves = Root::max_index(capacity, protect.len()) as u64 * LEAVES_PER_INDEX;
     let max = medium
         .size()
         .min(max_leaves.saturating_mul(ENTRIES_PER_LEAF * SECTOR));
@@ -67,10 +76,20 @@ pub(super) fn create(
     }
     let mesh_key = medium.kdf_cost().derive(passphrase, medium.salt())?;
     let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    if read_root(medium, &keyed).is_ok() {
+    if find_root(medium, &mesh_key)?.is_some() || read_root(medium, &keyed).is_ok() {
         return Err(Error::VolumeExists);
     }
-    let mesh_blocks = physical_mesh_blocks(&keyed);
+    let mesh_blocks = if multi {
+        medium.enable_multi()?;
+        Vec::new()
+    } else {
+        if medium.is_multi() {
+            return Err(Error::InvalidParameter(
+                "volumes of both snapshot modes cannot be open on one medium",
+            ));
+        }
+        physical_mesh_blocks(&keyed)
+    };
     medium.claim(&mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
         .iter()
@@ -85,7 +104,21 @@ pub(super) fn create(
         lower: lower_keys,
         index: Vec::new(),
     };
-    if let Err(e) = write_root(medium, &keyed, &root, 0) {
+    let class = match (multi, protect.is_empty()) {
+        (false, _) => Class::Single,
+        (true, true) => Class::Base,
+        (true, false) => Class::Higher,
+    };
+    let written = if multi {
+        let fingerprint = fingerprint(&mesh_key, medium.salt());
+        let encoded = root.encode();
+        medium
+            .keep_root(fingerprint, &mesh_key, &encoded, 0, None)
+            .and_then(|()| medium.commit_root(&fingerprint, &encoded, 0))
+    } else {
+        write_root(medium, &keyed, &root, 0)
+    };
+    if let Err(e) = written {
         medium.release(mesh_blocks);
         return Err(e);
     }
@@ -105,6 +138,7 @@ pub(super) fn create(
             bad_leaves: BTreeSet::new(),
             lower: protect.iter().map(|v| Arc::clone(v)).collect(),
             leaf_ptrs: None,
+            class,
         },
     )
 }
@@ -123,8 +157,39 @@ pub(super) fn open_mesh_key(
             .map_err(|_| Error::Internal("a registered volume of another type"));
     }
     let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    let (generation, root) = read_root(medium, &keyed)?;
-    let mesh_blocks = physical_mesh_blocks(&keyed);
+    // A root in the root area is a multi-snapshot volume's; otherwise the mesh's.
+    let (generation, root, mesh_blocks, class) = match find_root(medium, &mesh_key)? {
+        Some(found) => {
+            medium.enable_multi()?;
+            medium.keep_root(
+                fingerprint,
+                &mesh_key,
+                &found.encoded,
+                found.generation,
+                Some(found.block),
+            )?;
+            let class = if found.root.lower.is_empty() {
+                Class::Base
+            } else {
+                Class::Higher
+            };
+            (found.generation, found.root, Vec::new(), class)
+        }
+        None => {
+            let (generation, root) = read_root(medium, &keyed)?;
+            if medium.is_multi() {
+                return Err(Error::InvalidParameter(
+                    "volumes of both snapshot modes cannot be open on one medium",
+                ));
+            }
+            (
+                generation,
+                root,
+                physical_mesh_blocks(&keyed),
+                Class::Single,
+            )
+        }
+    };
     let map = map_namespace(&root.volume_key, medium.salt())?;
 
     // Walk the map: every block it references becomes ours.
@@ -142,7 +207,7 @@ pub(super) fn open_mesh_key(
             continue;
         }
         owned.set(index_block);
-        let pointers = read_sealed(medium, &map, index_block)
+        let pointers = read_sealed(medium.device(), &map, index_block)
             .ok()
             .and_then(|plain| decode_pointers(&plain));
         match pointers {
@@ -163,7 +228,7 @@ pub(super) fn open_mesh_key(
             continue;
         }
         owned.set(ptr);
-        match read_leaf(medium, &map, ptr) {
+        match read_leaf(medium.device(), &map, ptr) {
             Some(l) => {
                 for e in &l.entries {
                     if e.block != 0 {
@@ -199,6 +264,7 @@ pub(super) fn open_mesh_key(
             bad_leaves,
             lower,
             leaf_ptrs: Some(leaf_ptrs),
+            class,
         },
     )
 }
@@ -215,6 +281,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         bad_leaves,
         lower,
         leaf_ptrs,
+        class,
     } = parts;
     let fingerprint = fingerprint(&mesh_key, medium.salt());
     let mut data_key = derive_subkey(&root.volume_key, medium.salt(), labels::VOLUME_DATA);
@@ -235,6 +302,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         volume_id: root.volume_id,
         cipher,
         map,
+        class,
         _lower: lower,
         state: Mutex::new(State {
             fingerprint,

@@ -185,6 +185,8 @@ mod tests {
             // Mount 1 changes 2, 3, 4 and 9; mount 2 changes 3, 9 and 12.
             changed: vec![vec![2, 3, 4, 9], vec![3, 9, 12]],
             decoy,
+            physical_writes: 0,
+            logical_writes: 0,
         }
     }
 
