@@ -10,7 +10,7 @@ use qsmm_shield::kem::{KemKeypair, KemLevel};
 use qsmm_shield::wrap::{self, UnwrapSecretKey, WrapPublicKey, WrapSuite, WrappedKey};
 use qsmm_types::{Error, SecretKey};
 
-/// The example of the workspace README, unchanged.
+/// The example of the `qsmm` facade's README, unchanged.
 #[test]
 fn readme_example() {
     use qsmm_shield::kem::{KemKeypair, KemLevel};

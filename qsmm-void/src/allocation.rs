@@ -61,7 +61,7 @@ const MAX_WALK: u32 = 4096;
 ///
 /// Several namespaces on one medium allocate **uniformly at random among the free blocks** and
 /// record each choice in their own metadata, as `qsmm-volume` does (see ARCHITECTURE.md,
-/// "Data-block allocation"): with random choice a revealed namespace's block set is a uniform
+/// "qsmm-void"): with random choice a revealed namespace's block set is a uniform
 /// sample whatever else is on the medium. Use this type for a single namespace, or give each
 /// namespace a disjoint region
 /// ([`Namespace::data_allocator_in`](crate::Namespace::data_allocator_in)) at the cost of

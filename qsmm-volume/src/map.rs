@@ -1,5 +1,50 @@
-//! The on-disk structures of a volume's map under its root: index blocks and map leaves (byte
-//! layouts in ARCHITECTURE.md, "Deniable volumes").
+//! The on-disk structures under a volume's mesh root: the root record, index blocks and map
+//! leaves, and the data blocks they point at.
+//!
+//! All integers are little-endian and every block is 4096 bytes.
+//!
+//! # Mesh root
+//!
+//! The metadata inside the `qsmm-shatter` shares (Shamir GF(256) 2-of-4, generation `g` in slot
+//! `g mod 2`, each share a sealed block; see `qsmm_shatter::mesh`), at most 3987 bytes:
+//!
+//! ```text
+//! offset      length  field
+//! 0           1       version = 1
+//! 1           1       m = number of lower volumes (≤ 14)
+//! 2           32      volume key
+//! 34          16      volume id (random; part of every sector's associated data)
+//! 50          8       logical size in bytes (non-zero multiple of 4096)
+//! 58          4       c = number of index blocks
+//! 62          32·m    mesh keys of the lower volumes
+//! 62+32m      8·c     physical block of each index block (0 = none yet)
+//! ```
+//!
+//! # Index block
+//!
+//! A `qsmm-void` sealed block (24-byte nonce, ciphertext, 16-byte tag; AAD =
+//! `"qsmm/v1/void/blk"` ‖ block id) under the map namespace; its plaintext is up to 506 leaf
+//! pointers, `u64` each (0 = leaf never written: its 84 sectors read as zeros). Index block `i`
+//! covers leaves `506·i … 506·i + 505`.
+//!
+//! # Map leaf
+//!
+//! A sealed block of the same kind holding 84 map entries of 48 bytes (4032 bytes); leaf `j` maps
+//! sectors `84·j … 84·j + 83`:
+//!
+//! ```text
+//! offset  length  field
+//! 0       8       physical block of the sector's ciphertext (0 = unmapped: reads as zeros)
+//! 8       24      XChaCha20 nonce, fresh random per write
+//! 32      16      Poly1305 tag
+//! ```
+//!
+//! # Data block
+//!
+//! Exactly 4096 bytes of XChaCha20 ciphertext of the sector; the tag (in its map entry) covers it
+//! and the 48-byte associated data `"qsmm/v1/vol/sect"` ‖ volume id ‖ sector number (`u64`) ‖
+//! physical block (`u64`), so a sector moved to another block, another sector or another volume
+//! does not authenticate. A 1 GiB volume has 3121 leaves and 7 index blocks: 0.3 % overhead.
 
 /// Bytes of one map entry: block (8), nonce (24), tag (16).
 pub(crate) const ENTRY_LEN: usize = 48;

@@ -103,9 +103,9 @@ pub use qsmm_proof_stub as proof;
 #[cfg(feature = "volume")]
 pub use qsmm_volume as volume;
 
-/// The code examples of the repository README, compiled and run as doctests with the default
-/// features (`cargo test -p qsmm --doc`).
+/// The code examples of this crate's README, compiled and run as doctests with the default
+/// features and `volume` (`cargo test -p qsmm --doc`).
 #[cfg(all(doctest, feature = "shield", feature = "shatter", feature = "void"))]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 #[derive(Debug)]
 pub struct ReadmeDoctests;

@@ -14,14 +14,20 @@
 //! | `paravoid_notes` | `id uuid` (primary key) | the note id |
 //! | | `expires_at bigint` (indexed) | Unix seconds at which the note stops existing |
 //! | | `failed_attempts smallint` | passphrase attempts used so far (each reserved before its check) |
-//! | | `note bytea` | `qsmm_shield::note::StoredNote::to_bytes()` (itself versioned) |
+//! | | `passphrase_required boolean` | the note needs a passphrase (answered by peeks without opening anything) |
+//! | | `end_to_end boolean` | a note sealed in the browser; each mode's endpoints see only their own kind |
+//! | | `key_epoch bigint` | the expiry epoch whose key sealed `sealed` ([`epoch_keys`]) |
+//! | | `sealed bytea` | the plaintext of the redb record's sealed body — `StoredNote::to_bytes()`, preceded by the claim hashes for an end-to-end note — sealed (AES-256-GCM, the `key_slots` envelope) under the key of epoch `key_epoch` |
+//! | `paravoid_store_key_check` | `epoch`, `fingerprint` | one-way fingerprints of future chain keys: an instance started with another store key secret is refused |
 //!
-//! These are the fields of the redb record header and its sealed note, one column each, so that
-//! the attempt counter can be changed by an `UPDATE` without rewriting the note. Nothing else is
-//! stored: no decapsulation key, seed, classical secret, passphrase or message. Unlike the redb
-//! file, the note is not sealed again under a per-note key: PostgreSQL keeps every old tuple
-//! version in dead tuples, the WAL and backups, so such a key would not be shredded (see
-//! `SECURITY.md`).
+//! The clear columns are the redb record header, one column each, so that the attempt counter
+//! is changed by an `UPDATE` without rewriting the note and peeks decrypt nothing. Nothing else
+//! is stored: no decapsulation key, seed, classical secret, passphrase, token or message. Rows
+//! are sealed, but not under a per-note key as on redb: PostgreSQL keeps every old tuple version
+//! in dead tuples, the WAL and backups, so such a key would never be shredded. The key of a row
+//! is that of its expiry hour, derived from a one-way chain kept in each instance's
+//! `--store-key` file ([`epoch_keys`]); copies of the database stop opening a note at the end of
+//! its expiry hour, not at its reveal (see paravoid's `SECURITY.md`).
 //!
 //! # Exactly once across instances
 //!
@@ -50,6 +56,22 @@
 //! disk. If the connection breaks while a `COMMIT` is in flight the outcome is unknown to
 //! paravoid: the request is answered 503, and the note may or may not be gone (it is never handed
 //! out twice).
+//!
+//! # Outages
+//!
+//! Connection errors (closed socket, I/O error, SQLSTATE class 08, 57P01–57P03, 53300) and a pool
+//! that cannot produce a connection within 5 s are [`Error::Unavailable`](crate::Error), answered
+//! 503 with `Retry-After: 1`; other database errors are 500. The pool (16 connections per
+//! instance) drops connections whose socket has closed when they come back
+//! (`RecyclingMethod::Fast`) and opens new ones on demand, so an instance recovers without a
+//! restart when PostgreSQL returns. `GET /healthz` runs `SELECT 1` on a pooled connection.
+//!
+//! # Synchronous callers
+//!
+//! `AppState::open` and `AppState::stored_notes` stay synchronous: the migrations and the count
+//! run on a connection of their own, on a current-thread runtime in a thread of their own, so they
+//! work from plain code and from inside a runtime alike; the pool opens its connections lazily on
+//! the runtime that serves requests.
 
 use std::future::Future;
 use std::path::Path;
