@@ -251,3 +251,35 @@ fn a_volume_exists_once() {
     ));
     assert_eq!(device.block_count(), BLOCKS);
 }
+
+/// Write amplification of a stream of whole sectors committed once, counted: each sector and
+/// map block is written once in place and once as its slot, plus the root area and the tick.
+#[test]
+fn streaming_writes_cost_about_two_blocks_per_sector() {
+    let device = Arc::new(MemoryDevice::new(4096, 8192).unwrap());
+    qsmm_void::format(&*device).unwrap();
+    let medium = medium(&device);
+    let decoy = Volume::create_with_mode(&medium, b"decoy", 24 * MIB, &[], MULTI).unwrap();
+    let before = medium.slot_counts().unwrap();
+    let sectors = 4000u64;
+    let chunk = vec![5u8; 64 * 4096];
+    for lba in (0..sectors).step_by(64) {
+        decoy.write(lba, &chunk).unwrap();
+    }
+    decoy.close().unwrap();
+    let after = medium.slot_counts().unwrap();
+    let written = after.total() - before.total();
+    let amplification = written as f64 / sectors as f64;
+    // 4000 sectors and the map (48 leaves, an index block, map blocks written before the
+    // commit) in place, as many slots plus the tick, and the root area per commit.
+    let base = after.base - before.base;
+    assert!((sectors + 49..sectors + 160).contains(&base), "{base}");
+    assert_eq!(
+        (after.carried + after.noise) - (before.carried + before.noise),
+        base + qsmm_volume::DEFAULT_TICK_SLOTS
+    );
+    assert!(
+        amplification > 2.0 && amplification < 2.2,
+        "{amplification}"
+    );
+}
