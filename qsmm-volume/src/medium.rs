@@ -420,21 +420,37 @@ impl Medium {
         Ok(())
     }
 
-    /// A uniformly random block no open volume holds, without taking it (`None`: none left).
-    pub(crate) fn pick_free(&self, rng: &mut ChaCha20Rng) -> Option<u64> {
-        let state = self.inner.lock();
+    /// Takes a uniformly random block no open volume holds, for noise; returns it and how
+    /// many blocks were free (`None`: none left).
+    pub(crate) fn hold_free(&self, rng: &mut ChaCha20Rng) -> Option<(u64, u64)> {
+        let mut state = self.inner.lock();
         let len = state.used.len();
         let free = len - state.used.ones();
         if free == 0 {
             return None;
         }
+        let mut block = None;
         for _ in 0..32 {
             let candidate = below(rng, len);
             if !state.used.get(candidate) {
-                return Some(candidate);
+                block = Some(candidate);
+                break;
             }
         }
-        state.used.nth_zero(below(rng, free))
+        let block = match block {
+            Some(b) => b,
+            None => state.used.nth_zero(below(rng, free))?,
+        };
+        state.used.set(block);
+        Some((block, free))
+    }
+
+    /// Gives back blocks noise slots held (no queue entry can name them).
+    pub(crate) fn release_held(&self, blocks: &[u64]) {
+        let mut state = self.inner.lock();
+        for &b in blocks {
+            state.used.clear(b);
+        }
     }
 
     fn forget_queued(&self, blocks: &[u64]) {

@@ -88,6 +88,10 @@ pub(crate) struct MultiState {
     tick_slots: u64,
     ticks_used: u64,
     counts: SlotCounts,
+    /// Blocks noise slots wrote, held as used so that no volume takes them later in the mount
+    /// (as no volume takes a block a slot carried); given back when they outgrow a quarter of
+    /// the free blocks.
+    noise_held: Vec<u64>,
     rng: ChaCha20Rng,
 }
 
@@ -99,6 +103,7 @@ impl MultiState {
             tick_slots: DEFAULT_TICK_SLOTS,
             ticks_used: 0,
             counts: SlotCounts::default(),
+            noise_held: Vec::new(),
             rng,
         }
     }

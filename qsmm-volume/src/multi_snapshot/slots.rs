@@ -87,10 +87,15 @@ impl Medium {
             m.counts.carried += 1;
             return Ok(());
         }
-        let Some(block) = self.pick_free(&mut m.rng) else {
+        let Some((block, free)) = self.hold_free(&mut m.rng) else {
             // A full medium: nothing to overwrite.
             return Ok(());
         };
+        m.noise_held.push(block);
+        if m.noise_held.len() as u64 > free / 4 {
+            let held = core::mem::take(&mut m.noise_held);
+            self.release_held(&held);
+        }
         let mut noise = Zeroizing::new(vec![0u8; BLOCK_SIZE]);
         m.rng.fill_bytes(&mut noise);
         m.counts.noise += 1;
