@@ -117,6 +117,9 @@ fn main() -> Result {
         )?;
     }
 
+    let dir = target(&root, "volume_open")?;
+    write(&dir, "root-index-leaf", &qsmm_fuzz::volume_open_seed())?;
+
     let dir = target(&root, "mesh_reconstruct")?;
     let mut records = [Vec::new(), Vec::new()];
     for (generation, (metadata, out)) in (0u64..).zip(MESH_METADATA.iter().zip(&mut records)) {
@@ -147,6 +150,21 @@ fn main() -> Result {
             &dir,
             &format!("proof-{index}"),
             &qsmm_proof_stub::ProofEncoding::to_bytes(&tree().prove(index)?),
+        )?;
+    }
+
+    // Two honest zero-knowledge proofs (position hidden, and disclosed) of leaf 1.
+    let dir = target(&root, "halo2_proof_decode_verify")?;
+    let witness = qsmm_proof_halo2::MembershipWitness::from_tree(tree(), 1)?;
+    for (name, disclosure) in [
+        ("hidden-1", qsmm_proof_halo2::Disclosure::Hidden),
+        ("position-1", qsmm_proof_halo2::Disclosure::Position),
+    ] {
+        let proof = qsmm_proof_halo2::prove(&witness, disclosure)?;
+        write(
+            &dir,
+            name,
+            &qsmm_proof_stub::ProofEncoding::to_bytes(&proof),
         )?;
     }
 

@@ -16,12 +16,17 @@ mod proof;
 mod shatter;
 mod shield;
 mod void;
+mod volume;
 
 pub use age::{
     AGE_HYBRID_IDENTITY, AGE_X25519_IDENTITY, age_decrypt, age_header_stanzas, age_identities,
 };
 pub use http::paravoid_http;
-pub use proof::proof_decode_verify;
+pub use proof::{halo2_proof_decode_verify, proof_decode_verify};
 pub use shatter::{mesh_reconstruct, record_len as shatter_record_len};
 pub use shield::{dsa_decoders_verify, kem_decoders, note_decoders, wrapped_key, xwing_decoders};
 pub use void::open_block;
+pub use volume::{
+    LOWER_PASSPHRASE, VOLUME_BLOCKS, VOLUME_PASSPHRASE, volume_mesh_key, volume_open,
+    volume_open_seed,
+};

@@ -1,4 +1,4 @@
-//! Target for `qsmm-proof-stub`: decoding and verifying arbitrary proofs.
+//! Targets for `qsmm-proof-stub` and `qsmm-proof-halo2`: decoding and verifying arbitrary proofs.
 
 use qsmm_proof_stub::IntegrityVerifier;
 use qsmm_proof_stub::merkle::{MerkleProof, MimcMerkle};
@@ -40,4 +40,48 @@ pub fn proof_decode_verify(data: &[u8]) {
             );
         }
     }
+}
+
+/// `qsmm_proof_halo2::MembershipProof::from_bytes` on arbitrary bytes, then verification against
+/// the fixed tree's commitment for a proof of that tree's depth.
+///
+/// - a decoded proof re-encodes to exactly the input (the header is canonical);
+/// - a proof verifies for at most one of the fixed blocks (and, disclosing its position, only
+///   at that block's index): nothing but an honest proof of one leaf is accepted;
+/// - `verify_bytes` of the interface agrees with decode-then-verify for position proofs.
+///
+/// Proofs of other depths are only decoded: building keys for every depth would dominate the
+/// run.
+///
+/// # Panics
+///
+/// When a property fails.
+pub fn halo2_proof_decode_verify(data: &[u8]) {
+    use qsmm_proof_halo2::{Disclosure, Halo2Membership, MembershipProof};
+    use qsmm_proof_stub::{ProofEncoding, hash};
+
+    let Ok(proof) = MembershipProof::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(
+        proof.to_bytes(),
+        data,
+        "decode then encode must be the identity"
+    );
+    let tree = tree();
+    if proof.depth() != tree.depth() {
+        return;
+    }
+    let commitment = tree.commitment();
+    let mut accepted = 0;
+    for (index, block) in (0u64..).zip(TREE_BLOCKS) {
+        let verified =
+            qsmm_proof_halo2::verify(&commitment, hash::leaf(block), index, &proof).is_ok();
+        if proof.disclosure() == Disclosure::Position {
+            let bytes = Halo2Membership.verify_bytes(&commitment, index, block, data);
+            assert_eq!(verified, bytes.is_ok(), "verify_bytes disagrees");
+        }
+        accepted += usize::from(verified);
+    }
+    assert!(accepted <= 1, "one proof verified for several blocks");
 }

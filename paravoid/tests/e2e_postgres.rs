@@ -1,6 +1,7 @@
 //! The end-to-end API suite of `e2e.rs`, run again with the PostgreSQL store: each test on a
-//! database of its own on a throwaway PostgreSQL server (fails under `CI` when PostgreSQL is
-//! missing, falls back to redb with a printed notice elsewhere).
+//! database of its own on a throwaway PostgreSQL server (fails under `QSMM_REQUIRE_EXTERNAL=1` when
+//! PostgreSQL is missing; elsewhere the binary reports the skip and ends, never running the suite
+//! on redb in its place).
 
 /// The store the included suite runs on.
 const BACKEND: suite::support::Backend = suite::support::Backend::Postgres;

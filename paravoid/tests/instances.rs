@@ -3,7 +3,7 @@
 //! load (503 while it is down, recovery without restarting paravoid, no acknowledged note lost).
 //!
 //! PostgreSQL runs as a throwaway cluster (`support/pg_cluster.rs`); without it these tests fail
-//! under `CI` and are skipped with a printed message elsewhere.
+//! under `QSMM_REQUIRE_EXTERNAL=1` and are skipped with a printed message elsewhere.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -45,7 +45,7 @@ fn variables(created: &Value) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_curl_examples_work() {
     if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED readme_curl_examples_work: `curl` is not installed");
+        support::external::skip("`curl` is not installed");
         return;
     }
     let readme = include_str!("../README.md");

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use qsmm_volume::{KdfCost, Medium};
 
+/// `qsmm age`.
+mod age;
 /// `qsmm changepwd`.
 mod changepwd;
 /// `qsmm create`.
@@ -13,6 +15,10 @@ mod create;
 mod format;
 /// `qsmm info`.
 mod info;
+/// `qsmm mount` and `qsmm unmount`.
+mod mount;
+/// `qsmm proof`.
+mod proof;
 /// `qsmm serve`.
 mod serve;
 /// `qsmm testpwd`.
@@ -40,6 +46,14 @@ enum Command {
     Info(info::InfoArgs),
     /// Export volumes as NBD block devices (nbdkit with the qsmm plugin) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Mount volumes as directories (in the background, without root) until `qsmm unmount`.
+    Mount(mount::MountArgs),
+    /// Unmount what `qsmm mount` mounted: flush, stop the background processes, clean up.
+    Unmount(mount::UnmountArgs),
+    /// Encrypt and decrypt age files (X25519 and post-quantum hybrid keys).
+    Age(age::AgeArgs),
+    /// Zero-knowledge proofs that a block is on a medium: commit, prove, verify.
+    Proof(proof::ProofArgs),
 }
 
 /// The medium and the passphrase cost, shared by the commands that open volumes.
@@ -87,6 +101,10 @@ pub(crate) fn run(cli: Cli) -> Result<(), String> {
         Command::Changepwd(args) => changepwd::run(&args),
         Command::Info(args) => info::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Mount(args) => mount::run(&args),
+        Command::Unmount(args) => mount::unmount(&args),
+        Command::Age(args) => age::run(&args),
+        Command::Proof(args) => proof::run(&args),
     }
 }
 

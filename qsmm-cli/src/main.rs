@@ -10,7 +10,11 @@ use clap::Parser;
 
 /// The subcommands, one module each.
 mod commands;
-/// Passphrase input: terminal without echo, or files.
+/// Ctrl-C and SIGTERM around the prompts; no core dumps.
+mod interrupt;
+/// Starting and stopping nbdkit with the qsmm plugin.
+mod nbdkit;
+/// Passphrase input: terminal without echo, files or a descriptor.
 mod passphrase;
 /// Size arguments: `512K`, `256M`, `1G`, …
 mod size;

@@ -219,3 +219,80 @@ fn multi_snapshot_volumes_from_the_command_line() {
         "no volume",
     );
 }
+
+/// Runs `qsmm` with `input` on standard input.
+fn qsmm_with_input(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qsmm"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A writer thread: the child may write its output before it read all of its input, or
+    // stop reading early (a refusal), which is a broken pipe here and not an error.
+    let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+#[test]
+fn age_keygen_encrypt_decrypt_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    for pq in [true, false] {
+        let keygen: &[&str] = if pq {
+            &["age", "keygen", "--pq"]
+        } else {
+            &["age", "keygen"]
+        };
+        let key = ok(&qsmm(keygen));
+        let recipient = key
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .unwrap()
+            .to_owned();
+        assert!(recipient.starts_with(if pq { "age1pq1" } else { "age1" }));
+        let key_file = write(dir.path(), "key.txt", &key);
+        let other = write(dir.path(), "other.txt", &ok(&qsmm(keygen)));
+        let message = b"a message for the age command\n".repeat(3000);
+        for armor in [false, true] {
+            let mut args = vec!["age", "encrypt", "-r", recipient.as_str()];
+            if armor {
+                args.push("-a");
+            }
+            let sealed = qsmm_with_input(&args, &message);
+            assert!(sealed.status.success());
+            assert_eq!(
+                sealed
+                    .stdout
+                    .starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"),
+                armor
+            );
+            let opened = qsmm_with_input(&["age", "decrypt", "-i", &key_file], &sealed.stdout);
+            assert!(opened.status.success());
+            assert!(opened.stdout == message, "round trip");
+            let wrong = qsmm_with_input(&["age", "decrypt", "-i", &other], &sealed.stdout);
+            assert!(!wrong.status.success());
+            let mut tampered = sealed.stdout.clone();
+            let last = tampered.len() - 40;
+            tampered[last] ^= if armor { 0x01 } else { 0x80 };
+            let bad = qsmm_with_input(&["age", "decrypt", "-i", &key_file], &tampered);
+            assert!(!bad.status.success());
+        }
+    }
+    fails_with(&qsmm(&["age", "encrypt", "-r", "age1notakey"]), "recipient");
+}
+
+#[test]
+fn format_refuses_a_medium_with_data_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let medium = dir.path().join("m.img");
+    let m = medium.to_str().unwrap();
+    ok(&qsmm(&["format", m, "--size", "1M"]));
+    fails_with(&qsmm(&["format", m, "--size", "1M"]), "--force");
+    ok(&qsmm(&["format", m, "--size", "1M", "--force"]));
+}

@@ -11,7 +11,9 @@ use qsmm_volume::Error as VolumeError;
 #[non_exhaustive]
 pub enum Error {
     /// A parameter the plugin does not know.
-    #[error("unknown parameter `{0}` (expected medium, passphrase-file or protect)")]
+    #[error(
+        "unknown parameter `{0}` (expected medium, passphrase-file, passphrase-fd, protect or commit-interval)"
+    )]
     UnknownKey(String),
     /// `medium` was given twice.
     #[error("`medium` given more than once")]
@@ -19,24 +21,27 @@ pub enum Error {
     /// A required parameter is missing (or empty).
     #[error("missing parameter `{0}`")]
     MissingParameter(&'static str),
-    /// A passphrase file could not be read.
-    #[error("cannot read passphrase file {}", path.display())]
-    PassphraseFile {
-        /// The file named in the parameter.
-        path: PathBuf,
+    /// `passphrase-fd` or `commit-interval` was given twice.
+    #[error("`{0}` given more than once")]
+    DuplicateParameter(&'static str),
+    /// A parameter's value is not a number in its range.
+    #[error("invalid value for `{0}`")]
+    InvalidValue(&'static str),
+    /// A passphrase file could not be read, or holds no passphrase or too long a one.
+    #[error(transparent)]
+    Passphrase(#[from] qsmm_volume::PassphraseError),
+    /// The descriptor of `passphrase-fd` could not be opened or read.
+    #[error("cannot read passphrases from file descriptor {fd}")]
+    PassphraseFd {
+        /// The descriptor.
+        fd: u32,
         /// Why it could not be read.
         #[source]
         source: io::Error,
     },
-    /// A passphrase file is longer than any passphrase.
-    #[error("passphrase file longer than {max} bytes")]
-    PassphraseTooLong {
-        /// The largest accepted size.
-        max: usize,
-    },
-    /// A passphrase file holds nothing but a line break.
-    #[error("passphrase file is empty")]
-    EmptyPassphrase,
+    /// A passphrase stream ends inside a record.
+    #[error("the passphrase stream is cut short")]
+    BadPassphraseStream,
     /// More volumes than one server opens.
     #[error("more than {max} volumes")]
     TooManyVolumes {
@@ -93,12 +98,14 @@ impl Error {
             Self::UnknownKey(_)
             | Self::DuplicateMedium
             | Self::MissingParameter(_)
-            | Self::PassphraseTooLong { .. }
-            | Self::EmptyPassphrase
+            | Self::DuplicateParameter(_)
+            | Self::InvalidValue(_)
+            | Self::BadPassphraseStream
+            | Self::Passphrase(_)
             | Self::TooManyVolumes { .. } => libc::EINVAL,
             Self::NoSuchExport(_) => libc::ENOENT,
             Self::NotReady => libc::ESHUTDOWN,
-            Self::PassphraseFile { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Self::PassphraseFd { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             Self::OpenVolume { source, .. }
             | Self::OpenMedium { source, .. }
             | Self::Volume(source) => volume_errno(source),
@@ -163,13 +170,13 @@ mod tests {
 
     #[test]
     fn io_errors_keep_their_errno() {
-        let missing = Error::PassphraseFile {
-            path: "x".into(),
+        let missing = Error::PassphraseFd {
+            fd: 3,
             source: io::Error::from_raw_os_error(libc::EACCES),
         };
         assert_eq!(missing.errno(), libc::EACCES);
-        let kind_only = Error::PassphraseFile {
-            path: "x".into(),
+        let kind_only = Error::PassphraseFd {
+            fd: 3,
             source: io::Error::other("no errno"),
         };
         assert_eq!(kind_only.errno(), libc::EIO);
@@ -200,10 +207,10 @@ mod tests {
 
     #[test]
     fn report_shows_the_source_chain() {
-        let error = Error::PassphraseFile {
+        let error = Error::Passphrase(qsmm_volume::PassphraseError::Read {
             path: "pw".into(),
             source: io::Error::from_raw_os_error(libc::ENOENT),
-        };
+        });
         let shown = Report(&error).to_string();
         assert!(
             shown.starts_with("cannot read passphrase file pw: "),

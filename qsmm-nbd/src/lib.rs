@@ -4,7 +4,15 @@
 
 mod config;
 mod error;
+mod harden;
+mod params;
 mod plugin;
 
-pub use config::{Config, MAX_PASSPHRASE_LEN, MAX_VOLUMES, Passphrase, export_index};
+pub use config::{
+    Config, DEFAULT_COMMIT_INTERVAL, MAX_VOLUMES, decode_passphrase_stream,
+    encode_passphrase_stream, export_index,
+};
 pub use error::{Error, Result, volume_errno};
+pub use harden::harden_process;
+pub use params::PluginParams;
+pub use qsmm_volume::{MAX_PASSPHRASE_LEN, Passphrase};

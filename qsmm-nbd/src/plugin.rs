@@ -1,7 +1,8 @@
 //! The nbdkit plugin: global state across nbdkit's callbacks and one handle per connection.
 //!
 //! nbdkit calls `config` for each parameter, `config_complete`, then `get_ready` (where every
-//! volume is opened on clones of one medium, so they protect each other), then `open` per
+//! volume is opened on clones of one medium, so they protect each other), `after_fork` (where the
+//! periodic commit threads start, in the process that serves), then `open` per
 //! connection, the data callbacks, and `unload` at shutdown (where the volumes are flushed and
 //! closed).
 
@@ -11,7 +12,7 @@ use nbdkit::{CacheFlags, Flags, FuaFlags, Server, ThreadModel};
 
 use crate::config::Config;
 use crate::error::{Error, Report};
-use qsmm_volume::{Medium, Volume};
+use qsmm_volume::{AutoCommit, Medium, Volume};
 
 /// The parameters seen so far (until `get_ready`).
 static CONFIG: Mutex<Option<Config>> = Mutex::new(None);
@@ -22,14 +23,23 @@ static SERVED: Mutex<Option<Served>> = Mutex::new(None);
 /// What the server holds open.
 struct Served {
     /// Exported volumes, in export order; each connection holds a clone of one.
-    exports: Vec<Arc<Volume>>,
+    exports: Vec<Export>,
+    /// The commit interval, applied in `after_fork` (threads do not survive nbdkit's fork).
+    commit_interval: Option<std::time::Duration>,
     /// Volumes opened only so that the exported ones never allocate their blocks.
     protected: Vec<Volume>,
 }
 
+/// An exported volume and its periodic commit (none with `commit-interval=0`).
+#[derive(Clone)]
+struct Export {
+    volume: Arc<Volume>,
+    committer: Option<Arc<AutoCommit>>,
+}
+
 /// One client connection, bound to the volume its export name chose.
 struct Handle {
-    volume: Arc<Volume>,
+    export: Export,
 }
 
 const DESCRIPTION: &str = "\
@@ -41,7 +51,11 @@ const CONFIG_HELP: &str = "\
 medium=PATH            The formatted medium (image file or block device). Required.
 passphrase-file=FILE   A volume to export (repeatable). The n-th one, from 0, is the export
                        named \"n\"; the first is also the default export \"\".
+passphrase-fd=N        Further volumes to export, read from the inherited descriptor N
+                       (each passphrase: 2-byte big-endian length, then its bytes).
 protect=FILE           A volume to open and protect, but not export (repeatable).
+commit-interval=SECS   Commit a volume at most SECS after its first unflushed write
+                       (default 5; 0 = only when a client flushes).
 Passphrase files hold the passphrase; one trailing line break is ignored.";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -65,7 +79,11 @@ fn open_all(config: &Config) -> Result<Served, Error> {
                 source,
             }
         })?;
-        exports.push(Arc::new(volume));
+        let volume = Arc::new(volume);
+        exports.push(Export {
+            volume,
+            committer: None,
+        });
     }
     let mut protected = Vec::with_capacity(config.protected().len());
     for (index, passphrase) in config.protected().iter().enumerate() {
@@ -78,13 +96,42 @@ fn open_all(config: &Config) -> Result<Served, Error> {
         })?;
         protected.push(volume);
     }
-    Ok(Served { exports, protected })
+    Ok(Served {
+        exports,
+        commit_interval: config.commit_interval(),
+        protected,
+    })
+}
+
+/// Starts the periodic commit of every exported volume.
+fn start_committers(served: &mut Served) -> Result<(), Error> {
+    let Some(interval) = served.commit_interval else {
+        return Ok(());
+    };
+    for (index, export) in served.exports.iter_mut().enumerate() {
+        let committer = AutoCommit::new(Arc::clone(&export.volume), interval, move |error| {
+            eprintln!(
+                "qsmm: periodic commit of volume {index} failed (retrying): {}",
+                Report(error)
+            );
+        })?;
+        export.committer = Some(Arc::new(committer));
+    }
+    Ok(())
 }
 
 /// Flushes and closes every volume; reports failures on nbdkit's standard error.
 fn close_all(served: Served) {
-    let volumes = served
+    // Stop the commit threads first: each holds a reference to its volume.
+    let volumes: Vec<Arc<Volume>> = served
         .exports
+        .into_iter()
+        .map(|export| {
+            drop(export.committer);
+            export.volume
+        })
+        .collect();
+    let volumes = volumes
         .into_iter()
         .enumerate()
         .map(|(index, volume)| ("exported", index, volume))
@@ -112,11 +159,24 @@ fn close_all(served: Served) {
 }
 
 impl Handle {
-    fn fua(&self, flags: Flags) -> nbdkit::Result<()> {
+    /// After a write or trim: flush now for FUA, else arm the periodic commit.
+    fn written(&self, flags: Flags) -> nbdkit::Result<()> {
         if flags.contains(Flags::FUA) {
-            self.volume.flush().map_err(Error::Volume)?;
+            self.flush_now()
+        } else {
+            if let Some(committer) = &self.export.committer {
+                committer.note_write();
+            }
+            Ok(())
         }
-        Ok(())
+    }
+
+    fn flush_now(&self) -> nbdkit::Result<()> {
+        let result = match &self.export.committer {
+            Some(committer) => committer.flush(),
+            None => self.export.volume.flush(),
+        };
+        Ok(result.map_err(Error::Volume)?)
     }
 }
 
@@ -139,6 +199,14 @@ impl Server for Handle {
 
     fn config_help() -> Option<&'static str> {
         Some(CONFIG_HELP)
+    }
+
+    fn load() {
+        // Before any parameter (and passphrase) is read: no core dump holds the passphrases or
+        // keys, and no other process of the user reads this one's memory.
+        if let Err(error) = crate::harden::harden_process() {
+            eprintln!("qsmm: cannot disable core dumps: {error}");
+        }
     }
 
     fn config(key: &str, value: &str) -> nbdkit::Result<()> {
@@ -170,6 +238,15 @@ impl Server for Handle {
         Ok(())
     }
 
+    fn after_fork() -> nbdkit::Result<()> {
+        // nbdkit may have forked into the background since `get_ready`: start the commit
+        // threads in the process that serves.
+        match lock(&SERVED).as_mut() {
+            Some(served) => Ok(start_committers(served)?),
+            None => Err(Error::NotReady.into()),
+        }
+    }
+
     fn unload() {
         if let Some(served) = lock(&SERVED).take() {
             close_all(served);
@@ -185,35 +262,43 @@ impl Server for Handle {
             .ok_or(Error::NotReady)?;
         let index =
             crate::config::export_index(&name, exports.len()).ok_or(Error::NoSuchExport(name))?;
-        let volume = exports.get(index).ok_or(Error::NotReady)?;
+        let export = exports.get(index).ok_or(Error::NotReady)?;
         Ok(Box::new(Self {
-            volume: Arc::clone(volume),
+            export: export.clone(),
         }))
     }
 
     fn get_size(&self) -> nbdkit::Result<i64> {
-        i64::try_from(self.volume.logical_size())
+        i64::try_from(self.export.volume.logical_size())
             .map_err(|_| nbdkit::Error::new(libc::EOVERFLOW, "volume larger than NBD can export"))
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> nbdkit::Result<()> {
-        Ok(self.volume.read_at(offset, buf).map_err(Error::Volume)?)
+        Ok(self
+            .export
+            .volume
+            .read_at(offset, buf)
+            .map_err(Error::Volume)?)
     }
 
     fn write_at(&self, buf: &[u8], offset: u64, flags: Flags) -> nbdkit::Result<()> {
-        self.volume.write_at(offset, buf).map_err(Error::Volume)?;
-        self.fua(flags)
+        self.export
+            .volume
+            .write_at(offset, buf)
+            .map_err(Error::Volume)?;
+        self.written(flags)
     }
 
     fn flush(&self) -> nbdkit::Result<()> {
-        Ok(self.volume.flush().map_err(Error::Volume)?)
+        self.flush_now()
     }
 
     fn trim(&self, count: u32, offset: u64, flags: Flags) -> nbdkit::Result<()> {
-        self.volume
+        self.export
+            .volume
             .trim_at(offset, u64::from(count))
             .map_err(Error::Volume)?;
-        self.fua(flags)
+        self.written(flags)
     }
 
     fn zero(&self, count: u32, offset: u64, flags: Flags) -> nbdkit::Result<()> {
@@ -266,11 +351,13 @@ impl Server for Handle {
 // only unsafe code of the workspace; nothing else in this crate uses `unsafe`.
 mod entry {
     nbdkit::plugin!(super::Handle {
+        load,
         config,
         config_complete,
         config_help,
         thread_model,
         get_ready,
+        after_fork,
         unload,
         write_at,
         flush,

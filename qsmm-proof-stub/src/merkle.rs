@@ -120,14 +120,30 @@ impl MerkleTree {
     ///
     /// [`Error::InvalidParameter`] if `blocks` is empty.
     pub fn build<B: AsRef<[u8]>>(generation: u64, blocks: &[B]) -> Result<Self> {
-        let leaf_count = u64::try_from(blocks.len())
+        Self::from_leaf_hashes(
+            generation,
+            blocks.iter().map(|b| hash::leaf(b.as_ref())).collect(),
+        )
+    }
+
+    /// Builds the tree over leaf hashes computed by the caller ([`hash::leaf`] of each block),
+    /// so that a large medium can be hashed block by block without holding it in memory.
+    ///
+    /// `MerkleTree::from_leaf_hashes(g, blocks.map(hash::leaf))` equals
+    /// `MerkleTree::build(g, blocks)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] if `leaves` is empty.
+    pub fn from_leaf_hashes(generation: u64, leaves: Vec<Fp>) -> Result<Self> {
+        let leaf_count = u64::try_from(leaves.len())
             .map_err(|_| Error::InvalidParameter("too many blocks for one commitment"))?;
         if leaf_count == 0 {
             return Err(Error::InvalidParameter(
                 "an integrity commitment needs at least one block",
             ));
         }
-        let mut level: Vec<Fp> = blocks.iter().map(|b| hash::leaf(b.as_ref())).collect();
+        let mut level = leaves;
         let mut levels = Vec::new();
         let mut height = 0u32;
         while level.len() > 1 {
@@ -173,6 +189,26 @@ impl MerkleTree {
     #[must_use]
     pub const fn leaf_count(&self) -> u64 {
         self.leaf_count
+    }
+
+    /// The hash of leaf `index` ([`hash::leaf`] of its block), or `None` if `index` is not
+    /// below the leaf count.
+    ///
+    /// ```
+    /// use qsmm_proof_stub::{hash, merkle::MerkleTree};
+    ///
+    /// let tree = MerkleTree::build(7, &[&b"alpha"[..], b"beta", b"gamma"])?;
+    /// assert_eq!(tree.leaf_hash(1), Some(hash::leaf(b"beta")));
+    /// assert_eq!(tree.leaf_hash(3), None);
+    /// let leaves = ["alpha", "beta", "gamma"].map(|b| hash::leaf(b.as_bytes())).to_vec();
+    /// let same = MerkleTree::from_leaf_hashes(7, leaves)?;
+    /// assert_eq!(same.commitment(), tree.commitment());
+    /// # Ok::<(), qsmm_proof_stub::Error>(())
+    /// ```
+    #[must_use]
+    pub fn leaf_hash(&self, index: u64) -> Option<Fp> {
+        let index = usize::try_from(index).ok()?;
+        self.levels.first()?.get(index).copied()
     }
 
     /// The depth `⌈log₂ n⌉`: the number of siblings in every proof.

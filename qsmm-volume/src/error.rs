@@ -60,6 +60,30 @@ pub enum Error {
     /// No free block is left on the medium.
     #[error("the medium is full")]
     NoSpace,
+    /// A lower volume this volume's root names (created with it in `protect`) does not open:
+    /// its passphrase was changed while this volume was not open, or it was overwritten. It
+    /// would be left unprotected, so this volume does not open.
+    #[error(
+        "lower volume {position} named by this volume's root does not open (the {ordinal} volume \
+         given to protect when it was created; was its passphrase changed while this volume was \
+         closed?): {source}",
+        ordinal = position + 1
+    )]
+    LowerVolume {
+        /// Its position in the root's list, from 0: the order of `protect` at creation.
+        position: usize,
+        /// Why it did not open.
+        source: Box<Self>,
+    },
+    /// The lower volumes named by roots lead back to a volume being opened (or nest deeper
+    /// than 15 volumes): a crafted or damaged root.
+    #[error("the lower volumes of this volume's root form a cycle")]
+    LowerCycle,
+    /// An earlier flush could not sync the medium: writes since the last durable root may be
+    /// lost (the system may have dropped them), so the volume takes no more writes. Reads still
+    /// work; close and reopen the volume to continue from its last durable root.
+    #[error("a sync of the medium failed: the volume is read-only until it is reopened")]
+    ReadOnly,
     /// A state the code never reaches (an index past a table it sized itself): a bug, reported
     /// instead of a panic.
     #[error("internal inconsistency: {0}")]

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+/// Periodic commit: a thread that flushes a volume a bounded time after its first write.
+mod autocommit;
 /// Sets of block numbers.
 mod bitmap;
 /// The crate's error type.
@@ -14,13 +16,17 @@ mod map;
 mod medium;
 /// Multi-snapshot mode: the root area, slots and the tick.
 mod multi_snapshot;
+/// The passphrase-file format.
+mod passphrase;
 /// A volume's root record and its mesh I/O.
 mod root;
 /// Volumes: the public handle over sectors, map, copy-on-write and flush.
 mod volume;
 
+pub use autocommit::AutoCommit;
 pub use error::{Error, Result};
 pub use kdf::KdfCost;
 pub use medium::{BLOCK_SIZE, MIN_MEDIUM_SIZE, Medium, format};
 pub use multi_snapshot::{DEFAULT_TICK_SLOTS, SlotCounts, SnapshotMode};
+pub use passphrase::{MAX_PASSPHRASE_LEN, Passphrase, PassphraseError};
 pub use volume::Volume;

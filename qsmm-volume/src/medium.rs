@@ -40,8 +40,15 @@ const MESH_N: usize = 4;
 /// bytes of that noise.
 ///
 /// This is the only way to make a medium: [`Medium::open`] refuses a medium whose size is not a
-/// multiple of 4096 of at least [`MIN_MEDIUM_SIZE`], and one whose first, middle or last block
-/// reads as zeros (a fresh sparse file, a zeroed device).
+/// multiple of 4096 of at least [`MIN_MEDIUM_SIZE`], and one whose first block reads as zeros
+/// (a fresh sparse file, a zeroed device).
+///
+/// Block 0's first 32 bytes are the salt of every key on the medium: overwriting them loses
+/// every volume. A medium copied onto a larger file or device keeps its volumes (root positions
+/// depend on the size only through the largest power of two below the block count, and opening
+/// tries the smaller ones); the tail past the copy should then be filled with noise by other
+/// means, since zeros there stand out. Formatting a device over an old image writes new noise
+/// and a new salt: every volume on it is gone.
 ///
 /// When this returns `Ok` the noise is durable.
 ///
@@ -216,20 +223,16 @@ impl Medium {
         }
         let block_count = device.block_count();
         check_medium_size(block_count.saturating_mul(BLOCK_SIZE as u64))?;
+        // Only block 0 is checked: a medium copied onto a larger file or device has whatever
+        // the copy left after its end.
         let mut block = vec![0u8; BLOCK_SIZE];
-        for id in [block_count - 1, block_count / 2, 0] {
-            device.read_block(BlockId(id), &mut block)?;
-            if block.iter().all(|&b| b == 0) {
-                return Err(Error::NotFormatted);
-            }
+        device.read_block(BlockId(0), &mut block)?;
+        if block.iter().all(|&b| b == 0) {
+            return Err(Error::NotFormatted);
         }
         let mut salt = [0u8; SALT_LEN];
         salt.copy_from_slice(block.get(..SALT_LEN).ok_or(Error::NotFormatted)?);
-        // Mesh positions cover blocks 1..block_count: block 0 holds the salt.
-        let mesh = MetadataMesh::new(MeshConfig::new(
-            Threshold::try_new(MESH_K, MESH_N)?,
-            block_count - 1,
-        ));
+        let mesh = mesh_of_span(mesh_span(block_count))?;
         let mut used = Bitmap::new(block_count);
         used.set(0);
         let mut seed = [0u8; 32];
@@ -294,9 +297,26 @@ impl Medium {
         &self.inner.salt
     }
 
-    /// The mesh geometry every volume's root uses on this medium.
+    /// The mesh geometry new roots use on this medium.
     pub(crate) fn mesh(&self) -> &MetadataMesh {
         &self.inner.mesh
+    }
+
+    /// Every mesh geometry a root on this medium may use: this medium's, then those of the
+    /// smaller media it may have been copied from (spans halving down to the smallest medium's).
+    pub(crate) fn meshes(&self) -> impl Iterator<Item = MetadataMesh> + '_ {
+        let first = mesh_span(self.inner.block_count);
+        core::iter::successors(Some(first), |&span| {
+            (span > mesh_span(MIN_MEDIUM_SIZE / BLOCK_SIZE as u64)).then_some(span / 2)
+        })
+        .map(move |span| {
+            if span == first {
+                Ok(self.inner.mesh.clone())
+            } else {
+                mesh_of_span(span)
+            }
+        })
+        .filter_map(Result::ok)
     }
 
     /// Picks a block uniformly at random among the free ones and marks it used.
@@ -321,6 +341,16 @@ impl Medium {
             state.used.set(b);
         }
         Ok(())
+    }
+
+    /// Marks those of `blocks` that are free used, and returns them.
+    pub(crate) fn claim_free(&self, blocks: &[u64]) -> Vec<u64> {
+        let mut state = self.inner.lock();
+        blocks
+            .iter()
+            .copied()
+            .filter(|&b| state.used.set(b))
+            .collect()
     }
 
     /// Marks `blocks` used (blocks an opening volume found its map referencing).
@@ -349,6 +379,12 @@ impl Medium {
             .iter()
             .find(|(f, _)| f == fingerprint)
             .and_then(|(_, weak)| Weak::upgrade(weak))
+    }
+
+    /// Every open volume.
+    pub(crate) fn open_volumes(&self) -> Vec<OpenVolume> {
+        let state = self.inner.lock();
+        state.open.iter().filter_map(|(_, w)| w.upgrade()).collect()
     }
 
     /// Registers an open volume under `fingerprint`.
@@ -510,6 +546,23 @@ fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
             return x % n;
         }
     }
+}
+
+/// How many blocks, after block 0 (the salt), root positions are drawn from on a medium of
+/// `block_count` blocks: the largest power of two not above `block_count - 1`. Positions thus
+/// depend on the medium's size only through this power of two, and a medium copied onto a
+/// larger one is found again by trying the smaller spans in turn ([`Medium::meshes`]).
+fn mesh_span(block_count: u64) -> u64 {
+    let n = block_count.saturating_sub(1).max(1);
+    1 << (63 - n.leading_zeros())
+}
+
+/// The 2-of-4 mesh over positions `[0, span)`, i.e. physical blocks `1..=span`.
+fn mesh_of_span(span: u64) -> Result<MetadataMesh> {
+    Ok(MetadataMesh::new(MeshConfig::new(
+        Threshold::try_new(MESH_K, MESH_N)?,
+        span,
+    )))
 }
 
 fn check_medium_size(size: u64) -> Result<()> {

@@ -1,18 +1,37 @@
 //! A volume's root: the record its mesh holds, where the mesh puts it on the medium, and
 //! reading and writing its generations.
+//!
+//! # Root record (format 2)
+//!
+//! The metadata inside the `qsmm-shatter` shares (at most 3987 bytes), integers little-endian:
+//!
+//! ```text
+//! offset      length  field
+//! 0           1       version = 2
+//! 1           1       m = number of lower volumes (≤ 14)
+//! 2           32      volume key
+//! 34          16      volume id (random; part of every sector's and map block's AAD)
+//! 50          8       logical size in bytes (non-zero multiple of 4096)
+//! 58          4       c = number of index blocks
+//! 62          32·m    mesh keys of the lower volumes
+//! 62+32m      12·c    pointer to each index block (block u64, generation u32; 0 = none yet)
+//! ```
+//!
+//! The first generation of a volume is a random number in `[2^61, 2^62)`, so the generation
+//! (which the mesh records in every share) counts nothing a surrendered passphrase could use.
 
 use qsmm_shatter::mesh::KeyedMesh;
 use qsmm_types::{BlockId, SecretKey};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
-use crate::map::{decode_pointers, encode_pointers};
+use crate::map::{POINTER_LEN, Pointer, decode_pointers, encode_pointers};
 use crate::medium::{BLOCK_SIZE, Medium};
 
 /// Most lower volumes a root names (15 volumes per medium: one and the 14 below it).
 pub(crate) const MAX_LOWER: usize = 14;
-/// Version byte of the root record.
-const ROOT_VERSION: u8 = 1;
+/// Version byte of the root record: 2 since map blocks bind kind, number and generation.
+const ROOT_VERSION: u8 = 2;
 /// Bytes of the root before the lower keys: version, lower count, volume key, volume id,
 /// logical size, index count.
 const ROOT_HEADER_LEN: usize = 1 + 1 + 32 + 16 + 8 + 4;
@@ -23,19 +42,19 @@ pub(crate) struct Root {
     pub(crate) volume_id: [u8; 16],
     pub(crate) logical_size: u64,
     pub(crate) lower: Vec<SecretKey>,
-    pub(crate) index: Vec<u64>,
+    pub(crate) index: Vec<Pointer>,
 }
 
 impl Root {
     /// The largest number of index blocks a root of `lower` lower keys can hold in `capacity`
     /// bytes.
     pub(crate) fn max_index(capacity: usize, lower: usize) -> usize {
-        capacity.saturating_sub(ROOT_HEADER_LEN + 32 * lower) / 8
+        capacity.saturating_sub(ROOT_HEADER_LEN + 32 * lower) / POINTER_LEN
     }
 
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(
-            ROOT_HEADER_LEN + 32 * self.lower.len() + 8 * self.index.len(),
+            ROOT_HEADER_LEN + 32 * self.lower.len() + POINTER_LEN * self.index.len(),
         ));
         out.push(ROOT_VERSION);
         out.push(u8::try_from(self.lower.len()).unwrap_or(u8::MAX));
@@ -68,10 +87,13 @@ impl Root {
         let logical_size = u64::from_le_bytes(size.try_into().ok()?);
         let index_count = usize::try_from(u32::from_le_bytes(count.try_into().ok()?)).ok()?;
         let (lower_bytes, index_bytes) = rest.split_at_checked(32 * usize::from(lower_count))?;
-        let index = decode_pointers(index_bytes)?;
-        if index.len() != index_count || !logical_size.is_multiple_of(4096) || logical_size == 0 {
+        if index_bytes.len() != index_count.checked_mul(POINTER_LEN)?
+            || !logical_size.is_multiple_of(4096)
+            || logical_size == 0
+        {
             return None;
         }
+        let index = decode_pointers(index_bytes, index_count)?;
         let lower = lower_bytes
             .chunks_exact(32)
             .map(|c| {
@@ -115,7 +137,40 @@ pub(crate) fn read_root(medium: &Medium, keyed: &KeyedMesh) -> Result<(u64, Root
     Ok((read.generation, root))
 }
 
-/// Writes root generation `generation` to its slot and syncs.
+/// Finds the root of `mesh_key` on the medium, in any geometry it may use (see
+/// [`Medium::meshes`]): its keyed mesh, generation and record; `Err(NoVolume)` if none.
+pub(crate) fn find_root(medium: &Medium, mesh_key: &SecretKey) -> Result<(KeyedMesh, u64, Root)> {
+    for mesh in medium.meshes() {
+        let keyed = mesh.for_key(mesh_key, *medium.salt())?;
+        match read_root(medium, &keyed) {
+            Ok((generation, root)) => return Ok((keyed, generation, root)),
+            Err(Error::NoVolume) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::NoVolume)
+}
+
+/// Reads the root in mesh slot `slot` (0 or 1) alone: the fallback generation.
+pub(crate) fn read_root_slot(medium: &Medium, keyed: &KeyedMesh, slot: u64) -> Option<(u64, Root)> {
+    let all = keyed.blocks_to_read();
+    let per_slot = all.len() / 2;
+    let start = usize::try_from(slot).ok()?.checked_mul(per_slot)?;
+    let mut blocks = Vec::with_capacity(per_slot);
+    for &id in all.get(start..start + per_slot)? {
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        medium
+            .device()
+            .read_block(BlockId(id.get() + 1), &mut buf)
+            .ok()?;
+        blocks.push((id, buf));
+    }
+    let read = keyed.read_latest(&blocks).ok()?;
+    let root = Root::decode(&read.metadata)?;
+    Some((read.generation, root))
+}
+
+/// Writes root generation `generation` to its slot; the caller syncs.
 pub(crate) fn write_root(
     medium: &Medium,
     keyed: &KeyedMesh,
@@ -128,7 +183,6 @@ pub(crate) fn write_root(
             .device()
             .write_block(BlockId(p.target_block.get() + 1), &p.share)?;
     }
-    medium.device().flush()?;
     Ok(())
 }
 
@@ -143,7 +197,7 @@ mod tests {
             volume_id: [2; 16],
             logical_size: 8192,
             lower: vec![SecretKey::from_bytes([3; 32])],
-            index: vec![5, 0, 7],
+            index: vec![Pointer::new(5, 1), Pointer::NONE, Pointer::new(7, 2)],
         };
         let bytes = root.encode();
         let back = Root::decode(&bytes).unwrap();
@@ -151,13 +205,17 @@ mod tests {
         assert_eq!(back.lower[0].as_bytes(), &[3; 32]);
         assert_eq!(
             (back.volume_id, back.logical_size, back.index),
-            ([2; 16], 8192, vec![5, 0, 7])
+            (
+                [2; 16],
+                8192,
+                vec![Pointer::new(5, 1), Pointer::NONE, Pointer::new(7, 2)]
+            )
         );
         for cut in 0..bytes.len() {
             assert!(Root::decode(&bytes[..cut]).is_none(), "{cut}");
         }
         let mut bad = bytes.to_vec();
-        bad[0] = 2;
+        bad[0] = 1;
         assert!(Root::decode(&bad).is_none());
     }
 }

@@ -157,12 +157,15 @@ impl Volume {
     ///
     /// # Errors
     ///
+    /// [`Error::LowerVolume`] if a lower volume its root names does not open (it would be left
+    /// unprotected); [`Error::LowerCycle`] for lower lists that lead back to this volume;
+    /// [`Error::Integrity`] for a root whose sizes do not fit the medium;
     /// [`Error::NoVolume`] if no volume opens with `passphrase` (a wrong passphrase or a
     /// medium without volumes, which take about the same time: Argon2id and reading the root's
     /// blocks dominate both); [`Error::Io`], [`Error::Core`] from the medium.
     pub fn open(medium: &Medium, passphrase: &[u8]) -> Result<Self> {
         let mesh_key = medium.kdf_cost().derive(passphrase, medium.salt())?;
-        let inner = open::open_mesh_key(medium, mesh_key, 0)?;
+        let inner = open::open_mesh_key(medium, mesh_key, &[])?;
         Ok(Self { inner })
     }
 
@@ -310,8 +313,10 @@ impl Volume {
     /// on return), then overwrites the old root's blocks with noise. Data is not re-encrypted:
     /// the volume key in the root stays the same.
     ///
-    /// A higher volume that names this one (created with it in `protect`) still holds the old
-    /// root key and no longer opens this one for protection.
+    /// Volumes above this one (created with it in `protect`) that are open on this medium are
+    /// re-linked: their roots get the new key (flushed before the old root is overwritten). A
+    /// volume above that is not open keeps the old key and then fails to open with
+    /// [`Error::LowerVolume`]: open the volumes above first.
     ///
     /// # Errors
     ///
@@ -330,7 +335,9 @@ impl Volume {
         self.inner.lock().owned.iter_ones().collect()
     }
 
-    /// The generation of the last durable root.
+    /// The generation of the last durable root. A volume's first generation is a random number
+    /// in `[2^61, 2^62)`: only differences between two readings mean anything (tests use them),
+    /// so tools should not show it.
     #[must_use]
     pub fn generation(&self) -> u64 {
         self.inner.lock().generation

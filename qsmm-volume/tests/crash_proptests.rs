@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use qsmm_types::{BlockId, Error as CoreError, Result as CoreResult};
 use qsmm_void::{BlockDevice, MemoryDevice};
-use qsmm_volume::{KdfCost, Medium, SnapshotMode, Volume};
+use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
 
 const BLOCK: usize = 4096;
 const BLOCKS: u64 = 512;
 const SECTORS: u64 = 24;
 
 /// A device whose writes reach the durable image only at `flush`; after `fail_after` more
-/// writes every write and flush fails (the machine "lost power").
+/// writes every write and flush fails (the machine "lost power"). `fail_write_once` and
+/// `fail_sync_once` fail one chosen write or sync and then work again (a transient error).
 struct CrashDevice {
     state: Mutex<CrashState>,
 }
@@ -31,6 +32,10 @@ struct CrashState {
     durable: Vec<u8>,
     unsynced: Vec<(u64, Vec<u8>)>,
     writes_left: Option<u32>,
+    /// Writes to let through before one fails.
+    fail_write: Option<u32>,
+    /// Syncs to let through before one fails (dropping the unsynced writes, as Linux may).
+    fail_sync: Option<u32>,
 }
 
 impl CrashDevice {
@@ -41,12 +46,28 @@ impl CrashDevice {
                 durable: image,
                 unsynced: Vec::new(),
                 writes_left: None,
+                fail_write: None,
+                fail_sync: None,
             }),
         }
     }
 
     fn fail_after(&self, writes: u32) {
         self.state.lock().unwrap().writes_left = Some(writes);
+    }
+
+    fn fail_write_once(&self, after: u32) {
+        self.state.lock().unwrap().fail_write = Some(after);
+    }
+
+    fn fail_sync_once(&self, after: u32) {
+        self.state.lock().unwrap().fail_sync = Some(after);
+    }
+
+    /// Whether the armed one-time failure has not fired yet.
+    fn armed(&self) -> bool {
+        let state = self.state.lock().unwrap();
+        state.fail_write.is_some() || state.fail_sync.is_some()
     }
 
     /// The image after a crash: the durable image plus each unsynced write kept, dropped or
@@ -97,6 +118,14 @@ impl BlockDevice for CrashDevice {
             Some(n) => *n -= 1,
             None => {}
         }
+        match &mut state.fail_write {
+            Some(0) => {
+                state.fail_write = None;
+                return Err(std::io::Error::other("transient write error").into());
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
         let at = id.get() as usize * BLOCK;
         state.live[at..at + BLOCK].copy_from_slice(data);
         state.unsynced.push((id.get(), data.to_vec()));
@@ -107,6 +136,17 @@ impl BlockDevice for CrashDevice {
         let mut state = self.state.lock().unwrap();
         if state.writes_left == Some(0) {
             return Err(std::io::Error::other("power lost").into());
+        }
+        match &mut state.fail_sync {
+            Some(0) => {
+                // The kernel reported the error and dropped the dirty pages: those writes are
+                // gone from the durable image, and a later sync will not bring them back.
+                state.fail_sync = None;
+                state.unsynced.clear();
+                return Err(std::io::Error::other("transient sync error").into());
+            }
+            Some(n) => *n -= 1,
+            None => {}
         }
         let unsynced = std::mem::take(&mut state.unsynced);
         for (block, data) in unsynced {
@@ -281,4 +321,88 @@ fn check(ops: &[Op], mode: SnapshotMode) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// A volume with sectors written and flushed, then overwritten and trimmed (not flushed):
+/// returns the device, the volume and every sector's acknowledged content.
+fn written_volume() -> (Arc<CrashDevice>, Volume, Vec<Vec<u8>>) {
+    let memory = MemoryDevice::new(BLOCK, BLOCKS).unwrap();
+    qsmm_void::format(&memory).unwrap();
+    let device = Arc::new(CrashDevice::new(memory.into_bytes()));
+    let medium = Medium::from_device(device.clone(), KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap();
+    let volume = Volume::create(&medium, b"crash test", SECTORS * BLOCK as u64, &[]).unwrap();
+    let mut expected = vec![vec![0u8; BLOCK]; SECTORS as usize];
+    for lba in 0..SECTORS {
+        volume.write(lba, &content(1, lba)).unwrap();
+        expected[lba as usize] = content(1, lba);
+    }
+    volume.flush().unwrap();
+    for lba in (0..SECTORS).step_by(3) {
+        volume.write(lba, &content(2, lba)).unwrap();
+        expected[lba as usize] = content(2, lba);
+    }
+    volume.trim(1, 2).unwrap();
+    expected[1] = vec![0u8; BLOCK];
+    expected[2] = vec![0u8; BLOCK];
+    (device, volume, expected)
+}
+
+/// Reopens the durable image (as after a power cut now) and checks every sector.
+fn assert_durable(device: &CrashDevice, expected: &[Vec<u8>], what: &str) {
+    let device = Arc::new(CrashDevice::new(device.crash_image(&[])));
+    let (volume, _) = open(&device, SnapshotMode::Single);
+    for lba in 0..SECTORS {
+        let mut buf = vec![0u8; BLOCK];
+        volume.read(lba, &mut buf).unwrap();
+        assert_eq!(buf, expected[lba as usize], "{what}: sector {lba}");
+    }
+}
+
+#[test]
+fn a_flush_retried_after_a_failed_write_loses_nothing() {
+    // Fail each write of a flush in turn (map blocks, noise, root shares), once.
+    for k in 0.. {
+        let (device, volume, expected) = written_volume();
+        device.fail_write_once(k);
+        let first = volume.flush();
+        if device.armed() {
+            // The flush needed fewer than k + 1 writes: every write position was tried.
+            assert!(first.is_ok());
+            break;
+        }
+        assert!(first.is_err(), "write {k}: the failure was reported");
+        volume.flush().unwrap();
+        assert_durable(&device, &expected, &format!("write {k} failed once"));
+        // And the volume keeps working.
+        volume.write(0, &content(3, 0)).unwrap();
+        volume.flush().unwrap();
+        let mut expected = expected;
+        expected[0] = content(3, 0);
+        assert_durable(&device, &expected, &format!("write {k}, then more"));
+    }
+}
+
+#[test]
+fn a_failed_sync_turns_the_volume_read_only_and_keeps_the_last_durable_root() {
+    for k in 0..2 {
+        let (device, volume, expected) = written_volume();
+        let mut before = expected.clone();
+        for lba in (0..SECTORS).step_by(3) {
+            before[lba as usize] = content(1, lba);
+        }
+        before[1] = content(1, 1);
+        before[2] = content(1, 2);
+        // Sync k of the flush fails once: the writes it should have made durable are gone.
+        device.fail_sync_once(k);
+        assert!(volume.flush().is_err());
+        assert!(matches!(
+            volume.write(0, &content(4, 0)),
+            Err(Error::ReadOnly)
+        ));
+        assert!(matches!(volume.flush(), Err(Error::ReadOnly)));
+        let mut buf = vec![0u8; BLOCK];
+        volume.read(3, &mut buf).unwrap();
+        assert_eq!(buf, expected[3], "reads still work");
+        assert_durable(&device, &before, &format!("sync {k} failed"));
+    }
 }

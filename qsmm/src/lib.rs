@@ -9,7 +9,7 @@
 //! | `shield` (default) | `shield` | `qsmm-shield`: ML-KEM, ML-DSA, X-Wing, key wrapping, notes |
 //! | `shatter` (default) | `shatter` | `qsmm-shatter`: MiMC-7, placement, Shamir metadata mesh |
 //! | `void` (default) | `void` | `qsmm-void`: sealed blocks, namespaces, block media |
-//! | `proof` | `proof` | `qsmm-proof-stub`: integrity-proof interface, MiMC-Merkle |
+//! | `proof` | `proof` | `qsmm-proof-stub`: integrity-proof interface, MiMC-Merkle; `qsmm-proof-halo2` as `proof::halo2`: zero-knowledge proofs (Halo2) |
 //! | `volume` | `volume` | `qsmm-volume`: deniable volumes of 4096-byte sectors on one medium |
 //!
 //! The default features are those of the original qsmm README (`shield`, `shatter`, `void`),
@@ -18,7 +18,7 @@
 //! `void` (shares are sealed blocks) and `proof` turns on `shatter` (the Merkle tree hashes with
 //! MiMC) and `volume` turns on `shatter` (volume roots live in the mesh).
 //!
-//! Every type has one path: its concept module (`qsmm::shatter::mesh::MetadataMesh`,
+//! Every type is exported from its concept module (`qsmm::shatter::mesh::MetadataMesh`,
 //! `qsmm::void::namespace::Namespace`, `qsmm::shield::kem::KemKeypair`, …), with a crate's
 //! few central types also at its root. The shared vocabulary (`SecretKey`, `BlockId`,
 //! `Threshold`, `Error`) lives in [`types`].
@@ -97,8 +97,14 @@ pub use qsmm_shatter as shatter;
 #[cfg(feature = "void")]
 pub use qsmm_void as void;
 
+/// Integrity proofs: the interface and the transparent MiMC-Merkle backend of
+/// `qsmm-proof-stub`, and the zero-knowledge Halo2 backend of `qsmm-proof-halo2` as
+/// [`proof::halo2`].
 #[cfg(feature = "proof")]
-pub use qsmm_proof_stub as proof;
+pub mod proof {
+    pub use qsmm_proof_halo2 as halo2;
+    pub use qsmm_proof_stub::*;
+}
 
 #[cfg(feature = "volume")]
 pub use qsmm_volume as volume;

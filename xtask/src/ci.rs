@@ -15,10 +15,20 @@ struct Step {
     note: Option<&'static str>,
 }
 
-/// The README's test command; keep the two in step.
-pub(crate) const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features"];
+/// The test step's command (`cargo xtask test` runs the same and prints the skip summary).
+pub(crate) const TEST_ARGS: &[&str] = crate::test::TEST_ARGS;
 
+// The facade's feature combinations are checked by the `hack` step (every feature on its own,
+// none and the default set) and built by `test` (all features), so no separate build steps.
 const STEPS: &[Step] = &[
+    Step {
+        name: "msrv",
+        program: "cargo",
+        args: &["xtask", "msrv"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
     Step {
         name: "fmt",
         program: "cargo",
@@ -47,37 +57,6 @@ const STEPS: &[Step] = &[
         name: "test",
         program: "cargo",
         args: TEST_ARGS,
-        env: &[],
-        tool: None,
-        note: None,
-    },
-    Step {
-        name: "build-default",
-        program: "cargo",
-        args: &["build", "-p", "qsmm"],
-        env: &[],
-        tool: None,
-        note: None,
-    },
-    Step {
-        name: "build-all-features",
-        program: "cargo",
-        args: &["build", "-p", "qsmm", "--all-features"],
-        env: &[],
-        tool: None,
-        note: None,
-    },
-    Step {
-        name: "build-shatter-void",
-        program: "cargo",
-        args: &[
-            "build",
-            "-p",
-            "qsmm",
-            "--no-default-features",
-            "--features",
-            "shatter,void",
-        ],
         env: &[],
         tool: None,
         note: None,
@@ -137,7 +116,7 @@ const STEPS: &[Step] = &[
         tool: Some("cargo-hack"),
         note: None,
     },
-    // The two slow adversarial steps run only in CI (`CI` set) or when named.
+    // The two slow adversarial steps run only with `--full` (as `.ci/run` does) or when named.
     Step {
         name: "fuzz",
         program: "cargo",
@@ -156,8 +135,8 @@ const STEPS: &[Step] = &[
     },
 ];
 
-/// Steps that run only when the `CI` environment variable is set or when named on the command
-/// line, so that a local `cargo xtask ci` stays fast.
+/// Steps that run only with `--full` (`.ci/run` passes it) or when named on the command line, so
+/// that a local `cargo xtask ci` stays fast.
 const CI_ONLY: &[&str] = &["fuzz", "schemathesis"];
 
 /// Runs the named steps (all of them when `args` is empty) and prints a timing table.
@@ -168,27 +147,28 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
         return Ok(());
     }
-    for name in args {
-        if !STEPS.iter().any(|s| s.name == name) {
+    let full = args.iter().any(|a| a == "--full");
+    let args: Vec<&String> = args.iter().filter(|a| *a != "--full").collect();
+    for name in &args {
+        if !STEPS.iter().any(|s| s.name == *name) {
             return Err(format!(
                 "unknown step `{name}`; `cargo xtask ci --list` lists them"
             ));
         }
     }
-    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     let selected: Vec<&Step> = STEPS
         .iter()
         .filter(|s| {
             if args.is_empty() {
-                in_ci || !CI_ONLY.contains(&s.name)
+                full || !CI_ONLY.contains(&s.name)
             } else {
-                args.iter().any(|a| a == s.name)
+                args.iter().any(|a| *a == s.name)
             }
         })
         .collect();
-    if args.is_empty() && !in_ci {
+    if args.is_empty() && !full {
         println!(
-            "(skipping {}: they run when CI is set or when named)",
+            "(skipping {}: they run with --full or when named)",
             CI_ONLY.join(", ")
         );
     }
@@ -214,20 +194,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ));
         }
         let start = Instant::now();
-        let status = Command::new(step.program)
-            .args(step.args)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .envs(step.env.iter().copied())
-            .status()
-            .map_err(|e| format!("cannot start `{}`: {e}", step.program))?;
+        let success = if step.name == "test" {
+            // The test step also prints which tests skipped for a missing program.
+            crate::test::run_with_summary(&[])?
+        } else {
+            Command::new(step.program)
+                .args(step.args)
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .envs(step.env.iter().copied())
+                .status()
+                .map_err(|e| format!("cannot start `{}`: {e}", step.program))?
+                .success()
+        };
         let seconds = start.elapsed().as_secs_f64();
-        timings.push((step.name, seconds, status.success()));
+        timings.push((step.name, seconds, success));
         println!(
             "<== [{}] {} in {seconds:.1} s",
             step.name,
-            if status.success() { "ok" } else { "FAILED" }
+            if success { "ok" } else { "FAILED" }
         );
-        if !status.success() {
+        if !success {
             failed = Some(step.name);
             break;
         }

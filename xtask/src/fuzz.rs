@@ -1,8 +1,11 @@
 //! `cargo xtask fuzz [--seconds N] [TARGET...]`: the libFuzzer targets of `fuzz/`, each for a
 //! fixed time, with a summary of runs, coverage and time per target.
 //!
-//! cargo-fuzz needs nightly-only compiler flags (`-Zsanitizer`, sancov passes); on a stable
-//! toolchain they are enabled with `RUSTC_BOOTSTRAP=1`, set here for the fuzz commands only.
+//! cargo-fuzz needs nightly-only compiler flags (`-Zsanitizer`, sancov passes); on the pinned
+//! stable toolchain (`rust-toolchain.toml`) they are enabled with `RUSTC_BOOTSTRAP=1`, set here
+//! for the fuzz commands only, never for the workspace's own build. There is no alternative on
+//! the machines CI runs on: they cannot download a nightly toolchain, and one installed by hand
+//! would be a second, unpinned compiler whose results CI could not reproduce.
 //! Targets are built without a sanitizer (`-s none`): the code under test forbids `unsafe`, so
 //! the address sanitizer would mostly slow the search; panics, overflow checks (debug assertions are
 //! on) and libFuzzer's own leak, timeout and memory limits still apply. Pass
@@ -26,10 +29,12 @@ pub(crate) const TARGETS: &[&str] = &[
     "open_block",
     "mesh_reconstruct",
     "proof_decode_verify",
+    "halo2_proof_decode_verify",
     "note_decoders",
     "age_header_stanzas",
     "age_decrypt",
     "paravoid_http",
+    "volume_open",
 ];
 
 /// Seconds per target unless `--seconds` says otherwise.
@@ -211,7 +216,7 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     }
     println!("==> installing cargo-fuzz");
     let status = Command::new("cargo")
-        .args(["install", "cargo-fuzz", "--locked"])
+        .args(["install", "--locked", "cargo-fuzz@0.13.2"])
         .status()
         .map_err(|e| format!("cannot start cargo install: {e}"))?;
     if status.success() {

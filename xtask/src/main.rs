@@ -1,8 +1,11 @@
 //! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 //!
-//! - `cargo xtask ci`: every check CI runs, in the order CI runs them, with a timing per step.
-//!   `.ci/run` installs what a fresh machine lacks and then calls this, so the steps are defined
-//!   once, here.
+//! - `cargo xtask test [-- ARGS]`: the whole test suite (`cargo test --workspace --all-features`),
+//!   then the list of tests skipped because a program they need is missing.
+//! - `cargo xtask ci [--full] [STEP...]`: every check CI runs, in the order CI runs them, with a
+//!   timing per step. `.ci/run` installs what a fresh machine lacks and then calls
+//!   `cargo xtask ci --full`, so the steps are defined once, here.
+//! - `cargo xtask msrv`: checks that the declared `rust-version` is the pinned toolchain.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
 //! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
@@ -19,15 +22,19 @@ mod bench;
 mod ci;
 mod fuzz;
 mod loadtest;
+mod msrv;
 mod postgres;
+mod test;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
         Some("adversary") => adversary::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
+        Some("msrv") => msrv::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("loadtest") => loadtest::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -50,7 +57,12 @@ fn print_usage() {
     println!(
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
-         ci [--list] [STEP...]   run the CI checks (all, or the named steps)\n  \
+         test [-- ARGS]          the whole test suite, then the tests skipped for a\n                          \
+         missing program\n  \
+         ci [--list] [--full] [STEP...]\n                          \
+         run the CI checks (all, or the named steps; --full adds\n                          \
+         fuzz and schemathesis)\n  \
+         msrv                    check that rust-version is the pinned toolchain\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          bench volume [--quick]  NBD export: qsmm plugin vs qemu-nbd raw and LUKS2\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \

@@ -4,8 +4,8 @@
 //! The binaries are found in `$PARAVOID_PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`
 //! (Debian's `postgresql` package), else `PATH`. PostgreSQL refuses to run as root: as root the
 //! commands run as the `postgres` user through `runuser`. When PostgreSQL is missing,
-//! [`PgCluster::start`] panics if the environment variable `CI` is set and otherwise prints why
-//! and returns `None`, so the calling test skips.
+//! [`PgCluster::start`] reports the skip through [`external::skip`] (a panic under
+//! `QSMM_REQUIRE_EXTERNAL=1`) and returns `None`, so the calling test skips.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -14,6 +14,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+#[path = "external.rs"]
+pub(crate) mod external;
 
 /// A fresh store key secret (`--store-key`): 32 random bytes.
 pub(crate) fn store_secret() -> [u8; 32] {
@@ -33,8 +36,8 @@ pub(crate) fn write_store_key(path: &Path, secret: &[u8; 32]) -> PathBuf {
 /// A PostgreSQL server that every test of a test binary may use, each in databases of its own:
 /// the one `.ci/run` started (its socket directory in `PARAVOID_TEST_PG_SOCKET_DIR`, port 5432,
 /// user `postgres`), or else a cluster started on first use and stopped by a watchdog process
-/// once this test process has exited. `None` (after a printed reason) when PostgreSQL is
-/// missing and `CI` is unset.
+/// once this test process has exited. `None` (after the skip is reported) when PostgreSQL
+/// is missing.
 ///
 /// # Panics
 ///
@@ -117,18 +120,18 @@ pub(crate) struct PgCluster {
 }
 
 impl PgCluster {
-    /// Initialises and starts a cluster; `None` (with a printed reason) when PostgreSQL is not
-    /// installed and `CI` is unset.
+    /// Initialises and starts a cluster; `None` (with the skip reported) when PostgreSQL is not
+    /// installed.
     ///
     /// # Panics
     ///
-    /// If PostgreSQL is missing under `CI`, or if it is installed but does not start.
+    /// If PostgreSQL is missing under `QSMM_REQUIRE_EXTERNAL`, or if it is installed but does
+    /// not start.
     pub(crate) fn start() -> Option<Self> {
         let Some(bin) = find_bindir() else {
             let why = "PostgreSQL is not installed (no initdb/pg_ctl; on Debian: apt-get install \
                        postgresql, or set PARAVOID_PG_BINDIR)";
-            assert!(std::env::var_os("CI").is_none(), "{why}");
-            eprintln!("SKIPPED: {why}");
+            external::skip(why);
             return None;
         };
         let as_postgres = is_root();

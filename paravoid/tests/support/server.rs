@@ -21,6 +21,8 @@ use tower::ServiceExt as _;
 #[path = "pg_cluster.rs"]
 pub(crate) mod pg_cluster;
 
+pub(crate) use pg_cluster::external;
+
 /// The time the manual clocks of the tests start at.
 pub(crate) const START: u64 = 1_800_000_000;
 
@@ -54,8 +56,9 @@ impl Backend {
 /// server derived from `dir` (created if missing), so opening the same `dir` twice reopens the
 /// same notes.
 ///
-/// Where PostgreSQL is missing and `CI` is unset, prints that the PostgreSQL run is skipped and
-/// falls back to redb.
+/// Where PostgreSQL is missing, the test binary ends there with its skip reported
+/// ([`external::skip_binary`]; a failure under `QSMM_REQUIRE_EXTERNAL`): a PostgreSQL suite
+/// never runs on redb in its place.
 pub(crate) fn config_on(backend: Backend, dir: &Path) -> Config {
     let mut config = config_in(dir);
     if backend == Backend::Postgres {
@@ -72,7 +75,7 @@ pub(crate) fn config_on(backend: Backend, dir: &Path) -> Config {
                 }
                 config.store_key = Some(key);
             }
-            None => eprintln!("SKIPPED on PostgreSQL (not installed): this test ran on redb"),
+            None => external::skip_binary("PostgreSQL is not installed"),
         }
     }
     config

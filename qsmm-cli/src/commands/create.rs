@@ -20,6 +20,10 @@ pub(crate) struct CreateArgs {
     /// volume above protected volumes takes their mode).
     #[arg(long)]
     multi_snapshot: bool,
+    /// Ask on the terminal for the passphrases of N lower volumes to protect (as
+    /// --protect-passphrase-file, without a file).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=14))]
+    protect: u8,
 }
 
 pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
@@ -34,6 +38,13 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
                 sentence(&e)
             )
         })?;
+        lower.push(volume);
+    }
+    for i in 0..args.protect {
+        let prompt = format!("Passphrase of lower volume {} to protect: ", i + 1);
+        let passphrase = crate::passphrase::read(None, &prompt)?;
+        let volume = Volume::open(&medium, &passphrase)
+            .map_err(|e| format!("that passphrase opens no volume: {}", sentence(&e)))?;
         lower.push(volume);
     }
     let passphrase = if args.medium.passphrase_file.is_some() {

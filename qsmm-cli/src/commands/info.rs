@@ -17,7 +17,6 @@ pub(crate) fn run(args: &InfoArgs) -> Result<(), String> {
     println!("medium:           {} bytes", medium.size());
     println!("volume size:      {} bytes", volume.logical_size());
     println!("blocks it holds:  {blocks} (data, map and root, 4096 bytes each)");
-    println!("root generation:  {}", volume.generation());
     let mode = match volume.snapshot_mode() {
         SnapshotMode::Multi => "multi-snapshot",
         _ => "single-snapshot",

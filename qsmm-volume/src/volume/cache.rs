@@ -2,11 +2,15 @@
 //! fresh blocks (with the index blocks that point at them).
 
 use qsmm_types::BlockId;
-use qsmm_void::{BlockDevice, Namespace};
+use qsmm_void::BlockDevice;
+use rand_core::Rng;
 
 use super::state::{State, VolumeInner, to_usize};
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, Entry, LEAVES_PER_INDEX_LEN, Leaf, encode_pointers};
+use crate::map::{
+    ENTRIES_PER_LEAF, Entry, Kind, LEAVES_PER_INDEX_LEN, Leaf, MapSealer, Pointer, encode_pointers,
+};
+use crate::medium::BLOCK_SIZE;
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
 /// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
@@ -44,7 +48,7 @@ impl VolumeInner {
             || state
                 .leaf_ptrs
                 .get(to_usize(leaf)?)
-                .is_some_and(|&p| p != 0))
+                .is_some_and(|p| p.block != 0))
     }
 
     /// The cached leaf `leaf`, loading it (and making room in the cache) if needed.
@@ -56,11 +60,15 @@ impl VolumeInner {
             if state.cache.len() >= MAX_CACHED_LEAVES {
                 self.shrink_cache(state)?;
             }
-            let ptr = state.leaf_ptrs.get(to_usize(leaf)?).copied().unwrap_or(0);
-            let loaded = if ptr == 0 {
+            let ptr = state
+                .leaf_ptrs
+                .get(to_usize(leaf)?)
+                .copied()
+                .unwrap_or(Pointer::NONE);
+            let loaded = if ptr.block == 0 {
                 Leaf::empty()
             } else {
-                read_leaf(&self.dev(), &self.map, ptr).ok_or(Error::Integrity)?
+                read_leaf(&self.dev(), &self.map, leaf, ptr).ok_or(Error::Integrity)?
             };
             state.cache.insert(leaf, loaded);
         }
@@ -98,14 +106,14 @@ impl VolumeInner {
             let start = i * LEAVES_PER_INDEX_LEN;
             let end = (start + LEAVES_PER_INDEX_LEN).min(state.leaf_ptrs.len());
             let plain = encode_pointers(state.leaf_ptrs.get(start..end).unwrap_or_default());
-            let block = self.write_map_block(state, &plain)?;
+            let block = self.write_map_block(state, Kind::Index, i as u64, &plain)?;
             let slot = state
                 .index_ptrs
                 .get_mut(i)
                 .ok_or(Error::Internal("index block past the index"))?;
             let old = core::mem::replace(slot, block);
-            if old != 0 {
-                state.release(&self.medium, old);
+            if old.block != 0 {
+                state.release(&self.medium, old.block);
             }
             state.dirty_index.remove(&i);
         }
@@ -118,15 +126,15 @@ impl VolumeInner {
             return Ok(());
         };
         let plain = l.encode();
-        let block = self.write_map_block(state, &plain)?;
+        let block = self.write_map_block(state, Kind::Leaf, leaf, &plain)?;
         let index = to_usize(leaf)?;
         let slot = state
             .leaf_ptrs
             .get_mut(index)
             .ok_or(Error::Internal("leaf past the map"))?;
         let old = core::mem::replace(slot, block);
-        if old != 0 {
-            state.release(&self.medium, old);
+        if old.block != 0 {
+            state.release(&self.medium, old.block);
         }
         state.dirty_index.insert(index / LEAVES_PER_INDEX_LEN);
         if let Some(l) = state.cache.get_mut(&leaf) {
@@ -135,33 +143,73 @@ impl VolumeInner {
         Ok(())
     }
 
-    /// Seals `plain` (a leaf or an index block) into a freshly allocated block and returns it;
-    /// on a write error the block is given back.
-    fn write_map_block(&self, state: &mut State, plain: &[u8]) -> Result<u64> {
-        let block = self.medium.allocate()?;
+    /// Seals `plain` as map block `number` of `kind` into a freshly allocated block, for the
+    /// next root generation, and returns its pointer; on a write error the block is given back.
+    fn write_map_block(
+        &self,
+        state: &mut State,
+        kind: Kind,
+        number: u64,
+        plain: &[u8],
+    ) -> Result<Pointer> {
+        // During a flush, blocks of the superseded root's map blocks come first: writing there
+        // overwrites an old map block instead of leaving it for noise.
+        let block = match state.reuse.pop() {
+            Some(block) => block,
+            None => self.medium.allocate()?,
+        };
         state.owned.set(block);
         state.fresh.set(block);
-        if let Err(e) = self.map.write_block(&self.dev(), BlockId(block), plain) {
+        state.map_blocks.set(block);
+        let at = Pointer::new(block, state.generation.wrapping_add(1));
+        let mut nonce = [0u8; 24];
+        state.rng.fill_bytes(&mut nonce);
+        let written = self
+            .map
+            .seal(kind, number, at, &nonce, plain)
+            .ok_or(Error::Internal("map block longer than a block"))
+            .and_then(|sealed| Ok(self.dev().write_block(BlockId(block), &sealed)?));
+        if let Err(e) = written {
             state.release(&self.medium, block);
-            return Err(e.into());
+            return Err(e);
         }
-        Ok(block)
+        Ok(at)
+    }
+
+    /// Overwrites `blocks` with fresh noise (map blocks leaving the volume).
+    pub(super) fn scrub_blocks(&self, state: &mut State, blocks: &[u64]) -> Result<()> {
+        let mut noise = vec![0u8; BLOCK_SIZE];
+        for &b in blocks {
+            state.rng.fill_bytes(&mut noise);
+            // A higher volume's noise is queued and leaves the queue with the block: its
+            // freed blocks are left to the slots, like any free block.
+            self.dev().write_block(BlockId(b), &noise)?;
+        }
+        Ok(())
     }
 }
 
-/// Reads and opens map block `block`.
-pub(super) fn read_sealed(
+/// Reads map block `number` of `kind` at `at` and opens it.
+pub(super) fn read_map(
     device: &dyn BlockDevice,
-    map: &Namespace,
-    block: u64,
+    map: &MapSealer,
+    kind: Kind,
+    number: u64,
+    at: Pointer,
 ) -> Result<Vec<u8>> {
-    map.read_block(device, BlockId(block))?
-        .ok_or(Error::Integrity)
+    let mut buf = vec![0u8; BLOCK_SIZE];
+    device.read_block(BlockId(at.block), &mut buf)?;
+    map.open(kind, number, at, &buf).ok_or(Error::Integrity)
 }
 
-/// Reads leaf block `block`; `None` if it does not open or decode.
-pub(super) fn read_leaf(device: &dyn BlockDevice, map: &Namespace, block: u64) -> Option<Leaf> {
-    read_sealed(device, map, block)
+/// Reads leaf `leaf` at `at`; `None` if it does not open or decode.
+pub(super) fn read_leaf(
+    device: &dyn BlockDevice,
+    map: &MapSealer,
+    leaf: u64,
+    at: Pointer,
+) -> Option<Leaf> {
+    read_map(device, map, Kind::Leaf, leaf, at)
         .ok()
         .and_then(|plain| Leaf::decode(&plain))
 }

@@ -139,6 +139,9 @@ impl VolumeInner {
     /// Allocates the block for a new version of sector `lba` and draws its nonce.
     fn allocate_sector(&self, state: &mut State, lba: u64) -> Result<(u64, [u8; 24])> {
         let medium = &self.medium;
+        if state.read_only {
+            return Err(Error::ReadOnly);
+        }
         // Loads the leaf first: a leaf that failed authentication refuses before allocating.
         self.entry(state, lba)?;
         // Keep room for two rewrites of the whole map (leaves and index blocks): a full medium
@@ -262,6 +265,9 @@ impl VolumeInner {
 
     /// Unmaps sectors `[first, end)`.
     pub(super) fn trim_sectors(&self, state: &mut State, first: u64, end: u64) -> Result<()> {
+        if state.read_only {
+            return Err(Error::ReadOnly);
+        }
         let mut lba = first;
         while lba < end {
             let leaf = lba / ENTRIES_PER_LEAF;

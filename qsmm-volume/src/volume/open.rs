@@ -11,14 +11,17 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
-use super::cache::{read_leaf, read_sealed};
-use super::state::{SECTOR, State, VolumeInner, fingerprint, leaf_count, map_namespace, to_usize};
+use super::cache::{read_leaf, read_map};
+use super::state::{SECTOR, State, VolumeInner, fingerprint, leaf_count, map_sealer, to_usize};
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, LEAVES_PER_INDEX, LEAVES_PER_INDEX_LEN, decode_pointers};
+use crate::map::{
+    ENTRIES_PER_LEAF, Kind, LEAVES_PER_INDEX, LEAVES_PER_INDEX_LEN, MapSealer, Pointer,
+    decode_pointers,
+};
 use crate::medium::{Medium, OpenVolume};
-use crate::multi_snapshot::{Class, SnapshotMode, find_root, root_area};
-use crate::root::{MAX_LOWER, Root, physical_mesh_blocks, read_root, write_root};
+use crate::multi_snapshot::{Class, SnapshotMode, find_root as find_area_root, root_area};
+use crate::root::{MAX_LOWER, Root, find_root, physical_mesh_blocks, read_root_slot, write_root};
 
 /// Everything an open volume is made of, read from its root or made by `create`.
 struct Parts {
@@ -30,12 +33,16 @@ struct Parts {
     root: Root,
     /// Blocks the volume holds (mesh slots and everything its map references).
     owned: Bitmap,
+    /// The blocks among them that hold map blocks.
+    map_blocks: Bitmap,
+    /// Blocks only the fallback root references.
+    fallback_only: Vec<u64>,
     /// Leaves whose map blocks failed to authenticate.
     bad_leaves: BTreeSet<u64>,
     /// Lower volumes, open for their protection.
     lower: Vec<Arc<VolumeInner>>,
-    /// The block of each leaf, read from the index (`None`: a new volume, no leaves).
-    leaf_ptrs: Option<Vec<u64>>,
+    /// The pointer to each leaf, read from the index (`None`: a new volume, no leaves).
+    leaf_ptrs: Option<Vec<Pointer>>,
     /// How its writes reach the medium.
     class: Class,
 }
@@ -75,10 +82,10 @@ pub(super) fn create(
         ));
     }
     let mesh_key = medium.kdf_cost().derive(passphrase, medium.salt())?;
-    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    if find_root(medium, &mesh_key)?.is_some() || read_root(medium, &keyed).is_ok() {
+    if find_area_root(medium, &mesh_key)?.is_some() || find_root(medium, &mesh_key).is_ok() {
         return Err(Error::VolumeExists);
     }
+    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
     let mesh_blocks = if multi {
         medium.enable_multi()?;
         Vec::new()
@@ -104,6 +111,10 @@ pub(super) fn create(
         lower: lower_keys,
         index: Vec::new(),
     };
+    // The first generation is random, so that the generation counts nothing.
+    let mut first = [0u8; 8];
+    getrandom::fill(&mut first).map_err(|_| qsmm_types::Error::Rng)?;
+    let generation = (u64::from_le_bytes(first) >> 3) | (1 << 61);
     let class = match (multi, protect.is_empty()) {
         (false, _) => Class::Single,
         (true, true) => Class::Base,
@@ -113,10 +124,10 @@ pub(super) fn create(
         let fingerprint = fingerprint(&mesh_key, medium.salt());
         let encoded = root.encode();
         medium
-            .keep_root(fingerprint, &mesh_key, &encoded, 0, None)
-            .and_then(|()| medium.commit_root(&fingerprint, &encoded, 0))
+            .keep_root(fingerprint, &mesh_key, &encoded, generation, None)
+            .and_then(|()| medium.commit_root(&fingerprint, &encoded, generation))
     } else {
-        write_root(medium, &keyed, &root, 0)
+        write_root(medium, &keyed, &root, generation).and_then(|()| Ok(medium.device().flush()?))
     };
     if let Err(e) = written {
         medium.release(mesh_blocks);
@@ -132,9 +143,11 @@ pub(super) fn create(
             mesh_key,
             keyed,
             mesh_blocks,
-            generation: 0,
+            generation,
             root,
             owned,
+            map_blocks: Bitmap::new(medium.block_count()),
+            fallback_only: Vec::new(),
             bad_leaves: BTreeSet::new(),
             lower: protect.iter().map(|v| Arc::clone(v)).collect(),
             leaf_ptrs: None,
@@ -143,22 +156,25 @@ pub(super) fn create(
     )
 }
 
-/// Opens the volume whose root `mesh_key` places, or returns the open one; `depth` counts the
-/// lower volumes above it.
+/// Opens the volume whose root `mesh_key` places, or returns the open one; `above` holds the
+/// fingerprints of the volumes being opened above it (a lower list that leads back to one of
+/// them is a cycle, refused).
 pub(super) fn open_mesh_key(
     medium: &Medium,
     mesh_key: SecretKey,
-    depth: usize,
+    above: &[[u8; 32]],
 ) -> Result<Arc<VolumeInner>> {
     let fingerprint = fingerprint(&mesh_key, medium.salt());
+    if above.contains(&fingerprint) {
+        return Err(Error::LowerCycle);
+    }
     if let Some(existing) = medium.find_open(&fingerprint) {
         return existing
             .downcast::<VolumeInner>()
             .map_err(|_| Error::Internal("a registered volume of another type"));
     }
-    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
     // A root in the root area is a multi-snapshot volume's; otherwise the mesh's.
-    let (generation, root, mesh_blocks, class) = match find_root(medium, &mesh_key)? {
+    let (keyed, generation, root, mesh_blocks, class) = match find_area_root(medium, &mesh_key)? {
         Some(found) => {
             medium.enable_multi()?;
             medium.keep_root(
@@ -173,82 +189,80 @@ pub(super) fn open_mesh_key(
             } else {
                 Class::Higher
             };
-            (found.generation, found.root, Vec::new(), class)
+            let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
+            (keyed, found.generation, found.root, Vec::new(), class)
         }
         None => {
-            let (generation, root) = read_root(medium, &keyed)?;
+            let (keyed, generation, root) = find_root(medium, &mesh_key)?;
             if medium.is_multi() {
                 return Err(Error::InvalidParameter(
                     "volumes of both snapshot modes cannot be open on one medium",
                 ));
             }
-            (
-                generation,
-                root,
-                physical_mesh_blocks(&keyed),
-                Class::Single,
-            )
+            let mesh_blocks = physical_mesh_blocks(&keyed);
+            (keyed, generation, root, mesh_blocks, Class::Single)
         }
     };
-    let map = map_namespace(&root.volume_key, medium.salt())?;
+    check_root(medium, &root)?;
+    // Lower volumes first, before this one holds any block: one that does not open fails the
+    // open (its blocks would be unprotected, and later writes would damage it).
+    let mut chain = above.to_vec();
+    chain.push(fingerprint);
+    if chain.len() > MAX_LOWER + 1 && !root.lower.is_empty() {
+        return Err(Error::LowerCycle);
+    }
+    let mut lower = Vec::with_capacity(root.lower.len());
+    for (position, key) in root.lower.iter().enumerate() {
+        match open_mesh_key(medium, key.clone_key(), &chain) {
+            Ok(v) => lower.push(v),
+            Err(Error::LowerCycle) => return Err(Error::LowerCycle),
+            Err(e) => {
+                return Err(Error::LowerVolume {
+                    position,
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    let map = map_sealer(&root.volume_key, medium.salt(), root.volume_id);
 
     // Walk the map: every block it references becomes ours.
     let mut owned = Bitmap::new(medium.block_count());
+    let mut map_blocks = Bitmap::new(medium.block_count());
     for &b in &mesh_blocks {
         owned.set(b);
     }
-    let leaf_count = leaf_count(root.logical_size);
-    let mut leaf_ptrs = vec![0u64; usize::try_from(leaf_count).map_err(|_| Error::Integrity)?];
-    let mut bad_leaves = BTreeSet::new();
-    for (i, &index_block) in (0u64..).zip(&root.index) {
-        let first = i * LEAVES_PER_INDEX;
-        let last = (first + LEAVES_PER_INDEX).min(leaf_count);
-        if index_block == 0 {
-            continue;
-        }
-        owned.set(index_block);
-        let pointers = read_sealed(medium.device(), &map, index_block)
-            .ok()
-            .and_then(|plain| decode_pointers(&plain));
-        match pointers {
-            Some(p) if p.len() as u64 == last.saturating_sub(first) => {
-                for (leaf, ptr) in (first..last).zip(p) {
-                    if let Some(slot) =
-                        leaf_ptrs.get_mut(usize::try_from(leaf).unwrap_or(usize::MAX))
-                    {
-                        *slot = ptr;
-                    }
-                }
-            }
-            _ => bad_leaves.extend(first..last),
-        }
+    let current = walk(medium, &map, &root)?;
+    for &b in &current.blocks {
+        owned.set(b);
     }
-    for (leaf, &ptr) in (0u64..).zip(&leaf_ptrs) {
-        if ptr == 0 || bad_leaves.contains(&leaf) {
-            continue;
-        }
-        owned.set(ptr);
-        match read_leaf(medium.device(), &map, ptr) {
-            Some(l) => {
-                for e in &l.entries {
-                    if e.block != 0 {
-                        owned.set(e.block);
-                    }
-                }
-            }
-            None => {
-                bad_leaves.insert(leaf);
-            }
-        }
+    for &b in &current.map_blocks {
+        map_blocks.set(b);
     }
     medium.mark_used(owned.iter_ones());
-    // Lower volumes: open them for their protection; one that no longer opens (its
-    // passphrase changed, or it was overwritten) is skipped.
-    let mut lower = Vec::new();
-    if depth < MAX_LOWER {
-        for key in &root.lower {
-            if let Ok(v) = open_mesh_key(medium, key.clone_key(), depth + 1) {
-                lower.push(v);
+    // The fallback generation (the other slot) stays whole until the root after next: hold
+    // the blocks only it references, where no open volume holds them already, and free them
+    // (map blocks overwritten with noise first) once two newer roots are durable.
+    let mut fallback_only = Vec::new();
+    // A root-area root keeps no fallback generation (a commit overwrites the previous root).
+    let fallback = if class.is_multi() {
+        None
+    } else {
+        read_fallback(medium, &keyed, generation, &root)
+    };
+    if let Some(fallback) = fallback {
+        let older = walk(medium, &map, &fallback)?;
+        let candidates: Vec<u64> = older
+            .blocks
+            .iter()
+            .copied()
+            .filter(|&b| !owned.get(b))
+            .collect();
+        for b in medium.claim_free(&candidates) {
+            owned.set(b);
+            fallback_only.push(b);
+            if older.map_blocks.contains(&b) {
+                map_blocks.set(b);
             }
         }
     }
@@ -261,9 +275,11 @@ pub(super) fn open_mesh_key(
             generation,
             root,
             owned,
-            bad_leaves,
+            map_blocks,
+            fallback_only,
+            bad_leaves: current.bad_leaves,
             lower,
-            leaf_ptrs: Some(leaf_ptrs),
+            leaf_ptrs: Some(current.leaf_ptrs),
             class,
         },
     )
@@ -278,6 +294,8 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         generation,
         root,
         owned,
+        map_blocks,
+        fallback_only,
         bad_leaves,
         lower,
         leaf_ptrs,
@@ -287,11 +305,11 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
     let mut data_key = derive_subkey(&root.volume_key, medium.salt(), labels::VOLUME_DATA);
     let cipher = SectorCipher::new(data_key.as_bytes());
     data_key.zeroize();
-    let map = map_namespace(&root.volume_key, medium.salt())?;
+    let map = map_sealer(&root.volume_key, medium.salt(), root.volume_id);
     let leaf_count = to_usize(leaf_count(root.logical_size))?;
     let index_count = leaf_count.div_ceil(LEAVES_PER_INDEX_LEN);
     let mut index_ptrs = root.index;
-    index_ptrs.resize(index_count, 0);
+    index_ptrs.resize(index_count, Pointer::NONE);
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|_| qsmm_types::Error::Rng)?;
     let rng = ChaCha20Rng::from_seed(seed);
@@ -303,7 +321,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         cipher,
         map,
         class,
-        _lower: lower,
+        lower,
         state: Mutex::new(State {
             fingerprint,
             mesh_key,
@@ -312,20 +330,116 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
             generation,
             volume_key: root.volume_key,
             lower_keys: root.lower,
-            leaf_ptrs: leaf_ptrs.unwrap_or_else(|| vec![0; leaf_count]),
+            leaf_ptrs: leaf_ptrs.unwrap_or_else(|| vec![Pointer::NONE; leaf_count]),
             index_ptrs,
             dirty_index: BTreeSet::new(),
             cache: HashMap::new(),
             bad_leaves,
             owned,
             fresh: Bitmap::new(medium.block_count()),
+            map_blocks,
+            scrub: Vec::new(),
+            reuse: Vec::new(),
             pending_now: Vec::new(),
             pending_prev: Vec::new(),
+            fallback_only,
             changed: false,
+            read_only: false,
             rng,
         }),
     });
     let registered: OpenVolume = volume.clone();
     medium.register(fingerprint, &registered);
     Ok(volume)
+}
+
+/// What a root's map references.
+struct Walk {
+    /// The pointer to each leaf.
+    leaf_ptrs: Vec<Pointer>,
+    /// Leaves whose map blocks did not authenticate.
+    bad_leaves: BTreeSet<u64>,
+    /// Every block referenced: index blocks, leaves, data blocks.
+    blocks: Vec<u64>,
+    /// The index and leaf blocks among them.
+    map_blocks: BTreeSet<u64>,
+}
+
+/// Reads the map of `root`: every index block and leaf, and the data blocks they name.
+fn walk(medium: &Medium, map: &MapSealer, root: &Root) -> Result<Walk> {
+    let leaf_count = leaf_count(root.logical_size);
+    let mut leaf_ptrs = vec![Pointer::NONE; to_usize(leaf_count)?];
+    let mut bad_leaves = BTreeSet::new();
+    let mut blocks = Vec::new();
+    let mut map_blocks = BTreeSet::new();
+    let in_medium = |b: u64| b != 0 && b < medium.block_count();
+    for (i, &index) in (0u64..).zip(&root.index) {
+        let first = i * LEAVES_PER_INDEX;
+        let last = (first + LEAVES_PER_INDEX).min(leaf_count);
+        if index.block == 0 {
+            continue;
+        }
+        if !in_medium(index.block) {
+            bad_leaves.extend(first..last);
+            continue;
+        }
+        blocks.push(index.block);
+        map_blocks.insert(index.block);
+        let count = to_usize(last.saturating_sub(first))?;
+        let pointers = read_map(medium.device(), map, Kind::Index, i, index)
+            .ok()
+            .and_then(|plain| decode_pointers(&plain, count));
+        match pointers {
+            Some(p) => {
+                for (leaf, ptr) in (first..last).zip(p) {
+                    if let Some(slot) = leaf_ptrs.get_mut(to_usize(leaf)?) {
+                        *slot = ptr;
+                    }
+                }
+            }
+            None => bad_leaves.extend(first..last),
+        }
+    }
+    for (leaf, &ptr) in (0u64..).zip(&leaf_ptrs) {
+        if ptr.block == 0 || bad_leaves.contains(&leaf) {
+            continue;
+        }
+        if !in_medium(ptr.block) {
+            bad_leaves.insert(leaf);
+            continue;
+        }
+        blocks.push(ptr.block);
+        map_blocks.insert(ptr.block);
+        match read_leaf(medium.device(), map, leaf, ptr) {
+            Some(l) => blocks.extend(l.entries.iter().map(|e| e.block).filter(|&b| in_medium(b))),
+            None => {
+                bad_leaves.insert(leaf);
+            }
+        }
+    }
+    Ok(Walk {
+        leaf_ptrs,
+        bad_leaves,
+        blocks,
+        map_blocks,
+    })
+}
+
+/// The root of the other mesh slot, if it reconstructs as an older generation of the same
+/// volume.
+fn read_fallback(medium: &Medium, keyed: &KeyedMesh, generation: u64, root: &Root) -> Option<Root> {
+    let (_, fallback) = read_root_slot(medium, keyed, generation.wrapping_add(1) % 2)?;
+    (fallback.volume_id == root.volume_id && fallback.logical_size == root.logical_size)
+        .then_some(fallback)
+}
+
+/// Refuses a root whose sizes do not fit the medium (a crafted or damaged root must not make
+/// the open allocate more than the medium could map).
+fn check_root(medium: &Medium, root: &Root) -> Result<()> {
+    let leaves = leaf_count(root.logical_size);
+    let index_blocks = leaves.div_ceil(LEAVES_PER_INDEX);
+    if root.logical_size > medium.size() || root.index.len() as u64 > index_blocks {
+        return Err(Error::Integrity);
+    }
+    Ok(())
 }

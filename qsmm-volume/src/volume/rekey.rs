@@ -1,15 +1,46 @@
 //! Changing a volume's passphrase: the root moves to the new passphrase's mesh, the old root's
 //! blocks are overwritten with noise.
 
-use qsmm_types::BlockId;
+use std::sync::Arc;
+
+use qsmm_types::{BlockId, SecretKey};
 use rand_core::Rng;
 
 use super::state::{VolumeInner, fingerprint};
 use crate::error::{Error, Result};
 use crate::medium::BLOCK_SIZE;
-use crate::root::{physical_mesh_blocks, read_root, write_root};
+use crate::root::{find_root, physical_mesh_blocks, write_root};
 
 impl VolumeInner {
+    /// Points every open volume whose root names this one as a lower volume at `mesh_key`, and
+    /// flushes it.
+    fn relink_above(&self, mesh_key: &SecretKey) -> Result<()> {
+        for other in self.medium.open_volumes() {
+            let Ok(above) = other.downcast::<Self>() else {
+                continue;
+            };
+            let positions: Vec<usize> = above
+                .lower
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| core::ptr::eq(Arc::as_ptr(v), self))
+                .map(|(i, _)| i)
+                .collect();
+            if positions.is_empty() {
+                continue;
+            }
+            let mut state = above.lock();
+            for i in positions {
+                if let Some(key) = state.lower_keys.get_mut(i) {
+                    *key = mesh_key.clone_key();
+                }
+            }
+            state.changed = true;
+            above.flush_locked(&mut state)?;
+        }
+        Ok(())
+    }
+
     /// See [`crate::Volume::change_passphrase`].
     pub(super) fn change_passphrase(&self, new_passphrase: &[u8]) -> Result<()> {
         if self.class.is_multi() {
@@ -20,7 +51,7 @@ impl VolumeInner {
         let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
         let mut state = self.lock();
         self.flush_locked(&mut state)?;
-        if read_root(medium, &keyed).is_ok() {
+        if find_root(medium, &mesh_key).is_ok() {
             return Err(Error::VolumeExists);
         }
         let new_blocks = physical_mesh_blocks(&keyed);
@@ -32,11 +63,16 @@ impl VolumeInner {
             .collect();
         medium.claim(&to_claim)?;
         let root = state.root(self);
-        let generation = state.generation + 1;
-        if let Err(e) = write_root(medium, &keyed, &root, generation) {
+        let generation = state.generation.wrapping_add(1);
+        let written = write_root(medium, &keyed, &root, generation)
+            .and_then(|()| Ok(medium.device().flush()?));
+        if let Err(e) = written {
             medium.release(to_claim);
             return Err(e);
         }
+        // Open volumes above this one name it by its mesh key: give them the new one, durable
+        // before the old root goes.
+        self.relink_above(&mesh_key)?;
         // Scrub the old root with noise, except blocks the new root uses.
         let old: Vec<u64> = state
             .mesh_blocks

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use qsmm_shatter::mesh::KeyedMesh;
 use qsmm_types::{SecretKey, derive_subkey, labels};
-use qsmm_void::{Namespace, SectorCipher};
+use qsmm_void::SectorCipher;
 use rand_chacha::ChaCha20Rng;
 
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, Leaf};
+use crate::map::{ENTRIES_PER_LEAF, Leaf, MapSealer, Pointer};
 use crate::medium::{BLOCK_SIZE, Medium};
 use crate::multi_snapshot::Class;
 use crate::root::Root;
@@ -25,11 +25,11 @@ pub(super) struct VolumeInner {
     pub(super) logical_size: u64,
     pub(super) volume_id: [u8; 16],
     pub(super) cipher: SectorCipher,
-    pub(super) map: Namespace,
+    pub(super) map: MapSealer,
     /// How its writes reach the medium (the snapshot mode, and base or higher in multi).
     pub(super) class: Class,
     /// Lower volumes named by this root, held open for their protection.
-    pub(super) _lower: Vec<Arc<Self>>,
+    pub(super) lower: Vec<Arc<Self>>,
     pub(super) state: Mutex<State>,
 }
 
@@ -45,10 +45,10 @@ pub(super) struct State {
     pub(super) generation: u64,
     pub(super) volume_key: SecretKey,
     pub(super) lower_keys: Vec<SecretKey>,
-    /// Physical block of each leaf (0 = no leaf: every entry unmapped).
-    pub(super) leaf_ptrs: Vec<u64>,
-    /// Physical block of each index block (0 = none yet).
-    pub(super) index_ptrs: Vec<u64>,
+    /// Pointer to each leaf (block 0 = no leaf: every entry unmapped).
+    pub(super) leaf_ptrs: Vec<Pointer>,
+    /// Pointer to each index block (block 0 = none yet).
+    pub(super) index_ptrs: Vec<Pointer>,
     pub(super) dirty_index: BTreeSet<usize>,
     pub(super) cache: HashMap<u64, Leaf>,
     /// Leaves whose map block failed to authenticate at open.
@@ -57,11 +57,24 @@ pub(super) struct State {
     pub(super) owned: Bitmap,
     /// Blocks allocated since the last durable root (free again at once when released).
     pub(super) fresh: Bitmap,
+    /// Blocks holding this volume's map blocks (live or waiting to be freed): overwritten with
+    /// noise before they return to the pool.
+    pub(super) map_blocks: Bitmap,
+    /// Map blocks released before any durable root referenced them: overwritten with noise and
+    /// freed at the next flush.
+    pub(super) scrub: Vec<u64>,
+    /// Map blocks of the superseded root that the flush under way writes its map blocks into.
+    pub(super) reuse: Vec<u64>,
     /// Blocks the durable root references but the next will not: released two roots later.
     pub(super) pending_now: Vec<u64>,
     pub(super) pending_prev: Vec<u64>,
+    /// Blocks only the fallback root (read at open) references: freed with `pending_prev`,
+    /// but they do not make a flush write a root by themselves.
+    pub(super) fallback_only: Vec<u64>,
     /// Something changed since the last durable root.
     pub(super) changed: bool,
+    /// A sync failed: no more writes (see [`crate::Error::ReadOnly`]).
+    pub(super) read_only: bool,
     pub(super) rng: ChaCha20Rng,
 }
 
@@ -79,6 +92,26 @@ impl Drop for VolumeInner {
             .state
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Map blocks no durable root references (a drop without a flush) hold a map nothing
+        // will read: overwrite them before the pool gets them back. Best effort: a failing
+        // medium leaves them as a crash would.
+        let unreferenced: Vec<u64> = state
+            .fresh
+            .iter_ones()
+            .filter(|&b| state.map_blocks.get(b))
+            .chain(state.scrub.iter().copied())
+            .collect();
+        if !unreferenced.is_empty() {
+            let mut noise = vec![0u8; BLOCK_SIZE];
+            for b in unreferenced {
+                rand_core::Rng::fill_bytes(&mut state.rng, &mut noise);
+                self.medium
+                    .device()
+                    .write_block(qsmm_types::BlockId(b), &noise)
+                    .ok();
+            }
+            self.medium.device().flush().ok();
+        }
         self.medium.forget(state.owned.iter_ones());
     }
 }
@@ -111,10 +144,8 @@ pub(super) fn fingerprint(mesh_key: &SecretKey, salt: &[u8]) -> [u8; 32] {
     *derive_subkey(mesh_key, salt, labels::VOLUME_HANDLE).as_bytes()
 }
 
-/// The namespace that seals the volume's map blocks.
-pub(super) fn map_namespace(volume_key: &SecretKey, salt: &[u8]) -> Result<Namespace> {
-    Ok(Namespace::new(
-        derive_subkey(volume_key, salt, labels::VOLUME_MAP),
-        salt,
-    )?)
+/// The sealer of the volume's map blocks.
+pub(super) fn map_sealer(volume_key: &SecretKey, salt: &[u8], volume_id: [u8; 16]) -> MapSealer {
+    let key = derive_subkey(volume_key, salt, labels::VOLUME_MAP);
+    MapSealer::new(key.as_bytes(), volume_id)
 }

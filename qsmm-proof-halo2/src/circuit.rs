@@ -1,0 +1,336 @@
+//! The membership circuit: a leaf hash sits at some position of the MiMC-Merkle tree committed
+//! to by a public [`Commitment`](qsmm_proof_stub::Commitment).
+//!
+//! # Statement
+//!
+//! Public inputs (the instance column, in this order):
+//!
+//! 0. the commitment `R` (the root field element);
+//! 1. the leaf hash `H` (`qsmm_proof_stub::hash::leaf` of the block);
+//! 2. only in [`Disclosure::Position`]: the position `i`.
+//!
+//! Private witness: the position bits `b_0 … b_{D−1}`, the siblings `s_0 … s_{D−1}`, the
+//! generation `g` and the leaf count `n`. The circuit proves
+//!
+//! ```text
+//! cur_0 = H
+//! (l_j, r_j) = b_j ? (s_j, cur_j) : (cur_j, s_j),   b_j ∈ {0, 1}
+//! cur_{j+1} = node(l_j, r_j) = c(c(NODE_TAG, l_j), r_j)
+//! R = root(g, n, cur_D) = c(c(c(ROOT_TAG, g), n), cur_D)
+//! i = Σ b_j 2^j                                       (exposed only with Disclosure::Position)
+//! ```
+//!
+//! with `c` the MiMC-7 compression of [`chip`](crate::chip) and the tags of
+//! `qsmm_proof_stub::hash`, so the circuit computes the same root as the transparent backend.
+//!
+//! # Rows
+//!
+//! Each level takes a swap region of 2 rows and two compressions of 92 rows; the root takes three
+//! compressions: `rows(D) = 186·D + 276`. Depth 20 needs 3,996 rows and fits `k = 12` (4,096 rows
+//! minus the blinding rows); depth 32 needs 6,228 rows, `k = 13`. See [`k_for_depth`].
+
+use halo2_proofs::{
+    circuit::{Layouter, SimpleFloorPlanner, Value},
+    plonk::{
+        Circuit, Column, ConstraintSystem, Constraints, Error as PlonkError, Expression, Instance,
+        Selector,
+    },
+    poly::Rotation,
+};
+use qsmm_proof_stub::hash;
+use qsmm_shatter::mimc::Fp;
+
+use crate::chip::{Cell, Input, MimcChip, MimcConfig, ROWS_PER_COMPRESSION};
+
+/// The smallest supported tree depth.
+pub const MIN_DEPTH: u32 = 1;
+/// The largest supported tree depth (`2^32` blocks of 4096 bytes: 16 TiB).
+pub const MAX_DEPTH: u32 = 32;
+/// The default depth: `2^20` blocks, a 4 GiB medium of 4096-byte blocks.
+pub const DEFAULT_DEPTH: u32 = 20;
+
+/// Instance row of the commitment.
+pub(crate) const ROOT_ROW: usize = 0;
+/// Instance row of the leaf hash.
+pub(crate) const LEAF_ROW: usize = 1;
+/// Instance row of the position (only with [`Disclosure::Position`]).
+pub(crate) const POSITION_ROW: usize = 2;
+
+/// Rows of one swap region.
+const ROWS_PER_SWAP: usize = 2;
+/// Rows the proof system reserves for blinding at the end of the domain (`blinding_factors + 1`
+/// of this circuit, whose most-queried advice column is queried at two rotations).
+const RESERVED_ROWS: usize = 6;
+
+/// What a proof discloses besides the commitment and the leaf hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Disclosure {
+    /// The position stays private: the proof says the leaf is *somewhere* in the tree.
+    Hidden,
+    /// The position is a public input: the proof says the leaf is *at* that position (the
+    /// statement of [`qsmm_proof_stub::IntegrityVerifier`]).
+    Position,
+}
+
+/// Rows the circuit of depth `depth` uses: `186·depth + 276`.
+#[must_use]
+pub const fn rows_for_depth(depth: u32) -> usize {
+    let depth = depth as usize;
+    depth * (ROWS_PER_SWAP + 2 * ROWS_PER_COMPRESSION) + 3 * ROWS_PER_COMPRESSION
+}
+
+/// The smallest `k` (the circuit has `2^k` rows) that fits a tree of depth `depth`.
+///
+/// ```
+/// use qsmm_proof_halo2::circuit::k_for_depth;
+///
+/// assert_eq!(k_for_depth(20), 12);
+/// assert_eq!(k_for_depth(21), 13);
+/// assert_eq!(k_for_depth(32), 13);
+/// ```
+#[must_use]
+pub const fn k_for_depth(depth: u32) -> u32 {
+    let needed = rows_for_depth(depth) + RESERVED_ROWS;
+    let mut k = 4;
+    while (1usize << k) < needed {
+        k += 1;
+    }
+    k
+}
+
+/// The private witness of a membership proof.
+#[derive(Clone, Debug)]
+pub(crate) struct Witness {
+    pub(crate) position: u64,
+    pub(crate) siblings: Vec<Fp>,
+    pub(crate) generation: u64,
+    pub(crate) leaf_count: u64,
+}
+
+/// The membership circuit for one depth and one [`Disclosure`].
+///
+/// Without a witness (for key generation) every private value is unknown.
+#[derive(Clone, Debug)]
+pub struct MembershipCircuit {
+    depth: u32,
+    disclosure: Disclosure,
+    bits: Vec<Value<bool>>,
+    siblings: Vec<Value<Fp>>,
+    generation: Value<Fp>,
+    leaf_count: Value<Fp>,
+}
+
+impl MembershipCircuit {
+    /// A circuit without witness, as key generation needs it.
+    #[must_use]
+    pub fn shape(depth: u32, disclosure: Disclosure) -> Self {
+        let levels = depth as usize;
+        Self {
+            depth,
+            disclosure,
+            bits: vec![Value::unknown(); levels],
+            siblings: vec![Value::unknown(); levels],
+            generation: Value::unknown(),
+            leaf_count: Value::unknown(),
+        }
+    }
+
+    /// A circuit with its witness. `witness.siblings` must have `depth` entries (checked by the
+    /// caller). The leaf hash is not part of the witness: the circuit reads it from the public
+    /// inputs.
+    pub(crate) fn with_witness(depth: u32, disclosure: Disclosure, witness: &Witness) -> Self {
+        let levels = depth as usize;
+        Self {
+            depth,
+            disclosure,
+            bits: (0..levels)
+                .map(|j| Value::known((witness.position >> j) & 1 == 1))
+                .collect(),
+            siblings: witness.siblings.iter().copied().map(Value::known).collect(),
+            generation: Value::known(Fp::from(witness.generation)),
+            leaf_count: Value::known(Fp::from(witness.leaf_count)),
+        }
+    }
+
+    /// The tree depth.
+    #[must_use]
+    pub const fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The public inputs of the statement, in instance-column order.
+    #[must_use]
+    pub fn public_inputs(disclosure: Disclosure, root: Fp, leaf: Fp, position: u64) -> Vec<Fp> {
+        match disclosure {
+            Disclosure::Hidden => vec![root, leaf],
+            Disclosure::Position => vec![root, leaf, Fp::from(position)],
+        }
+    }
+}
+
+/// The circuit's columns and gates.
+#[derive(Clone, Debug)]
+pub struct MembershipConfig {
+    mimc: MimcConfig,
+    instance: Column<Instance>,
+    swap: Selector,
+}
+
+impl Circuit<Fp> for MembershipCircuit {
+    type Config = MembershipConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+
+    fn without_witnesses(&self) -> Self {
+        Self::shape(self.depth, self.disclosure)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fp>) -> MembershipConfig {
+        let advice = [
+            meta.advice_column(),
+            meta.advice_column(),
+            meta.advice_column(),
+            meta.advice_column(),
+        ];
+        let round_constant = meta.fixed_column();
+        let constants = meta.fixed_column();
+        meta.enable_constant(constants);
+        let instance = meta.instance_column();
+        meta.enable_equality(instance);
+        let mimc = MimcConfig::configure(meta, advice, round_constant);
+
+        // Swap region, two rows:
+        //   row 0: state = cur,  square = sibling, key = bit, message = position so far, fixed = 2^j
+        //   row 1: state = left, square = right,              message = position so far + bit·2^j
+        let swap = meta.selector();
+        meta.create_gate("conditional swap", |meta| {
+            let s = meta.query_selector(swap);
+            let cur = meta.query_advice(mimc.state, Rotation::cur());
+            let sibling = meta.query_advice(mimc.square, Rotation::cur());
+            let bit = meta.query_advice(mimc.key, Rotation::cur());
+            let acc = meta.query_advice(mimc.message, Rotation::cur());
+            let weight = meta.query_fixed(mimc.round_constant);
+            let left = meta.query_advice(mimc.state, Rotation::next());
+            let right = meta.query_advice(mimc.square, Rotation::next());
+            let acc_next = meta.query_advice(mimc.message, Rotation::next());
+            let one = Expression::Constant(Fp::one());
+            Constraints::with_selector(
+                s,
+                [
+                    ("bit is boolean", bit.clone() * (one - bit.clone())),
+                    (
+                        "left",
+                        left.clone() - cur.clone() - bit.clone() * (sibling.clone() - cur.clone()),
+                    ),
+                    ("right", left + right - cur - sibling),
+                    ("position", acc_next - acc - bit * weight),
+                ],
+            )
+        });
+
+        MembershipConfig {
+            mimc,
+            instance,
+            swap,
+        }
+    }
+
+    fn synthesize(
+        &self,
+        config: MembershipConfig,
+        mut layouter: impl Layouter<Fp>,
+    ) -> Result<(), PlonkError> {
+        let chip = MimcChip::construct(config.mimc.clone());
+        let c = &config.mimc;
+        let node_tag = hash::node_tag();
+        let root_tag = hash::root_tag();
+
+        let mut cur: Option<Cell> = None;
+        let mut acc: Option<Cell> = None;
+        let mut weight = Fp::one();
+        for (bit, sibling) in self.bits.iter().zip(&self.siblings) {
+            let (left, right, next_acc) = layouter.assign_region(
+                || "conditional swap",
+                |mut region| {
+                    config.swap.enable(&mut region, 0)?;
+                    let cur_cell = match &cur {
+                        Some(cell) => cell.copy_advice(|| "cur", &mut region, c.state, 0)?,
+                        None => region.assign_advice_from_instance(
+                            || "leaf",
+                            config.instance,
+                            LEAF_ROW,
+                            c.state,
+                            0,
+                        )?,
+                    };
+                    let acc_cell = match &acc {
+                        Some(cell) => cell.copy_advice(|| "position", &mut region, c.message, 0)?,
+                        None => region.assign_advice_from_constant(
+                            || "position",
+                            c.message,
+                            0,
+                            Fp::zero(),
+                        )?,
+                    };
+                    region.assign_advice(|| "sibling", c.square, 0, || *sibling)?;
+                    let bit_value = bit.map(|b| if b { Fp::one() } else { Fp::zero() });
+                    region.assign_advice(|| "bit", c.key, 0, || bit_value)?;
+                    region.assign_fixed(|| "2^j", c.round_constant, 0, || Value::known(weight))?;
+
+                    let cur_value = cur_cell.value().copied();
+                    let (left, right) = cur_value
+                        .zip(*sibling)
+                        .zip(*bit)
+                        .map(|((cur, sib), b)| if b { (sib, cur) } else { (cur, sib) })
+                        .unzip();
+                    let left = region.assign_advice(|| "left", c.state, 1, || left)?;
+                    let right = region.assign_advice(|| "right", c.square, 1, || right)?;
+                    let next_acc = acc_cell
+                        .value()
+                        .copied()
+                        .zip(bit_value)
+                        .map(|(a, b)| a + b * weight);
+                    let next_acc =
+                        region.assign_advice(|| "position", c.message, 1, || next_acc)?;
+                    Ok((left, right, next_acc))
+                },
+            )?;
+            let half = chip.compress(
+                layouter.namespace(|| "node, left"),
+                Input::Constant(node_tag),
+                Input::Cell(&left),
+            )?;
+            let node = chip.compress(
+                layouter.namespace(|| "node, right"),
+                Input::Cell(&half),
+                Input::Cell(&right),
+            )?;
+            cur = Some(node);
+            acc = Some(next_acc);
+            weight = weight.double();
+        }
+
+        let top = cur.ok_or(PlonkError::Synthesis)?;
+        let state = chip.compress(
+            layouter.namespace(|| "root, generation"),
+            Input::Constant(root_tag),
+            Input::Witness(self.generation),
+        )?;
+        let state = chip.compress(
+            layouter.namespace(|| "root, leaf count"),
+            Input::Cell(&state),
+            Input::Witness(self.leaf_count),
+        )?;
+        let root = chip.compress(
+            layouter.namespace(|| "root, top"),
+            Input::Cell(&state),
+            Input::Cell(&top),
+        )?;
+        layouter.constrain_instance(root.cell(), config.instance, ROOT_ROW)?;
+        if self.disclosure == Disclosure::Position {
+            let position = acc.ok_or(PlonkError::Synthesis)?;
+            layouter.constrain_instance(position.cell(), config.instance, POSITION_ROW)?;
+        }
+        Ok(())
+    }
+}
