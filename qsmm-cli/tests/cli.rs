@@ -171,6 +171,55 @@ fn bad_input_gives_one_sentence_and_a_failure() {
     );
 }
 
+#[test]
+fn multi_snapshot_volumes_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let medium = dir.path().join("m.img");
+    let m = medium.to_str().unwrap();
+    let decoy = write(dir.path(), "decoy", "decoy passphrase\n");
+    let hidden = write(dir.path(), "hidden", "hidden passphrase\n");
+    let newp = write(dir.path(), "new", "new hidden passphrase\n");
+
+    let out = ok(&qsmm(&["format", m, "--size", "8M", "--multi-snapshot"]));
+    assert!(out.contains("--multi-snapshot"), "{out}");
+    ok(&qsmm_fast(&[
+        "create",
+        m,
+        "--size",
+        "2M",
+        "--passphrase-file",
+        &decoy,
+        "--multi-snapshot",
+    ]));
+    // Above a multi-snapshot volume, a volume takes its mode.
+    ok(&qsmm_fast(&[
+        "create",
+        m,
+        "--size",
+        "2M",
+        "--passphrase-file",
+        &hidden,
+        "--protect-passphrase-file",
+        &decoy,
+    ]));
+    ok(&qsmm_fast(&[
+        "changepwd",
+        m,
+        "--passphrase-file",
+        &hidden,
+        "--new-passphrase-file",
+        &newp,
+    ]));
+    for pass in [&decoy, &newp] {
+        let info = ok(&qsmm_fast(&["info", m, "--passphrase-file", pass]));
+        assert!(info.contains("mode:             multi-snapshot"), "{info}");
+    }
+    fails_with(
+        &qsmm_fast(&["testpwd", m, "--passphrase-file", &hidden]),
+        "no volume",
+    );
+}
+
 /// Runs `qsmm` with `input` on standard input.
 fn qsmm_with_input(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
