@@ -171,6 +171,55 @@ fn bad_input_gives_one_sentence_and_a_failure() {
     );
 }
 
+#[test]
+fn multi_snapshot_volumes_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let medium = dir.path().join("m.img");
+    let m = medium.to_str().unwrap();
+    let decoy = write(dir.path(), "decoy", "decoy passphrase\n");
+    let hidden = write(dir.path(), "hidden", "hidden passphrase\n");
+    let newp = write(dir.path(), "new", "new hidden passphrase\n");
+
+    let out = ok(&qsmm(&["format", m, "--size", "8M", "--multi-snapshot"]));
+    assert!(out.contains("--multi-snapshot"), "{out}");
+    ok(&qsmm_fast(&[
+        "create",
+        m,
+        "--size",
+        "2M",
+        "--passphrase-file",
+        &decoy,
+        "--multi-snapshot",
+    ]));
+    // Above a multi-snapshot volume, a volume takes its mode.
+    ok(&qsmm_fast(&[
+        "create",
+        m,
+        "--size",
+        "2M",
+        "--passphrase-file",
+        &hidden,
+        "--protect-passphrase-file",
+        &decoy,
+    ]));
+    ok(&qsmm_fast(&[
+        "changepwd",
+        m,
+        "--passphrase-file",
+        &hidden,
+        "--new-passphrase-file",
+        &newp,
+    ]));
+    for pass in [&decoy, &newp] {
+        let info = ok(&qsmm_fast(&["info", m, "--passphrase-file", pass]));
+        assert!(info.contains("mode:             multi-snapshot"), "{info}");
+    }
+    fails_with(
+        &qsmm_fast(&["testpwd", m, "--passphrase-file", &hidden]),
+        "no volume",
+    );
+}
+
 /// Runs `qsmm` with `input` on standard input.
 fn qsmm_with_input(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
@@ -236,6 +285,78 @@ fn age_keygen_encrypt_decrypt_and_refusals() {
         }
     }
     fails_with(&qsmm(&["age", "encrypt", "-r", "age1notakey"]), "recipient");
+}
+
+#[test]
+fn age_passphrase_encrypt_decrypt_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = write(dir.path(), "pass.txt", "a long passphrase\n");
+    let wrong = write(dir.path(), "wrong.txt", "another passphrase\n");
+    let message = b"a message under a passphrase\n".repeat(3000);
+    for armor in [false, true] {
+        // A low work factor keeps the test fast; the default is age's 18.
+        let mut args = vec![
+            "age",
+            "encrypt",
+            "--passphrase-file",
+            &pass,
+            "--work-factor",
+            "4",
+        ];
+        if armor {
+            args.push("-a");
+        }
+        let sealed = qsmm_with_input(&args, &message);
+        assert!(sealed.status.success());
+        let opened = qsmm_with_input(
+            &["age", "decrypt", "--passphrase-file", &pass],
+            &sealed.stdout,
+        );
+        assert!(opened.status.success());
+        assert!(opened.stdout == message, "round trip");
+        let refused = qsmm_with_input(
+            &["age", "decrypt", "--passphrase-file", &wrong],
+            &sealed.stdout,
+        );
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong passphrase"));
+        assert!(refused.stdout.is_empty());
+    }
+    // Files to keys do not open with a passphrase.
+    let key = ok(&qsmm(&["age", "keygen"]));
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned();
+    let sealed = qsmm_with_input(&["age", "encrypt", "-r", &recipient], b"x");
+    let refused = qsmm_with_input(
+        &["age", "decrypt", "--passphrase-file", &pass],
+        &sealed.stdout,
+    );
+    assert!(!refused.status.success());
+    // Usage errors.
+    for (args, needle) in [
+        (
+            vec![
+                "age",
+                "encrypt",
+                "--passphrase-file",
+                &pass,
+                "--work-factor",
+                "23",
+            ],
+            "not in 1..=22",
+        ),
+        (
+            vec!["age", "encrypt", "-p", "-r", &recipient],
+            "cannot be used with",
+        ),
+    ] {
+        let out = qsmm(&args);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle));
+    }
 }
 
 #[test]

@@ -53,7 +53,10 @@
 //! - Secret keys, file keys, payload keys and plaintext buffers are zeroized; `Debug` never
 //!   prints secrets. The `bech32` crate's internal buffers while parsing an identity string are
 //!   not zeroized.
-//! - Passphrase (`scrypt`) files are not supported: they are reported as [`AgeError::NoMatch`].
+//! - Passphrase files ([`encrypt_with_passphrase`], [`decrypt_with_passphrase`]) are as
+//!   strong as the passphrase against scrypt at the file's work factor; an scrypt stanza must
+//!   be alone in its header, and work factors above [`MAX_WORK_FACTOR`] are refused
+//!   ([`AgeError::WorkFactor`]) before any work is done.
 
 use std::io::{self, BufReader, Chain, Cursor, Read, Write};
 
@@ -64,11 +67,13 @@ use qsmm_types::SecretKey;
 mod armor;
 mod header;
 mod keys;
+mod scrypt;
 mod stream;
 
 use armor::{ArmoredReader, ArmoredWriter};
 pub use header::{Header, Stanza};
 pub use keys::{Identity, Recipient};
+pub use scrypt::{DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR, Passphrase};
 use stream::{PAYLOAD_NONCE_LEN, StreamReader, StreamWriter};
 
 /// Length of an age file key.
@@ -106,6 +111,10 @@ pub enum AgeError {
     /// Encryption was asked for no recipient.
     #[error("no recipients given")]
     NoRecipients,
+    /// An scrypt work factor outside `1..=`[`MAX_WORK_FACTOR`]: asked for on encryption, or
+    /// named by a file's passphrase stanza (refused without running scrypt).
+    #[error("scrypt work factor out of range (at most {MAX_WORK_FACTOR})")]
+    WorkFactor,
     /// Post-quantum and classical recipients were mixed in one file.
     #[error("post-quantum and X25519 recipients cannot be mixed")]
     MixedRecipients,
@@ -161,6 +170,7 @@ impl From<AgeError> for crate::Error {
             AgeError::NoRecipients | AgeError::MixedRecipients => {
                 Self::InvalidParameter("age recipients")
             }
+            AgeError::WorkFactor => Self::InvalidParameter("scrypt work factor"),
             AgeError::Rng => Self::Rng,
             AgeError::Io(error) => Self::Io(error),
             _ => Self::Crypto,
@@ -257,6 +267,48 @@ pub fn decrypt(identities: &[Identity], file: &[u8]) -> Result<Vec<u8>, AgeError
     Ok(plaintext)
 }
 
+/// Encrypts `plaintext` with a passphrase (one scrypt stanza of work factor `log_n`, i.e.
+/// N = 2^`log_n`; age's default is [`DEFAULT_WORK_FACTOR`]), armored if `armor` is set.
+///
+/// # Examples
+///
+/// See [`Passphrase`].
+///
+/// # Errors
+///
+/// [`AgeError::WorkFactor`] if `log_n` is outside `1..=`[`MAX_WORK_FACTOR`], [`AgeError::Rng`].
+pub fn encrypt_with_passphrase(
+    passphrase: &Passphrase,
+    log_n: u8,
+    plaintext: &[u8],
+    armor: bool,
+) -> Result<Vec<u8>, AgeError> {
+    let mut encryptor = Encryptor::with_passphrase(passphrase, log_n, Vec::new(), armor)?;
+    encryptor.write_all(plaintext).map_err(AgeError::from_io)?;
+    encryptor.finish()
+}
+
+/// Decrypts a whole passphrase-encrypted age file (binary or armored).
+///
+/// # Examples
+///
+/// See [`Passphrase`].
+///
+/// # Errors
+///
+/// As [`decrypt`] ([`AgeError::NoMatch`] for a wrong passphrase or a file without an scrypt
+/// stanza), and [`AgeError::WorkFactor`] for a work factor above [`MAX_WORK_FACTOR`].
+pub fn decrypt_with_passphrase(passphrase: &Passphrase, file: &[u8]) -> Result<Vec<u8>, AgeError> {
+    let mut plaintext = Vec::new();
+    Decryptor::with_passphrase(passphrase, file)?
+        .read_to_end(&mut plaintext)
+        .map_err(|error| {
+            plaintext.zeroize();
+            AgeError::from_io(error)
+        })?;
+    Ok(plaintext)
+}
+
 /// Wraps a 32-byte key as an age file to `recipients` (armored if `armor` is set): the
 /// age-compatible sibling of [`crate::wrap::wrap_key`].
 ///
@@ -334,10 +386,37 @@ impl<W: Write> Encryptor<W> {
             .iter()
             .map(|recipient| recipient.wrap(&file_key))
             .collect::<Result<Vec<_>, _>>()?;
-        let header = header::encode(&stanzas, &file_key)?;
+        Self::start(&stanzas, &file_key, output, armor)
+    }
+
+    /// Writes the header of a passphrase file (one scrypt stanza of work factor `log_n`) to
+    /// `output` and returns the payload writer.
+    ///
+    /// # Errors
+    ///
+    /// [`AgeError::WorkFactor`] if `log_n` is outside `1..=`[`MAX_WORK_FACTOR`],
+    /// [`AgeError::Rng`], [`AgeError::Io`] if writing the header fails.
+    pub fn with_passphrase(
+        passphrase: &Passphrase,
+        log_n: u8,
+        output: W,
+        armor: bool,
+    ) -> Result<Self, AgeError> {
+        let file_key = FileKey::generate()?;
+        let stanza = passphrase.wrap(&file_key, log_n)?;
+        Self::start(&[stanza], &file_key, output, armor)
+    }
+
+    fn start(
+        stanzas: &[Stanza],
+        file_key: &FileKey,
+        output: W,
+        armor: bool,
+    ) -> Result<Self, AgeError> {
+        let header = header::encode(stanzas, file_key)?;
         let mut nonce = [0u8; PAYLOAD_NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| AgeError::Rng)?;
-        let key = stream::payload_key(&file_key, &nonce)?;
+        let key = stream::payload_key(file_key, &nonce)?;
 
         let mut output = if armor {
             Output::Armored(ArmoredWriter::new(output).map_err(AgeError::Io)?)
@@ -410,7 +489,34 @@ impl<R: Read> Decryptor<R> {
     ///
     /// [`AgeError::Armor`], [`AgeError::Header`], [`AgeError::NoMatch`],
     /// [`AgeError::HeaderMac`], or [`AgeError::Io`] if reading fails.
-    pub fn new(identities: &[Identity], mut input: R) -> Result<Self, AgeError> {
+    pub fn new(identities: &[Identity], input: R) -> Result<Self, AgeError> {
+        Self::open(input, |stanza| {
+            for identity in identities {
+                if let Some(key) = identity.unwrap_stanza(stanza)? {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// Reads the header of a passphrase file from `input` and unwraps the file key with
+    /// `passphrase`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Decryptor::new`] ([`AgeError::NoMatch`] for a wrong passphrase or a file without
+    /// an scrypt stanza), and [`AgeError::WorkFactor`] for a work factor above
+    /// [`MAX_WORK_FACTOR`] (refused before running scrypt).
+    pub fn with_passphrase(passphrase: &Passphrase, input: R) -> Result<Self, AgeError> {
+        Self::open(input, |stanza| passphrase.unwrap_stanza(stanza))
+    }
+
+    /// Reads the header and unwraps the file key with the first stanza `unwrap` opens.
+    fn open(
+        mut input: R,
+        mut unwrap: impl FnMut(&Stanza) -> Result<Option<FileKey>, AgeError>,
+    ) -> Result<Self, AgeError> {
         let mut prefix = vec![0u8; PREFIX_LEN];
         let filled = read_full(&mut input, &mut prefix)?;
         prefix.truncate(filled);
@@ -431,18 +537,16 @@ impl<R: Read> Decryptor<R> {
         if stanzas.len() > 1
             && stanzas
                 .iter()
-                .any(|s| s.args().first().is_some_and(|a| a == "scrypt"))
+                .any(|s| s.args().first().is_some_and(|a| a == scrypt::SCRYPT_TAG))
         {
             // age-encryption.org/v1: an scrypt stanza must be alone in its header.
             return Err(AgeError::Header);
         }
         let mut file_key = None;
-        'stanzas: for stanza in stanzas {
-            for identity in identities {
-                if let Some(key) = identity.unwrap_stanza(stanza)? {
-                    file_key = Some(key);
-                    break 'stanzas;
-                }
+        for stanza in stanzas {
+            if let Some(key) = unwrap(stanza)? {
+                file_key = Some(key);
+                break;
             }
         }
         let file_key = file_key.ok_or(AgeError::NoMatch)?;

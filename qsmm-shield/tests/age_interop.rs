@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qsmm_shield::age::{self, Identity, Recipient};
+use qsmm_shield::age::{self, AgeError, Identity, Passphrase, Recipient};
 
 /// Sizes around the 64 KiB chunk boundary, up to 1 MiB.
 const SIZES: [usize; 6] = [0, 1, 65_535, 65_536, 65_537, 1 << 20];
@@ -256,4 +256,93 @@ fn typage_and_qsmm_open_each_others_files() {
         decrypt_jobs.len(),
         encrypt_jobs.len()
     );
+}
+
+/// Passphrase (scrypt) files both ways: typage opens qsmm's, qsmm opens typage's (binary and
+/// armored, across a chunk boundary; a low work factor keeps it fast, and typage's default 18
+/// once).
+#[test]
+fn typage_and_qsmm_open_each_others_passphrase_files() {
+    if !prerequisites() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let secret = "correct horse battery staple \u{e9}";
+    let passphrase = Passphrase::new(secret);
+
+    let mut job = format!("{{\"passphrase\": {}, \"decrypt\": [", json_string(secret));
+    let mut cases = 0;
+    for (i, (len, armor)) in [(0, false), (1, true), (65_537, false), (70_000, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let plaintext = data(len, 100 + i as u64);
+        let file = age::encrypt_with_passphrase(&passphrase, 6, &plaintext, armor).unwrap();
+        fs::write(path.join(format!("q{i}.age")), &file).unwrap();
+        fs::write(path.join(format!("q{i}.bin")), &plaintext).unwrap();
+        if i > 0 {
+            job.push(',');
+        }
+        write!(
+            job,
+            "{{\"file\": \"q{i}.age\", \"plaintext\": \"q{i}.bin\"}}"
+        )
+        .unwrap();
+        cases += 1;
+    }
+    job.push_str("], \"encrypt\": [");
+    let encrypt_jobs = [
+        (0, false, 6),
+        (65_537, false, 6),
+        (1000, true, 6),
+        (100, false, 18),
+    ];
+    for (i, (len, armor, work_factor)) in encrypt_jobs.iter().enumerate() {
+        if i > 0 {
+            job.push(',');
+        }
+        write!(
+            job,
+            "{{\"len\": {len}, \"armor\": {armor}, \"work_factor\": {work_factor}, \
+             \"out\": \"t{i}.age\", \"plaintext_out\": \"t{i}.bin\"}}"
+        )
+        .unwrap();
+    }
+    job.push_str("]}");
+    fs::write(path.join("job.json"), job).unwrap();
+
+    let output = Command::new("node")
+        .arg("passphrase.mjs")
+        .arg(path)
+        .current_dir(interop_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "node failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&fs::read(path.join("results.json")).unwrap()).unwrap();
+    let decrypted = results["decrypted"].as_array().unwrap();
+    assert_eq!(decrypted.len(), cases);
+    for result in decrypted {
+        assert_eq!(result["outcome"], "ok", "typage opening {}", result["file"]);
+    }
+    for (i, (len, _, _)) in encrypt_jobs.iter().enumerate() {
+        let file = fs::read(path.join(format!("t{i}.age"))).unwrap();
+        let plaintext = fs::read(path.join(format!("t{i}.bin"))).unwrap();
+        assert_eq!(plaintext.len(), *len);
+        assert_eq!(
+            age::decrypt_with_passphrase(&passphrase, &file).unwrap(),
+            plaintext,
+            "typage file t{i}"
+        );
+        assert!(matches!(
+            age::decrypt_with_passphrase(&Passphrase::new("wrong"), &file),
+            Err(AgeError::NoMatch)
+        ));
+    }
 }

@@ -67,6 +67,8 @@ pub const VOLUME_MAP: Label = Label("qsmm/v1/volume/map");
 /// Fingerprint that tells whether a volume is already open on a medium (`qsmm-volume`; kept in
 /// memory only, never written).
 pub const VOLUME_HANDLE: Label = Label("qsmm/v1/volume/handle");
+/// Key that seals a multi-snapshot volume's root in the root area (`qsmm-volume`).
+pub const VOLUME_ROOT_AREA: Label = Label("qsmm/v1/volume/root-area");
 
 /// Every label, for the test that they are pairwise distinct.
 pub const ALL: &[Label] = &[
@@ -83,6 +85,7 @@ pub const ALL: &[Label] = &[
     VOLUME_DATA,
     VOLUME_MAP,
     VOLUME_HANDLE,
+    VOLUME_ROOT_AREA,
 ];
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ mod kdf;
 mod map;
 /// Media: format, open, lock, the shared allocator and the registry of open volumes.
 mod medium;
+/// Multi-snapshot mode: the root area, slots and the tick.
+mod multi_snapshot;
 /// The passphrase-file format.
 mod passphrase;
 /// A volume's root record and its mesh I/O.
@@ -25,5 +27,6 @@ pub use autocommit::AutoCommit;
 pub use error::{Error, Result};
 pub use kdf::KdfCost;
 pub use medium::{BLOCK_SIZE, MIN_MEDIUM_SIZE, Medium, format};
+pub use multi_snapshot::{DEFAULT_TICK_SLOTS, SlotCounts, SnapshotMode};
 pub use passphrase::{MAX_PASSPHRASE_LEN, Passphrase, PassphraseError};
 pub use volume::Volume;

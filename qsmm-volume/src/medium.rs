@@ -17,6 +17,7 @@ use zeroize::Zeroize;
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::kdf::KdfCost;
+use crate::multi_snapshot::{MultiState, ROOT_AREA};
 
 /// Bytes per block of the medium and per logical sector of a volume.
 pub const BLOCK_SIZE: usize = 4096;
@@ -149,6 +150,9 @@ struct MediumInner {
     kdf: KdfCost,
     mesh: MetadataMesh,
     state: Mutex<MediumState>,
+    /// Multi-snapshot mode: set when the first volume in that mode opens (lock it before
+    /// `state`).
+    multi: Mutex<Option<MultiState>>,
 }
 
 struct MediumState {
@@ -248,6 +252,7 @@ impl Medium {
                     rng,
                     open: Vec::new(),
                 }),
+                multi: Mutex::new(None),
             }),
         })
     }
@@ -358,6 +363,8 @@ impl Medium {
 
     /// Returns `blocks` to the free pool.
     pub(crate) fn release(&self, blocks: impl IntoIterator<Item = u64>) {
+        let blocks: Vec<u64> = blocks.into_iter().collect();
+        self.forget_queued(&blocks);
         let mut state = self.inner.lock();
         for b in blocks {
             state.used.clear(b);
@@ -406,12 +413,93 @@ impl Medium {
     /// its exports in the order they were listed does) stay taken until the medium is dropped:
     /// freeing them would let that flush overwrite the closed volume's data.
     pub(crate) fn forget(&self, blocks: impl IntoIterator<Item = u64>) {
+        let blocks: Vec<u64> = blocks.into_iter().collect();
+        self.forget_queued(&blocks);
         let mut state = self.inner.lock();
         state.open.retain(|(_, weak)| weak.strong_count() > 0);
         if state.open.is_empty() {
             for b in blocks {
                 state.used.clear(b);
             }
+        }
+    }
+}
+
+/// Hooks of the multi-snapshot mode (`crate::multi_snapshot`).
+impl Medium {
+    /// The multi-snapshot state (`None` in single-snapshot mode).
+    pub(crate) fn multi(&self) -> MutexGuard<'_, Option<MultiState>> {
+        self.inner
+            .multi
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a volume in multi-snapshot mode has been opened on this medium.
+    pub(crate) fn is_multi(&self) -> bool {
+        self.multi().is_some()
+    }
+
+    /// Puts the medium in multi-snapshot mode: the root area is never allocated from then on.
+    /// Refused while a volume of the other mode is open.
+    pub(crate) fn enable_multi(&self) -> Result<()> {
+        let mut multi = self.multi();
+        if multi.is_some() {
+            return Ok(());
+        }
+        let mut state = self.inner.lock();
+        state.open.retain(|(_, weak)| weak.strong_count() > 0);
+        if !state.open.is_empty() || ROOT_AREA.clone().any(|b| state.used.get(b)) {
+            return Err(Error::InvalidParameter(
+                "volumes of both snapshot modes cannot be open on one medium",
+            ));
+        }
+        for b in ROOT_AREA {
+            state.used.set(b);
+        }
+        let mut seed = [0u8; 32];
+        state.rng.fill_bytes(&mut seed);
+        *multi = Some(MultiState::new(ChaCha20Rng::from_seed(seed)));
+        seed.zeroize();
+        Ok(())
+    }
+
+    /// Takes a uniformly random block no open volume holds, for noise; returns it and how
+    /// many blocks were free (`None`: none left).
+    pub(crate) fn hold_free(&self, rng: &mut ChaCha20Rng) -> Option<(u64, u64)> {
+        let mut state = self.inner.lock();
+        let len = state.used.len();
+        let free = len - state.used.ones();
+        if free == 0 {
+            return None;
+        }
+        let mut block = None;
+        for _ in 0..32 {
+            let candidate = below(rng, len);
+            if !state.used.get(candidate) {
+                block = Some(candidate);
+                break;
+            }
+        }
+        let block = match block {
+            Some(b) => b,
+            None => state.used.nth_zero(below(rng, free))?,
+        };
+        state.used.set(block);
+        Some((block, free))
+    }
+
+    /// Gives back blocks noise slots held (no queue entry can name them).
+    pub(crate) fn release_held(&self, blocks: &[u64]) {
+        let mut state = self.inner.lock();
+        for &b in blocks {
+            state.used.clear(b);
+        }
+    }
+
+    fn forget_queued(&self, blocks: &[u64]) {
+        if let Some(m) = self.multi().as_mut() {
+            m.forget_queued(blocks);
         }
     }
 }

@@ -8,6 +8,7 @@
 mod cache;
 mod io;
 mod lifecycle;
+mod multi;
 mod open;
 mod rekey;
 mod state;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use self::state::{SECTOR, VolumeInner};
 use crate::error::{Error, Result};
 use crate::medium::{BLOCK_SIZE, Medium};
+use crate::multi_snapshot::SnapshotMode;
 
 /// One deniable volume: a block device of [`Self::logical_size`] bytes in 4096-byte sectors,
 /// stored on a [`Medium`] behind one passphrase.
@@ -82,9 +84,72 @@ impl Volume {
         logical_size: u64,
         protect: &[&Self],
     ) -> Result<Self> {
+        Self::create_with_mode(
+            medium,
+            passphrase,
+            logical_size,
+            protect,
+            SnapshotMode::Single,
+        )
+    }
+
+    /// As [`Self::create`], in snapshot mode `mode`. The mode is recorded by where the root
+    /// lives (a multi-snapshot root sits in the root area, blocks 1–128): only a passphrase
+    /// that opens the volume shows it, and [`Self::open`] finds either.
+    ///
+    /// All volumes open on a medium share one mode; a volume in multi-snapshot mode with
+    /// `protect` empty is a *base* volume (it writes in place, each write paired with a
+    /// slot), one above others a *higher* volume (its writes travel only in slots). See
+    /// [`SnapshotMode::Multi`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::create`]; [`Error::InvalidParameter`] if a volume of the other mode is open
+    /// on `medium`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use qsmm_volume::{KdfCost, Medium, SnapshotMode, Volume};
+    ///
+    /// let device = std::sync::Arc::new(qsmm_void::MemoryDevice::new(4096, 1024)?);
+    /// qsmm_void::format(&*device)?;
+    /// let medium = Medium::from_device(device, KdfCost::DANGER_INSECURE_FOR_TESTS)?;
+    /// let decoy = Volume::create_with_mode(&medium, b"decoy", 1 << 20, &[], SnapshotMode::Multi)?;
+    /// let hidden =
+    ///     Volume::create_with_mode(&medium, b"hidden", 1 << 20, &[&decoy], SnapshotMode::Multi)?;
+    /// hidden.write(0, &[2u8; 4096])?;
+    /// hidden.flush()?;
+    /// decoy.close()?;
+    /// hidden.close()?;
+    ///
+    /// let hidden = Volume::open(&medium, b"hidden")?;
+    /// assert_eq!(hidden.snapshot_mode(), SnapshotMode::Multi);
+    /// let mut sector = vec![0u8; 4096];
+    /// hidden.read(0, &mut sector)?;
+    /// assert_eq!(sector, vec![2u8; 4096]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_with_mode(
+        medium: &Medium,
+        passphrase: &[u8],
+        logical_size: u64,
+        protect: &[&Self],
+        mode: SnapshotMode,
+    ) -> Result<Self> {
         let protect: Vec<&Arc<VolumeInner>> = protect.iter().map(|v| &v.inner).collect();
-        let inner = open::create(medium, passphrase, logical_size, &protect)?;
+        let inner = open::create(medium, passphrase, logical_size, &protect, mode)?;
         Ok(Self { inner })
+    }
+
+    /// The snapshot mode the volume was created in.
+    #[must_use]
+    pub fn snapshot_mode(&self) -> SnapshotMode {
+        if self.inner.class.is_multi() {
+            SnapshotMode::Multi
+        } else {
+            SnapshotMode::Single
+        }
     }
 
     /// Opens the volume behind `passphrase`. Opening a volume that is already open on this
@@ -232,11 +297,16 @@ impl Volume {
     /// Flushes and closes this handle; when it is the last handle, the volume's blocks stop
     /// being protected on the medium.
     ///
+    /// A base volume in multi-snapshot mode then ends the mount: it spends the rest of the
+    /// tick budget ([`Medium::set_tick_slots`]) and rewrites the root area even when nothing
+    /// changed. Close it after the higher volumes have flushed.
+    ///
     /// # Errors
     ///
     /// As [`Self::flush`]; the handle is closed either way.
     pub fn close(self) -> Result<()> {
-        self.flush()
+        self.flush()?;
+        self.inner.end_mount()
     }
 
     /// Replaces the passphrase: writes the root under the new passphrase's mesh key (durable

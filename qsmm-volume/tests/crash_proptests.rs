@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use qsmm_types::{BlockId, Error as CoreError, Result as CoreResult};
 use qsmm_void::{BlockDevice, MemoryDevice};
-use qsmm_volume::{Error, KdfCost, Medium, Volume};
+use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
 
 const BLOCK: usize = 4096;
 const BLOCKS: u64 = 512;
@@ -195,9 +195,29 @@ fn content(tag: u8, lba: u64) -> Vec<u8> {
     v
 }
 
-fn open(device: &Arc<CrashDevice>) -> Volume {
+/// Opens the volume under test after a crash, and in multi-snapshot mode the decoy below it
+/// (already open as its lower volume).
+fn open(device: &Arc<CrashDevice>, mode: SnapshotMode) -> (Volume, Option<Volume>) {
     let medium = Medium::from_device(device.clone(), KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap();
-    Volume::open(&medium, b"crash test").expect("the volume opens after any crash")
+    let volume = Volume::open(&medium, b"crash test").expect("the volume opens after any crash");
+    assert_eq!(volume.snapshot_mode(), mode);
+    let decoy = (mode == SnapshotMode::Multi).then(|| Volume::open(&medium, b"decoy").unwrap());
+    (volume, decoy)
+}
+
+/// A fresh medium with the volume under test: alone in single-snapshot mode; in
+/// multi-snapshot mode a higher volume above a decoy, whose writes carry its blocks in slots.
+fn setup(mode: SnapshotMode) -> (Arc<CrashDevice>, Volume, Option<Volume>) {
+    let memory = MemoryDevice::new(BLOCK, BLOCKS).unwrap();
+    qsmm_void::format(&memory).unwrap();
+    let device = Arc::new(CrashDevice::new(memory.into_bytes()));
+    let medium = Medium::from_device(device.clone(), KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap();
+    let size = SECTORS * BLOCK as u64;
+    let decoy = (mode == SnapshotMode::Multi)
+        .then(|| Volume::create_with_mode(&medium, b"decoy", size, &[], mode).unwrap());
+    let below: Vec<&Volume> = decoy.iter().collect();
+    let volume = Volume::create_with_mode(&medium, b"crash test", size, &below, mode).unwrap();
+    (device, volume, decoy)
 }
 
 proptest! {
@@ -205,22 +225,36 @@ proptest! {
 
     #[test]
     fn crashes_keep_flushed_data(ops in proptest::collection::vec(op(), 1..40)) {
-        let memory = MemoryDevice::new(BLOCK, BLOCKS).unwrap();
-        qsmm_void::format(&memory).unwrap();
-        let mut device = Arc::new(CrashDevice::new(memory.into_bytes()));
-        let medium = Medium::from_device(device.clone(), KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap();
-        let mut volume = Volume::create(&medium, b"crash test", SECTORS * BLOCK as u64, &[]).unwrap();
-        drop(medium);
+        check(&ops, SnapshotMode::Single)?;
+    }
+
+    #[test]
+    fn crashes_keep_flushed_data_in_multi_snapshot_mode(
+        ops in proptest::collection::vec(op(), 1..40),
+    ) {
+        check(&ops, SnapshotMode::Multi)?;
+    }
+}
+
+fn check(ops: &[Op], mode: SnapshotMode) -> Result<(), TestCaseError> {
+    {
+        let (mut device, mut volume, mut decoy) = setup(mode);
         let zero = vec![0u8; BLOCK];
         // For every sector: the values a reopen may show (the last flushed one first).
         let mut possible: Vec<Vec<Vec<u8>>> = vec![vec![zero.clone()]; SECTORS as usize];
         let mut current: Vec<Vec<u8>> = vec![zero.clone(); SECTORS as usize];
 
-        for op in ops {
+        for op in ops.iter().cloned() {
             match op {
                 Op::Write { lba, len, tag } => {
                     let data: Vec<u8> = (lba..lba + len).flat_map(|l| content(tag, l)).collect();
                     let ok = volume.write(lba, &data).is_ok();
+                    if let Some(decoy) = &decoy {
+                        // The decoy's own write, whose slot may carry a queued block; its
+                        // content is not under test, and it fails like any write once the
+                        // power is gone.
+                        decoy.write(lba, &content(0xdc, lba)).ok();
+                    }
                     for l in lba..lba + len {
                         possible[l as usize].push(content(tag, l));
                         if ok {
@@ -257,14 +291,18 @@ proptest! {
                 Op::Crash(choices) => {
                     let image = device.crash_image(&choices);
                     drop(volume);
+                    drop(decoy);
                     device = Arc::new(CrashDevice::new(image));
-                    volume = open(&device);
+                    (volume, decoy) = open(&device, mode);
                     for lba in 0..SECTORS {
                         let mut buf = vec![0u8; BLOCK];
-                        volume.read(lba, &mut buf).expect("no read error after a crash");
+                        volume
+                            .read(lba, &mut buf)
+                            .expect("no read error after a crash");
                         prop_assert!(
                             possible[lba as usize].contains(&buf),
-                            "sector {} shows a value never written since the last flush", lba
+                            "sector {} shows a value never written since the last flush",
+                            lba
                         );
                         current[lba as usize] = buf.clone();
                         possible[lba as usize] = vec![buf];
@@ -282,6 +320,7 @@ proptest! {
             }
         }
     }
+    Ok(())
 }
 
 /// A volume with sectors written and flushed, then overwritten and trimmed (not flushed):
@@ -311,7 +350,7 @@ fn written_volume() -> (Arc<CrashDevice>, Volume, Vec<Vec<u8>>) {
 /// Reopens the durable image (as after a power cut now) and checks every sector.
 fn assert_durable(device: &CrashDevice, expected: &[Vec<u8>], what: &str) {
     let device = Arc::new(CrashDevice::new(device.crash_image(&[])));
-    let volume = open(&device);
+    let (volume, _) = open(&device, SnapshotMode::Single);
     for lba in 0..SECTORS {
         let mut buf = vec![0u8; BLOCK];
         volume.read(lba, &mut buf).unwrap();

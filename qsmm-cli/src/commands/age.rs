@@ -1,13 +1,18 @@
 //! `qsmm age`: age files from standard input to standard output, with X25519 and post-quantum
-//! hybrid (ML-KEM-768 + X25519) keys (`qsmm_shield::age`).
+//! hybrid (ML-KEM-768 + X25519) keys or a passphrase (scrypt) (`qsmm_shield::age`).
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use qsmm_shield::age::{AgeError, Decryptor, Encryptor, Identity, Recipient};
+use qsmm_shield::age::{
+    AgeError, DEFAULT_WORK_FACTOR, Decryptor, Encryptor, Identity, MAX_WORK_FACTOR, Passphrase,
+    Recipient,
+};
 use zeroize::Zeroizing;
+
+use crate::passphrase;
 
 /// Arguments of `qsmm age`.
 #[derive(Debug, Args)]
@@ -16,6 +21,8 @@ Example:
     qsmm age keygen --pq > key.txt                # prints the public key as a comment
     qsmm age encrypt -r age1pq1... < notes.txt > notes.age
     qsmm age decrypt -i key.txt < notes.age > notes.txt
+    qsmm age encrypt -p < notes.txt > notes.age   # asks for a passphrase twice
+    qsmm age decrypt -p < notes.age > notes.txt
 
 Files interoperate with age 1.3 and later (age -d -i key.txt) and typage.")]
 pub(crate) struct AgeArgs {
@@ -34,8 +41,29 @@ enum AgeCommand {
     /// Encrypt standard input to standard output.
     Encrypt {
         /// A recipient (`age1…` or `age1pq1…`); repeat for several.
-        #[arg(short, long = "recipient", value_name = "RECIPIENT", required = true)]
+        #[arg(
+            short,
+            long = "recipient",
+            value_name = "RECIPIENT",
+            required_unless_present_any = ["passphrase", "passphrase_file"],
+            conflicts_with_all = ["passphrase", "passphrase_file"]
+        )]
         recipients: Vec<String>,
+        /// Encrypt with a passphrase (scrypt), asked twice on the terminal without echo.
+        #[arg(short, long)]
+        passphrase: bool,
+        /// Encrypt with the passphrase in this file (one trailing newline is dropped).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// The scrypt work factor (log2 N) of a passphrase file; each step doubles the time
+        /// and memory (18: about 256 MiB).
+        #[arg(
+            long,
+            value_name = "LOG2_N",
+            default_value_t = DEFAULT_WORK_FACTOR,
+            value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_WORK_FACTOR))
+        )]
+        work_factor: u8,
         /// ASCII armor (PEM-like text) instead of binary.
         #[arg(short, long)]
         armor: bool,
@@ -43,8 +71,20 @@ enum AgeCommand {
     /// Decrypt standard input to standard output.
     Decrypt {
         /// An identity file (`#` comments and blank lines allowed); repeat for several.
-        #[arg(short, long = "identity", value_name = "FILE", required = true)]
+        #[arg(
+            short,
+            long = "identity",
+            value_name = "FILE",
+            required_unless_present_any = ["passphrase", "passphrase_file"],
+            conflicts_with_all = ["passphrase", "passphrase_file"]
+        )]
         identities: Vec<PathBuf>,
+        /// Decrypt a passphrase file, asking for the passphrase on the terminal without echo.
+        #[arg(short, long)]
+        passphrase: bool,
+        /// Decrypt a passphrase file with the passphrase in this file.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
 }
 
@@ -52,8 +92,32 @@ enum AgeCommand {
 pub(crate) fn run(args: &AgeArgs) -> Result<(), String> {
     match &args.command {
         AgeCommand::Keygen { pq } => keygen(*pq),
-        AgeCommand::Encrypt { recipients, armor } => encrypt(recipients, *armor),
-        AgeCommand::Decrypt { identities } => decrypt(identities),
+        AgeCommand::Encrypt {
+            recipients,
+            passphrase,
+            passphrase_file,
+            work_factor,
+            armor,
+        } => {
+            if *passphrase || passphrase_file.is_some() {
+                let secret = passphrase::read_new(passphrase_file.as_deref())?;
+                encrypt_with_passphrase(&Passphrase::new(secret.to_vec()), *work_factor, *armor)
+            } else {
+                encrypt(recipients, *armor)
+            }
+        }
+        AgeCommand::Decrypt {
+            identities,
+            passphrase,
+            passphrase_file,
+        } => {
+            if *passphrase || passphrase_file.is_some() {
+                let secret = passphrase::read(passphrase_file.as_deref(), "Passphrase: ")?;
+                decrypt_with_passphrase(&Passphrase::new(secret.to_vec()))
+            } else {
+                decrypt(identities)
+            }
+        }
     }
 }
 
@@ -79,7 +143,22 @@ fn encrypt(texts: &[String], armor: bool) -> Result<(), String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let output = BufWriter::new(io::stdout().lock());
-    let mut encryptor = Encryptor::new(&recipients, output, armor).map_err(|e| e.to_string())?;
+    let encryptor = Encryptor::new(&recipients, output, armor).map_err(|e| e.to_string())?;
+    finish_encryption(encryptor)
+}
+
+fn encrypt_with_passphrase(
+    secret: &Passphrase,
+    work_factor: u8,
+    armor: bool,
+) -> Result<(), String> {
+    let output = BufWriter::new(io::stdout().lock());
+    let encryptor = Encryptor::with_passphrase(secret, work_factor, output, armor)
+        .map_err(|e| e.to_string())?;
+    finish_encryption(encryptor)
+}
+
+fn finish_encryption<W: Write>(mut encryptor: Encryptor<W>) -> Result<(), String> {
     io::copy(&mut io::stdin().lock(), &mut encryptor)
         .map_err(|e| AgeError::from_io(e).to_string())?;
     encryptor
@@ -108,8 +187,20 @@ fn decrypt(files: &[PathBuf]) -> Result<(), String> {
     if identities.is_empty() {
         return Err("no identity in the identity files".into());
     }
-    let mut decryptor =
-        Decryptor::new(&identities, io::stdin().lock()).map_err(|e| e.to_string())?;
+    let decryptor = Decryptor::new(&identities, io::stdin().lock()).map_err(|e| e.to_string())?;
+    finish_decryption(decryptor)
+}
+
+fn decrypt_with_passphrase(secret: &Passphrase) -> Result<(), String> {
+    let decryptor =
+        Decryptor::with_passphrase(secret, io::stdin().lock()).map_err(|e| match e {
+            AgeError::NoMatch => "wrong passphrase, or not a passphrase file".to_owned(),
+            other => other.to_string(),
+        })?;
+    finish_decryption(decryptor)
+}
+
+fn finish_decryption<R: io::Read>(mut decryptor: Decryptor<R>) -> Result<(), String> {
     let mut output = BufWriter::new(io::stdout().lock());
     io::copy(&mut decryptor, &mut output).map_err(|e| AgeError::from_io(e).to_string())?;
     output.flush().map_err(|e| format!("cannot write: {e}"))

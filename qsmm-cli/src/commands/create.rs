@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use qsmm_volume::Volume;
+use qsmm_volume::{SnapshotMode, Volume};
 
 use crate::commands::{MediumArgs, sentence};
 
@@ -16,6 +16,10 @@ pub(crate) struct CreateArgs {
     /// repeat for several.
     #[arg(long, value_name = "FILE")]
     protect_passphrase_file: Vec<PathBuf>,
+    /// Multi-snapshot mode: deniable against images of the medium taken between mounts (a
+    /// volume above protected volumes takes their mode).
+    #[arg(long)]
+    multi_snapshot: bool,
     /// Ask on the terminal for the passphrases of N lower volumes to protect (as
     /// --protect-passphrase-file, without a file).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=14))]
@@ -49,7 +53,16 @@ pub(crate) fn run(args: &CreateArgs) -> Result<(), String> {
         crate::passphrase::read_new(None)?
     };
     let refs: Vec<&Volume> = lower.iter().collect();
-    let volume = Volume::create(&medium, &passphrase, args.size, &refs)
+    let multi = args.multi_snapshot
+        || lower
+            .iter()
+            .any(|v| v.snapshot_mode() == SnapshotMode::Multi);
+    let mode = if multi {
+        SnapshotMode::Multi
+    } else {
+        SnapshotMode::Single
+    };
+    let volume = Volume::create_with_mode(&medium, &passphrase, args.size, &refs, mode)
         .map_err(|e| format!("cannot create the volume: {}", sentence(&e)))?;
     volume
         .close()

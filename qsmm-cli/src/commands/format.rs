@@ -13,6 +13,11 @@ pub(crate) struct FormatArgs {
     /// Size of the medium: 1G, 256M, 512K, … (a multiple of 4096, at least 1M).
     #[arg(long, value_parser = crate::size::parse_size)]
     size: u64,
+    /// For a medium whose volumes will use the multi-snapshot mode. The noise is the same in
+    /// both modes (nothing on the medium tells them apart); the mode is chosen by
+    /// `qsmm create --multi-snapshot`, and this flag only says so.
+    #[arg(long)]
+    multi_snapshot: bool,
     /// Overwrite an existing file or device that holds data (every volume on it is lost).
     #[arg(long)]
     force: bool,
@@ -43,6 +48,11 @@ pub(crate) fn run(args: &FormatArgs) -> Result<(), String> {
         args.medium.display(),
         args.size
     );
+    if args.multi_snapshot {
+        println!(
+            "create its volumes with `qsmm create --multi-snapshot` (the mode lives in their roots)"
+        );
+    }
     Ok(())
 }
 

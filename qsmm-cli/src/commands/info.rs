@@ -1,5 +1,5 @@
 use clap::Args;
-use qsmm_volume::Volume;
+use qsmm_volume::{SnapshotMode, Volume};
 
 use crate::commands::{MediumArgs, sentence};
 
@@ -17,6 +17,11 @@ pub(crate) fn run(args: &InfoArgs) -> Result<(), String> {
     println!("medium:           {} bytes", medium.size());
     println!("volume size:      {} bytes", volume.logical_size());
     println!("blocks it holds:  {blocks} (data, map and root, 4096 bytes each)");
+    let mode = match volume.snapshot_mode() {
+        SnapshotMode::Multi => "multi-snapshot",
+        _ => "single-snapshot",
+    };
+    println!("mode:             {mode}");
     println!("(only what this passphrase opens is shown; other volumes are invisible)");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! fresh blocks (with the index blocks that point at them).
 
 use qsmm_types::BlockId;
+use qsmm_void::BlockDevice;
 use rand_core::Rng;
 
 use super::state::{State, VolumeInner, to_usize};
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::map::{
     ENTRIES_PER_LEAF, Entry, Kind, LEAVES_PER_INDEX_LEN, Leaf, MapSealer, Pointer, encode_pointers,
 };
-use crate::medium::{BLOCK_SIZE, Medium};
+use crate::medium::BLOCK_SIZE;
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
 /// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
@@ -67,7 +68,7 @@ impl VolumeInner {
             let loaded = if ptr.block == 0 {
                 Leaf::empty()
             } else {
-                read_leaf(&self.medium, &self.map, leaf, ptr).ok_or(Error::Integrity)?
+                read_leaf(&self.dev(), &self.map, leaf, ptr).ok_or(Error::Integrity)?
             };
             state.cache.insert(leaf, loaded);
         }
@@ -167,7 +168,7 @@ impl VolumeInner {
             .map
             .seal(kind, number, at, &nonce, plain)
             .ok_or(Error::Internal("map block longer than a block"))
-            .and_then(|sealed| Ok(self.medium.device().write_block(BlockId(block), &sealed)?));
+            .and_then(|sealed| Ok(self.dev().write_block(BlockId(block), &sealed)?));
         if let Err(e) = written {
             state.release(&self.medium, block);
             return Err(e);
@@ -180,7 +181,9 @@ impl VolumeInner {
         let mut noise = vec![0u8; BLOCK_SIZE];
         for &b in blocks {
             state.rng.fill_bytes(&mut noise);
-            self.medium.device().write_block(BlockId(b), &noise)?;
+            // A higher volume's noise is queued and leaves the queue with the block: its
+            // freed blocks are left to the slots, like any free block.
+            self.dev().write_block(BlockId(b), &noise)?;
         }
         Ok(())
     }
@@ -188,20 +191,25 @@ impl VolumeInner {
 
 /// Reads map block `number` of `kind` at `at` and opens it.
 pub(super) fn read_map(
-    medium: &Medium,
+    device: &dyn BlockDevice,
     map: &MapSealer,
     kind: Kind,
     number: u64,
     at: Pointer,
 ) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; BLOCK_SIZE];
-    medium.device().read_block(BlockId(at.block), &mut buf)?;
+    device.read_block(BlockId(at.block), &mut buf)?;
     map.open(kind, number, at, &buf).ok_or(Error::Integrity)
 }
 
 /// Reads leaf `leaf` at `at`; `None` if it does not open or decode.
-pub(super) fn read_leaf(medium: &Medium, map: &MapSealer, leaf: u64, at: Pointer) -> Option<Leaf> {
-    read_map(medium, map, Kind::Leaf, leaf, at)
+pub(super) fn read_leaf(
+    device: &dyn BlockDevice,
+    map: &MapSealer,
+    leaf: u64,
+    at: Pointer,
+) -> Option<Leaf> {
+    read_map(device, map, Kind::Leaf, leaf, at)
         .ok()
         .and_then(|plain| Leaf::decode(&plain))
 }

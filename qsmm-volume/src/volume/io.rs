@@ -2,6 +2,7 @@
 //! with a fresh nonce, and trimming.
 
 use qsmm_types::BlockId;
+use qsmm_void::BlockDevice;
 use rand_core::Rng;
 use zeroize::Zeroize;
 
@@ -72,7 +73,7 @@ impl VolumeInner {
             out.fill(0);
             return Ok(());
         }
-        self.medium.device().read_block(BlockId(entry.block), out)?;
+        self.dev().read_block(BlockId(entry.block), out)?;
         let aad = self.aad(lba, entry.block);
         if self
             .cipher
@@ -90,7 +91,7 @@ impl VolumeInner {
     fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
         let (block, nonce) = self.allocate_sector(state, lba)?;
         let sealed = self.seal_sector(lba, block, &nonce, data);
-        if let Err(e) = self.medium.device().write_block(BlockId(block), &sealed) {
+        if let Err(e) = self.dev().write_block(BlockId(block), &sealed) {
             state.release(&self.medium, block);
             return Err(e.into());
         }
@@ -118,7 +119,7 @@ impl VolumeInner {
             self.allocate_sector(&mut state, lba)?
         };
         let sealed = self.seal_sector(lba, block, &nonce, data);
-        let written = self.medium.device().write_block(BlockId(block), &sealed);
+        let written = self.dev().write_block(BlockId(block), &sealed);
         let mut state = self.lock();
         if let Err(e) = written {
             state.release(&self.medium, block);

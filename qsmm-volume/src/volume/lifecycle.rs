@@ -5,7 +5,7 @@
 use super::state::{State, VolumeInner};
 use crate::error::{Error, Result};
 use crate::medium::Medium;
-use crate::root::write_root;
+use crate::multi_snapshot::Class;
 
 impl State {
     /// Whether blocks are waiting for durable roots to be freed.
@@ -81,6 +81,10 @@ impl VolumeInner {
             state.pending_prev.extend(leftover);
             return Err(e);
         }
+        if self.class == Class::Higher {
+            // Its map blocks must have travelled before the root that names them.
+            medium.drain_queue()?;
+        }
         // Nothing to record and nothing waiting to be freed: the durable root stands.
         if !commits {
             return sync(medium, state);
@@ -94,8 +98,9 @@ impl VolumeInner {
         state.forget_blocks(medium, scrubbed);
         let root = state.root(self);
         let generation = state.generation.wrapping_add(1);
-        if let Err(e) =
-            write_root(medium, &state.keyed, &root, generation).and_then(|()| sync(medium, state))
+        if let Err(e) = self
+            .commit_generation(state, &root, generation)
+            .and_then(|()| sync(medium, state))
         {
             // Some shares may have landed: that root may be read at the next open, so blocks
             // it references are no longer free for the taking when released.

@@ -20,6 +20,7 @@ use crate::map::{
     decode_pointers,
 };
 use crate::medium::{Medium, OpenVolume};
+use crate::multi_snapshot::{Class, SnapshotMode, find_root as find_area_root, root_area};
 use crate::root::{MAX_LOWER, Root, find_root, physical_mesh_blocks, read_root_slot, write_root};
 
 /// Everything an open volume is made of, read from its root or made by `create`.
@@ -42,6 +43,8 @@ struct Parts {
     lower: Vec<Arc<VolumeInner>>,
     /// The pointer to each leaf, read from the index (`None`: a new volume, no leaves).
     leaf_ptrs: Option<Vec<Pointer>>,
+    /// How its writes reach the medium.
+    class: Class,
 }
 
 /// Creates a volume (see [`crate::Volume::create`]).
@@ -50,9 +53,15 @@ pub(super) fn create(
     passphrase: &[u8],
     logical_size: u64,
     protect: &[&Arc<VolumeInner>],
+    mode: SnapshotMode,
 ) -> Result<Arc<VolumeInner>> {
-    let max_leaves =
-        Root::max_index(medium.mesh().max_metadata_len(), protect.len()) as u64 * LEAVES_PER_INDEX;
+    let multi = mode == SnapshotMode::Multi;
+    let capacity = if multi {
+        medium.mesh().max_metadata_len().min(root_area::CAPACITY)
+    } else {
+        medium.mesh().max_metadata_len()
+    };
+    let max_leaves = Root::max_index(capacity, protect.len()) as u64 * LEAVES_PER_INDEX;
     let max = medium
         .size()
         .min(max_leaves.saturating_mul(ENTRIES_PER_LEAF * SECTOR));
@@ -73,11 +82,21 @@ pub(super) fn create(
         ));
     }
     let mesh_key = medium.kdf_cost().derive(passphrase, medium.salt())?;
-    if find_root(medium, &mesh_key).is_ok() {
+    if find_area_root(medium, &mesh_key)?.is_some() || find_root(medium, &mesh_key).is_ok() {
         return Err(Error::VolumeExists);
     }
     let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    let mesh_blocks = physical_mesh_blocks(&keyed);
+    let mesh_blocks = if multi {
+        medium.enable_multi()?;
+        Vec::new()
+    } else {
+        if medium.is_multi() {
+            return Err(Error::InvalidParameter(
+                "volumes of both snapshot modes cannot be open on one medium",
+            ));
+        }
+        physical_mesh_blocks(&keyed)
+    };
     medium.claim(&mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
         .iter()
@@ -96,8 +115,20 @@ pub(super) fn create(
     let mut first = [0u8; 8];
     getrandom::fill(&mut first).map_err(|_| qsmm_types::Error::Rng)?;
     let generation = (u64::from_le_bytes(first) >> 3) | (1 << 61);
-    let written =
-        write_root(medium, &keyed, &root, generation).and_then(|()| Ok(medium.device().flush()?));
+    let class = match (multi, protect.is_empty()) {
+        (false, _) => Class::Single,
+        (true, true) => Class::Base,
+        (true, false) => Class::Higher,
+    };
+    let written = if multi {
+        let fingerprint = fingerprint(&mesh_key, medium.salt());
+        let encoded = root.encode();
+        medium
+            .keep_root(fingerprint, &mesh_key, &encoded, generation, None)
+            .and_then(|()| medium.commit_root(&fingerprint, &encoded, generation))
+    } else {
+        write_root(medium, &keyed, &root, generation).and_then(|()| Ok(medium.device().flush()?))
+    };
     if let Err(e) = written {
         medium.release(mesh_blocks);
         return Err(e);
@@ -120,6 +151,7 @@ pub(super) fn create(
             bad_leaves: BTreeSet::new(),
             lower: protect.iter().map(|v| Arc::clone(v)).collect(),
             leaf_ptrs: None,
+            class,
         },
     )
 }
@@ -141,7 +173,36 @@ pub(super) fn open_mesh_key(
             .downcast::<VolumeInner>()
             .map_err(|_| Error::Internal("a registered volume of another type"));
     }
-    let (keyed, generation, root) = find_root(medium, &mesh_key)?;
+    // A root in the root area is a multi-snapshot volume's; otherwise the mesh's.
+    let (keyed, generation, root, mesh_blocks, class) = match find_area_root(medium, &mesh_key)? {
+        Some(found) => {
+            medium.enable_multi()?;
+            medium.keep_root(
+                fingerprint,
+                &mesh_key,
+                &found.encoded,
+                found.generation,
+                Some(found.block),
+            )?;
+            let class = if found.root.lower.is_empty() {
+                Class::Base
+            } else {
+                Class::Higher
+            };
+            let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
+            (keyed, found.generation, found.root, Vec::new(), class)
+        }
+        None => {
+            let (keyed, generation, root) = find_root(medium, &mesh_key)?;
+            if medium.is_multi() {
+                return Err(Error::InvalidParameter(
+                    "volumes of both snapshot modes cannot be open on one medium",
+                ));
+            }
+            let mesh_blocks = physical_mesh_blocks(&keyed);
+            (keyed, generation, root, mesh_blocks, Class::Single)
+        }
+    };
     check_root(medium, &root)?;
     // Lower volumes first, before this one holds any block: one that does not open fails the
     // open (its blocks would be unprotected, and later writes would damage it).
@@ -163,7 +224,6 @@ pub(super) fn open_mesh_key(
             }
         }
     }
-    let mesh_blocks = physical_mesh_blocks(&keyed);
     let map = map_sealer(&root.volume_key, medium.salt(), root.volume_id);
 
     // Walk the map: every block it references becomes ours.
@@ -184,7 +244,13 @@ pub(super) fn open_mesh_key(
     // the blocks only it references, where no open volume holds them already, and free them
     // (map blocks overwritten with noise first) once two newer roots are durable.
     let mut fallback_only = Vec::new();
-    if let Some(fallback) = read_fallback(medium, &keyed, generation, &root) {
+    // A root-area root keeps no fallback generation (a commit overwrites the previous root).
+    let fallback = if class.is_multi() {
+        None
+    } else {
+        read_fallback(medium, &keyed, generation, &root)
+    };
+    if let Some(fallback) = fallback {
         let older = walk(medium, &map, &fallback)?;
         let candidates: Vec<u64> = older
             .blocks
@@ -214,6 +280,7 @@ pub(super) fn open_mesh_key(
             bad_leaves: current.bad_leaves,
             lower,
             leaf_ptrs: Some(current.leaf_ptrs),
+            class,
         },
     )
 }
@@ -232,6 +299,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         bad_leaves,
         lower,
         leaf_ptrs,
+        class,
     } = parts;
     let fingerprint = fingerprint(&mesh_key, medium.salt());
     let mut data_key = derive_subkey(&root.volume_key, medium.salt(), labels::VOLUME_DATA);
@@ -252,6 +320,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         volume_id: root.volume_id,
         cipher,
         map,
+        class,
         lower,
         state: Mutex::new(State {
             fingerprint,
@@ -317,7 +386,7 @@ fn walk(medium: &Medium, map: &MapSealer, root: &Root) -> Result<Walk> {
         blocks.push(index.block);
         map_blocks.insert(index.block);
         let count = to_usize(last.saturating_sub(first))?;
-        let pointers = read_map(medium, map, Kind::Index, i, index)
+        let pointers = read_map(medium.device(), map, Kind::Index, i, index)
             .ok()
             .and_then(|plain| decode_pointers(&plain, count));
         match pointers {
@@ -341,7 +410,7 @@ fn walk(medium: &Medium, map: &MapSealer, root: &Root) -> Result<Walk> {
         }
         blocks.push(ptr.block);
         map_blocks.insert(ptr.block);
-        match read_leaf(medium, map, leaf, ptr) {
+        match read_leaf(medium.device(), map, leaf, ptr) {
             Some(l) => blocks.extend(l.entries.iter().map(|e| e.block).filter(|&b| in_medium(b))),
             None => {
                 bad_leaves.insert(leaf);

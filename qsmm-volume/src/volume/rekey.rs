@@ -43,6 +43,9 @@ impl VolumeInner {
 
     /// See [`crate::Volume::change_passphrase`].
     pub(super) fn change_passphrase(&self, new_passphrase: &[u8]) -> Result<()> {
+        if self.class.is_multi() {
+            return self.change_passphrase_multi(new_passphrase);
+        }
         let medium = &self.medium;
         let mesh_key = medium.kdf_cost().derive(new_passphrase, medium.salt())?;
         let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;

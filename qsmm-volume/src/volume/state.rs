@@ -13,6 +13,7 @@ use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::map::{ENTRIES_PER_LEAF, Leaf, MapSealer, Pointer};
 use crate::medium::{BLOCK_SIZE, Medium};
+use crate::multi_snapshot::Class;
 use crate::root::Root;
 
 /// Bytes per logical sector.
@@ -25,6 +26,8 @@ pub(super) struct VolumeInner {
     pub(super) volume_id: [u8; 16],
     pub(super) cipher: SectorCipher,
     pub(super) map: MapSealer,
+    /// How its writes reach the medium (the snapshot mode, and base or higher in multi).
+    pub(super) class: Class,
     /// Lower volumes named by this root, held open for their protection.
     pub(super) lower: Vec<Arc<Self>>,
     pub(super) state: Mutex<State>,

@@ -64,6 +64,11 @@ pub(crate) const ALL: &[Distinguisher] = &[
         keyed: true,
         feature: never_changed,
     },
+    Distinguisher {
+        name: "outside minus decoy changes per mount",
+        keyed: true,
+        feature: outside_minus_decoy,
+    },
 ];
 
 fn changed_per_mount(o: &Observation) -> f64 {
@@ -150,6 +155,16 @@ fn unexplained_repeated(o: &Observation) -> f64 {
     counts.iter().filter(|&&c| c >= 2).count() as f64
 }
 
+/// Changes outside the decoy less changes the decoy holds, per mount: pairing makes the two
+/// grow together, so what is left is the rest of the medium's traffic with the decoy's
+/// variation taken out.
+fn outside_minus_decoy(o: &Observation) -> f64 {
+    let total: usize = o.changed.iter().map(Vec::len).sum();
+    let outside = outside(o).count();
+    let inside = total - outside;
+    (outside as f64 - inside as f64) / o.changed.len().max(1) as f64
+}
+
 fn garbage_overwritten(o: &Observation) -> f64 {
     outside(o).filter(|&(m, b)| is_decoy(o, m, b)).count() as f64
 }
@@ -185,6 +200,8 @@ mod tests {
             // Mount 1 changes 2, 3, 4 and 9; mount 2 changes 3, 9 and 12.
             changed: vec![vec![2, 3, 4, 9], vec![3, 9, 12]],
             decoy,
+            physical_writes: 0,
+            logical_writes: 0,
         }
     }
 
@@ -202,5 +219,7 @@ mod tests {
         assert!((garbage_overwritten(&o) - 1.0).abs() < 1e-12);
         // 14 blocks never held by the decoy; 3, 4 and 12 of them changed.
         assert!((never_changed(&o) - 11.0 / 14.0).abs() < 1e-12);
+        // 6 changes outside the decoy, 1 inside, over 2 mounts.
+        assert!((outside_minus_decoy(&o) - 2.5).abs() < 1e-12);
     }
 }

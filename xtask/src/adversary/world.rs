@@ -8,33 +8,49 @@
 
 use std::sync::Arc;
 
-use qsmm_void::{BlockDevice, MemoryDevice};
-use qsmm_volume::{Error, KdfCost, Medium, Volume};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use qsmm_void::{BlockDevice, BlockId, MemoryDevice};
+use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 /// Passphrases cost nothing here: the adversary is given the decoy's anyway.
 const KDF: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 const SECTOR: u64 = 4096;
+/// The tick of the multi-snapshot mode, modelled as a fixed number of slots per mount (the
+/// same in every world): enough to carry the higher volumes' writes of a mount here.
+pub(crate) const TICK_SLOTS: u64 = 256;
 
 /// How the media of a run are formatted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     /// The default mode: deniable against one image of the medium.
     Single,
+    /// The multi-snapshot mode: roots in the root area, higher volumes' writes in slots.
+    Multi,
 }
 
 impl Mode {
     pub(crate) fn parse(name: &str) -> Result<Self, String> {
         match name {
             "single" => Ok(Self::Single),
-            other => Err(format!("unknown mode `{other}` (known: single)")),
+            "multi" => Ok(Self::Multi),
+            other => Err(format!("unknown mode `{other}` (known: single, multi)")),
         }
     }
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Single => "single",
+            Self::Multi => "multi",
+        }
+    }
+
+    fn snapshot(self) -> SnapshotMode {
+        match self {
+            Self::Single => SnapshotMode::Single,
+            Self::Multi => SnapshotMode::Multi,
         }
     }
 }
@@ -59,6 +75,49 @@ pub(crate) struct Observation {
     /// Per image (setup, then after each mount): the blocks the decoy's passphrase shows the
     /// decoy holding (roots, map, data).
     pub(crate) decoy: Vec<Vec<bool>>,
+    /// Blocks written to the medium during the mounts.
+    pub(crate) physical_writes: u64,
+    /// Sectors the workloads of the mounts wrote.
+    pub(crate) logical_writes: u64,
+}
+
+/// A memory device that counts the blocks written to it.
+struct Counted {
+    device: MemoryDevice,
+    writes: AtomicU64,
+}
+
+impl BlockDevice for Counted {
+    fn block_size(&self) -> usize {
+        self.device.block_size()
+    }
+
+    fn block_count(&self) -> u64 {
+        self.device.block_count()
+    }
+
+    fn read_block(&self, id: BlockId, buf: &mut [u8]) -> qsmm_void::Result<()> {
+        self.device.read_block(id, buf)
+    }
+
+    fn write_block(&self, id: BlockId, data: &[u8]) -> qsmm_void::Result<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.device.write_block(id, data)
+    }
+
+    fn flush(&self) -> qsmm_void::Result<()> {
+        self.device.flush()
+    }
+}
+
+impl Counted {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.device.to_bytes()
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
 }
 
 /// Runs one trial with `higher` volumes above the decoy (0 = the decoy-only world).
@@ -68,8 +127,10 @@ pub(crate) fn trial(
     higher: usize,
     seed: u64,
 ) -> Result<Observation, String> {
-    let Mode::Single = mode;
-    let device = Arc::new(MemoryDevice::new(4096, shape.blocks).map_err(err("device"))?);
+    let device = Arc::new(Counted {
+        device: MemoryDevice::new(4096, shape.blocks).map_err(err("device"))?,
+        writes: AtomicU64::new(0),
+    });
     qsmm_void::format(&*device).map_err(err("format"))?;
     let mut decoy_rng = ChaCha20Rng::seed_from_u64(seed);
     let mut higher_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed_0001);
@@ -89,7 +150,7 @@ pub(crate) fn trial(
                 higher_sectors
             };
             let below: Vec<&Volume> = volumes.last().into_iter().collect();
-            let (volume, passphrase) = create(&medium, level, sectors * SECTOR, &below)?;
+            let (volume, passphrase) = create(&medium, mode, level, sectors * SECTOR, &below)?;
             let rng = if level == 0 {
                 &mut decoy_rng
             } else {
@@ -106,8 +167,11 @@ pub(crate) fn trial(
     let mut images = vec![device.to_bytes()];
     let mut decoy = vec![decoy_blocks(&device, &passphrases[0])?];
     let mut changed = Vec::with_capacity(shape.mounts);
+    let before = device.writes();
+    let mut logical_writes = 0;
     for _ in 0..shape.mounts {
-        mount(
+        logical_writes += mount(
+            mode,
             &device,
             &passphrases,
             &mut decoy_rng,
@@ -124,24 +188,29 @@ pub(crate) fn trial(
         blocks: shape.blocks,
         changed,
         decoy,
+        physical_writes: device.writes() - before,
+        logical_writes,
     })
 }
 
 /// One mount: open every volume (top first, which opens the ones below), run the decoy's and
-/// the higher volumes' workloads interleaved, commit now and then, close.
+/// the higher volumes' workloads interleaved, commit now and then, close. Returns the sectors
+/// the workloads wrote.
 fn mount(
-    device: &Arc<MemoryDevice>,
+    mode: Mode,
+    device: &Arc<Counted>,
     passphrases: &[String],
     decoy_rng: &mut ChaCha20Rng,
     higher_rng: &mut ChaCha20Rng,
     user_rng: &mut ChaCha20Rng,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     let medium = Medium::from_device(device.clone(), KDF).map_err(err("medium"))?;
     let mut volumes = Vec::new();
     for passphrase in passphrases.iter().rev() {
         volumes.push(Volume::open(&medium, passphrase.as_bytes()).map_err(err("open"))?);
     }
     volumes.reverse();
+    medium.set_tick_slots(TICK_SLOTS);
     // The decoy's session: 1–6 files of 1–24 sectors, and a trim of 1–16 sectors one time in
     // three; each higher volume: 1–4 files of 1–16 sectors.
     let mut ops: Vec<(usize, Op)> = Vec::new();
@@ -158,17 +227,47 @@ fn mount(
             ops.push((level, Op::write(higher_rng, sectors, 16)));
         }
     }
-    // The user interleaves the volumes' requests; the periodic commit flushes every open volume
-    // after about one request in four.
+    let logical: u64 = ops.iter().map(|(_, op)| op.sectors_written()).sum();
+    // The user interleaves the volumes' requests. After about one request in four of a volume,
+    // that volume commits (a commit of the decoy commits every open volume); whether it does
+    // is drawn from the volume's own stream, so the decoy commits at the same points of its
+    // own workload in every world.
     while !ops.is_empty() {
         let pick = usize::try_from(below(user_rng, ops.len() as u64)).unwrap_or(0);
         let (level, op) = ops.swap_remove(pick);
         op.apply(&volumes[level])?;
 
-        if below(user_rng, 4) == 0 {
-            for volume in &volumes {
+        let rng = if level == 0 {
+            &mut *decoy_rng
+        } else {
+            &mut *higher_rng
+        };
+        if below(rng, 4) == 0 {
+            let flushed = if level == 0 {
+                &volumes[..]
+            } else {
+                &volumes[level..=level]
+            };
+            for volume in flushed {
                 volume.flush().map_err(err("flush"))?;
             }
+        }
+    }
+    // Before the decoy closes (lowest first, see `close`), the higher volumes commit, so that
+    // their writes travel within the mount's tick.
+    for volume in volumes.iter().skip(1) {
+        volume.flush().map_err(err("flush"))?;
+    }
+    if mode == Mode::Multi {
+        let counts = medium
+            .slot_counts()
+            .ok_or("a multi-snapshot medium without slots")?;
+        let spent = counts.carried + counts.noise;
+        if spent > counts.base + TICK_SLOTS {
+            return Err(format!(
+                "the higher volumes needed {spent} slots, more than the {} a mount gives",
+                counts.base + TICK_SLOTS
+            ));
         }
     }
     // Every volume must still read back whole: an adversary measuring a medium that lost data
@@ -181,7 +280,8 @@ fn mount(
                 .map_err(err("read back after the workload"))?;
         }
     }
-    close(volumes)
+    close(volumes)?;
+    Ok(logical)
 }
 
 /// Closes the volumes of a mount, lowest first: a higher volume keeps the ones below it open
@@ -202,6 +302,13 @@ enum Op {
 }
 
 impl Op {
+    fn sectors_written(self) -> u64 {
+        match self {
+            Self::Write { count, .. } => count,
+            Self::Trim { .. } => 0,
+        }
+    }
+
     fn write(rng: &mut ChaCha20Rng, sectors: u64, most: u64) -> Self {
         let count = range(rng, 1, most.min(sectors));
         Self::Write {
@@ -233,13 +340,15 @@ impl Op {
 /// with the blocks of the open volumes.
 fn create(
     medium: &Medium,
+    mode: Mode,
     level: usize,
     size: u64,
     below: &[&Volume],
 ) -> Result<(Volume, String), String> {
     for attempt in 0..64 {
         let passphrase = format!("level {level} passphrase {attempt}");
-        match Volume::create(medium, passphrase.as_bytes(), size, below) {
+        match Volume::create_with_mode(medium, passphrase.as_bytes(), size, below, mode.snapshot())
+        {
             Ok(volume) => return Ok((volume, passphrase)),
             Err(Error::PassphraseCollision) => {}
             Err(e) => return Err(format!("create: {e}")),
@@ -262,7 +371,7 @@ fn fill(volume: &Volume, sectors: u64, rng: &mut ChaCha20Rng) -> Result<(), Stri
 }
 
 /// The blocks the decoy's passphrase shows the decoy holding in the medium's current state.
-fn decoy_blocks(device: &Arc<MemoryDevice>, passphrase: &str) -> Result<Vec<bool>, String> {
+fn decoy_blocks(device: &Arc<Counted>, passphrase: &str) -> Result<Vec<bool>, String> {
     let medium = Medium::from_device(device.clone(), KDF).map_err(err("medium"))?;
     let volume = Volume::open(&medium, passphrase.as_bytes()).map_err(err("open decoy"))?;
     let mut owned = vec![false; usize::try_from(device.block_count()).map_err(err("size"))?];
@@ -315,12 +424,15 @@ mod tests {
             blocks: 1024,
             mounts: 3,
         };
-        for higher in 0..=2 {
-            for seed in 0..4 {
-                let o = trial(Mode::Single, shape, higher, seed).unwrap();
-                assert_eq!(o.changed.len(), 3);
-                assert_eq!(o.decoy.len(), 4);
-                assert!(o.changed.iter().all(|m| !m.is_empty()));
+        for mode in [Mode::Single, Mode::Multi] {
+            for higher in 0..=2 {
+                for seed in 0..3 {
+                    let o = trial(mode, shape, higher, seed).unwrap();
+                    assert_eq!(o.changed.len(), 3);
+                    assert_eq!(o.decoy.len(), 4);
+                    assert!(o.changed.iter().all(|m| !m.is_empty()));
+                    assert!(o.physical_writes > o.logical_writes);
+                }
             }
         }
     }

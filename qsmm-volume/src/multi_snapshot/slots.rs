@@ -1,0 +1,123 @@
+//! Slots: the only writes that carry higher volumes' blocks, paired with base volumes' writes
+//! or spent from the mount's tick budget; noise when nothing is queued.
+
+use qsmm_types::{BlockId, Result};
+use rand_core::Rng;
+use zeroize::Zeroizing;
+
+use super::{MAX_QUEUE, MultiState, SlotCounts};
+use crate::medium::{BLOCK_SIZE, Medium};
+
+impl Medium {
+    /// Reads a queued block of a higher volume into `buf`; `false` if `block` is not queued.
+    pub(crate) fn read_queued(&self, block: u64, buf: &mut [u8]) -> bool {
+        let multi = self.multi();
+        let Some(m) = multi.as_ref() else {
+            return false;
+        };
+        match m.queue.iter().rev().find(|(b, _)| *b == block) {
+            Some((_, bytes)) if bytes.len() == buf.len() => {
+                buf.copy_from_slice(bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Queues a higher volume's write of `block`; a full queue spends one tick slot first.
+    pub(crate) fn enqueue(&self, block: u64, data: &[u8]) -> Result<()> {
+        let mut multi = self.multi();
+        let m = multi.as_mut().ok_or(qsmm_types::Error::InvalidLength {
+            what: "slot queue of a single-snapshot medium",
+            expected: 0,
+            got: data.len(),
+        })?;
+        m.queue.retain(|(b, _)| *b != block);
+        while m.queue.len() >= MAX_QUEUE {
+            self.slot(m)?;
+            m.ticks_used += 1;
+        }
+        m.queue.push_back((block, Zeroizing::new(data.to_vec())));
+        Ok(())
+    }
+
+    /// The slot paired with a base volume's write, which has just been made.
+    pub(crate) fn paired_slot(&self) -> Result<()> {
+        let mut multi = self.multi();
+        match multi.as_mut() {
+            Some(m) => {
+                m.counts.base += 1;
+                self.slot(m)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Spends tick slots until no block waits in the queue (a higher volume's flush).
+    pub(crate) fn drain_queue(&self) -> Result<()> {
+        let mut multi = self.multi();
+        if let Some(m) = multi.as_mut() {
+            while !m.queue.is_empty() {
+                self.slot(m)?;
+                m.ticks_used += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Spends what is left of the mount's tick budget (a base volume closes).
+    pub(crate) fn spend_ticks(&self) -> Result<()> {
+        let mut multi = self.multi();
+        if let Some(m) = multi.as_mut() {
+            while m.ticks_used < m.tick_slots {
+                self.slot(m)?;
+                m.ticks_used += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// One slot: the oldest queued block, or noise over a uniformly random block no open
+    /// volume holds.
+    fn slot(&self, m: &mut MultiState) -> Result<()> {
+        if let Some((block, bytes)) = m.queue.front() {
+            // Taken off the queue only once written: a failed slot leaves it for the next.
+            self.device().write_block(BlockId(*block), bytes)?;
+            m.queue.pop_front();
+            m.counts.carried += 1;
+            return Ok(());
+        }
+        let Some((block, free)) = self.hold_free(&mut m.rng) else {
+            // A full medium: nothing to overwrite.
+            return Ok(());
+        };
+        m.noise_held.push(block);
+        if m.noise_held.len() as u64 > free / 4 {
+            let held = core::mem::take(&mut m.noise_held);
+            self.release_held(&held);
+        }
+        let mut noise = Zeroizing::new(vec![0u8; BLOCK_SIZE]);
+        m.rng.fill_bytes(&mut noise);
+        m.counts.noise += 1;
+        self.device().write_block(BlockId(block), &noise)
+    }
+
+    /// Sets the tick budget of this mount in multi-snapshot mode: the slots a mount spends
+    /// besides those paired with base volumes' writes (default
+    /// [`DEFAULT_TICK_SLOTS`](crate::DEFAULT_TICK_SLOTS)). Higher volumes' flushes spend it to
+    /// drain their writes; the close of a base volume spends the rest on noise. A mount whose
+    /// higher volumes need more writes than the budget and the paired slots carry spends more,
+    /// which an adversary comparing images can count. No effect in single-snapshot mode.
+    pub fn set_tick_slots(&self, slots: u64) {
+        if let Some(m) = self.multi().as_mut() {
+            m.set_tick_slots(slots);
+        }
+    }
+
+    /// The blocks written so far in multi-snapshot mode, by kind (`None` while no volume in
+    /// that mode is open on this medium).
+    #[must_use]
+    pub fn slot_counts(&self) -> Option<SlotCounts> {
+        self.multi().as_ref().map(MultiState::counts)
+    }
+}

@@ -1,0 +1,69 @@
+//! The volume's side of the multi-snapshot mode: the device its writes go through, committing
+//! a generation to the root area, the end of a mount, and changing the passphrase.
+
+use super::state::{State, VolumeInner, fingerprint};
+use crate::error::{Error, Result};
+use crate::multi_snapshot::{Class, VolumeDevice, find_root};
+use crate::root::{Root, write_root};
+
+impl VolumeInner {
+    /// The device this volume's sectors and map blocks are read from and written to.
+    pub(super) fn dev(&self) -> VolumeDevice<'_> {
+        VolumeDevice::new(&self.medium, self.class)
+    }
+
+    /// Makes `root` durable as generation `generation`: the mesh in single-snapshot mode, a
+    /// rewrite of the root area in multi-snapshot mode.
+    pub(super) fn commit_generation(
+        &self,
+        state: &State,
+        root: &Root,
+        generation: u64,
+    ) -> Result<()> {
+        if self.class.is_multi() {
+            self.medium
+                .commit_root(&state.fingerprint, &root.encode(), generation)
+        } else {
+            write_root(&self.medium, &state.keyed, root, generation)
+        }
+    }
+
+    /// After the final flush of a handle: a base volume in multi-snapshot mode spends the rest
+    /// of the mount's tick budget and rewrites the root area, even when nothing changed.
+    pub(super) fn end_mount(&self) -> Result<()> {
+        if self.class == Class::Base {
+            self.medium.spend_ticks()?;
+            self.medium.rewrite_root_area()?;
+        }
+        Ok(())
+    }
+
+    /// [`crate::Volume::change_passphrase`] in multi-snapshot mode: the root moves to the new
+    /// passphrase's key with the next rewrite of the root area, which overwrites the old one
+    /// with noise.
+    pub(super) fn change_passphrase_multi(&self, new_passphrase: &[u8]) -> Result<()> {
+        let medium = &self.medium;
+        let mesh_key = medium.kdf_cost().derive(new_passphrase, medium.salt())?;
+        let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
+        let mut state = self.lock();
+        self.flush_locked(&mut state)?;
+        if find_root(medium, &mesh_key)?.is_some() {
+            return Err(Error::VolumeExists);
+        }
+        let new = fingerprint(&mesh_key, medium.salt());
+        let old = state.fingerprint;
+        medium.rekey_root(&old, new, &mesh_key);
+        let generation = state.generation + 1;
+        let root = state.root(self);
+        if let Err(e) = medium.commit_root(&new, &root.encode(), generation) {
+            medium.rekey_root(&new, old, &state.mesh_key);
+            return Err(e);
+        }
+        medium.rename(&old, new);
+        state.fingerprint = new;
+        state.mesh_key = mesh_key;
+        state.keyed = keyed;
+        state.generation = generation;
+        Ok(())
+    }
+}
