@@ -1,5 +1,6 @@
-//! Passphrases: from files (`--passphrase-file`, the format of [`Passphrase::read_file`]), an
-//! inherited descriptor (`--passphrase-fd`, one per line), or the terminal without echo.
+//! Passphrases: from files (`--passphrase-file`, the format of
+//! [`qsmm_volume::Passphrase::read_file`]), an inherited descriptor (`--passphrase-fd`, one per
+//! line), or the terminal without echo.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
