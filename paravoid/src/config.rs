@@ -6,51 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::store::StoreChoice;
-use crate::{Error, Result};
-
-/// What is wrong with a configuration ([`Error::Config`]); each names the flag to fix.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A numeric flag is outside its range.
-    #[error("{flag} must be between {min} and {max}")]
-    OutOfRange {
-        /// The flag, without dashes.
-        flag: &'static str,
-        /// The smallest value accepted.
-        min: u64,
-        /// The largest value accepted.
-        max: u64,
-    },
-    /// `metrics-bind` equals `bind`.
-    #[error("metrics-bind must differ from bind: metrics stay off the public listener")]
-    MetricsOnPublicListener,
-    /// `--store` without `--store-key`.
-    #[error("--store needs --store-key")]
-    StoreNeedsKey,
-    /// Only one of `--tls-cert` and `--tls-key`.
-    #[error("tls-cert and tls-key go together")]
-    TlsHalfPair,
-    /// A `--store` value that is not a PostgreSQL URL.
-    #[error("--store must be a postgres:// or postgresql:// URL")]
-    StoreUrl,
-    /// A `--store` value PostgreSQL's client does not parse (never repeated: it may hold a
-    /// password).
-    #[error("the PostgreSQL connection string does not parse")]
-    ConnectionString,
-    /// The store key file is missing or malformed.
-    #[error(
-        "the store key file {path} must exist and hold 32 random bytes (the same file for every instance)"
-    )]
-    StoreKeyFile {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The store key file is not the one the database was first used with.
-    #[error("the store key file differs from the one this database was used with")]
-    StoreKeyMismatch,
-}
+use crate::Result;
+use crate::error::ConfigError;
+use crate::store::{StoreChoice, StoreUrl};
 
 /// Largest `--max-message-bytes` accepted, so the request body limit derived from it stays small.
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
@@ -150,7 +108,8 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_RATE_LIMIT_IPV6_PREFIX", default_value_t = 64)]
     pub rate_limit_ipv6_prefix: u8,
 
-    /// Most notes stored at once (redb; 0: no limit); creates beyond are answered 507.
+    /// Most notes stored at once (with `--store`: over every instance; 0: no limit); creates
+    /// beyond are answered 507.
     #[arg(long, env = "PARAVOID_MAX_NOTES", default_value_t = 100_000)]
     pub max_notes: u64,
 
@@ -212,7 +171,7 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] ([`ConfigError`]) if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
+    /// [`Error::Config`](crate::Error::Config) ([`ConfigError`]) if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
     /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
     /// `max_ttl_secs`, an interval is 0, `store` is set without `store_key`, or only one of `tls_cert` and
     /// `tls_key` is set.
@@ -332,43 +291,6 @@ impl Config {
     }
 }
 
-/// A `--store` value: a PostgreSQL connection string, which may hold a password, so `Debug`
-/// prints only a placeholder.
-#[derive(Clone)]
-pub struct StoreUrl(String);
-
-impl StoreUrl {
-    /// The connection string.
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for StoreUrl {
-    type Err = Error;
-
-    /// Accepts `postgres://…` and `postgresql://…` URLs.
-    fn from_str(url: &str) -> Result<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self(url.to_owned()))
-        } else {
-            Err(ConfigError::StoreUrl.into())
-        }
-    }
-}
-
-impl std::fmt::Debug for StoreUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StoreUrl(<redacted>)")
-    }
-}
-
-impl Drop for StoreUrl {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
@@ -420,7 +342,7 @@ mod tests {
         assert!(!format!("{parsed:?}").contains("pw-123"));
         assert!(Config::try_parse_from(["paravoid", "--store", "notes.redb"]).is_err());
         // PostgreSQL needs the store key; the store key needs PostgreSQL.
-        assert!(matches!(parsed.validate(), Err(Error::Config(_))));
+        assert!(matches!(parsed.validate(), Err(crate::Error::Config(_))));
         let with_key = Config::try_parse_from([
             "paravoid",
             "--store",
@@ -491,26 +413,5 @@ mod tests {
     fn body_limit_covers_an_escaped_message() {
         let c = Config::with_db("x");
         assert!(c.max_body_bytes() >= 6 * c.max_message_bytes);
-    }
-
-    #[test]
-    fn store_urls_are_postgres_only_and_never_printed() {
-        let url: StoreUrl = "postgres://paravoid:s3cret@db/notes".parse().unwrap();
-        assert_eq!(url.expose(), "postgres://paravoid:s3cret@db/notes");
-        assert!(!format!("{url:?}").contains("s3cret"));
-        assert!(
-            "postgresql:///notes?host=/run/postgresql"
-                .parse::<StoreUrl>()
-                .is_ok()
-        );
-        for bad in ["", "notes.redb", "mysql://db", "http://db"] {
-            assert!(
-                matches!(
-                    bad.parse::<StoreUrl>(),
-                    Err(Error::Config(ConfigError::StoreUrl))
-                ),
-                "{bad}"
-            );
-        }
     }
 }

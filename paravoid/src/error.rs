@@ -4,8 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use crate::config::ConfigError;
+use std::path::PathBuf;
 
 /// A `Result` whose error defaults to the paravoid [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -144,6 +143,21 @@ impl StorageError {
     pub(crate) fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self(Box::new(err))
     }
+
+    /// A PostgreSQL error by its severity, message and SQLSTATE only: its detail, hint and
+    /// context may quote a row (a note id, sealed bytes), and these errors are logged.
+    pub(crate) fn postgres(err: &tokio_postgres::Error) -> Self {
+        let text = match err.as_db_error() {
+            Some(db) => format!(
+                "{}: {} (SQLSTATE {})",
+                db.severity(),
+                db.message(),
+                db.code().code()
+            ),
+            None => err.to_string(),
+        };
+        Self(text.into())
+    }
 }
 
 impl std::fmt::Display for StorageError {
@@ -219,6 +233,49 @@ impl Error {
     }
 }
 
+/// What is wrong with a configuration ([`Error::Config`]); each names the flag to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A numeric flag is outside its range.
+    #[error("{flag} must be between {min} and {max}")]
+    OutOfRange {
+        /// The flag, without dashes.
+        flag: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// `metrics-bind` equals `bind`.
+    #[error("metrics-bind must differ from bind: metrics stay off the public listener")]
+    MetricsOnPublicListener,
+    /// `--store` without `--store-key`.
+    #[error("--store needs --store-key")]
+    StoreNeedsKey,
+    /// Only one of `--tls-cert` and `--tls-key`.
+    #[error("tls-cert and tls-key go together")]
+    TlsHalfPair,
+    /// A `--store` value that is not a PostgreSQL URL.
+    #[error("--store must be a postgres:// or postgresql:// URL")]
+    StoreUrl,
+    /// A `--store` value PostgreSQL's client does not parse (never repeated: it may hold a
+    /// password).
+    #[error("the PostgreSQL connection string does not parse")]
+    ConnectionString,
+    /// The store key file is missing or malformed.
+    #[error(
+        "the store key file {path} must exist and hold 32 random bytes (the same file for every instance)"
+    )]
+    StoreKeyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store key file is not the one the database was first used with.
+    #[error("the store key file differs from the one this database was used with")]
+    StoreKeyMismatch,
+}
+
 /// The JSON body of every error answer.
 #[derive(Debug, Serialize)]
 struct ErrorBody<'a> {
@@ -262,10 +319,11 @@ impl From<tokio_postgres::Error> for Error {
     /// A broken or refused connection, or PostgreSQL shutting down, is [`Error::Unavailable`];
     /// any other error of a statement is [`Error::Storage`].
     fn from(err: tokio_postgres::Error) -> Self {
+        let redacted = StorageError::postgres(&err);
         if is_connection_failure(&err) {
-            Self::Unavailable(Box::new(err))
+            Self::Unavailable(Box::new(redacted))
         } else {
-            Self::Storage(StorageError::new(err))
+            Self::Storage(redacted)
         }
     }
 }

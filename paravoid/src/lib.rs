@@ -22,8 +22,8 @@ mod sweeper;
 pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigError, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS, StoreUrl};
-pub use error::{Error, NOT_FOUND_MESSAGE, Result, StorageError};
+pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};
+pub use error::{ConfigError, Error, NOT_FOUND_MESSAGE, Result, StorageError};
 pub use routes::e2e::E2E_TOKEN_LEN;
 pub use routes::openapi::openapi_document;
 pub use routes::pages::served_file_hashes;
@@ -32,4 +32,4 @@ pub use routes::secrets::{
 };
 pub use server::{HSTS, app, metrics_app, serve, serve_tls};
 pub use state::AppState;
-pub use store::MAX_PASSPHRASE_ATTEMPTS;
+pub use store::{MAX_PASSPHRASE_ATTEMPTS, StoreUrl};

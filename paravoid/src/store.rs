@@ -17,10 +17,10 @@ use std::time::Duration;
 use qsmm_shield::note::{RecipientKeys, StoredNote};
 use uuid::Uuid;
 
-use crate::Result;
 use crate::clock::Clock;
-use crate::config::StoreUrl;
+use crate::error::ConfigError;
 use crate::metrics::Metrics;
+use crate::{Error, Result};
 
 pub(crate) mod envelope;
 pub(crate) mod policy;
@@ -271,5 +271,68 @@ impl NoteStore for Storage {
 
     fn len_blocking(&self) -> Result<u64> {
         dispatch!(self, store => store.len_blocking())
+    }
+}
+
+/// A `--store` value: a PostgreSQL connection string, which may hold a password, so `Debug`
+/// prints only a placeholder.
+#[derive(Clone)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// The connection string.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = Error;
+
+    /// Accepts `postgres://…` and `postgresql://…` URLs.
+    fn from_str(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(ConfigError::StoreUrl.into())
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreUrl(<redacted>)")
+    }
+}
+
+impl Drop for StoreUrl {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_are_postgres_only_and_never_printed() {
+        let url: StoreUrl = "postgres://paravoid:s3cret@db/notes".parse().unwrap();
+        assert_eq!(url.expose(), "postgres://paravoid:s3cret@db/notes");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(
+            "postgresql:///notes?host=/run/postgresql"
+                .parse::<StoreUrl>()
+                .is_ok()
+        );
+        for bad in ["", "notes.redb", "mysql://db", "http://db"] {
+            assert!(
+                matches!(
+                    bad.parse::<StoreUrl>(),
+                    Err(Error::Config(ConfigError::StoreUrl))
+                ),
+                "{bad}"
+            );
+        }
     }
 }

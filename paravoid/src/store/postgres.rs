@@ -18,10 +18,14 @@
 //! | | `end_to_end boolean` | a note sealed in the browser; each mode's endpoints see only their own kind |
 //! | | `key_epoch bigint` | the expiry epoch whose key sealed `sealed` ([`epoch_keys`]) |
 //! | | `sealed bytea` | the note's plaintext (`store::record`: `StoredNote::to_bytes()`, preceded by the claim hashes for an end-to-end note) sealed with the shared envelope (`store::envelope`, key id = `key_epoch`) under the key of epoch `key_epoch` |
+//! | | `row_mac bytea` | HMAC-SHA-256 of (id, `failed_attempts`, `key_epoch`, `expires_at`) under a key derived from the epoch key; NULL for rows written before it existed ([`row`]) |
 //! | `paravoid_store_key_check` | `epoch`, `fingerprint` | one-way fingerprints of future chain keys: an instance started with another store key secret is refused |
 //!
 //! The clear columns are the redb record header, one column each, so that the attempt counter
-//! is changed by an `UPDATE` without rewriting the note and peeks decrypt nothing. Nothing else
+//! is changed by an `UPDATE` without rewriting the note and peeks decrypt nothing. They are
+//! authenticated ([`row`]): `expires_at` and the flags through the envelope's associated data,
+//! the counter through `row_mac`, checked under the row lock before a reveal or claim acts and
+//! recomputed with each update; a row edited in the database is deleted, never acted on. Nothing else
 //! is stored: no decapsulation key, seed, classical secret, passphrase, token or message. Rows
 //! are sealed, but not under a per-note key as on redb: PostgreSQL keeps every old tuple version
 //! in dead tuples, the WAL and backups, so such a key would never be shredded. The key of a row
@@ -34,7 +38,7 @@
 //! A reveal takes the two steps of the redb store. [`PgStore::begin_reveal`] is one transaction
 //! on one connection: `SELECT … FOR UPDATE` locks the note's row, expiry and the link keys are
 //! checked (the cheap ML-KEM check), then either `DELETE` (a note without passphrase, opened under
-//! the lock), `UPDATE … SET failed_attempts = failed_attempts + 1 … RETURNING` (one passphrase
+//! the lock), `UPDATE … SET failed_attempts = n, row_mac = …` (one passphrase
 //! attempt reserved), or nothing (wrong keys: the transaction is rolled back), then `COMMIT`.
 //! Argon2id then runs in the bounded pool, outside any transaction and holding no lock, and
 //! [`PgStore::finish_reveal`] commits `DELETE … RETURNING` (right passphrase, or the last
@@ -84,17 +88,18 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::NoteStore;
-use super::envelope::{self, Binding};
+use super::envelope::{self, KEY_LEN};
 use super::policy::{self, Effect, NoteState, Refusal, Reveal};
 use super::record::{
     ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, Tokens, decode_plaintext,
 };
 use crate::clock::Clock;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 mod epoch_keys;
+mod row;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -104,12 +109,6 @@ use schema::{
     CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, check_fingerprint, connect, count, from_db_time,
     migrate, on_own_runtime, to_db_time,
 };
-
-/// The table tag bound into a server-sealed note's envelope.
-const NOTES_TAG: &[u8] = b"pg-notes";
-
-/// The table tag bound into an end-to-end note's envelope (claim hashes, then the note).
-const E2E_TAG: &[u8] = b"pg-e2e-notes";
 
 /// Most expired notes deleted by one sweeper statement.
 const SWEEP_BATCH: i64 = 1024;
@@ -127,13 +126,21 @@ pub(crate) struct PgStore {
     metrics: Arc<Metrics>,
 }
 
-/// A note row, decrypted.
+/// A note row, checked (`row`) and decrypted.
 struct Record {
     state: NoteState,
+    /// The epoch whose key sealed it.
+    epoch: u64,
+    /// The key of its `row_mac`; `None` for a row written before rows were authenticated.
+    mac_key: Option<Zeroizing<[u8; KEY_LEN]>>,
     note: StoredNote,
     /// The claim hashes of an end-to-end note.
     claim: Option<ClaimHashes>,
 }
+
+/// The columns [`PgStore::record_from_row`] reads, in its order.
+const RECORD_COLUMNS: &str =
+    "expires_at, failed_attempts, end_to_end, key_epoch, sealed, row_mac, passphrase_required";
 
 /// A transaction holding a live note's row lock, with the note decrypted.
 type Locked<'a> = Option<(Transaction<'a>, Record)>;
@@ -224,14 +231,33 @@ impl PgStore {
     ) -> Result<u64> {
         let expires_at = policy::expires_at(self.clock.now_unix(), ttl_secs);
         let epoch = epoch_of(expires_at);
-        let sealed = self.seal(id, epoch, end_to_end, plaintext)?;
+        let key = self.epoch_key(epoch)?.ok_or(Error::EpochEnded)?;
+        let clear = row::clear_fields(expires_at, passphrase_required, end_to_end);
+        let binding = row::binding(id, epoch, end_to_end, Some(&clear));
+        let sealed = envelope::seal(&key, &binding, plaintext)?;
+        let mac = row::row_mac(&row::mac_key(&key), id, 0, epoch, expires_at);
         let client = self.pool.get().await?;
+        if self.max_notes > 0 {
+            // Counted over every instance; creates racing on several instances can pass the
+            // cap together, by at most the creates in flight.
+            let full = client
+                .prepare_cached("SELECT count(*) >= $1 FROM paravoid_notes")
+                .await?;
+            let max = i64::try_from(self.max_notes).unwrap_or(i64::MAX);
+            if client
+                .query_one(&full, &[&max])
+                .await?
+                .try_get::<_, bool>(0)?
+            {
+                return Err(Error::StoreFull);
+            }
+        }
         let insert = client
             .prepare_cached(
                 "INSERT INTO paravoid_notes \
                    (id, expires_at, failed_attempts, passphrase_required, end_to_end, key_epoch, \
-                    sealed) \
-                 VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    sealed, row_mac) \
+                 VALUES ($1, $2, 0, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
             )
             .await?;
         let inserted = client
@@ -244,6 +270,7 @@ impl PgStore {
                     &end_to_end,
                     &to_db_time(epoch)?,
                     &sealed,
+                    &mac,
                 ],
             )
             .await?;
@@ -253,40 +280,23 @@ impl PgStore {
         Ok(expires_at)
     }
 
-    /// Seals a row's plaintext under the key of `epoch`.
-    fn seal(&self, id: Uuid, epoch: u64, end_to_end: bool, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let key = self
+    /// The sealing key of `epoch`, or `None` once it has been shredded (the note has expired by
+    /// the key file's clock).
+    fn epoch_key(&self, epoch: u64) -> Result<Option<envelope::RecordKey>> {
+        Ok(self
             .keys
             .lock()
             .map_err(|_| Error::Internal("the store key lock is poisoned"))?
-            .key(epoch)
-            // Only a clock far behind the other instances' can ask for a shredded epoch.
-            .ok_or(Error::EpochEnded)?;
-        envelope::seal(&key, &binding(id, epoch, end_to_end), plaintext)
+            .key(epoch))
     }
 
-    /// Decrypts a row's `sealed` column; `None` once its epoch key has been shredded (the note
-    /// has expired by the key file's clock).
-    fn unseal(
-        &self,
-        id: Uuid,
-        epoch: u64,
-        end_to_end: bool,
-        sealed: &[u8],
-    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        let key = self
-            .keys
-            .lock()
-            .map_err(|_| Error::Internal("the store key lock is poisoned"))?
-            .key(epoch);
-        let Some(key) = key else {
-            return Ok(None);
-        };
-        envelope::open(&key, &binding(id, epoch, end_to_end), sealed).map(Some)
-    }
-
-    /// Decodes and decrypts a row whose columns 0 to 4 are `expires_at, failed_attempts,
-    /// end_to_end, key_epoch, sealed`; `None` if its key has been shredded.
+    /// Checks and decrypts a row read with [`RECORD_COLUMNS`]; `None` if its key has been
+    /// shredded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptRecord`] if the row was edited: its MAC does not match its counter state,
+    /// or its sealed bytes do not open with its clear fields (`row`).
     fn record_from_row(&self, id: Uuid, row: &Row) -> Result<Option<Record>> {
         let state = NoteState {
             expires_at: from_db_time(row.try_get(0)?)?,
@@ -294,11 +304,41 @@ impl PgStore {
             end_to_end: row.try_get(2)?,
         };
         let epoch = from_db_time(row.try_get(3)?)?;
-        let Some(plaintext) = self.unseal(id, epoch, state.end_to_end, row.try_get(4)?)? else {
+        let sealed: &[u8] = row.try_get(4)?;
+        let row_mac: Option<&[u8]> = row.try_get(5)?;
+        let passphrase_required: bool = row.try_get(6)?;
+        let Some(key) = self.epoch_key(epoch)? else {
             return Ok(None);
         };
+        let clear = row::clear_fields(state.expires_at, passphrase_required, state.end_to_end);
+        let mac_key = match row_mac {
+            Some(tag) => {
+                let mac_key = row::mac_key(&key);
+                if !row::mac_matches(&mac_key, id, state.attempts, epoch, state.expires_at, tag) {
+                    return Err(Error::CorruptRecord);
+                }
+                Some(mac_key)
+            }
+            None => None,
+        };
+        let binding = row::binding(
+            id,
+            epoch,
+            state.end_to_end,
+            mac_key.as_ref().map(|_| &clear),
+        );
+        let plaintext = envelope::open(&key, &binding, sealed)?;
         let (note, claim) = decode_plaintext(state.end_to_end, &plaintext)?;
-        Ok(Some(Record { state, note, claim }))
+        if note.needs_passphrase() != passphrase_required {
+            return Err(Error::CorruptRecord);
+        }
+        Ok(Some(Record {
+            state,
+            epoch,
+            mac_key,
+            note,
+            claim,
+        }))
     }
 
     /// Deletes the note if it has expired at `expires_at`; returns whether it had.
@@ -324,10 +364,9 @@ impl PgStore {
     /// this instance's key file) is deleted and committed, and reported as `None`.
     async fn lock_record<'a>(&self, txn: Transaction<'a>, id: Uuid) -> Result<Locked<'a>> {
         let select = txn
-            .prepare_cached(
-                "SELECT expires_at, failed_attempts, end_to_end, key_epoch, sealed \
-                 FROM paravoid_notes WHERE id = $1 FOR UPDATE",
-            )
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM paravoid_notes WHERE id = $1 FOR UPDATE"
+            ))
             .await?;
         let Some(row) = txn.query_opt(&select, &[&id]).await? else {
             return Ok(None);
@@ -336,10 +375,19 @@ impl PgStore {
         let record = if policy::is_expired(self.clock.now_unix(), expires_at) {
             None
         } else {
-            self.record_from_row(id, &row)?
+            match self.record_from_row(id, &row) {
+                Err(Error::CorruptRecord) => {
+                    // Edited in the database: destroyed, never acted on.
+                    delete_row(&txn, id).await?;
+                    txn.commit().await?;
+                    tracing::warn!("destroyed a note row that fails its authentication");
+                    return Err(Error::CorruptRecord);
+                }
+                other => other?,
+            }
         };
         let Some(record) = record else {
-            apply(&txn, id, Effect::Expire).await?;
+            delete_row(&txn, id).await?;
             txn.commit().await?;
             self.metrics.note_expired(1);
             return Ok(None);
@@ -348,9 +396,15 @@ impl PgStore {
     }
 
     /// Applies a refusal's effect, commits, and returns its error.
-    async fn refuse(&self, txn: Transaction<'_>, id: Uuid, refusal: Refusal) -> Error {
+    async fn refuse(
+        &self,
+        txn: Transaction<'_>,
+        record: &Record,
+        id: Uuid,
+        refusal: Refusal,
+    ) -> Error {
         if refusal.effect != Effect::Keep {
-            if let Err(err) = apply(&txn, id, refusal.effect).await {
+            if let Err(err) = apply(&txn, id, record, refusal.effect).await {
                 return err;
             }
             if let Err(err) = txn.commit().await {
@@ -379,11 +433,11 @@ impl PgStore {
         });
         match decided {
             Ok(()) => {
-                apply(&txn, id, Effect::Destroy).await?;
+                apply(&txn, id, &record, Effect::Destroy).await?;
                 txn.commit().await?;
                 Ok(record.note)
             }
-            Err(refusal) => Err(self.refuse(txn, id, refusal).await),
+            Err(refusal) => Err(self.refuse(txn, &record, id, refusal).await),
         }
     }
 
@@ -402,12 +456,17 @@ impl PgStore {
         };
         let state = record.state;
         if let Err(refusal) = policy::admit(self.clock.now_unix(), &state, false) {
-            return Err(self.refuse(txn, id, refusal).await);
+            return Err(self.refuse(txn, &record, id, refusal).await);
         }
+        let Record {
+            note,
+            epoch,
+            mac_key,
+            ..
+        } = record;
         // The ML-KEM check (and, without passphrase, the decryption) is cheap and runs under the
         // row lock; Argon2id never does.
         let (note, checked) = tokio::task::spawn_blocking(move || {
-            let note = record.note;
             let Some(keys) = keys
                 .as_deref()
                 .filter(|keys| check_link_keys(&note, keys).is_ok())
@@ -419,36 +478,39 @@ impl PgStore {
         })
         .await
         .map_err(|_| Error::Internal("blocking task failed"))?;
-        match policy::reveal(
+        let decided = policy::reveal(
             &state,
             checked.is_some(),
             note.needs_passphrase(),
             with_passphrase,
-        ) {
+        );
+        let record = Record {
+            state,
+            epoch,
+            mac_key,
+            note,
+            claim: None,
+        };
+        match decided {
             Ok(Reveal::Open) => {
                 let message = checked
                     .flatten()
                     .and_then(Result::ok)
                     .ok_or(Error::CorruptRecord)?;
-                apply(&txn, id, Effect::Destroy).await?;
+                apply(&txn, id, &record, Effect::Destroy).await?;
                 txn.commit().await?;
                 Ok(RevealStep::Opened(message))
             }
-            Ok(Reveal::Reserve(_)) => {
-                // Incremented by the database, under the row lock.
-                let reserve = txn
-                    .prepare_cached(
-                        "UPDATE paravoid_notes SET failed_attempts = failed_attempts + 1 \
-                         WHERE id = $1 RETURNING failed_attempts",
-                    )
-                    .await?;
-                let row = txn.query_one(&reserve, &[&id]).await?;
-                let attempt =
-                    u8::try_from(row.try_get::<_, i16>(0)?).map_err(|_| Error::CorruptRecord)?;
+            Ok(Reveal::Reserve(attempt)) => {
+                // Under the row lock, with the counter (and its MAC) just checked.
+                apply(&txn, id, &record, Effect::SetAttempts(attempt)).await?;
                 txn.commit().await?;
-                Ok(RevealStep::Reserved { note, attempt })
+                Ok(RevealStep::Reserved {
+                    note: record.note,
+                    attempt,
+                })
             }
-            Err(refusal) => Err(self.refuse(txn, id, refusal).await),
+            Err(refusal) => Err(self.refuse(txn, &record, id, refusal).await),
         }
     }
 
@@ -460,30 +522,35 @@ impl PgStore {
     }
 }
 
-/// The envelope binding of a row: its mode's table tag, its id and its epoch.
-const fn binding(id: Uuid, epoch: u64, end_to_end: bool) -> Binding<'static> {
-    let tag = if end_to_end { E2E_TAG } else { NOTES_TAG };
-    Binding::new(tag, id.as_u128(), epoch)
+/// Deletes the note whose row `txn` has locked.
+async fn delete_row(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
+    let delete = txn
+        .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1")
+        .await?;
+    if txn.execute(&delete, &[&id]).await? != 1 {
+        return Err(Error::Internal("a locked note vanished"));
+    }
+    Ok(())
 }
 
-/// Applies a decision's effect to the note whose row `txn` has locked.
-async fn apply(txn: &Transaction<'_>, id: Uuid, effect: Effect) -> Result<()> {
+/// Applies a decision's effect to the note whose row `txn` has locked; a new counter gets its
+/// new MAC.
+async fn apply(txn: &Transaction<'_>, id: Uuid, record: &Record, effect: Effect) -> Result<()> {
     match effect {
         Effect::Keep => Ok(()),
-        Effect::Expire | Effect::Destroy => {
-            let delete = txn
-                .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1")
-                .await?;
-            if txn.execute(&delete, &[&id]).await? != 1 {
-                return Err(Error::Internal("a locked note vanished"));
-            }
-            Ok(())
-        }
+        Effect::Expire | Effect::Destroy => delete_row(txn, id).await,
         Effect::SetAttempts(attempts) => {
+            let mac = record
+                .mac_key
+                .as_ref()
+                .map(|key| row::row_mac(key, id, attempts, record.epoch, record.state.expires_at));
             let count = txn
-                .prepare_cached("UPDATE paravoid_notes SET failed_attempts = $2 WHERE id = $1")
+                .prepare_cached(
+                    "UPDATE paravoid_notes SET failed_attempts = $2, row_mac = $3 WHERE id = $1",
+                )
                 .await?;
-            txn.execute(&count, &[&id, &i16::from(attempts)]).await?;
+            txn.execute(&count, &[&id, &i16::from(attempts), &mac])
+                .await?;
             Ok(())
         }
     }
@@ -523,7 +590,7 @@ impl NoteStore for PgStore {
     /// The first step of a reveal, in one transaction holding the note's row lock (module
     /// docs), decided by `policy::admit` and `policy::reveal`: a note without passphrase is
     /// opened and deleted (the message returned only after the `COMMIT`); for a note with one a
-    /// try is reserved with `UPDATE … SET failed_attempts = failed_attempts + 1 … RETURNING`
+    /// try is reserved with `UPDATE … SET failed_attempts = n, row_mac = …` (counter and MAC)
     /// and committed before any Argon2id runs; on wrong keys the transaction rolls back.
     ///
     /// The transaction runs in a task of its own, so a request dropped half-way never abandons
@@ -585,10 +652,9 @@ impl NoteStore for PgStore {
     async fn peek_end_to_end(&self, id: Uuid) -> Result<Option<EndToEndSummary>> {
         let client = self.pool.get().await?;
         let select = client
-            .prepare_cached(
-                "SELECT expires_at, failed_attempts, end_to_end, key_epoch, sealed \
-                 FROM paravoid_notes WHERE id = $1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM paravoid_notes WHERE id = $1"
+            ))
             .await?;
         let Some(row) = client.query_opt(&select, &[&id]).await? else {
             return Ok(None);

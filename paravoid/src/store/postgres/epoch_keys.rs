@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::store::envelope::{KEY_LEN as SLOT_LEN, RecordKey};
 use crate::{Error, Result};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::{Error, Result};
 
 /// Applies the migrations the database lacks (module docs).
@@ -123,11 +123,18 @@ pub(super) fn from_db_time(secs: i64) -> Result<u64> {
 
 /// The embedded migrations, in order: `(version, name, SQL)`. Never edit an applied one; add a
 /// new one instead.
-pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "notes",
-    include_str!("../../../migrations/0001_notes.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "notes",
+        include_str!("../../../migrations/0001_notes.sql"),
+    ),
+    (
+        2,
+        "row_mac",
+        include_str!("../../../migrations/0002_row_mac.sql"),
+    ),
+];
 
 /// Key of the advisory lock that serialises migrations between instances: "paravoid" in ASCII.
 const MIGRATION_LOCK: i64 = 0x7061_7261_766f_6964;

@@ -402,7 +402,7 @@ fn dumped_row(cluster: &PgCluster, database: &str, id: Uuid) -> (u64, bool, Vec<
         .find(|line| line.starts_with(&id.hyphenated().to_string()))
         .expect("the note is in the dump");
     // COPY columns: id, expires_at, failed_attempts, passphrase_required, end_to_end,
-    // key_epoch, sealed (bytea as \\x and hex).
+    // key_epoch, sealed (bytea as \\x and hex), row_mac.
     let fields: Vec<&str> = line.split('\t').collect();
     let sealed = hex::decode(fields[6].trim_start_matches("\\\\x")).unwrap();
     (fields[5].parse().unwrap(), fields[4] == "t", sealed)
@@ -437,11 +437,13 @@ async fn notes_never_reach_postgres_in_the_clear_and_copies_die_with_their_epoch
     // A dump taken now (a backup) holds the sealed row; with today's key file it opens.
     let (dumped_epoch, end_to_end, sealed) = dumped_row(&cluster, "shred", id);
     assert_eq!((dumped_epoch, end_to_end), (epoch, false));
+    let clear = row::clear_fields(expires_at, false, false);
     let from_dump = |store: &PgStore| {
-        store
-            .unseal(id, epoch, false, &sealed)
-            .unwrap()
-            .map(|plain| StoredNote::from_bytes(&plain).unwrap())
+        store.epoch_key(epoch).unwrap().map(|key| {
+            let binding = row::binding(id, epoch, false, Some(&clear));
+            let plain = envelope::open(&key, &binding, &sealed).unwrap();
+            StoredNote::from_bytes(&plain).unwrap()
+        })
     };
     assert_eq!(from_dump(&store), Some(note.clone()));
 
@@ -565,4 +567,135 @@ async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
         Err(Error::NotFound)
     ));
     assert_eq!(stores[0].len().await.unwrap(), 0);
+}
+
+/// Whoever can write to the database cannot give a note its tries back, move its expiry, or
+/// swap rows: the row fails its authentication, and the service destroys it instead of acting
+/// on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_edited_in_the_database_are_refused_and_destroyed() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
+    let client = store.pool.get().await.unwrap();
+    let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
+    let keys = Arc::new(keys);
+    let exists = |id: Uuid| {
+        let client = &client;
+        async move {
+            client
+                .query_opt("SELECT 1 FROM paravoid_notes WHERE id = $1", &[&id])
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let refused = |result: Result<Zeroizing<Vec<u8>>>| {
+        assert!(matches!(result, Err(Error::CorruptRecord)), "{result:?}");
+    };
+
+    // A counter set back after a wrong guess.
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    let err = reveal(&store, id, &keys, Some(b"wrong")).await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { attempts_left: 4 }));
+    client
+        .execute(
+            "UPDATE paravoid_notes SET failed_attempts = 0 WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, id, &keys, Some(b"right")).await);
+    assert!(!exists(id).await, "destroyed");
+
+    // An expiry moved later (within the same epoch, so only the binding can notice).
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    client
+        .execute(
+            "UPDATE paravoid_notes SET expires_at = expires_at + 1 WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, id, &keys, Some(b"right")).await);
+    assert!(!exists(id).await, "destroyed");
+
+    // Two rows' counters and MACs swapped: a used-up try state moved onto a fresh note and back.
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store.insert(a, 990, note.clone()).await.unwrap();
+    store.insert(b, 990, note.clone()).await.unwrap();
+    let err = reveal(&store, a, &keys, Some(b"wrong")).await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { .. }));
+    client
+        .execute(
+            "UPDATE paravoid_notes AS n SET failed_attempts = o.failed_attempts, \
+               row_mac = o.row_mac \
+             FROM paravoid_notes AS o WHERE n.id IN ($1, $2) AND o.id IN ($1, $2) \
+               AND o.id <> n.id",
+            &[&a, &b],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, a, &keys, Some(b"right")).await);
+    refused(reveal(&store, b, &keys, Some(b"right")).await);
+
+    // The MAC removed, to pass as a row from before authentication: its sealed bytes do not
+    // open with the old binding.
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    client
+        .execute(
+            "UPDATE paravoid_notes SET row_mac = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, id, &keys, Some(b"right")).await);
+
+    // An untouched row still counts and opens.
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note).await.unwrap();
+    let err = reveal(&store, id, &keys, Some(b"wrong")).await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { attempts_left: 4 }));
+    assert_eq!(
+        reveal(&store, id, &keys, Some(b"right"))
+            .await
+            .unwrap()
+            .as_slice(),
+        b"guarded"
+    );
+    assert_eq!(store.len().await.unwrap(), 0);
+}
+
+/// `--max-notes` on PostgreSQL: a create beyond the cap is refused and stores nothing; a note
+/// read makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_refuses_creates() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.create_database("capped");
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&url, &clock).with_max_notes(2);
+    let (note, keys) = seal_note(b"x").unwrap();
+    let keys = Arc::new(keys);
+    let first = Uuid::new_v4();
+    store.insert(first, 990, note.clone()).await.unwrap();
+    store
+        .insert(Uuid::new_v4(), 990, note.clone())
+        .await
+        .unwrap();
+    let err = store
+        .insert(Uuid::new_v4(), 990, note.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StoreFull), "{err:?}");
+    assert_eq!(store.len().await.unwrap(), 2);
+    reveal(&store, first, &keys, None).await.unwrap();
+    store.insert(Uuid::new_v4(), 990, note).await.unwrap();
+    assert_eq!(store.len().await.unwrap(), 2);
 }
