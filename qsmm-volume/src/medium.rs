@@ -7,7 +7,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, Threshold};
 use qsmm_void::{BlockDevice, FileDevice};
 use rand_chacha::ChaCha20Rng;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use qsmm_shatter::mesh::KeyedMesh;
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, SecretKey, Threshold, derive_subkey, labels};
 use qsmm_void::{MemoryDevice, Namespace, SectorCipher};
 use qsmm_volume::{Error, KdfCost, Medium, Volume};

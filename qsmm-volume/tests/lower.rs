@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, SecretKey, Threshold};
 use qsmm_void::{BlockDevice, MemoryDevice};
 use qsmm_volume::{Error, KdfCost, Medium, Volume};
