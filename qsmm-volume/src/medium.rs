@@ -19,6 +19,11 @@ use crate::error::{Error, Result};
 use crate::kdf::KdfCost;
 use crate::multi_snapshot::{MultiState, ROOT_AREA};
 
+/// Blocks held for a new root while the open volumes move out of them.
+mod reservation;
+
+pub(crate) use reservation::Reservation;
+
 /// Bytes per block of the medium and per logical sector of a volume.
 pub const BLOCK_SIZE: usize = 4096;
 
@@ -161,6 +166,20 @@ struct MediumState {
     rng: ChaCha20Rng,
     /// Open volumes by in-memory fingerprint, so that one volume is never opened twice.
     open: Vec<([u8; 32], Weak<dyn Any + Send + Sync>)>,
+    /// Blocks reserved for a new root ([`Reservation`]), each with whether it is vacated.
+    reserved: std::collections::BTreeMap<u64, bool>,
+}
+
+impl MediumState {
+    /// Returns block `b` to the pool, or to its reservation if one waits for it.
+    fn free(&mut self, b: u64) {
+        match self.reserved.get_mut(&b) {
+            Some(vacated) => *vacated = true,
+            None => {
+                self.used.clear(b);
+            }
+        }
+    }
 }
 
 impl Medium {
@@ -251,6 +270,7 @@ impl Medium {
                     used,
                     rng,
                     open: Vec::new(),
+                    reserved: std::collections::BTreeMap::new(),
                 }),
                 multi: Mutex::new(None),
             }),
@@ -330,19 +350,6 @@ impl Medium {
         self.inner.allocate_keeping(reserve)
     }
 
-    /// Marks `blocks` used, or fails with [`Error::PassphraseCollision`] without marking any
-    /// if one is used already (a new root's blocks).
-    pub(crate) fn claim(&self, blocks: &[u64]) -> Result<()> {
-        let mut state = self.inner.lock();
-        if blocks.iter().any(|&b| state.used.get(b)) {
-            return Err(Error::PassphraseCollision);
-        }
-        for &b in blocks {
-            state.used.set(b);
-        }
-        Ok(())
-    }
-
     /// Marks those of `blocks` that are free used, and returns them.
     pub(crate) fn claim_free(&self, blocks: &[u64]) -> Vec<u64> {
         let mut state = self.inner.lock();
@@ -367,7 +374,7 @@ impl Medium {
         self.forget_queued(&blocks);
         let mut state = self.inner.lock();
         for b in blocks {
-            state.used.clear(b);
+            state.free(b);
         }
     }
 
@@ -419,7 +426,7 @@ impl Medium {
         state.open.retain(|(_, weak)| weak.strong_count() > 0);
         if state.open.is_empty() {
             for b in blocks {
-                state.used.clear(b);
+                state.free(b);
             }
         }
     }
@@ -493,7 +500,7 @@ impl Medium {
     pub(crate) fn release_held(&self, blocks: &[u64]) {
         let mut state = self.inner.lock();
         for &b in blocks {
-            state.used.clear(b);
+            state.free(b);
         }
     }
 

@@ -41,6 +41,12 @@ impl VolumeInner {
         Ok(old)
     }
 
+    /// Loads leaf `leaf` and marks it dirty, so that the next flush writes it to a fresh block.
+    pub(super) fn mark_leaf_dirty(&self, state: &mut State, leaf: u64) -> Result<()> {
+        self.leaf_mut(state, leaf)?.dirty = true;
+        Ok(())
+    }
+
     /// Whether leaf `leaf` exists (cached, on the medium, or failed at open).
     pub(super) fn has_leaf(state: &State, leaf: u64) -> Result<bool> {
         Ok(state.cache.contains_key(&leaf)

@@ -39,7 +39,7 @@ impl VolumeInner {
     }
 
     /// Reads sector `lba` while the lock is held (the map cannot change meanwhile).
-    fn read_sector(&self, state: &mut State, lba: u64, out: &mut [u8]) -> Result<()> {
+    pub(super) fn read_sector(&self, state: &mut State, lba: u64, out: &mut [u8]) -> Result<()> {
         let entry = self.entry(state, lba)?;
         self.read_entry(lba, &entry, out)
     }
@@ -88,7 +88,7 @@ impl VolumeInner {
 
     /// Writes sector `lba` while the lock is held throughout (the read-modify-write of partial
     /// sectors needs that).
-    fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
+    pub(super) fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
         let (block, nonce) = self.allocate_sector(state, lba)?;
         let sealed = self.seal_sector(lba, block, &nonce, data);
         if let Err(e) = self.dev().write_block(BlockId(block), &sealed) {

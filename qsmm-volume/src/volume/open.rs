@@ -12,6 +12,7 @@ use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
 use super::cache::{read_leaf, read_map};
+use super::relocate::make_room;
 use super::state::{SECTOR, State, VolumeInner, fingerprint, leaf_count, map_sealer, to_usize};
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
@@ -97,7 +98,9 @@ pub(super) fn create(
         }
         physical_mesh_blocks(&keyed)
     };
-    medium.claim(&mesh_blocks)?;
+    // Open volumes move out of the root's blocks (copy-on-write); they stay reserved until
+    // the volume is assembled, and go back to the pool if anything fails before.
+    let reservation = make_room(medium, &mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
         .iter()
         .map(|v| v.lock().mesh_key.clone_key())
@@ -130,14 +133,16 @@ pub(super) fn create(
         write_root(medium, &keyed, &root, generation).and_then(|()| Ok(medium.device().flush()?))
     };
     if let Err(e) = written {
-        medium.release(mesh_blocks);
+        // Shares that landed would open as an empty volume under this passphrase: noise over
+        // them (best effort) before the blocks go back to the pool with the reservation.
+        scrub_best_effort(medium, &mesh_blocks);
         return Err(e);
     }
     let mut owned = Bitmap::new(medium.block_count());
     for &b in &mesh_blocks {
         owned.set(b);
     }
-    assemble(
+    let volume = assemble(
         medium,
         Parts {
             mesh_key,
@@ -153,7 +158,9 @@ pub(super) fn create(
             leaf_ptrs: None,
             class,
         },
-    )
+    )?;
+    reservation.keep()?;
+    Ok(volume)
 }
 
 /// Opens the volume whose root `mesh_key` places, or returns the open one; `above` holds the
@@ -442,4 +449,19 @@ fn check_root(medium: &Medium, root: &Root) -> Result<()> {
         return Err(Error::Integrity);
     }
     Ok(())
+}
+
+/// Overwrites `blocks` with fresh noise and syncs, ignoring errors (a failing medium leaves
+/// them as a crash would).
+pub(super) fn scrub_best_effort(medium: &Medium, blocks: &[u64]) {
+    let mut noise = vec![0u8; crate::medium::BLOCK_SIZE];
+    for &b in blocks {
+        if getrandom::fill(&mut noise).is_ok() {
+            medium
+                .device()
+                .write_block(qsmm_types::BlockId(b), &noise)
+                .ok();
+        }
+    }
+    medium.device().flush().ok();
 }
