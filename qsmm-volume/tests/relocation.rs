@@ -19,7 +19,7 @@ use qsmm_volume::{Error, KdfCost, Medium, Volume};
 
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 const BLOCK: usize = 4096;
-const BLOCKS: u64 = 2048;
+const BLOCKS: u64 = 4096;
 
 /// A formatted medium whose salt (block 0) is fixed.
 fn medium_with_fixed_salt() -> (Arc<MemoryDevice>, Medium) {
@@ -87,10 +87,10 @@ const BIG_REKEYS: [&str; 10] = [
 #[test]
 fn twenty_passphrases_on_a_ninety_percent_full_medium_all_succeed() {
     let (device, medium) = medium_with_fixed_salt();
-    let big = Volume::create(&medium, b"big", 1600 * 4096, &[]).unwrap();
-    let small = Volume::create(&medium, b"small", 256 * 4096, &[]).unwrap();
-    fill(&big, 1, 1560);
-    fill(&small, 2, 250);
+    let big = Volume::create(&medium, b"big", 3200 * 4096, &[]).unwrap();
+    let small = Volume::create(&medium, b"small", 512 * 4096, &[]).unwrap();
+    fill(&big, 1, 3130);
+    fill(&small, 2, 500);
     let used = BLOCKS - medium.free_blocks();
     assert!(used * 10 >= BLOCKS * 9, "{used} of {BLOCKS} blocks used");
 
@@ -103,8 +103,8 @@ fn twenty_passphrases_on_a_ninety_percent_full_medium_all_succeed() {
         created.push(v);
         big.change_passphrase(rekey.as_bytes()).unwrap();
         big_pass = rekey.as_bytes().to_vec();
-        assert_filled(&big, 1, 1560);
-        assert_filled(&small, 2, 250);
+        assert_filled(&big, 1, 3130);
+        assert_filled(&small, 2, 500);
     }
     drop(created);
     big.close().unwrap();
@@ -115,8 +115,8 @@ fn twenty_passphrases_on_a_ninety_percent_full_medium_all_succeed() {
     // nothing.
     let medium = Medium::from_device(device, FAST).unwrap();
     let big = Volume::open(&medium, &big_pass).unwrap();
-    assert_filled(&big, 1, 1560);
-    assert_filled(&Volume::open(&medium, b"small").unwrap(), 2, 250);
+    assert_filled(&big, 1, 3130);
+    assert_filled(&Volume::open(&medium, b"small").unwrap(), 2, 500);
     for (i, pass) in (0u8..).zip(NEW_VOLUMES) {
         let v = Volume::open(&medium, pass.as_bytes()).unwrap();
         assert_filled(&v, 10 + i, 1);
@@ -133,8 +133,8 @@ fn twenty_passphrases_on_a_ninety_percent_full_medium_all_succeed() {
 fn blocks_of_a_volume_closed_meanwhile_are_refused_clearly_and_nothing_leaks() {
     let (device, medium) = medium_with_fixed_salt();
     let keeper = Volume::create(&medium, b"keeper", 16 * 4096, &[]).unwrap();
-    let closed = Volume::create(&medium, b"closed", 1800 * 4096, &[]).unwrap();
-    fill(&closed, 3, 1800);
+    let closed = Volume::create(&medium, b"closed", 3700 * 4096, &[]).unwrap();
+    fill(&closed, 3, 3700);
     closed.close().unwrap();
     let mut refused = 0;
     for i in 0..4 {
@@ -152,5 +152,5 @@ fn blocks_of_a_volume_closed_meanwhile_are_refused_clearly_and_nothing_leaks() {
     keeper.close().unwrap();
     drop(medium);
     let medium = Medium::from_device(device, FAST).unwrap();
-    assert_filled(&Volume::open(&medium, b"closed").unwrap(), 3, 1800);
+    assert_filled(&Volume::open(&medium, b"closed").unwrap(), 3, 3700);
 }

@@ -13,7 +13,9 @@ use zeroize::Zeroize;
 
 use super::cache::{read_leaf, read_map};
 use super::relocate::make_room;
-use super::state::{SECTOR, State, VolumeInner, fingerprint, leaf_count, map_sealer, to_usize};
+use super::state::{
+    SECTOR, State, VolumeInner, commit_reserve, fingerprint, leaf_count, map_sealer, to_usize,
+};
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::map::{
@@ -356,7 +358,11 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         }),
     });
     let registered: OpenVolume = volume.clone();
-    medium.register(fingerprint, &registered);
+    medium.register(
+        fingerprint,
+        &registered,
+        commit_reserve(leaf_count, index_count),
+    );
     Ok(volume)
 }
 
