@@ -26,14 +26,19 @@ use crate::medium::{Medium, OpenVolume};
 use crate::multi_snapshot::{Class, SnapshotMode, find_root as find_area_root, root_area};
 use crate::root::{MAX_LOWER, Root, find_root, physical_mesh_blocks, read_root_slot, write_root};
 
-/// Everything an open volume is made of, read from its root or made by `create`.
-struct Parts {
+/// A volume's root and where it lives.
+struct Placed {
     mesh_key: SecretKey,
     keyed: KeyedMesh,
     mesh_blocks: Vec<u64>,
     /// Generation of the durable root.
     generation: u64,
     root: Root,
+}
+
+/// Everything an open volume is made of, read from its root or made by `create`.
+struct Parts {
+    placed: Placed,
     /// Blocks the volume holds (mesh slots and everything its map references).
     owned: Bitmap,
     /// The blocks among them that hold map blocks.
@@ -48,6 +53,22 @@ struct Parts {
     leaf_ptrs: Option<Vec<Pointer>>,
     /// How its writes reach the medium.
     class: Class,
+}
+
+impl Parts {
+    /// The parts of a volume without map: no map block, no fallback, no leaf.
+    fn new(placed: Placed, owned: Bitmap, lower: Vec<Arc<VolumeInner>>, class: Class) -> Self {
+        Self {
+            placed,
+            map_blocks: Bitmap::new(owned.len()),
+            owned,
+            fallback_only: Vec::new(),
+            bad_leaves: BTreeSet::new(),
+            lower,
+            leaf_ptrs: None,
+            class,
+        }
+    }
 }
 
 /// Creates a volume (see [`crate::Volume::create`]).
@@ -144,23 +165,15 @@ pub(super) fn create(
     for &b in &mesh_blocks {
         owned.set(b);
     }
-    let volume = assemble(
-        medium,
-        Parts {
-            mesh_key,
-            keyed,
-            mesh_blocks,
-            generation,
-            root,
-            owned,
-            map_blocks: Bitmap::new(medium.block_count()),
-            fallback_only: Vec::new(),
-            bad_leaves: BTreeSet::new(),
-            lower: protect.iter().map(|v| Arc::clone(v)).collect(),
-            leaf_ptrs: None,
-            class,
-        },
-    )?;
+    let placed = Placed {
+        mesh_key,
+        keyed,
+        mesh_blocks,
+        generation,
+        root,
+    };
+    let lower = protect.iter().map(|v| Arc::clone(v)).collect();
+    let volume = assemble(medium, Parts::new(placed, owned, lower, class))?;
     reservation.keep()?;
     Ok(volume)
 }
@@ -275,21 +288,21 @@ pub(super) fn open_mesh_key(
             }
         }
     }
+    let placed = Placed {
+        mesh_key,
+        keyed,
+        mesh_blocks,
+        generation,
+        root,
+    };
     assemble(
         medium,
         Parts {
-            mesh_key,
-            keyed,
-            mesh_blocks,
-            generation,
-            root,
-            owned,
             map_blocks,
             fallback_only,
             bad_leaves: current.bad_leaves,
-            lower,
             leaf_ptrs: Some(current.leaf_ptrs),
-            class,
+            ..Parts::new(placed, owned, lower, class)
         },
     )
 }
@@ -297,11 +310,14 @@ pub(super) fn open_mesh_key(
 /// Builds the open volume from its parts and registers it on the medium.
 fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
     let Parts {
-        mesh_key,
-        keyed,
-        mesh_blocks,
-        generation,
-        root,
+        placed:
+            Placed {
+                mesh_key,
+                keyed,
+                mesh_blocks,
+                generation,
+                root,
+            },
         owned,
         map_blocks,
         fallback_only,
