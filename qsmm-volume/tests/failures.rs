@@ -248,3 +248,40 @@ fn a_passphrase_change_cut_at_any_write_leaves_a_whole_volume() {
     }
     assert!(completed);
 }
+
+/// A create cut by a power failure at every write and sync it makes (the open volumes moving
+/// out of its root's place, its root), with the writes since the last sync dropped, kept or
+/// torn: every volume that was open opens whole.
+#[test]
+fn a_create_cut_at_any_write_harms_no_volume() {
+    let base = two_volume_image();
+    let mut completed = false;
+    for n in 0..400 {
+        let device = Arc::new(CrashDevice::new(base.clone()));
+        let medium = Medium::from_device(device.clone(), FAST).unwrap();
+        let above = Volume::open(&medium, b"above").unwrap();
+        let lower = Volume::open(&medium, b"lower").unwrap();
+        device.fail_after(n);
+        let created = Volume::create(&medium, b"new volume", 8 * 4096, &[]);
+        let images: Vec<Vec<u8>> = [vec![0u8; 0], vec![1; 4096], vec![2; 4096], vec![1, 0, 2]]
+            .iter()
+            .map(|choices| device.crash_image(choices))
+            .collect();
+        let completes = created.is_ok();
+        drop((created, above, lower, medium));
+        for (i, image) in images.into_iter().enumerate() {
+            let what = format!("cut after {n} writes, image {i}");
+            let medium = Medium::from_device(Arc::new(CrashDevice::new(image)), FAST).unwrap();
+            let above = Volume::open(&medium, b"above")
+                .unwrap_or_else(|e| panic!("{what}: the volume above: {e}"));
+            assert_sectors(&above, 2, 16, &what);
+            let lower = Volume::open(&medium, b"lower").unwrap();
+            assert_sectors(&lower, 1, 800, &what);
+        }
+        if completes {
+            completed = true;
+            break;
+        }
+    }
+    assert!(completed);
+}
