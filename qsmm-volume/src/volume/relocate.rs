@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use super::cache::read_leaf;
 use super::state::{State, VolumeInner, to_usize};
 use crate::error::{Error, Result};
-use crate::map::ENTRIES_PER_LEAF;
+use crate::map::{ENTRIES_PER_LEAF, LEAVES_PER_INDEX};
 use crate::medium::{BLOCK_SIZE, Medium, Reservation};
 
 /// Passes over the open volumes before giving up: one pass moves every block found in a map;
@@ -37,7 +37,8 @@ const PASSES: usize = 4;
 ///
 /// [`Error::PassphraseCollision`] if one is an open volume's root block;
 /// [`Error::RootBlocksHeld`] if one is held by no open volume (a volume closed while others
-/// stay open); errors of the commits that move the blocks.
+/// stay open); [`Error::Integrity`] if one holds a map block that failed to authenticate at
+/// open; errors of the rewrites and commits that move the blocks.
 pub(super) fn make_room(medium: &Medium, blocks: &[u64]) -> Result<Reservation> {
     let reservation = medium.reserve(blocks)?;
     for _ in 0..PASSES {
@@ -82,15 +83,28 @@ impl VolumeInner {
     /// committed, after which no root of this volume references a target and every target it
     /// held has been released to the reservation.
     fn vacate(&self, state: &mut State, targets: &BTreeSet<u64>) -> Result<()> {
-        for (i, p) in state.index_ptrs.iter().enumerate() {
+        // A map block that failed to authenticate at open cannot be rewritten (what it held
+        // is unknown): the volume is damaged there, and the new root cannot go there.
+        for (i, p) in (0u64..).zip(&state.index_ptrs) {
             if targets.contains(&p.block) {
-                state.dirty_index.insert(i);
+                let leaves = i * LEAVES_PER_INDEX..(i + 1) * LEAVES_PER_INDEX;
+                if state.bad_leaves.iter().any(|l| leaves.contains(l)) {
+                    return Err(Error::Integrity);
+                }
+                state.dirty_index.insert(to_usize(i)?);
             }
         }
         let mut sectors = Vec::new();
         for leaf in 0..state.leaf_ptrs.len() as u64 {
-            let ptr = state.leaf_ptrs[to_usize(leaf)?];
+            let ptr = state
+                .leaf_ptrs
+                .get(to_usize(leaf)?)
+                .copied()
+                .ok_or(Error::Internal("leaf past the map"))?;
             if state.bad_leaves.contains(&leaf) {
+                if targets.contains(&ptr.block) {
+                    return Err(Error::Integrity);
+                }
                 continue;
             }
             let entries: Vec<u64> = match state.cache.get(&leaf) {
