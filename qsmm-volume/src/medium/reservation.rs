@@ -86,3 +86,78 @@ impl Drop for Reservation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use qsmm_void::MemoryDevice;
+
+    use super::*;
+    use crate::kdf::KdfCost;
+
+    fn medium() -> Medium {
+        let device = Arc::new(MemoryDevice::new(4096, 256).unwrap());
+        qsmm_void::format(&*device).unwrap();
+        Medium::from_device(device, KdfCost::DANGER_INSECURE_FOR_TESTS).unwrap()
+    }
+
+    #[test]
+    fn reserved_blocks_wait_for_their_volumes_and_never_reach_the_allocator() {
+        let medium = medium();
+        medium.mark_used([10, 11]);
+        let free = medium.free_blocks();
+        let reservation = medium.reserve(&[10, 11, 12, 12]).unwrap();
+        assert_eq!(
+            medium.free_blocks(),
+            free - 1,
+            "the free one is taken at once"
+        );
+        assert_eq!(reservation.pending(), vec![10, 11]);
+        assert!(matches!(
+            medium.reserve(&[12]),
+            Err(Error::PassphraseCollision)
+        ));
+        medium.release([10]);
+        assert_eq!(reservation.pending(), vec![11]);
+        assert!(medium.is_reserved(10));
+        // Released into the reservation, not the pool.
+        assert_eq!(medium.free_blocks(), free - 1);
+        for _ in 0..free - 1 {
+            let b = medium.allocate().unwrap();
+            assert!(![10, 11, 12].contains(&b));
+        }
+        assert!(matches!(medium.allocate(), Err(Error::NoSpace)));
+        assert!(matches!(
+            Reservation::keep(medium.reserve(&[]).unwrap()),
+            Ok(())
+        ));
+        // Dropped: the vacated and the free-from-the-start blocks return, the held one stays.
+        drop(reservation);
+        assert_eq!(medium.free_blocks(), 2);
+        assert!(!medium.is_reserved(10));
+        medium.release([11]);
+        assert_eq!(medium.free_blocks(), 3);
+    }
+
+    #[test]
+    fn a_kept_reservation_holds_its_blocks() {
+        let medium = medium();
+        medium.mark_used([20]);
+        let free = medium.free_blocks();
+        let reservation = medium.reserve(&[20, 21]).unwrap();
+        assert!(matches!(
+            medium.reserve(&[21, 22]),
+            Err(Error::PassphraseCollision)
+        ));
+        medium.release([20]);
+        reservation.keep().unwrap();
+        assert_eq!(medium.free_blocks(), free - 1);
+        assert!(!medium.is_reserved(20) && !medium.is_reserved(21));
+        let stuck = medium.reserve(&[30]).unwrap();
+        medium.mark_used([31]);
+        let held = medium.reserve(&[31]).unwrap();
+        assert!(matches!(held.keep(), Err(Error::Internal(_))));
+        drop(stuck);
+    }
+}
