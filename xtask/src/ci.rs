@@ -118,6 +118,8 @@ const STEPS: &[Step] = &[
             "--package",
             "qsmm-proof-stub",
             "--package",
+            "qsmm-proof-halo2",
+            "--package",
             "qsmm",
         ],
         env: &[],
