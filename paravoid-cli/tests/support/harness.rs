@@ -185,9 +185,15 @@ impl Run {
 
 /// Runs `paravoid-cli` with `args` and `stdin`, in no terminal (standard input is a pipe).
 pub(crate) async fn run(args: &[&str], stdin: &[u8]) -> Run {
+    run_with_env(args, stdin, &[]).await
+}
+
+/// [`run`] with extra environment variables.
+pub(crate) async fn run_with_env(args: &[&str], stdin: &[u8], env: &[(&str, &Path)]) -> Run {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paravoid-cli"))
         .args(args)
         .env_remove("PARAVOID_SERVER")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
