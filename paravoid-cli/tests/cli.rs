@@ -354,3 +354,95 @@ async fn a_note_that_does_not_open_with_the_link_is_reported() {
     }
     honest.stop().await;
 }
+
+/// Starts `router` on a free loopback port; returns its base URL and its task.
+async fn serve_liar(
+    router: axum::Router,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, task)
+}
+
+/// Hostile answers before any note is handed out: a redirect is not followed, an endless
+/// answer is cut off, hostile Argon2id costs are refused before any work, and answers that are
+/// not the API's are named as such; the link's keys and the passphrase go nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_answers_are_refused_without_following_them() {
+    use axum::http::{StatusCode, header};
+    use std::sync::{Arc, Mutex};
+
+    // Where a redirect would lead: it must never be asked anything.
+    let asked = Arc::new(Mutex::new(0_u32));
+    let counter = asked.clone();
+    let (elsewhere, elsewhere_task) = serve_liar(axum::Router::new().fallback(move || {
+        *counter.lock().unwrap() += 1;
+        async { StatusCode::OK }
+    }))
+    .await;
+
+    let honest = Server::start().await;
+    let link = send(&honest.base, b"hostile", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = passphrase_file(dir.path(), "pw", "pw");
+
+    let redirect = format!("{elsewhere}/api/e2e/notes");
+    let huge = vec![b' '; 5 << 20];
+    let hostile_costs = json!({
+        "exists": true,
+        "passphrase_required": true,
+        "argon2id": { "salt": "AAAAAAAAAAAAAAAAAAAAAA", "m_cost_kib": 4_194_304, "t_cost": 1, "p_cost": 1 },
+    });
+    let cases: Vec<(axum::Router, i32, &str)> = vec![
+        (
+            axum::Router::new().fallback(move || {
+                let redirect = redirect.clone();
+                async move {
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(header::LOCATION, redirect)],
+                    )
+                }
+            }),
+            6,
+            "HTTP 307",
+        ),
+        (
+            axum::Router::new().fallback(move || {
+                let huge = huge.clone();
+                async move { huge }
+            }),
+            6,
+            "too large",
+        ),
+        (
+            axum::Router::new().fallback(|| async { "<html>a login page</html>" }),
+            6,
+            "not a paravoid answer",
+        ),
+        (
+            axum::Router::new().fallback(move || {
+                let answer = hostile_costs.clone();
+                async move { Json(answer) }
+            }),
+            6,
+            "Argon2id costs are out of bounds",
+        ),
+    ];
+    for (router, code, phrase) in cases {
+        let (base, task) = serve_liar(router).await;
+        let lied = link.replace(&honest.base, &base);
+        run(&["open", &lied, "--passphrase-file", &pw], b"")
+            .await
+            .assert_failed(code, phrase);
+        let sent = run(&["send", "--server", &base], b"hostile").await;
+        assert_eq!(sent.code, 6, "{sent:?}");
+        task.abort();
+    }
+    assert_eq!(*asked.lock().unwrap(), 0, "no redirect was followed");
+    elsewhere_task.abort();
+    let (id, _) = split_link(&honest.base, &link);
+    assert!(honest.exists(id).await);
+    honest.stop().await;
+}
