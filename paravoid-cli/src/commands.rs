@@ -150,6 +150,16 @@ pub fn write_new_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Whether `message` can go to a terminal as is: UTF-8 without control characters other than
+/// line feed and tab (so no escape sequence can act on the terminal).
+#[must_use]
+pub fn is_plain_text(message: &[u8]) -> bool {
+    std::str::from_utf8(message).is_ok_and(|text| {
+        text.chars()
+            .all(|c| c == '\n' || c == '\t' || !c.is_control())
+    })
+}
+
 /// `seconds` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 #[must_use]
 pub fn utc_time(seconds: u64) -> String {
@@ -176,6 +186,25 @@ pub fn utc_time(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_text_goes_to_a_terminal() {
+        assert!(is_plain_text("two lines\n\tünïcödé ✓\n".as_bytes()));
+        for bad in [
+            &b"\x1b]0;title\x07"[..],
+            b"\x1b[2J",
+            b"bell\x07",
+            b"cr\r",
+            b"\xff",
+            b"\x9b",
+        ] {
+            assert!(!is_plain_text(bad), "{bad:?}");
+        }
+        assert!(
+            !is_plain_text("\u{9b}2J".as_bytes()),
+            "C1 control characters"
+        );
+    }
 
     #[test]
     fn utc_times() {

@@ -38,7 +38,7 @@ pub mod tokens;
 mod api;
 mod wire;
 
-pub use commands::{Sent, open, send, utc_time, write_new_file};
+pub use commands::{Sent, is_plain_text, open, send, utc_time, write_new_file};
 pub use error::{CliError, Result};
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};
 pub use link::{E2E_LINK_PREFIX, Link, ServerUrl};

@@ -1,7 +1,7 @@
 //! The `paravoid-cli` binary: see the crate's README for commands and exit codes.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -120,6 +120,18 @@ fn run(command: Command) -> Result<()> {
                 Some(dir) => {
                     let path = paravoid_cli::write_new_file(&dir, "message.txt", &message)?;
                     eprintln!("Wrote {}.", path.display());
+                }
+                // Text with escape sequences could act on the terminal: such a message goes to
+                // a new file instead, so it is neither run nor lost (the server no longer has it).
+                None if std::io::stdout().is_terminal()
+                    && !paravoid_cli::is_plain_text(&message) =>
+                {
+                    let name = format!("paravoid-{}.bin", link.id.simple());
+                    let path = paravoid_cli::write_new_file(Path::new("."), &name, &message)?;
+                    eprintln!(
+                        "The message is not plain text: wrote it to {} instead of the terminal.",
+                        path.display()
+                    );
                 }
                 None => {
                     let mut out = std::io::stdout().lock();
