@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ff::Field;
 use getrandom::SysRng;
 use pasta_curves::Fp;
-use qsmm_proof_halo2::{Disclosure, MembershipWitness, challenge, keys};
+use qsmm_proof_halo2::{MembershipWitness, challenge, circuit::Disclosure, keys};
 use qsmm_proof_stub::merkle::{MerkleTree, MimcMerkle};
 use qsmm_proof_stub::{IntegrityProver, IntegrityVerifier, hash};
 use qsmm_shatter::mimc;

@@ -156,8 +156,11 @@ fn main() -> Result {
     let dir = target(&root, "halo2_proof_decode_verify")?;
     let witness = qsmm_proof_halo2::MembershipWitness::from_tree(tree(), 1)?;
     for (name, disclosure) in [
-        ("hidden-1", qsmm_proof_halo2::Disclosure::Hidden),
-        ("position-1", qsmm_proof_halo2::Disclosure::Position),
+        ("hidden-1", qsmm_proof_halo2::circuit::Disclosure::Hidden),
+        (
+            "position-1",
+            qsmm_proof_halo2::circuit::Disclosure::Position,
+        ),
     ] {
         let proof = qsmm_proof_halo2::prove(&witness, disclosure)?;
         write(

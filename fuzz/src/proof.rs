@@ -42,7 +42,7 @@ pub fn proof_decode_verify(data: &[u8]) {
     }
 }
 
-/// `qsmm_proof_halo2::MembershipProof::from_bytes` on arbitrary bytes, then verification against
+/// `qsmm_proof_halo2::proof::MembershipProof::from_bytes` on arbitrary bytes, then verification against
 /// the fixed tree's commitment for a proof of that tree's depth.
 ///
 /// - a decoded proof re-encodes to exactly the input (the header is canonical);
@@ -58,7 +58,9 @@ pub fn proof_decode_verify(data: &[u8]) {
 ///
 /// When a property fails.
 pub fn halo2_proof_decode_verify(data: &[u8]) {
-    use qsmm_proof_halo2::{ChallengeProof, Disclosure, Halo2Membership, MembershipProof};
+    use qsmm_proof_halo2::{
+        Halo2Membership, challenge::ChallengeProof, circuit::Disclosure, proof::MembershipProof,
+    };
     use qsmm_proof_stub::{ProofEncoding, hash};
 
     if let Ok(challenge) = ChallengeProof::from_bytes(data) {

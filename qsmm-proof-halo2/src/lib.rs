@@ -11,7 +11,4 @@ pub mod keys;
 pub mod proof;
 
 pub use backend::{Halo2Membership, MembershipWitness, prove, verify};
-pub use challenge::{ChallengeProof, prove_challenge, verify_challenge};
-pub use circuit::Disclosure;
-pub use proof::MembershipProof;
 pub use qsmm_types::{Error, Result};

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use qsmm_proof_halo2::held::BLOCK_LEN;
-use qsmm_proof_halo2::{ChallengeProof, Disclosure, MembershipProof, MembershipWitness};
+use qsmm_proof_halo2::{
+    MembershipWitness, challenge::ChallengeProof, circuit::Disclosure, proof::MembershipProof,
+};
 use qsmm_proof_stub::merkle::MerkleTree;
 use qsmm_proof_stub::{Commitment, ProofEncoding, hash};
 
@@ -160,7 +162,7 @@ fn prove_challenge(
         medium.read_exact_at(&mut block, offset)?;
         Ok(block)
     };
-    let proof = qsmm_proof_halo2::prove_challenge(tree, seed.as_bytes(), samples, read)
+    let proof = qsmm_proof_halo2::challenge::prove_challenge(tree, seed.as_bytes(), samples, read)
         .map_err(|e| e.to_string())?;
     let bytes = proof.to_bytes();
     std::fs::write(&args.out, &bytes)
@@ -194,8 +196,9 @@ fn verify(args: &VerifyArgs) -> Result<(), String> {
         let bytes = read_bounded(&args.proof)?;
         let proof = ChallengeProof::from_bytes(&bytes)
             .map_err(|e| format!("{} is not a challenge proof: {e}", args.proof.display()))?;
-        let asked = qsmm_proof_halo2::verify_challenge(&root, seed.as_bytes(), samples, &proof)
-            .map_err(|_| "the proof does not verify".to_owned())?;
+        let asked =
+            qsmm_proof_halo2::challenge::verify_challenge(&root, seed.as_bytes(), samples, &proof)
+                .map_err(|_| "the proof does not verify".to_owned())?;
         println!(
             "verified: the {samples} challenged blocks of {} are held",
             proof.leaf_count()

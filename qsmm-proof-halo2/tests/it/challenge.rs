@@ -4,7 +4,10 @@
 use halo2_proofs::dev::MockProver;
 use qsmm_proof_halo2::challenge::{self, ChallengeProof, positions};
 use qsmm_proof_halo2::held::{BLOCK_LEN, CHUNKS, HeldBlockCircuit, block_chunks, k_for_held_block};
-use qsmm_proof_halo2::{Error, prove_challenge, verify_challenge};
+use qsmm_proof_halo2::{
+    Error,
+    challenge::{prove_challenge, verify_challenge},
+};
 use qsmm_proof_stub::merkle::MerkleTree;
 use qsmm_proof_stub::{Commitment, ProofEncoding, hash};
 use qsmm_shatter::mimc::{self, Fp};

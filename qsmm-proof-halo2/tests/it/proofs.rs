@@ -1,6 +1,8 @@
 //! Real proofs: round trips, tampering, another root, another depth.
 
-use qsmm_proof_halo2::{Disclosure, Error, Halo2Membership, MembershipProof, MembershipWitness};
+use qsmm_proof_halo2::{
+    Error, Halo2Membership, MembershipWitness, circuit::Disclosure, proof::MembershipProof,
+};
 use qsmm_proof_stub::merkle::MerkleTree;
 use qsmm_proof_stub::{Commitment, IntegrityProver, IntegrityVerifier, ProofEncoding, hash};
 use qsmm_shatter::mimc::Fp;
