@@ -20,10 +20,16 @@
 //!   close of a base volume spends what is left on noise. As long as the higher volumes need
 //!   no more than the budget, a mount writes the base volumes' blocks, as many slots again,
 //!   the budget and the root area, in every world.
+//! - **Or the tick is timed** ([`Ticker`], what a server uses): a thread spends slots at a
+//!   fixed rate while the medium is mounted, and a higher volume's flush (or write into a full
+//!   queue) waits for those slots instead of spending its own. A mount then writes the base
+//!   volumes' blocks, as many slots, rate × duration slots and the root area, whatever the
+//!   higher volumes do and whenever they do it.
 
 mod device;
 pub(crate) mod root_area;
 mod slots;
+mod ticker;
 
 use std::collections::VecDeque;
 
@@ -33,6 +39,7 @@ use zeroize::Zeroizing;
 
 pub(crate) use self::device::{Class, VolumeDevice};
 pub(crate) use self::root_area::{RootEntry, find_root};
+pub use self::ticker::{DEFAULT_TICK_RATE, Ticker};
 
 /// The blocks of the root area: `1..=128` (block 0 holds the salt).
 pub(crate) const ROOT_AREA: core::ops::Range<u64> = 1..129;
@@ -87,6 +94,9 @@ pub(crate) struct MultiState {
     /// The tick budget of the mount and what has been spent of it.
     tick_slots: u64,
     ticks_used: u64,
+    /// A [`Ticker`] spends slots at a fixed rate: flushes and a full queue wait for its
+    /// slots instead of spending their own.
+    timed: bool,
     counts: SlotCounts,
     /// Blocks noise slots wrote, held as used so that no volume takes them later in the mount
     /// (as no volume takes a block a slot carried); given back when they outgrow a quarter of
@@ -102,6 +112,7 @@ impl MultiState {
             roots: Vec::new(),
             tick_slots: DEFAULT_TICK_SLOTS,
             ticks_used: 0,
+            timed: false,
             counts: SlotCounts::default(),
             noise_held: Vec::new(),
             rng,
