@@ -74,6 +74,11 @@ pub(crate) struct MountArgs {
     /// when the file system flushes, e.g. at unmount).
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     commit_interval: u64,
+    /// Multi-snapshot media: blocks of cover traffic written per second while served,
+    /// whatever the volumes do (default 256; 0: a fixed number per mount instead, and a hidden
+    /// volume's flush writes at once).
+    #[arg(long, value_name = "SLOTS", value_parser = clap::value_parser!(u32).range(0..=16_384))]
+    tick_rate: Option<u32>,
     /// The plugin `libqsmm_nbd.so` (default: next to this program).
     #[arg(long, value_name = "FILE")]
     plugin: Option<PathBuf>,
@@ -232,6 +237,7 @@ fn start(
     let mut params = PluginParams::new(absolute(&args.medium)?);
     params.passphrase_fd = Some(pipe.fd());
     params.commit_interval = Some(Duration::from_secs(args.commit_interval));
+    params.tick_rate = args.tick_rate;
     // nbdkit forks into the background itself once it serves (a foreground nbdkit stops with
     // the process that started it); it reads the passphrases and opens the volumes before.
     let mut nbdkit = Command::new("nbdkit");
