@@ -6,10 +6,12 @@
 //!
 //! - **Roots live in the root area**, blocks `1..=128` of every medium, one sealed block per
 //!   root, anywhere in the area: a passphrase finds its root by trying to open every block of
-//!   the area. Every commit of any volume rewrites the whole area: the new roots of every
-//!   volume opened during the mount to blocks holding no live root, noise to the others, a
-//!   sync, then noise over the previous roots and a sync. Every mount changes all of the area,
-//!   whatever exists.
+//!   the area. The first commit of a mount (of any volume, or the close of a base volume when
+//!   nothing was committed) rewrites the whole area: the new roots of every volume opened
+//!   during the mount to blocks holding no live root, noise to the others, a sync, then noise
+//!   over the previous roots and a sync. Later commits of the mount write the new roots to
+//!   blocks holding no live root and noise over the previous ones, the area being already
+//!   changed whole. Every mount changes all of the area, whatever exists.
 //! - **Writes travel in slots.** A *base* volume (one whose root names no lower volume) writes
 //!   its blocks in place, and each of those writes is paired with one slot. A *higher* volume
 //!   never writes the medium itself: its blocks wait in a queue (reads see them there) until a
@@ -97,6 +99,9 @@ pub(crate) struct MultiState {
     /// A [`Ticker`] spends slots at a fixed rate: flushes and a full queue wait for its
     /// slots instead of spending their own.
     timed: bool,
+    /// Every block of the root area has been rewritten during this mount: later commits
+    /// write only the new roots and noise over the previous ones.
+    area_rewritten: bool,
     counts: SlotCounts,
     /// Blocks noise slots wrote, held as used so that no volume takes them later in the mount
     /// (as no volume takes a block a slot carried); given back when they outgrow a quarter of
@@ -113,6 +118,7 @@ impl MultiState {
             tick_slots: DEFAULT_TICK_SLOTS,
             ticks_used: 0,
             timed: false,
+            area_rewritten: false,
             counts: SlotCounts::default(),
             noise_held: Vec::new(),
             rng,

@@ -117,12 +117,13 @@ fn a_full_queue_waits_for_the_ticker_instead_of_writing() {
 fn end_mount_rewrites_the_root_area_when_only_higher_volumes_were_served() {
     let device = device();
     create(&device);
-    let medium = mount(&device);
-    // The hidden passphrase opens the decoy beneath it; no handle of the decoy is closed.
-    let hidden = Volume::open(&medium, b"hidden").unwrap();
-    hidden.write(0, &[9; 4096]).unwrap();
-    hidden.close().unwrap();
     let before = image(&device);
+    let medium = mount(&device);
+    // The hidden passphrase opens the decoy beneath it; no handle of the decoy is closed, and
+    // nothing is committed.
+    let hidden = Volume::open(&medium, b"hidden").unwrap();
+    hidden.close().unwrap();
+    assert_eq!(image(&device), before);
     medium.end_mount().unwrap();
     let after = image(&device);
     for block in 1u64..129 {
@@ -136,10 +137,7 @@ fn end_mount_rewrites_the_root_area_when_only_higher_volumes_were_served() {
     drop(medium);
     let medium = mount(&device);
     assert!(Volume::open(&medium, b"decoy").is_ok());
-    let hidden = Volume::open(&medium, b"hidden").unwrap();
-    let mut buf = [0u8; 4096];
-    hidden.read(0, &mut buf).unwrap();
-    assert_eq!(buf, [9; 4096]);
+    assert!(Volume::open(&medium, b"hidden").is_ok());
 }
 
 #[test]
