@@ -122,10 +122,9 @@ fn main() -> Result {
 
     let dir = target(&root, "mesh_reconstruct")?;
     let mut records = [Vec::new(), Vec::new()];
+    let keyed = mesh().for_key(&mesh_key(), HW_ENTROPY)?;
     for (generation, (metadata, out)) in (0u64..).zip(MESH_METADATA.iter().zip(&mut records)) {
-        for placement in
-            mesh().shard_metadata_generation(metadata, &mesh_key(), HW_ENTROPY, generation)?
-        {
+        for placement in keyed.shard_metadata_generation(metadata, generation)? {
             out.push(u8::try_from(placement.target_block.0)?);
             out.extend_from_slice(&placement.share);
         }
