@@ -266,9 +266,19 @@ fn start(
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let pid = fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok());
+    // The process started exits once the server has forked into the background, and the
+    // server writes the pidfile after the fork: on a busy machine it may not be there yet.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        let pid = fs::read_to_string(&pidfile)
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        if pid.is_some() || !status.success() || Instant::now() > deadline {
+            break pid;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
     let (true, Some(pid)) = (status.success(), pid) else {
         return Err(format!("nbdkit stopped ({status}): {}", log_tail(&log)));
     };
