@@ -99,6 +99,9 @@ pub(crate) struct MultiState {
     /// A [`Ticker`] spends slots at a fixed rate: flushes and a full queue wait for its
     /// slots instead of spending their own.
     timed: bool,
+    /// The ticker's last slot failed: flushes stop waiting for it and spend their own slots
+    /// (which then report the error instead of waiting for ever).
+    tick_failing: bool,
     /// Every block of the root area has been rewritten during this mount: later commits
     /// write only the new roots and noise over the previous ones.
     area_rewritten: bool,
@@ -118,6 +121,7 @@ impl MultiState {
             tick_slots: DEFAULT_TICK_SLOTS,
             ticks_used: 0,
             timed: false,
+            tick_failing: false,
             area_rewritten: false,
             counts: SlotCounts::default(),
             noise_held: Vec::new(),

@@ -9,7 +9,9 @@
 )]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use qsmm_types::{BlockId, Result as CoreResult};
 use qsmm_void::{BlockDevice, MemoryDevice};
 use qsmm_volume::{Error, KdfCost, Medium, SlotCounts, SnapshotMode, Ticker, Volume};
 
@@ -32,7 +34,7 @@ fn mount(device: &Arc<MemoryDevice>) -> Medium {
 fn image(device: &MemoryDevice) -> Vec<u8> {
     let mut out = vec![0u8; 4096 * 2048];
     for (i, chunk) in (0u64..).zip(out.chunks_exact_mut(4096)) {
-        device.read_block(qsmm_types::BlockId(i), chunk).unwrap();
+        device.read_block(BlockId(i), chunk).unwrap();
     }
     out
 }
@@ -161,4 +163,55 @@ fn a_ticker_needs_a_rate_and_a_multi_snapshot_medium() {
     assert_eq!(ticker.rate(), 100);
     let hidden = Volume::open(&medium, b"hidden").unwrap();
     assert!(hidden.is_higher());
+}
+
+/// A memory device whose writes fail while `failing` is set.
+struct Failing {
+    inner: Arc<MemoryDevice>,
+    failing: AtomicBool,
+}
+
+impl BlockDevice for Failing {
+    fn block_size(&self) -> usize {
+        self.inner.block_size()
+    }
+
+    fn block_count(&self) -> u64 {
+        self.inner.block_count()
+    }
+
+    fn read_block(&self, id: BlockId, buf: &mut [u8]) -> CoreResult<()> {
+        self.inner.read_block(id, buf)
+    }
+
+    fn write_block(&self, id: BlockId, data: &[u8]) -> CoreResult<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("write error").into());
+        }
+        self.inner.write_block(id, data)
+    }
+
+    fn flush(&self) -> CoreResult<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_flush_reports_a_failing_medium_instead_of_waiting_for_the_ticker() {
+    let inner = device();
+    create(&inner);
+    let device = Arc::new(Failing {
+        inner,
+        failing: AtomicBool::new(false),
+    });
+    let medium = Medium::from_device(device.clone(), KDF).unwrap();
+    let hidden = Volume::open(&medium, b"hidden").unwrap();
+    let ticker = Ticker::start(&medium, 1000, |_| {}).unwrap();
+    hidden.write(0, &[1; 4096]).unwrap();
+    device.failing.store(true, Ordering::SeqCst);
+    // The ticker's slots fail; the flush stops waiting for them and reports the error.
+    assert!(hidden.flush().is_err());
+    device.failing.store(false, Ordering::SeqCst);
+    hidden.flush().unwrap();
+    drop(ticker);
 }

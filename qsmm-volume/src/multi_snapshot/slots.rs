@@ -48,8 +48,8 @@ impl Medium {
         Ok(())
     }
 
-    /// While a [`Ticker`](super::Ticker) runs, waits until `ready` holds (its slots and the
-    /// paired ones do the work); returns the state locked either way.
+    /// While a [`Ticker`](super::Ticker) runs and its slots succeed, waits until `ready` holds
+    /// (its slots and the paired ones do the work); returns the state locked either way.
     fn wait_for_ticker(
         &self,
         ready: impl Fn(&MultiState) -> bool,
@@ -57,7 +57,7 @@ impl Medium {
         loop {
             let multi = self.multi();
             match multi.as_ref() {
-                Some(m) if m.timed && !ready(m) => {}
+                Some(m) if m.timed && !m.tick_failing && !ready(m) => {}
                 _ => return multi,
             }
             drop(multi);
@@ -110,8 +110,12 @@ impl Medium {
             return Ok(false);
         };
         for _ in 0..n {
-            self.slot(m)?;
+            if let Err(e) = self.slot(m) {
+                m.tick_failing = true;
+                return Err(e);
+            }
         }
+        m.tick_failing = false;
         Ok(true)
     }
 
