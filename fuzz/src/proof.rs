@@ -51,15 +51,23 @@ pub fn proof_decode_verify(data: &[u8]) {
 /// - `verify_bytes` of the interface agrees with decode-then-verify for position proofs.
 ///
 /// Proofs of other depths are only decoded: building keys for every depth would dominate the
-/// run.
+/// run. The same bytes are also decoded as a retrievability `ChallengeProof` (decoded only:
+/// its keys take seconds to build), which must re-encode to the input too.
 ///
 /// # Panics
 ///
 /// When a property fails.
 pub fn halo2_proof_decode_verify(data: &[u8]) {
-    use qsmm_proof_halo2::{Disclosure, Halo2Membership, MembershipProof};
+    use qsmm_proof_halo2::{ChallengeProof, Disclosure, Halo2Membership, MembershipProof};
     use qsmm_proof_stub::{ProofEncoding, hash};
 
+    if let Ok(challenge) = ChallengeProof::from_bytes(data) {
+        assert_eq!(
+            challenge.to_bytes(),
+            data,
+            "decode then encode must be the identity"
+        );
+    }
     let Ok(proof) = MembershipProof::from_bytes(data) else {
         return;
     };

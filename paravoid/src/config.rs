@@ -6,7 +6,51 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{Error, Result, StoreUrl};
+use crate::store::StoreChoice;
+use crate::{Error, Result};
+
+/// What is wrong with a configuration ([`Error::Config`]); each names the flag to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A numeric flag is outside its range.
+    #[error("{flag} must be between {min} and {max}")]
+    OutOfRange {
+        /// The flag, without dashes.
+        flag: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// `metrics-bind` equals `bind`.
+    #[error("metrics-bind must differ from bind: metrics stay off the public listener")]
+    MetricsOnPublicListener,
+    /// `--store` without `--store-key`.
+    #[error("--store needs --store-key")]
+    StoreNeedsKey,
+    /// Only one of `--tls-cert` and `--tls-key`.
+    #[error("tls-cert and tls-key go together")]
+    TlsHalfPair,
+    /// A `--store` value that is not a PostgreSQL URL.
+    #[error("--store must be a postgres:// or postgresql:// URL")]
+    StoreUrl,
+    /// A `--store` value PostgreSQL's client does not parse (never repeated: it may hold a
+    /// password).
+    #[error("the PostgreSQL connection string does not parse")]
+    ConnectionString,
+    /// The store key file is missing or malformed.
+    #[error(
+        "the store key file {path} must exist and hold 32 random bytes (the same file for every instance)"
+    )]
+    StoreKeyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store key file is not the one the database was first used with.
+    #[error("the store key file differs from the one this database was used with")]
+    StoreKeyMismatch,
+}
 
 /// Largest `--max-message-bytes` accepted, so the request body limit derived from it stays small.
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
@@ -168,62 +212,84 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
+    /// [`Error::Config`] ([`ConfigError`]) if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
     /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
     /// `max_ttl_secs`, an interval is 0, `store` is set without `store_key`, or only one of `tls_cert` and
     /// `tls_key` is set.
     pub fn validate(&self) -> Result<()> {
-        if self.max_message_bytes == 0 || self.max_message_bytes > MAX_MESSAGE_BYTES_CEILING {
-            return Err(Error::Config(format!(
-                "max-message-bytes must be between 1 and {MAX_MESSAGE_BYTES_CEILING}"
-            )));
-        }
-        if self.max_ttl_secs == 0 || self.max_ttl_secs > MAX_TTL_CEILING_SECS {
-            return Err(Error::Config(format!(
-                "max-ttl-secs must be between 1 and {MAX_TTL_CEILING_SECS}"
-            )));
-        }
-        if self.default_ttl_secs == 0 || self.default_ttl_secs > self.max_ttl_secs {
-            return Err(Error::Config(
-                "default-ttl-secs must be between 1 and max-ttl-secs".to_owned(),
-            ));
-        }
-        if self.sweep_interval_secs == 0 {
-            return Err(Error::Config(
-                "sweep-interval-secs must be at least 1".to_owned(),
-            ));
-        }
-        if self.request_timeout_secs == 0 {
-            return Err(Error::Config(
-                "request-timeout-secs must be at least 1".to_owned(),
-            ));
-        }
-        if !(1..=128).contains(&self.rate_limit_ipv6_prefix) {
-            return Err(Error::Config(
-                "rate-limit-ipv6-prefix must be between 1 and 128".to_owned(),
-            ));
-        }
+        let range = |flag, value: u64, min, max| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::OutOfRange { flag, min, max })
+            }
+        };
+        let to_u64 = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+        range(
+            "max-message-bytes",
+            to_u64(self.max_message_bytes),
+            1,
+            to_u64(MAX_MESSAGE_BYTES_CEILING),
+        )?;
+        range("max-ttl-secs", self.max_ttl_secs, 1, MAX_TTL_CEILING_SECS)?;
+        range(
+            "default-ttl-secs",
+            self.default_ttl_secs,
+            1,
+            self.max_ttl_secs,
+        )?;
+        range("sweep-interval-secs", self.sweep_interval_secs, 1, u64::MAX)?;
+        range(
+            "request-timeout-secs",
+            self.request_timeout_secs,
+            1,
+            u64::MAX,
+        )?;
+        range(
+            "rate-limit-ipv6-prefix",
+            u64::from(self.rate_limit_ipv6_prefix),
+            1,
+            128,
+        )?;
         if self
             .metrics_bind
             .is_some_and(|metrics| metrics == self.bind)
         {
-            return Err(Error::Config(
-                "metrics-bind must differ from bind: metrics stay off the public listener"
-                    .to_owned(),
-            ));
+            return Err(ConfigError::MetricsOnPublicListener.into());
         }
-        if self.max_connections == 0 || self.header_read_timeout_secs == 0 {
-            return Err(Error::Config(
-                "max-connections and header-read-timeout-secs must be at least 1".to_owned(),
-            ));
-        }
-        if self.store.is_some() && self.store_key.is_none() {
-            return Err(Error::Config("--store needs --store-key".to_owned()));
-        }
+        range("max-connections", to_u64(self.max_connections), 1, u64::MAX)?;
+        range(
+            "header-read-timeout-secs",
+            self.header_read_timeout_secs,
+            1,
+            u64::MAX,
+        )?;
+        self.store_choice()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(Error::Config("tls-cert and tls-key go together".to_owned()));
+            return Err(ConfigError::TlsHalfPair.into());
         }
         Ok(())
+    }
+
+    /// The store these flags choose: PostgreSQL with `--store` (which needs `--store-key`), else
+    /// the redb file `--db`. The one place that decides it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::StoreNeedsKey`].
+    pub(crate) fn store_choice(&self) -> Result<StoreChoice<'_>, ConfigError> {
+        match (&self.store, &self.store_key) {
+            (Some(url), Some(key_file)) => Ok(StoreChoice::Postgres {
+                url,
+                key_file: key_file.as_path(),
+                max_notes: self.max_notes,
+            }),
+            (Some(_), None) => Err(ConfigError::StoreNeedsKey),
+            (None, _) => Ok(StoreChoice::Redb {
+                path: self.db.as_path(),
+                max_notes: self.max_notes,
+            }),
+        }
     }
 
     /// The largest request body accepted: room for the longest message written with the
@@ -263,6 +329,43 @@ impl Config {
     #[must_use]
     pub fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_interval_secs)
+    }
+}
+
+/// A `--store` value: a PostgreSQL connection string, which may hold a password, so `Debug`
+/// prints only a placeholder.
+#[derive(Clone)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// The connection string.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = Error;
+
+    /// Accepts `postgres://…` and `postgresql://…` URLs.
+    fn from_str(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(ConfigError::StoreUrl.into())
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreUrl(<redacted>)")
+    }
+}
+
+impl Drop for StoreUrl {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
@@ -388,5 +491,26 @@ mod tests {
     fn body_limit_covers_an_escaped_message() {
         let c = Config::with_db("x");
         assert!(c.max_body_bytes() >= 6 * c.max_message_bytes);
+    }
+
+    #[test]
+    fn store_urls_are_postgres_only_and_never_printed() {
+        let url: StoreUrl = "postgres://paravoid:s3cret@db/notes".parse().unwrap();
+        assert_eq!(url.expose(), "postgres://paravoid:s3cret@db/notes");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert!(
+            "postgresql:///notes?host=/run/postgresql"
+                .parse::<StoreUrl>()
+                .is_ok()
+        );
+        for bad in ["", "notes.redb", "mysql://db", "http://db"] {
+            assert!(
+                matches!(
+                    bad.parse::<StoreUrl>(),
+                    Err(Error::Config(ConfigError::StoreUrl))
+                ),
+                "{bad}"
+            );
+        }
     }
 }

@@ -71,7 +71,8 @@ const MAX_WALK: u32 = 4096;
 ///
 /// ```
 /// use std::collections::BTreeSet;
-/// use qsmm_void::{BlockDevice, BlockId, MemoryDevice, Namespace, SecretKey};
+/// use qsmm_types::{BlockId, SecretKey};
+/// use qsmm_void::{BlockDevice, MemoryDevice, Namespace};
 ///
 /// let device = MemoryDevice::new(4096, 1024)?;
 /// let ns = Namespace::new(SecretKey::generate(), b"hw")?;

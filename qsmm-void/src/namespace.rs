@@ -26,7 +26,8 @@ use crate::seal::{BlockSealer, BlockSize};
 /// # Examples
 ///
 /// ```
-/// use qsmm_void::{BlockId, Namespace, SecretKey};
+/// use qsmm_types::{BlockId, SecretKey};
+/// use qsmm_void::Namespace;
 ///
 /// let ns = Namespace::new(SecretKey::generate(), b"medium serial 1234")?;
 /// let sealed = ns.seal_block(b"hello", BlockId(7))?;

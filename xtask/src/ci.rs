@@ -70,6 +70,14 @@ const STEPS: &[Step] = &[
         note: None,
     },
     Step {
+        name: "api",
+        program: "cargo",
+        args: &["xtask", "api"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
+    Step {
         name: "deny",
         program: "cargo",
         args: &["deny", "check", "bans", "licenses", "sources"],
@@ -109,6 +117,8 @@ const STEPS: &[Step] = &[
             "qsmm-void",
             "--package",
             "qsmm-proof-stub",
+            "--package",
+            "qsmm-proof-halo2",
             "--package",
             "qsmm",
         ],

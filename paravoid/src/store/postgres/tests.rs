@@ -9,9 +9,9 @@ use qsmm_shield::note::{
 };
 use zeroize::Zeroizing;
 
-use super::pg_cluster::PgCluster;
 use super::*;
 use crate::clock::ManualClock;
+use crate::testing::pg_cluster::PgCluster;
 
 /// Pools standing in for instances.
 const INSTANCES: usize = 3;
@@ -80,7 +80,7 @@ async fn round_trip_and_wrong_keys_never_burn() {
     let (_, other_keys) = seal_note(b"other").unwrap();
     let (keys, other_keys) = (Arc::new(keys), Arc::new(other_keys));
     let id = Uuid::new_v4();
-    store.insert(id, 990, &note).await.unwrap();
+    store.insert(id, 990, note.clone()).await.unwrap();
     assert_eq!(store.len().await.unwrap(), 1);
 
     let summary = store.peek(id).await.unwrap().unwrap();
@@ -112,9 +112,9 @@ async fn expired_notes_are_gone_for_peek_and_reveal() {
     let (note, keys) = seal_note(b"late").unwrap();
     let keys = Arc::new(keys);
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    store.insert(a, 90, &note).await.unwrap();
+    store.insert(a, 90, note.clone()).await.unwrap();
     store
-        .insert(b, 90, &seal_note(b"x").unwrap().0)
+        .insert(b, 90, seal_note(b"x").unwrap().0)
         .await
         .unwrap();
     clock.set(99);
@@ -137,7 +137,7 @@ async fn concurrent_reveals_across_instances_succeed_exactly_once() {
         let (note, keys) = seal_note(format!("round {round}").as_bytes()).unwrap();
         let keys = Arc::new(keys);
         let id = Uuid::new_v4();
-        stores[0].insert(id, 990, &note).await.unwrap();
+        stores[0].insert(id, 990, note.clone()).await.unwrap();
         let tasks: Vec<_> = (0..RACERS)
             .map(|i| {
                 let store = stores[i % INSTANCES].clone();
@@ -169,7 +169,7 @@ async fn the_try_limit_is_exact_across_instances() {
     let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    stores[0].insert(id, 990, &note).await.unwrap();
+    stores[0].insert(id, 990, note.clone()).await.unwrap();
     let tasks: Vec<_> = (0..RACERS)
         .map(|i| {
             let store = stores[i % INSTANCES].clone();
@@ -210,7 +210,7 @@ async fn wrong_guesses_then_the_right_passphrase() {
     let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    store.insert(id, 990, &note).await.unwrap();
+    store.insert(id, 990, note.clone()).await.unwrap();
     let missing = reveal(&store, id, &keys, None).await.unwrap_err();
     assert!(matches!(missing, Error::PassphraseRequired), "{missing:?}");
     for expected_left in [4, 3] {
@@ -256,7 +256,10 @@ async fn migrations_apply_once_when_instances_start_together() {
         .await
         .unwrap();
     let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-    let expected: Vec<i32> = MIGRATIONS.iter().map(|(version, _, _)| *version).collect();
+    let expected: Vec<i32> = schema::MIGRATIONS
+        .iter()
+        .map(|(version, _, _)| *version)
+        .collect();
     assert_eq!(versions, expected);
     // Connecting again changes nothing.
     open(&url, &clock);
@@ -265,7 +268,7 @@ async fn migrations_apply_once_when_instances_start_together() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(count, i64::try_from(MIGRATIONS.len()).unwrap());
+    assert_eq!(count, i64::try_from(schema::MIGRATIONS.len()).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,12 +331,12 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
     let (note, keys) = seal_note(b"survives").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    store.insert(id, 990, &note).await.unwrap();
-    store.ping().await.unwrap();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    store.check().await.unwrap();
 
     cluster.stop_server();
     for _ in 0..3 {
-        let err = store.ping().await.unwrap_err();
+        let err = store.check().await.unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
         assert_eq!(err.status_code().as_u16(), 503);
         let err = store.peek(id).await.unwrap_err();
@@ -341,7 +344,7 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
     }
 
     cluster.start_server();
-    store.ping().await.unwrap();
+    store.check().await.unwrap();
     assert!(store.peek(id).await.unwrap().is_some());
     let message = reveal(&store, id, &keys, None).await.unwrap();
     assert_eq!(message.as_slice(), b"survives");
@@ -420,7 +423,7 @@ async fn notes_never_reach_postgres_in_the_clear_and_copies_die_with_their_epoch
     let (note, keys) = seal_note(b"shred me").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    let expires_at = store.insert(id, 600, &note).await.unwrap();
+    let expires_at = store.insert(id, 600, note.clone()).await.unwrap();
     let epoch = epoch_of(expires_at);
 
     // Nothing of the stored note is in any file of the cluster: heap, TOAST, WAL.
@@ -495,7 +498,7 @@ async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
     // Right tokens: exactly one of 64 claims spread over three instances gets the note.
     let id = Uuid::new_v4();
     stores[0]
-        .insert_end_to_end(id, 990, &note, &hashes)
+        .insert_end_to_end(id, 990, note.clone(), hashes.clone())
         .await
         .unwrap();
     assert!(stores[1].peek(id).await.unwrap().unwrap().end_to_end);
@@ -524,7 +527,7 @@ async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
     // Wrong passphrase tokens: exactly five counted, then the note is gone.
     let id = Uuid::new_v4();
     stores[0]
-        .insert_end_to_end(id, 990, &note, &hashes)
+        .insert_end_to_end(id, 990, note.clone(), hashes.clone())
         .await
         .unwrap();
     let wrong_key = Tokens {
