@@ -167,6 +167,14 @@ impl Volume {
         }
     }
 
+    /// Whether this is a *higher* volume in multi-snapshot mode (one above others, whose writes
+    /// travel only in slots). A server closes those first: closing a base volume ends the
+    /// mount, and a higher volume's flush after that spends slots beyond the tick budget.
+    #[must_use]
+    pub fn is_higher(&self) -> bool {
+        self.inner.class == crate::multi_snapshot::Class::Higher
+    }
+
     /// Opens the volume behind `passphrase`. Opening a volume that is already open on this
     /// medium returns another handle to it.
     ///

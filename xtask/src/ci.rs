@@ -126,6 +126,15 @@ const STEPS: &[Step] = &[
         tool: Some("cargo-hack"),
         note: None,
     },
+    // The multi-snapshot adversary, quick variant: every distinguisher below its bound.
+    Step {
+        name: "adversary",
+        program: "cargo",
+        args: &["xtask", "adversary", "--quick", "--mode", "multi"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
     // The two slow adversarial steps run only with `--full` (as `.ci/run` does) or when named.
     Step {
         name: "fuzz",

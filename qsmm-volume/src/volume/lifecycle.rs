@@ -34,7 +34,7 @@ impl State {
     }
 
     /// Returns `blocks` (no root of this volume references them any more) to the pool.
-    fn forget_blocks(&mut self, medium: &Medium, blocks: Vec<u64>) {
+    pub(super) fn forget_blocks(&mut self, medium: &Medium, blocks: Vec<u64>) {
         for &b in &blocks {
             self.owned.clear(b);
             self.map_blocks.clear(b);
@@ -120,7 +120,7 @@ impl VolumeInner {
         );
         state.forget_blocks(medium, prev);
         state.fresh.clear_all();
-        Ok(())
+        self.release_superseded(state)
     }
 }
 
