@@ -15,10 +15,15 @@ use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use qsmm_shatter::mesh::KeyedMesh;
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, SecretKey, Threshold, derive_subkey, labels};
 use qsmm_void::{MemoryDevice, Namespace, SectorCipher};
-use qsmm_volume::{Error, KdfCost, Medium, Volume};
+use qsmm_volume::{KdfCost, Medium, Volume};
+
+#[path = "support/passphrase.rs"]
+mod support;
+
+use support::{create, rekey};
 
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 const BLOCK: usize = 4096;
@@ -30,32 +35,6 @@ fn formatted() -> Arc<MemoryDevice> {
     let device = Arc::new(MemoryDevice::new(BLOCK, BLOCKS).unwrap());
     qsmm_void::format(&*device).unwrap();
     device
-}
-
-fn create(medium: &Medium, passphrase: &str, size: u64, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..40 {
-        let p = format!("{passphrase}#{attempt}");
-        match Volume::create(medium, p.as_bytes(), size, protect) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
-}
-
-/// Changes `v`'s passphrase to a new one derived from `base`, trying others while the root's
-/// blocks collide with an open volume's.
-fn rekey(v: &Volume, base: &str) -> String {
-    for attempt in 0..40 {
-        let p = format!("{base}+{attempt}");
-        match v.change_passphrase(p.as_bytes()) {
-            Ok(()) => return p,
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("changepwd {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
 }
 
 /// A small deterministic generator for the workload.

@@ -70,6 +70,14 @@ const STEPS: &[Step] = &[
         note: None,
     },
     Step {
+        name: "api",
+        program: "cargo",
+        args: &["xtask", "api"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
+    Step {
         name: "deny",
         program: "cargo",
         args: &["deny", "check", "bans", "licenses", "sources"],
@@ -110,10 +118,21 @@ const STEPS: &[Step] = &[
             "--package",
             "qsmm-proof-stub",
             "--package",
+            "qsmm-proof-halo2",
+            "--package",
             "qsmm",
         ],
         env: &[],
         tool: Some("cargo-hack"),
+        note: None,
+    },
+    // The multi-snapshot adversary, quick variant: every distinguisher below its bound.
+    Step {
+        name: "adversary",
+        program: "cargo",
+        args: &["xtask", "adversary", "--quick", "--mode", "multi"],
+        env: &[],
+        tool: None,
         note: None,
     },
     // The two slow adversarial steps run only with `--full` (as `.ci/run` does) or when named.

@@ -6,6 +6,8 @@
 //!   timing per step. `.ci/run` installs what a fresh machine lacks and then calls
 //!   `cargo xtask ci --full`, so the steps are defined once, here.
 //! - `cargo xtask msrv`: checks that the declared `rust-version` is the pinned toolchain.
+//! - `cargo xtask api [--bless]`: one public path per item in every library crate, and the
+//!   public API compared with the snapshots in `xtask/api/`.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
 //! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
@@ -18,6 +20,7 @@
 //!   each, with runs and coverage per target.
 
 mod adversary;
+mod api;
 mod bench;
 mod ci;
 mod fuzz;
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Some("adversary") => adversary::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("msrv") => msrv::run(),
+        Some("api") => api::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("loadtest") => loadtest::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -63,6 +67,7 @@ fn print_usage() {
          run the CI checks (all, or the named steps; --full adds\n                          \
          fuzz and schemathesis)\n  \
          msrv                    check that rust-version is the pinned toolchain\n  \
+         api [--bless]           one public path per item; compare the API snapshots\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          bench volume [--quick]  NBD export: qsmm plugin vs qemu-nbd raw and LUKS2\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \
