@@ -53,29 +53,7 @@
 //! several instances never wait for each other nor delete the same row twice, and a note that a
 //! reveal holds is left to that reveal.
 //!
-//! # Durability
-//!
-//! A create is answered after its `INSERT` has committed, a reveal after its `COMMIT`: with
-//! PostgreSQL's default `synchronous_commit = on` that is after the WAL record has reached the
-//! disk. If the connection breaks while a `COMMIT` is in flight the outcome is unknown to
-//! paravoid: the request is answered 503, and the note may or may not be gone (it is never handed
-//! out twice).
-//!
-//! # Outages
-//!
-//! Connection errors (closed socket, I/O error, SQLSTATE class 08, 57P01–57P03, 53300) and a pool
-//! that cannot produce a connection within 5 s are [`Error::Unavailable`](crate::Error), answered
-//! 503 with `Retry-After: 1`; other database errors are 500. The pool (16 connections per
-//! instance) drops connections whose socket has closed when they come back
-//! (`RecyclingMethod::Fast`) and opens new ones on demand, so an instance recovers without a
-//! restart when PostgreSQL returns. `GET /healthz` runs `SELECT 1` on a pooled connection.
-//!
-//! # Synchronous callers
-//!
-//! `AppState::open` and `AppState::stored_notes` stay synchronous: the migrations and the count
-//! run on a connection of their own, on a current-thread runtime in a thread of their own, so they
-//! work from plain code and from inside a runtime alike; the pool opens its connections lazily on
-//! the runtime that serves requests.
+//! Durability, outages and the synchronous callers: see [`schema`].
 
 use std::path::Path;
 use std::str::FromStr as _;
@@ -105,6 +83,7 @@ mod schema;
 mod tests;
 
 use epoch_keys::{EpochKeys, epoch_of};
+use row::{apply, delete_row};
 use schema::{
     CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, check_fingerprint, connect, count, from_db_time,
     migrate, on_own_runtime, to_db_time,
@@ -519,40 +498,6 @@ impl PgStore {
     pub(crate) async fn len(&self) -> Result<u64> {
         let client = self.pool.get().await?;
         count(&client).await
-    }
-}
-
-/// Deletes the note whose row `txn` has locked.
-async fn delete_row(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
-    let delete = txn
-        .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1")
-        .await?;
-    if txn.execute(&delete, &[&id]).await? != 1 {
-        return Err(Error::Internal("a locked note vanished"));
-    }
-    Ok(())
-}
-
-/// Applies a decision's effect to the note whose row `txn` has locked; a new counter gets its
-/// new MAC.
-async fn apply(txn: &Transaction<'_>, id: Uuid, record: &Record, effect: Effect) -> Result<()> {
-    match effect {
-        Effect::Keep => Ok(()),
-        Effect::Expire | Effect::Destroy => delete_row(txn, id).await,
-        Effect::SetAttempts(attempts) => {
-            let mac = record
-                .mac_key
-                .as_ref()
-                .map(|key| row::row_mac(key, id, attempts, record.epoch, record.state.expires_at));
-            let count = txn
-                .prepare_cached(
-                    "UPDATE paravoid_notes SET failed_attempts = $2, row_mac = $3 WHERE id = $1",
-                )
-                .await?;
-            txn.execute(&count, &[&id, &i16::from(attempts), &mac])
-                .await?;
-            Ok(())
-        }
     }
 }
 

@@ -22,12 +22,16 @@
 //! no clear fields, and are read as before; a version 2 row whose MAC was removed fails to open
 //! with the version 1 binding.
 
+use deadpool_postgres::Transaction;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::Record;
 use crate::store::envelope::{Binding, KEY_LEN, RecordKey};
+use crate::store::policy::Effect;
+use crate::{Error, Result};
 
 /// Table tag of a server-sealed note written before rows were authenticated.
 const NOTES_TAG_V1: &[u8] = b"pg-notes";
@@ -129,6 +133,45 @@ pub(super) fn mac_matches(
     mac(key, id, attempts, epoch, expires_at)
         .verify_slice(row_mac)
         .is_ok()
+}
+
+/// Deletes the note whose row `txn` has locked.
+pub(super) async fn delete_row(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
+    let delete = txn
+        .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1")
+        .await?;
+    if txn.execute(&delete, &[&id]).await? != 1 {
+        return Err(Error::Internal("a locked note vanished"));
+    }
+    Ok(())
+}
+
+/// Applies a decision's effect to the note whose row `txn` has locked; a new counter gets its
+/// new MAC.
+pub(super) async fn apply(
+    txn: &Transaction<'_>,
+    id: Uuid,
+    record: &Record,
+    effect: Effect,
+) -> Result<()> {
+    match effect {
+        Effect::Keep => Ok(()),
+        Effect::Expire | Effect::Destroy => delete_row(txn, id).await,
+        Effect::SetAttempts(attempts) => {
+            let mac = record
+                .mac_key
+                .as_ref()
+                .map(|key| row_mac(key, id, attempts, record.epoch, record.state.expires_at));
+            let count = txn
+                .prepare_cached(
+                    "UPDATE paravoid_notes SET failed_attempts = $2, row_mac = $3 WHERE id = $1",
+                )
+                .await?;
+            txn.execute(&count, &[&id, &i16::from(attempts), &mac])
+                .await?;
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

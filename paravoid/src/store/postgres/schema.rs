@@ -1,6 +1,30 @@
 //! The PostgreSQL schema and the connections made outside the pool: the embedded migrations,
 //! the store key check, and the synchronous helpers `PgStore::open` and `len_blocking` run on
 //! a runtime of their own.
+//!
+//! # Durability
+//!
+//! A create is answered after its `INSERT` has committed, a reveal after its `COMMIT`: with
+//! PostgreSQL's default `synchronous_commit = on` that is after the WAL record has reached the
+//! disk. If the connection breaks while a `COMMIT` is in flight the outcome is unknown to
+//! paravoid: the request is answered 503, and the note may or may not be gone (it is never handed
+//! out twice).
+//!
+//! # Outages
+//!
+//! Connection errors (closed socket, I/O error, SQLSTATE class 08, 57P01–57P03, 53300) and a pool
+//! that cannot produce a connection within 5 s are [`Error::Unavailable`](crate::Error), answered
+//! 503 with `Retry-After: 1`; other database errors are 500. The pool (16 connections per
+//! instance) drops connections whose socket has closed when they come back
+//! (`RecyclingMethod::Fast`) and opens new ones on demand, so an instance recovers without a
+//! restart when PostgreSQL returns. `GET /healthz` runs `SELECT 1` on a pooled connection.
+//!
+//! # Synchronous callers
+//!
+//! `AppState::open` and `AppState::stored_notes` stay synchronous: the migrations and the count
+//! run on a connection of their own, on a current-thread runtime in a thread of their own, so they
+//! work from plain code and from inside a runtime alike; the pool opens its connections lazily on
+//! the runtime that serves requests.
 
 use std::future::Future;
 use std::time::Duration;
