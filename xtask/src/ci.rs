@@ -38,6 +38,14 @@ const STEPS: &[Step] = &[
         note: None,
     },
     Step {
+        name: "layout",
+        program: "cargo",
+        args: &["xtask", "layout"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
+    Step {
         name: "clippy",
         program: "cargo",
         args: &[
