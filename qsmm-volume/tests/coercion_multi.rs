@@ -21,6 +21,11 @@ use qsmm_types::{SecretKey, derive_subkey, labels};
 use qsmm_void::{MemoryDevice, SectorCipher};
 use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
 
+#[path = "support/format_view.rs"]
+mod format_view;
+
+use format_view::{RootView, map_aad, parse_pointers, parse_root, sector_aad};
+
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 const MULTI: SnapshotMode = SnapshotMode::Multi;
 const BLOCK: usize = 4096;
@@ -126,17 +131,6 @@ struct Adversary {
     image: Vec<u8>,
     salt: [u8; 32],
     root_key: SecretKey,
-}
-
-/// A parsed root record.
-struct RootView {
-    generation: u64,
-    volume_key: [u8; 32],
-    volume_id: [u8; 16],
-    logical_size: u64,
-    /// `(block, generation)` of each index block.
-    index: Vec<(u64, u32)>,
-    version: u8,
 }
 
 /// What the adversary opened, block → what opened it.
@@ -324,58 +318,6 @@ impl Adversary {
         }
         (known, opened, contents, roots.len())
     }
-}
-
-fn parse_root(generation: u64, bytes: &[u8]) -> RootView {
-    let version = bytes[0];
-    let lower = usize::from(bytes[1]);
-    let volume_key: [u8; 32] = bytes[2..34].try_into().unwrap();
-    let volume_id: [u8; 16] = bytes[34..50].try_into().unwrap();
-    let logical_size = u64::from_le_bytes(bytes[50..58].try_into().unwrap());
-    let count = u32::from_le_bytes(bytes[58..62].try_into().unwrap()) as usize;
-    let pointers = &bytes[62 + 32 * lower..];
-    let index = parse_pointers(version, pointers).take(count).collect();
-    RootView {
-        generation,
-        volume_key,
-        volume_id,
-        logical_size,
-        index,
-        version,
-    }
-}
-
-/// Block pointers: 8 bytes each in format 1; block and low 32 bits of the generation that
-/// wrote it (12 bytes) in format 2.
-fn parse_pointers(version: u8, bytes: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
-    let width = if version == 1 { 8 } else { 12 };
-    bytes.chunks_exact(width).map(move |c| {
-        let block = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let generation = if width == 12 {
-            u32::from_le_bytes(c[8..12].try_into().unwrap())
-        } else {
-            0
-        };
-        (block, generation)
-    })
-}
-
-fn map_aad(volume_id: &[u8; 16], kind: u8, number: u64, generation: u32, block: u64) -> Vec<u8> {
-    let mut aad = b"qsmm/v2/vol/map_".to_vec();
-    aad.extend_from_slice(volume_id);
-    aad.push(kind);
-    aad.extend_from_slice(&number.to_le_bytes());
-    aad.extend_from_slice(&generation.to_le_bytes());
-    aad.extend_from_slice(&block.to_le_bytes());
-    aad
-}
-
-fn sector_aad(volume_id: &[u8; 16], lba: u64, block: u64) -> Vec<u8> {
-    let mut aad = b"qsmm/v1/vol/sect".to_vec();
-    aad.extend_from_slice(volume_id);
-    aad.extend_from_slice(&lba.to_le_bytes());
-    aad.extend_from_slice(&block.to_le_bytes());
-    aad
 }
 
 #[test]
