@@ -46,7 +46,7 @@ fn create(medium: &Medium, passphrase: &str, size: u64, protect: &[&Volume]) -> 
         let p = format!("{passphrase}#{attempt}");
         match Volume::create_with_mode(medium, p.as_bytes(), size, protect, MULTI) {
             Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
+            Err(Error::PassphraseCollision | Error::RootBlocksHeld) => {}
             Err(e) => panic!("create {p}: {e}"),
         }
     }

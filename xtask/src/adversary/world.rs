@@ -351,7 +351,7 @@ fn create(
         match Volume::create_with_mode(medium, passphrase.as_bytes(), size, below, mode.snapshot())
         {
             Ok(volume) => return Ok((volume, passphrase)),
-            Err(Error::PassphraseCollision) => {}
+            Err(Error::PassphraseCollision | Error::RootBlocksHeld) => {}
             Err(e) => return Err(format!("create: {e}")),
         }
     }
