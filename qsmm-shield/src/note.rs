@@ -73,7 +73,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::kem::{KEM_SEED_LEN, KemLevel, KemSharedSecret};
+use crate::kem::{KEM_SEED_LEN, KemLevel, KemPublicKey, KemSharedSecret};
 use crate::{Error, Result};
 
 mod keys;
@@ -289,13 +289,67 @@ fn seal(
 
     let mut seed = Zeroizing::new([0u8; SEED_LEN]);
     let mut classical = Zeroizing::new([0u8; CLASSICAL_SECRET_LEN]);
-    let mut nonce = [0u8; NOTE_NONCE_LEN];
     getrandom::fill(seed.as_mut()).map_err(|_| Error::Rng)?;
     getrandom::fill(classical.as_mut()).map_err(|_| Error::Rng)?;
-    getrandom::fill(&mut nonce).map_err(|_| Error::Rng)?;
 
     let keys = RecipientKeys::from_seed(*seed, *classical);
     let public = keys.dk.public_key();
+    let note = seal_to(
+        &public,
+        &keys.classical,
+        ciphertext_len,
+        plaintext,
+        passphrase,
+    )?;
+    Ok((note, keys))
+}
+
+/// Seals a note without passphrase to recipient keys made elsewhere, of which the sender knows
+/// only the public half: the ML-KEM-768 encapsulation key `ek` and the classical secret. The
+/// construction is that of [`seal_note`] from step 2 on, so the holder of the whole
+/// [`RecipientKeys`] opens it with [`open_note`]. This is how a note answers a request: the
+/// requester makes the keys and hands out `ek` and the classical secret, never the seed.
+///
+/// # Errors
+///
+/// [`Error::InvalidLength`] (or another key error) if `ek` is not an ML-KEM-768 encapsulation
+/// key; otherwise as [`seal_note`].
+///
+/// ```
+/// use qsmm_shield::note::{self, RecipientKeys};
+///
+/// let keys = RecipientKeys::from_seed([7; 64], [9; 32]);
+/// let stored = note::seal_note_to(&keys.encapsulation_key(), &[9; 32], b"for you")?;
+/// assert_eq!(&note::open_note(&stored, &keys)?[..], b"for you");
+/// # Ok::<(), qsmm_shield::Error>(())
+/// ```
+pub fn seal_note_to(
+    ek: &[u8],
+    classical: &[u8; CLASSICAL_SECRET_LEN],
+    plaintext: &[u8],
+) -> Result<StoredNote> {
+    let ciphertext_len = plaintext
+        .len()
+        .checked_add(NOTE_TAG_LEN)
+        .filter(|len| u32::try_from(*len).is_ok())
+        .ok_or(Error::DataTooLarge {
+            max: MAX_PLAINTEXT_LEN,
+            got: plaintext.len(),
+        })?;
+    let public = KemPublicKey::from_bytes(NOTE_KEM_LEVEL, ek)?;
+    seal_to(&public, classical, ciphertext_len, plaintext, None)
+}
+
+/// Steps 2 to 8 of the construction, to the encapsulation key `public`.
+fn seal_to(
+    public: &KemPublicKey,
+    classical: &[u8; CLASSICAL_SECRET_LEN],
+    ciphertext_len: usize,
+    plaintext: &[u8],
+    passphrase: Option<(&[u8], PassphraseParams)>,
+) -> Result<StoredNote> {
+    let mut nonce = [0u8; NOTE_NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| Error::Rng)?;
     let (ct_kem, ss) = public.encapsulate()?;
 
     let (pw, params) = match passphrase {
@@ -313,8 +367,8 @@ fn seal(
     };
     let header = note.header();
     let binding: [u8; 32] = Sha256::digest(&header).into();
-    note.key_check = key_check(&ss, &keys.classical, &binding);
-    let key = note_key(&ss, &keys.classical, pw.as_deref(), &binding);
+    note.key_check = key_check(&ss, classical, &binding);
+    let key = note_key(&ss, classical, pw.as_deref(), &binding);
     let cipher = Aes256Gcm::new_from_slice(&key[..]).map_err(|_| Error::Crypto)?;
     note.ciphertext = cipher
         .encrypt(
@@ -326,7 +380,7 @@ fn seal(
         )
         .map_err(|_| Error::Crypto)?;
     debug_assert_eq!(note.ciphertext.len(), ciphertext_len);
-    Ok((note, keys))
+    Ok(note)
 }
 
 /// `key_check` = HKDF-SHA256(ikm = ss ‖ classical, info = label ‖ "/key-check" ‖ binding).
