@@ -52,6 +52,14 @@ pub enum Error {
     #[error("not found")]
     NotFound,
 
+    /// The request for a secret has expired: it takes no response (410).
+    #[error("this request has expired")]
+    RequestExpired,
+
+    /// The request for a secret already has its one response (409). Nothing is changed.
+    #[error("this request has already been answered")]
+    AlreadyAnswered,
+
     /// The link keys do not open this note (403). Nothing is changed.
     #[error("wrong link keys")]
     WrongKeys,
@@ -182,6 +190,8 @@ impl Error {
             Self::BodyTooLarge | Self::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RequestExpired => StatusCode::GONE,
+            Self::AlreadyAnswered => StatusCode::CONFLICT,
             Self::WrongKeys | Self::PassphraseRequired | Self::WrongPassphrase { .. } => {
                 StatusCode::FORBIDDEN
             }
@@ -219,6 +229,8 @@ impl Error {
         matches!(
             self,
             Self::NotFound
+                | Self::RequestExpired
+                | Self::AlreadyAnswered
                 | Self::WrongKeys
                 | Self::PassphraseRequired
                 | Self::WrongPassphrase { .. }

@@ -4,4 +4,5 @@ pub(crate) mod e2e;
 pub(crate) mod health;
 pub(crate) mod openapi;
 pub(crate) mod pages;
+pub(crate) mod requests;
 pub(crate) mod secrets;

@@ -82,6 +82,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::secrets::router(&state))
         .merge(routes::e2e::router(&state))
+        .merge(routes::requests::router(&state))
         .merge(routes::health::router())
         .merge(routes::openapi::router())
         .merge(routes::pages::router())

@@ -108,7 +108,9 @@ impl AppState {
     /// [`Error::Storage`](crate::Error::Storage) if the database fails,
     /// [`Error::Unavailable`](crate::Error::Unavailable) if PostgreSQL cannot be reached.
     pub async fn sweep_expired(&self) -> Result<u64> {
-        self.store.sweep().await
+        let notes = self.store.sweep().await?;
+        crate::store::requests::RequestStore::sweep_requests(&self.store).await?;
+        Ok(notes)
     }
 }
 

@@ -158,6 +158,9 @@ macro_rules! dispatch {
     };
 }
 
+// After `dispatch!`, which it uses.
+pub(crate) mod requests;
+
 impl Storage {
     /// Opens the store `choice` names (creating tables or applying migrations as needed).
     pub(crate) fn open(

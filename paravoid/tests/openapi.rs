@@ -26,6 +26,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/e2e/notes"),
     ("get", "/api/e2e/notes/{id}"),
     ("post", "/api/e2e/notes/{id}/claim"),
+    ("post", "/api/e2e/requests"),
+    ("get", "/api/e2e/requests/{id}"),
+    ("post", "/api/e2e/requests/{id}/response"),
     ("get", "/healthz"),
     ("get", "/api/openapi.json"),
 ];
@@ -781,4 +784,118 @@ mod pattern {
             &"A".repeat(4799)
         ));
     }
+}
+
+#[tokio::test]
+async fn request_answers_validate_and_requests_follow_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::open(config_in(dir.path())).unwrap();
+    let doc = openapi_document(state.config());
+    let server = TestServer::start(state).await;
+    let (create_path, status_path, answer_path) = (
+        "/api/e2e/requests",
+        "/api/e2e/requests/{id}",
+        "/api/e2e/requests/{id}/response",
+    );
+    let (note_body, claim_body) = e2e_bodies(None);
+    let create = json!({ "claim_hash": note_body["claim_hash"], "ttl_secs": 600 });
+    let schema = json!({"$ref": "#/components/schemas/RequestCreate"});
+    assert_eq!(validate(&doc, &schema, &create), Ok(()));
+    let (status, created) = checked(
+        &doc,
+        &server,
+        "post",
+        create_path,
+        create_path,
+        Some(&create),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/e2e/requests/{id}");
+    let (status, answer) = checked(&doc, &server, "get", status_path, &path, None).await;
+    assert_eq!(
+        (status, &answer["answered"]),
+        (StatusCode::OK, &json!(false))
+    );
+
+    let answer_body = json!({ "note": note_body["note"] });
+    let schema = json!({"$ref": "#/components/schemas/RequestAnswer"});
+    assert_eq!(validate(&doc, &schema, &answer_body), Ok(()));
+    let respond = format!("/api/e2e/requests/{id}/response");
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        answer_path,
+        &respond,
+        Some(&answer_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        answer_path,
+        &respond,
+        Some(&answer_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, answer) = checked(&doc, &server, "get", status_path, &path, None).await;
+    assert_eq!(
+        (status, &answer["answered"]),
+        (StatusCode::OK, &json!(true))
+    );
+
+    // A response with a passphrase, an unknown field, an unknown request: refused as documented.
+    let (guarded, _) = e2e_bodies(Some("pw"));
+    let guarded_body = json!({ "note": guarded["note"] });
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        answer_path,
+        &respond,
+        Some(&guarded_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(validate(&doc, &schema, &guarded_body).is_err());
+    let unknown = format!("/api/e2e/requests/{}/response", uuid::Uuid::new_v4());
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        answer_path,
+        &unknown,
+        Some(&answer_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let extra = json!({ "claim_hash": note_body["claim_hash"], "webhook": "x" });
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        create_path,
+        create_path,
+        Some(&extra),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The answer is an end-to-end note under the request's id, claimed with the requester's token.
+    let claim = format!("/api/e2e/notes/{id}/claim");
+    let (status, _) = checked(
+        &doc,
+        &server,
+        "post",
+        "/api/e2e/notes/{id}/claim",
+        &claim,
+        Some(&claim_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }

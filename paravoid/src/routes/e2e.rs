@@ -116,7 +116,7 @@ impl Argon2idParams {
 /// The sealed note as JSON: every byte field is unpadded base64url.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct SealedNote {
+pub(crate) struct SealedNote {
     ek: String,
     ct_kem: String,
     nonce: String,
@@ -143,7 +143,7 @@ impl SealedNote {
     }
 
     /// Decodes and checks every field; `max_message` bounds the plaintext length.
-    fn to_note(&self, max_message: usize) -> Result<StoredNote> {
+    pub(crate) fn to_note(&self, max_message: usize) -> Result<StoredNote> {
         let ek = decode_exact(&self.ek, "ek", NOTE_EK_LEN)?;
         let ct_kem = decode_exact(&self.ct_kem, "ct_kem", NOTE_CT_KEM_LEN)?;
         let nonce = decode_array::<NOTE_NONCE_LEN>(&self.nonce, "nonce")?;
@@ -365,7 +365,7 @@ fn decode_exact(text: &str, field: &str, len: usize) -> Result<Vec<u8>> {
 }
 
 /// [`decode_exact`] into an array.
-fn decode_array<const N: usize>(text: &str, field: &str) -> Result<[u8; N]> {
+pub(crate) fn decode_array<const N: usize>(text: &str, field: &str) -> Result<[u8; N]> {
     let bytes = decode_exact(text, field, N)?;
     let mut out = [0u8; N];
     out.copy_from_slice(&bytes);

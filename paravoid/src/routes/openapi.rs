@@ -609,6 +609,11 @@ pub fn openapi_document(config: &Config) -> Value {
     });
     merge(&mut document["paths"], e2e_paths);
     merge(&mut document["components"]["schemas"], e2e_schemas);
+    let (request_paths, request_schemas) =
+        crate::routes::requests::openapi::paths_and_schemas(config);
+    merge(&mut document["paths"], request_paths);
+    merge(&mut document["components"]["schemas"], request_schemas);
+    document["components"]["schemas"]["E2eSealedAnswer"] = with_argon(false);
     document
 }
 

@@ -77,6 +77,7 @@ use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 mod epoch_keys;
+mod requests;
 mod row;
 mod schema;
 #[cfg(test)]

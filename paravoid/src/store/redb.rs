@@ -39,6 +39,7 @@ use crate::{Error, Result};
 mod group_commit;
 mod key_slots;
 mod layout;
+mod requests;
 #[cfg(test)]
 mod tests;
 
@@ -73,6 +74,7 @@ impl RedbStore {
         {
             txn.open_table(NOTES)?;
             txn.open_table(EXPIRY)?;
+            requests::create_tables(&txn)?;
         }
         txn.commit()?;
         let in_use = layout::slots_in_use(&db)?;
@@ -113,29 +115,8 @@ impl RedbStore {
         let max_notes = self.max_notes;
         self.writer.run(move |batch| {
             let expires_at = policy::expires_at(clock.now_unix(), ttl_secs);
-            if max_notes > 0 && batch.txn().open_table(NOTES)?.len()? >= max_notes {
-                return Err(Error::StoreFull);
-            }
-            if batch.txn().open_table(NOTES)?.get(key)?.is_some() {
-                return Err(Error::IdCollision);
-            }
-            let (slot, record_key) = batch.new_key()?;
-            let header = RecordHeader {
-                expires_at,
-                attempts: 0,
-                passphrase_required,
-                end_to_end,
-                slot,
-            };
-            let body = envelope::seal(&record_key, &header.binding(key), &plaintext)?;
-            batch
-                .txn()
-                .open_table(NOTES)?
-                .insert(key, header.join(&body).as_slice())?;
-            batch
-                .txn()
-                .open_table(EXPIRY)?
-                .insert((expires_at, key), ())?;
+            let flags = (passphrase_required, end_to_end);
+            put_record(batch, key, expires_at, max_notes, &plaintext, flags)?;
             Ok(expires_at)
         })
     }
@@ -406,6 +387,46 @@ impl RedbStore {
         let store = self.clone();
         blocking(move || work(&store)).await
     }
+}
+
+/// Seals `plaintext` under a new record key and stores it as note `key` inside the batch;
+/// `flags` are (needs a passphrase, end to end).
+///
+/// # Errors
+///
+/// [`Error::StoreFull`] at `max_notes` (0: no limit), [`Error::IdCollision`] if `key` is taken.
+fn put_record(
+    batch: &mut group_commit::Batch<'_>,
+    key: u128,
+    expires_at: u64,
+    max_notes: u64,
+    plaintext: &[u8],
+    (passphrase_required, end_to_end): (bool, bool),
+) -> Result<()> {
+    if max_notes > 0 && batch.txn().open_table(NOTES)?.len()? >= max_notes {
+        return Err(Error::StoreFull);
+    }
+    if batch.txn().open_table(NOTES)?.get(key)?.is_some() {
+        return Err(Error::IdCollision);
+    }
+    let (slot, record_key) = batch.new_key()?;
+    let header = RecordHeader {
+        expires_at,
+        attempts: 0,
+        passphrase_required,
+        end_to_end,
+        slot,
+    };
+    let body = envelope::seal(&record_key, &header.binding(key), plaintext)?;
+    batch
+        .txn()
+        .open_table(NOTES)?
+        .insert(key, header.join(&body).as_slice())?;
+    batch
+        .txn()
+        .open_table(EXPIRY)?
+        .insert((expires_at, key), ())?;
+    Ok(())
 }
 
 impl NoteStore for RedbStore {

@@ -158,6 +158,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "row_mac",
         include_str!("../../../migrations/0002_row_mac.sql"),
     ),
+    (
+        10,
+        "requests",
+        include_str!("../../../migrations/0010_requests.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between instances: "paravoid" in ASCII.
