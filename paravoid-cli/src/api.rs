@@ -19,6 +19,7 @@ use crate::error::{CliError, Result};
 use crate::link::ServerUrl;
 use crate::wire::{
     ClaimRequest, ClaimResponse, CreateRequest, CreateResponse, ErrorResponse, PeekResponse,
+    RequestCreate, RequestCreated, RequestStatus, ResponseCreate, ResponseCreated,
 };
 
 /// Largest answer read from a server: a claim answer of the largest note with room to spare.
@@ -96,6 +97,45 @@ impl Api {
 
     /// Sends one request with a JSON body (if any) and reads at most [`MAX_ANSWER_BYTES`] of
     /// the answer.
+    /// `POST /api/e2e/requests`: registers a request for a secret.
+    pub(crate) async fn create_request(&self, request: &RequestCreate) -> Result<RequestCreated> {
+        let answer = self
+            .send(Method::POST, "/api/e2e/requests", Some(request))
+            .await?;
+        match answer.status {
+            StatusCode::CREATED => answer.json(),
+            _ => Err(answer.error()),
+        }
+    }
+
+    /// `GET /api/e2e/requests/{id}`: whether the request is answered.
+    pub(crate) async fn request_status(&self, id: Uuid) -> Result<RequestStatus> {
+        let path = format!("/api/e2e/requests/{}", id.hyphenated());
+        let answer = self.send::<()>(Method::GET, &path, None).await?;
+        match answer.status {
+            StatusCode::OK => answer.json(),
+            StatusCode::NOT_FOUND | StatusCode::GONE => Err(CliError::RequestClosed),
+            _ => Err(answer.error()),
+        }
+    }
+
+    /// `POST /api/e2e/requests/{id}/response`: stores the one response.
+    pub(crate) async fn respond(
+        &self,
+        id: Uuid,
+        request: &ResponseCreate,
+    ) -> Result<ResponseCreated> {
+        let path = format!("/api/e2e/requests/{}/response", id.hyphenated());
+        let answer = self.send(Method::POST, &path, Some(request)).await?;
+        match answer.status {
+            StatusCode::CREATED => answer.json(),
+            StatusCode::NOT_FOUND | StatusCode::GONE | StatusCode::CONFLICT => {
+                Err(CliError::RequestClosed)
+            }
+            _ => Err(answer.error()),
+        }
+    }
+
     async fn send<T: Serialize>(
         &self,
         method: Method,

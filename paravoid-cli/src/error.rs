@@ -75,6 +75,13 @@ pub enum CliError {
         "the note the server handed out does not open with this link: the server or its database changed it"
     )]
     Tampered,
+    /// The request for a secret is unknown, has expired, or already has its one answer (exit
+    /// code 3).
+    #[error("this request does not exist, has expired, or has already been answered")]
+    RequestClosed,
+    /// Nobody has answered the request yet (exit code 9).
+    #[error("nobody has answered this request yet: try again later")]
+    NotAnswered,
     /// Sealing failed: no randomness, or an internal limit (exit code 1).
     #[error("sealing failed: {0}")]
     Seal(#[source] qsmm_shield::Error),
@@ -112,12 +119,13 @@ impl CliError {
             | Self::MessageTooLarge { .. }
             | Self::EmptyPassphrase
             | Self::PassphraseMismatch => 2,
-            Self::Gone => 3,
+            Self::Gone | Self::RequestClosed => 3,
             Self::PassphraseRequired | Self::WrongPassphrase { .. } => 4,
             Self::InvalidLink(_) | Self::NotEndToEnd | Self::WrongLinkKeys => 5,
             Self::Unreachable(_) | Self::Server { .. } | Self::UnexpectedAnswer(_) => 6,
             Self::Io { .. } => 7,
             Self::Tampered => 8,
+            Self::NotAnswered => 9,
         }
     }
 

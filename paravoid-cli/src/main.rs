@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use paravoid_cli::{CliError, Link, Result, ServerUrl};
+use paravoid_cli::{CliError, Link, OwnLink, RequestLink, Result, ServerUrl};
 use zeroize::Zeroizing;
 
 /// Send and open paravoid's end-to-end notes: sealed on this machine, opened once.
@@ -34,9 +34,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
+    /// Ask someone for a secret: print a request link to send them (first line) and the link
+    /// that opens their answer (second line, keep it to yourself).
+    Request {
+        /// The paravoid server: the address of its page, with https:// (or http://).
+        #[arg(long, env = "PARAVOID_SERVER", value_name = "URL")]
+        server: String,
+        /// How long the request waits for an answer: seconds, or with a unit (30m, 1h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// How long the answer then waits to be opened.
+        #[arg(long, value_name = "DURATION")]
+        response_ttl: Option<String>,
+    },
+    /// Answer a request link with the secret on standard input, sealed to the requester.
+    Respond {
+        /// The request link, `<server>/r/<id>#req.<key>` (quote it for the shell).
+        link: String,
+    },
     /// Claim and open the note of an end-to-end link (it is then gone from the server).
     Open {
-        /// The link, `<server>/s/<id>#e2e.<keys>` (quote it for the shell).
+        /// The link, `<server>/s/<id>#e2e.<keys>`, or the link of your own request,
+        /// `<server>/r/<id>#own.<keys>` (quote it for the shell).
         link: String,
         /// Write the message to DIR/message.txt instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "DIR")]
@@ -104,18 +123,67 @@ fn run(command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Request {
+            server,
+            ttl,
+            response_ttl,
+        } => {
+            let server = ServerUrl::parse(&server)?;
+            let ttl_secs = ttl.as_deref().map(paravoid_cli::parse_ttl).transpose()?;
+            let response_ttl_secs = response_ttl
+                .as_deref()
+                .map(paravoid_cli::parse_ttl)
+                .transpose()?;
+            warn_if_plaintext(&server);
+            let requested =
+                runtime.block_on(paravoid_cli::request(&server, ttl_secs, response_ttl_secs))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", requested.request_link.to_text().as_str())
+                .and_then(|()| writeln!(out, "{}", requested.own_link.to_text().as_str()))
+                .and_then(|()| out.flush())
+                .map_err(|err| CliError::io("write standard output", err))?;
+            eprintln!(
+                "Send the first link to whoever holds the secret; it takes one answer until {}. \
+                 Keep the second link: `paravoid-cli open` with it opens the answer once.",
+                paravoid_cli::utc_time(requested.expires_at)
+            );
+            Ok(())
+        }
+        Command::Respond { link } => {
+            let link = RequestLink::parse(&Zeroizing::new(link))?;
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("Type the secret, then Ctrl-D on a line of its own.");
+            }
+            let message = paravoid_cli::read_message(stdin.lock())?;
+            warn_if_plaintext(&link.server);
+            let expires_at = runtime.block_on(paravoid_cli::respond(&link, &message))?;
+            eprintln!(
+                "Sent: only the requester can open it, once, until {}.",
+                paravoid_cli::utc_time(expires_at)
+            );
+            Ok(())
+        }
         Command::Open {
             link,
             output,
             passphrase_file,
         } => {
-            let link = Link::parse(&Zeroizing::new(link))?;
-            warn_if_plaintext(&link.server);
-            let message =
-                runtime.block_on(paravoid_cli::open(&link, || match passphrase_file {
-                    Some(path) => paravoid_cli::passphrase_from_file(&path),
-                    None => paravoid_cli::prompt_passphrase(false),
-                }))?;
+            let link = Zeroizing::new(link);
+            let (message, id) = if OwnLink::is_own_link(&link) {
+                let link = OwnLink::parse(&link)?;
+                warn_if_plaintext(&link.server);
+                (runtime.block_on(paravoid_cli::open_answer(&link))?, link.id)
+            } else {
+                let link = Link::parse(&link)?;
+                warn_if_plaintext(&link.server);
+                let message =
+                    runtime.block_on(paravoid_cli::open(&link, || match passphrase_file {
+                        Some(path) => paravoid_cli::passphrase_from_file(&path),
+                        None => paravoid_cli::prompt_passphrase(false),
+                    }))?;
+                (message, link.id)
+            };
             match output {
                 Some(dir) => {
                     let path = paravoid_cli::write_new_file(&dir, "message.txt", &message)?;
@@ -126,7 +194,7 @@ fn run(command: Command) -> Result<()> {
                 None if std::io::stdout().is_terminal()
                     && !paravoid_cli::is_plain_text(&message) =>
                 {
-                    let name = format!("paravoid-{}.bin", link.id.simple());
+                    let name = format!("paravoid-{}.bin", id.simple());
                     let path = paravoid_cli::write_new_file(Path::new("."), &name, &message)?;
                     eprintln!(
                         "The message is not plain text: wrote it to {} instead of the terminal.",

@@ -128,6 +128,42 @@ pub(crate) struct ClaimResponse {
     pub(crate) note: SealedJson,
 }
 
+/// `POST /api/e2e/requests` body.
+#[derive(Debug, Serialize)]
+pub(crate) struct RequestCreate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ttl_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) response_ttl_secs: Option<u64>,
+    pub(crate) claim_hash: String,
+}
+
+/// `POST /api/e2e/requests` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestCreated {
+    pub(crate) id: String,
+    pub(crate) expires_at: u64,
+    pub(crate) respond_path: String,
+}
+
+/// `GET /api/e2e/requests/{id}` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestStatus {
+    pub(crate) answered: bool,
+}
+
+/// `POST /api/e2e/requests/{id}/response` body.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResponseCreate {
+    pub(crate) note: SealedJson,
+}
+
+/// `POST /api/e2e/requests/{id}/response` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResponseCreated {
+    pub(crate) expires_at: u64,
+}
+
 /// Every error answer.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ErrorResponse {
