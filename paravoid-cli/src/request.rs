@@ -423,6 +423,18 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_classical_secret_matches_the_page_code() {
+        // The same value is asserted in paravoid/web/test/request.test.mjs.
+        let keys = RecipientKeys::from_seed([7; 64], [9; 32]);
+        let bound = bound_classical(&[9; 32], Uuid::from_u128(0x1234), &keys.encapsulation_key());
+        let hex: String = bound.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "3277fee639508b3e9cfad37ca228ae7152cf56e07b023736c02a444827170c7a"
+        );
+    }
+
+    #[test]
     fn an_answer_to_another_request_does_not_open() {
         let (request, own) = requested();
         let moved = RequestLink {

@@ -1,0 +1,131 @@
+//! Request-a-secret across the command-line client and the page's own code
+//! (`paravoid/assets/request.js` under node, through `paravoid/web/request-cli.mjs`), through a
+//! real server: a request the page's code makes is answered by `paravoid-cli respond` and
+//! opened by the page's code, and a request `paravoid-cli request` makes is answered by the
+//! page's code and opened by `paravoid-cli open`.
+//!
+//! Needs `node` (20 or later). Without it the tests are skipped with a message, except under
+//! `QSMM_REQUIRE_EXTERNAL=1` (CI), where a missing node fails them.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail on any error"
+)]
+
+#[path = "../../paravoid/tests/support/external.rs"]
+mod external;
+#[path = "support/harness.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tokio::io::AsyncWriteExt as _;
+
+use crate::harness::{Server, run};
+
+/// `node` 20 or later, or `None` after reporting why the test is skipped (a panic under CI).
+fn node() -> Option<PathBuf> {
+    let found = std::env::var_os("PARAVOID_NODE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("node"))
+                    .find(|path| path.is_file())
+            })
+        });
+    let major = found.as_ref().and_then(|node| {
+        let out = Command::new(node).arg("--version").output().ok()?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        version
+            .strip_prefix('v')?
+            .split('.')
+            .next()?
+            .parse::<u32>()
+            .ok()
+    });
+    match (found, major) {
+        (Some(node), Some(major)) if major >= 20 => Some(node),
+        _ => {
+            external::skip(
+                "node 20 or later is not installed (`apt-get install nodejs npm`), or set \
+                 PARAVOID_NODE",
+            );
+            None
+        }
+    }
+}
+
+/// Runs `node request-cli.mjs args…` with `stdin`; returns standard output.
+async fn page(node: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../paravoid/web/request-cli.mjs");
+    let mut child = tokio::process::Command::new(node)
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "node request-cli.mjs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The two links of a `request` output.
+fn links(stdout: &[u8]) -> (String, String) {
+    let text = String::from_utf8(stdout.to_vec()).unwrap();
+    let mut lines = text.lines();
+    let request = lines.next().unwrap().to_owned();
+    let own = lines.next().unwrap().to_owned();
+    assert!(
+        request.contains("/r/") && request.contains("#req."),
+        "{request}"
+    );
+    assert!(own.contains("/r/") && own.contains("#own."), "{own}");
+    (request, own)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_made_by_the_page_code_is_answered_by_the_cli() {
+    let Some(node) = node() else {
+        return;
+    };
+    let server = Server::start().await;
+    let made = page(&node, &["request", &server.base, "--ttl", "600"], b"").await;
+    let (request, own) = links(&made);
+    let secret = "from the command line ✓\n";
+    let answered = run(&["respond", &request], secret.as_bytes()).await;
+    assert_eq!(answered.code, 0, "{answered:?}");
+    let opened = page(&node, &["open", &own], b"").await;
+    assert_eq!(opened, secret.as_bytes());
+    // The CLI opens the page's own link format too, and the answer is gone.
+    run(&["open", &own], b"").await.assert_failed(3, "");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_made_by_the_cli_is_answered_by_the_page_code() {
+    let Some(node) = node() else {
+        return;
+    };
+    let server = Server::start().await;
+    let made = run(&["request", "--server", &server.base], b"").await;
+    assert_eq!(made.code, 0, "{made:?}");
+    let (request, own) = links(&made.stdout);
+    let secret = b"from the page code";
+    page(&node, &["respond", &request], secret).await;
+    let opened = run(&["open", &own], b"").await;
+    assert_eq!(opened.code, 0, "{opened:?}");
+    assert_eq!(opened.stdout, secret);
+    server.stop().await;
+}
