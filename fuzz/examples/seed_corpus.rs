@@ -225,6 +225,20 @@ fn main() -> Result {
             ),
         ),
         ("wrong-method", "DELETE /api/secrets\n".to_owned()),
+        (
+            "request-create",
+            format!(
+                "POST /api/e2e/requests\n{json}\n\n{{\"claim_hash\":\"{}\",\"ttl_secs\":60}}",
+                "A".repeat(43)
+            ),
+        ),
+        ("request-status", "GET /api/e2e/requests/@ID@\n".to_owned()),
+        (
+            "request-answer",
+            format!(
+                "POST /api/e2e/requests/@ID@/response\n{json}\n\n{{\"note\":{{\"ek\":\"AAAA\"}}}}"
+            ),
+        ),
     ] {
         write(&dir, name, text.as_bytes())?;
     }
