@@ -29,6 +29,14 @@ pub enum Error {
          open; reopen that volume (or close every volume on the medium) and try again"
     )]
     RootBlocksHeld,
+    /// The volume this passphrase opens is already open on this medium under another
+    /// passphrase: a passphrase change was cut short and both roots survived. Close it, then
+    /// open it under the new passphrase (that open overwrites the old root).
+    #[error(
+        "this volume is already open under another passphrase (a passphrase change was cut \
+         short); close it and open it under the new passphrase"
+    )]
+    OpenUnderOtherPassphrase,
     /// Another process (or another handle in this one) holds the medium's lock.
     #[error("the medium is in use by another process")]
     Locked,
