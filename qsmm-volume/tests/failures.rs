@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use qsmm_types::BlockId;
 use qsmm_void::{BlockDevice, MemoryDevice};
-use qsmm_volume::{Error, KdfCost, Medium, Volume};
+use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
 
 #[path = "support/crash_device.rs"]
 mod crash_device;
@@ -200,11 +200,11 @@ fn a_create_that_fails_at_any_write_holds_nothing_and_harms_no_volume() {
 /// first: the new passphrase opens the volume whole, after which the old one opens nothing, or
 /// the old one opens it; the volume above opens it either way. Returns whether the new
 /// passphrase opened it.
-fn open_after_cut(image: Vec<u8>, what: &str) -> bool {
+fn open_after_cut(image: Vec<u8>, what: &str, lower_sectors: u64) -> bool {
     let medium = Medium::from_device(Arc::new(CrashDevice::new(image)), FAST).unwrap();
     let new = match Volume::open(&medium, b"new lower") {
         Ok(v) => {
-            assert_sectors(&v, 1, 800, what);
+            assert_sectors(&v, 1, lower_sectors, what);
             assert!(
                 matches!(Volume::open(&medium, b"lower"), Err(Error::NoVolume)),
                 "{what}: the old passphrase still opens the volume once the new one has"
@@ -214,7 +214,7 @@ fn open_after_cut(image: Vec<u8>, what: &str) -> bool {
         Err(Error::NoVolume) => {
             let old = Volume::open(&medium, b"lower")
                 .unwrap_or_else(|e| panic!("{what}: neither passphrase opens the volume: {e}"));
-            assert_sectors(&old, 1, 800, what);
+            assert_sectors(&old, 1, lower_sectors, what);
             None
         }
         Err(e) => panic!("{what}: {e}"),
@@ -240,11 +240,42 @@ fn opens(image: &[u8], passphrase: &[u8]) -> bool {
 /// open under the new passphrase finishes it, and the old passphrase opens nothing.
 #[test]
 fn a_passphrase_change_cut_at_any_write_leaves_one_whole_volume() {
-    let base = two_volume_image();
+    change_cut_at_any_write(&two_volume_image(), 800);
+}
+
+/// As above in multi-snapshot mode, where the new root goes to the root area and the old one
+/// is overwritten by the same rewrite of the area.
+#[test]
+fn a_passphrase_change_cut_at_any_write_leaves_one_whole_volume_in_multi_snapshot_mode() {
+    change_cut_at_any_write(&two_volume_image_multi(), 64);
+}
+
+/// A multi-snapshot image: a base volume "lower" (64 sectors of tag 1) and a higher one
+/// "above" (16 sectors of tag 2).
+fn two_volume_image_multi() -> Vec<u8> {
+    let device = Arc::new(fixed_salt_image(1024));
+    let medium = Medium::from_device(device.clone(), FAST).unwrap();
+    let multi = SnapshotMode::Multi;
+    let lower = Volume::create_with_mode(&medium, b"lower", 64 * 4096, &[], multi).unwrap();
+    let above = Volume::create_with_mode(&medium, b"above", 16 * 4096, &[&lower], multi).unwrap();
+    for lba in 0..64 {
+        lower.write(lba, &content(1, lba)).unwrap();
+    }
+    for lba in 0..16 {
+        above.write(lba, &content(2, lba)).unwrap();
+    }
+    above.close().unwrap();
+    lower.close().unwrap();
+    drop(medium);
+    Arc::try_unwrap(device).ok().unwrap().into_bytes()
+}
+
+/// Cuts `lower`'s passphrase change in `base` (with "above" open) at every write and sync.
+fn change_cut_at_any_write(base: &[u8], lower_sectors: u64) {
     let mut completed = false;
     let mut both_survived = 0;
     for n in 0..400 {
-        let device = Arc::new(CrashDevice::new(base.clone()));
+        let device = Arc::new(CrashDevice::new(base.to_vec()));
         let medium = Medium::from_device(device.clone(), FAST).unwrap();
         let above = Volume::open(&medium, b"above").unwrap();
         let lower = Volume::open(&medium, b"lower").unwrap();
@@ -260,12 +291,25 @@ fn a_passphrase_change_cut_at_any_write_leaves_one_whole_volume() {
             let what = format!("cut after {n} writes, image {i}");
             // One image per cut where both roots survived (the others differ in torn writes).
             let both = !cut_the_open && opens(&image, b"lower") && opens(&image, b"new lower");
-            assert!(open_after_cut(image.clone(), &what) || changed.is_err());
+            assert!(open_after_cut(image.clone(), &what, lower_sectors) || changed.is_err());
             if !both {
                 continue;
             }
             cut_the_open = true;
             both_survived += 1;
+            // Open under the old passphrase first: the new one then refuses to open a second
+            // instance of the volume (its roll-forward would pull the old root from under it).
+            let medium = Medium::from_device(Arc::new(CrashDevice::new(image.clone())), FAST);
+            let medium = medium.unwrap();
+            let old = Volume::open(&medium, b"lower").unwrap();
+            assert!(
+                matches!(
+                    Volume::open(&medium, b"new lower"),
+                    Err(Error::OpenUnderOtherPassphrase)
+                ),
+                "{what}: the volume opens twice"
+            );
+            drop((old, medium));
             for m in 0..20 {
                 let device = Arc::new(CrashDevice::new(image.clone()));
                 let medium = Medium::from_device(device.clone(), FAST).unwrap();
@@ -279,7 +323,10 @@ fn a_passphrase_change_cut_at_any_write_leaves_one_whole_volume() {
                 drop((opened, medium));
                 for (j, image) in cut.into_iter().enumerate() {
                     let what = format!("{what}, open cut after {m} writes, image {j}");
-                    assert!(open_after_cut(image, &what), "{what}: the new root is lost");
+                    assert!(
+                        open_after_cut(image, &what, lower_sectors),
+                        "{what}: the new root is lost"
+                    );
                 }
                 if finished {
                     break;

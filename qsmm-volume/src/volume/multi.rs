@@ -77,10 +77,10 @@ impl VolumeInner {
         }
         let new = fingerprint(&mesh_key, medium.salt());
         let old = state.fingerprint;
-        let old_block: Vec<u64> = medium.root_block(&old).into_iter().collect();
-        let retired = self.retire(&old_block)?;
         self.relink_above(&state.mesh_key, &mesh_key)?;
-        state.retired = retired;
+        // Where the root is now: the commits of the volumes above moved it.
+        let old_block: Vec<u64> = medium.root_block(&old).into_iter().collect();
+        state.retired = self.retire(&old_block)?;
         medium.rekey_root(&old, new, &mesh_key);
         let generation = state.generation + 1;
         let root = state.root(self);

@@ -133,9 +133,8 @@ impl VolumeInner {
             .copied()
             .filter(|b| !new_blocks.contains(b))
             .collect();
-        let retired = self.retire(&old)?;
         self.relink_above(&state.mesh_key, &mesh_key)?;
-        state.retired = retired;
+        state.retired = self.retire(&old)?;
         let root = state.root(self);
         let generation = state.generation.wrapping_add(1);
         let written = write_root(medium, &keyed, &root, generation)
