@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use super::cache::read_leaf;
 use super::state::{State, VolumeInner, to_usize};
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, LEAVES_PER_INDEX};
+use crate::map::ENTRIES_PER_LEAF;
 use crate::medium::{BLOCK_SIZE, Medium, Reservation};
 
 /// Passes over the open volumes before giving up: one pass moves every block found in a map;
@@ -84,14 +84,15 @@ impl VolumeInner {
     /// held has been released to the reservation.
     fn vacate(&self, state: &mut State, targets: &BTreeSet<u64>) -> Result<()> {
         // A map block that failed to authenticate at open cannot be rewritten (what it held
-        // is unknown): the volume is damaged there, and the new root cannot go there.
+        // is unknown): the volume is damaged there, and the new root cannot go there. An index
+        // block above a damaged leaf can: it keeps that leaf's pointer.
         for (i, p) in (0u64..).zip(&state.index_ptrs) {
             if targets.contains(&p.block) {
-                let leaves = i * LEAVES_PER_INDEX..(i + 1) * LEAVES_PER_INDEX;
-                if state.bad_leaves.iter().any(|l| leaves.contains(l)) {
+                let i = to_usize(i)?;
+                if state.index_unknown(i) {
                     return Err(Error::Integrity);
                 }
-                state.dirty_index.insert(to_usize(i)?);
+                state.dirty_index.insert(i);
             }
         }
         let mut sectors = Vec::new();
