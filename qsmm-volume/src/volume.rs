@@ -178,10 +178,17 @@ impl Volume {
     /// Opens the volume behind `passphrase`. Opening a volume that is already open on this
     /// medium returns another handle to it.
     ///
+    /// If a passphrase change was cut short after the new root was durable, the first open
+    /// under the new passphrase overwrites what is left of the old root with noise and syncs,
+    /// before anything else: from then on the old passphrase opens nothing. That open writes
+    /// even when nothing else will (a read-only mount); if the medium refuses, it fails.
+    ///
     /// # Errors
     ///
     /// [`Error::LowerVolume`] if a lower volume its root names does not open (it would be left
     /// unprotected); [`Error::LowerCycle`] for lower lists that lead back to this volume;
+    /// [`Error::OpenUnderOtherPassphrase`] if the volume is open under its old passphrase (a
+    /// passphrase change cut short);
     /// [`Error::Integrity`] for a root whose sizes do not fit the medium;
     /// [`Error::NoVolume`] if no volume opens with `passphrase` (a wrong passphrase or a
     /// medium without volumes, which take about the same time: Argon2id and reading the root's
@@ -337,9 +344,15 @@ impl Volume {
     /// the volume key in the root stays the same.
     ///
     /// Volumes above this one (created with it in `protect`) that are open on this medium are
-    /// re-linked: their roots get the new key (flushed before the old root is overwritten). A
-    /// volume above that is not open keeps the old key and then fails to open with
-    /// [`Error::LowerVolume`]: open the volumes above first.
+    /// re-linked first: their roots name the new key, and the old one as an alternative tried
+    /// when the new one opens nothing (flushed before the new root is written; their next
+    /// root drops it). A volume above that is not open keeps the old key and then fails to
+    /// open with [`Error::LowerVolume`]: open the volumes above first.
+    ///
+    /// Crash-safe at every write: afterwards the old or the new passphrase opens the volume
+    /// whole, and the volumes above open it. If both roots survived, the new root's record of
+    /// the old one makes the first open under the new passphrase finish the change (see
+    /// [`Self::open`]).
     ///
     /// # Errors
     ///
