@@ -41,7 +41,7 @@
 //! The first generation of a volume is a random number in `[2^61, 2^62)`, so the generation
 //! (which the mesh records in every share) counts nothing a surrendered passphrase could use.
 
-use qsmm_shatter::mesh::KeyedMesh;
+use qsmm_shatter::mesh::{KeyedMesh, MetadataMesh};
 use qsmm_types::{BlockId, SecretKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
@@ -255,15 +255,45 @@ pub(crate) fn read_root(medium: &Medium, keyed: &KeyedMesh) -> Result<(u64, Root
     Ok((read.generation, root))
 }
 
+/// Places a passphrase's mesh root may take in one geometry. A new root takes a variant drawn
+/// uniformly among those whose blocks are not another open volume's root (nor held by a volume
+/// that cannot move), so that `create` and `change_passphrase` fail on placement only when all
+/// of them are; an open tries them all.
+pub(crate) const ROOT_VARIANTS: u8 = 8;
+/// What follows the salt in the mesh's entropy for variants after the first.
+const VARIANT_TAG: &[u8] = b"qsmm/v1/vol/root-variant";
+
+/// The keyed mesh of root variant `variant` of `mesh_key` in geometry `mesh`: variant 0 keys it
+/// with the medium's salt (as before variants existed), variant `v > 0` with the salt, a tag and
+/// `v`, so that every variant has its own independent positions and share keys.
+pub(crate) fn keyed_variant(
+    mesh: &MetadataMesh,
+    mesh_key: &SecretKey,
+    salt: &[u8; 32],
+    variant: u8,
+) -> Result<KeyedMesh> {
+    if variant == 0 {
+        return Ok(mesh.for_key(mesh_key, *salt)?);
+    }
+    let mut entropy = Vec::with_capacity(salt.len() + VARIANT_TAG.len() + 1);
+    entropy.extend_from_slice(salt);
+    entropy.extend_from_slice(VARIANT_TAG);
+    entropy.push(variant);
+    Ok(mesh.for_key(mesh_key, entropy)?)
+}
+
 /// Finds the root of `mesh_key` on the medium, in any geometry it may use (see
-/// [`Medium::meshes`]): its keyed mesh, generation and record; `Err(NoVolume)` if none.
+/// [`Medium::meshes`]) and any variant: its keyed mesh, generation and record;
+/// `Err(NoVolume)` if none.
 pub(crate) fn find_root(medium: &Medium, mesh_key: &SecretKey) -> Result<(KeyedMesh, u64, Root)> {
     for mesh in medium.meshes() {
-        let keyed = mesh.for_key(mesh_key, *medium.salt())?;
-        match read_root(medium, &keyed) {
-            Ok((generation, root)) => return Ok((keyed, generation, root)),
-            Err(Error::NoVolume) => {}
-            Err(e) => return Err(e),
+        for variant in 0..ROOT_VARIANTS {
+            let keyed = keyed_variant(&mesh, mesh_key, medium.salt(), variant)?;
+            match read_root(medium, &keyed) {
+                Ok((generation, root)) => return Ok((keyed, generation, root)),
+                Err(Error::NoVolume) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Err(Error::NoVolume)

@@ -77,9 +77,10 @@ impl Volume {
     /// - [`Error::InvalidParameter`] if a `protect` volume is on another medium, or more than
     ///   14 are given;
     /// - [`Error::VolumeExists`] if `passphrase` already opens a volume here;
-    /// - [`Error::PassphraseCollision`] if the root would land on another open volume's root;
-    /// - [`Error::RootBlocksHeld`] if its blocks are held by a volume closed while others stay
-    ///   open;
+    /// - [`Error::PassphraseCollision`] if every place the root may take lies on another open
+    ///   volume's root;
+    /// - [`Error::RootBlocksHeld`] if every place has blocks held by a volume closed while
+    ///   others stay open;
     /// - [`Error::NoSpace`] if open volumes cannot move out of the root's blocks;
     /// - [`Error::Io`], [`Error::Core`] from the medium.
     ///
@@ -87,8 +88,9 @@ impl Volume {
     ///
     /// # Root placement
     ///
-    /// The root's 8 blocks are fixed by the passphrase. Blocks of open volumes there are moved
-    /// elsewhere first, copy-on-write: each such volume rewrites the sectors and map blocks
+    /// A passphrase has 8 places (root variants) of 8 blocks each; the root takes one drawn
+    /// uniformly among those that hold no open volume's root (an open tries all 8). Blocks of
+    /// open volumes there are moved elsewhere first, copy-on-write: each such volume rewrites the sectors and map blocks
     /// stored there to fresh blocks and commits two generations (its data stays durable at
     /// every step, so a crash meanwhile loses nothing). Volumes that are not open cannot be
     /// moved, nor seen: the new root may overwrite their blocks, as any write may. Open every

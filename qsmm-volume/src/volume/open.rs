@@ -12,7 +12,7 @@ use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
 use super::cache::{read_leaf, read_map};
-use super::relocate::make_room;
+use super::relocate::{make_room, place_root};
 use super::state::{
     SECTOR, State, VolumeInner, commit_reserve, fingerprint, leaf_count, map_sealer, to_usize,
 };
@@ -111,21 +111,21 @@ pub(super) fn create(
     if find_area_root(medium, &mesh_key)?.is_some() || find_root(medium, &mesh_key).is_ok() {
         return Err(Error::VolumeExists);
     }
-    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    let mesh_blocks = if multi {
+    // Open volumes move out of the root's blocks (copy-on-write); they stay reserved until
+    // the volume is assembled, and go back to the pool if anything fails before.
+    let (keyed, mesh_blocks, reservation) = if multi {
         medium.enable_multi()?;
-        Vec::new()
+        let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
+        (keyed, Vec::new(), make_room(medium, &[])?)
     } else {
         if medium.is_multi() {
             return Err(Error::InvalidParameter(
                 "volumes of both snapshot modes cannot be open on one medium",
             ));
         }
-        physical_mesh_blocks(&keyed)
+        let (keyed, blocks, _, reservation) = place_root(medium, &mesh_key, &[])?;
+        (keyed, blocks, reservation)
     };
-    // Open volumes move out of the root's blocks (copy-on-write); they stay reserved until
-    // the volume is assembled, and go back to the pool if anything fails before.
-    let reservation = make_room(medium, &mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
         .iter()
         .map(|v| v.lock().mesh_key.clone_key())

@@ -9,11 +9,11 @@ use qsmm_types::{BlockId, SecretKey};
 use rand_core::Rng;
 
 use super::open::scrub_best_effort;
-use super::relocate::make_room;
+use super::relocate::place_root;
 use super::state::{VolumeInner, fingerprint};
 use crate::error::{Error, Result};
 use crate::medium::BLOCK_SIZE;
-use crate::root::{Retired, find_root, physical_mesh_blocks, write_root};
+use crate::root::{Retired, find_root, write_root};
 
 impl VolumeInner {
     /// The open volumes whose roots name this one as a lower volume, with the positions.
@@ -104,20 +104,14 @@ impl VolumeInner {
         }
         let medium = &self.medium;
         let mesh_key = medium.kdf_cost().derive(new_passphrase, medium.salt())?;
-        let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
         if find_root(medium, &mesh_key).is_ok() {
             return Err(Error::VolumeExists);
         }
-        let new_blocks = physical_mesh_blocks(&keyed);
         // The new root may reuse the old root's blocks; open volumes (this one included) move
         // out of the others, which stay reserved until the new root is written.
         let old_blocks = self.lock().mesh_blocks.clone();
-        let to_claim: Vec<u64> = new_blocks
-            .iter()
-            .copied()
-            .filter(|b| !old_blocks.contains(b))
-            .collect();
-        let reservation = make_room(medium, &to_claim)?;
+        let (keyed, new_blocks, to_claim, reservation) =
+            place_root(medium, &mesh_key, &old_blocks)?;
         let mut state = self.lock();
         if state.mesh_blocks != old_blocks {
             return Err(Error::InvalidParameter(
