@@ -354,7 +354,10 @@ impl Volume {
     /// Crash-safe at every write: afterwards the old or the new passphrase opens the volume
     /// whole, and the volumes above open it. If both roots survived, the new root's record of
     /// the old one makes the first open under the new passphrase finish the change (see
-    /// [`Self::open`]).
+    /// [`Self::open`]): after a crash, try the new passphrase first. A volume opened under the
+    /// old one first works from the old root (the new one is then refused while it is open);
+    /// once it has committed there, the new root no longer finishes the change and holds the
+    /// volume as it was at the cut: change the passphrase again from the old one.
     ///
     /// # Errors
     ///

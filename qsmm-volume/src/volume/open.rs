@@ -202,6 +202,7 @@ pub(super) fn open_mesh_key(
     // A root in the root area is a multi-snapshot volume's; otherwise the mesh's.
     let (keyed, generation, root, mesh_blocks, class) = match find_area_root(medium, &mesh_key)? {
         Some(found) => {
+            refuse_second_instance(medium, &found.root)?;
             medium.enable_multi()?;
             medium.keep_root(
                 fingerprint,
@@ -230,12 +231,7 @@ pub(super) fn open_mesh_key(
         }
     };
     check_root(medium, &root)?;
-    if medium.open_volumes().into_iter().any(|v| {
-        v.downcast::<VolumeInner>()
-            .is_ok_and(|v| v.volume_id == root.volume_id)
-    }) {
-        return Err(Error::OpenUnderOtherPassphrase);
-    }
+    refuse_second_instance(medium, &root)?;
     // Before anything else: a passphrase change cut short may have left the old root whole.
     retire_old_root(medium, &root.retired)?;
     // Lower volumes first, before this one holds any block: one that does not open fails the
@@ -496,6 +492,20 @@ fn check_root(medium: &Medium, root: &Root) -> Result<()> {
     let index_blocks = leaves.div_ceil(LEAVES_PER_INDEX);
     if root.logical_size > medium.size() || root.index.len() as u64 > index_blocks {
         return Err(Error::Integrity);
+    }
+    Ok(())
+}
+
+/// Refuses to open the volume of `root` a second time, under another passphrase (both roots
+/// survived a passphrase change cut short, and the old one is open): before a root-area root
+/// is kept for the next rewrite of the area.
+fn refuse_second_instance(medium: &Medium, root: &Root) -> Result<()> {
+    let open = medium.open_volumes().into_iter().any(|v| {
+        v.downcast::<VolumeInner>()
+            .is_ok_and(|v| v.volume_id == root.volume_id)
+    });
+    if open {
+        return Err(Error::OpenUnderOtherPassphrase);
     }
     Ok(())
 }
