@@ -53,6 +53,7 @@ pub fn rotate_store_key(url: &StoreUrl, key_file: &Path, out: &Path) -> crate::R
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "paravoid store-key",
+    bin_name = "paravoid store-key",
     about = "Manage the PostgreSQL store key file"
 )]
 #[non_exhaustive]
@@ -107,6 +108,62 @@ impl StoreKeyCommand {
                 );
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn the_rotate_command_line_parses_and_refuses_what_it_must() {
+        let parse = |args: &[&str]| {
+            StoreKeyCommand::try_parse_from(
+                std::iter::once("paravoid store-key").chain(args.iter().copied()),
+            )
+        };
+        let command = parse(&[
+            "rotate",
+            "--store",
+            "postgres://paravoid@localhost/paravoid",
+            "--store-key",
+            "old.key",
+            "--out",
+            "new.key",
+        ])
+        .unwrap();
+        assert!(
+            !format!("{command:?}").contains("localhost"),
+            "the URL is never printed"
+        );
+        let StoreKeyAction::Rotate { store_key, out, .. } = command.action;
+        assert_eq!(
+            (store_key.as_path(), out.as_path()),
+            (Path::new("old.key"), Path::new("new.key"))
+        );
+        for refused in [
+            &[
+                "rotate",
+                "--store",
+                "postgres://h/db",
+                "--store-key",
+                "old.key",
+            ][..],
+            &[
+                "rotate",
+                "--store",
+                "mysql://h/db",
+                "--store-key",
+                "a",
+                "--out",
+                "b",
+            ],
+            &["rekey"],
+        ] {
+            assert!(parse(refused).is_err(), "{refused:?}");
         }
     }
 }
