@@ -15,11 +15,12 @@ pub enum Error {
     /// A volume already opens with this passphrase, so creating another would destroy it.
     #[error("a volume already opens with this passphrase")]
     VolumeExists,
-    /// This passphrase would place its root on an open volume's root, whose place is fixed
-    /// by that volume's passphrase; choose another passphrase. (Other blocks of open volumes
-    /// are moved out of the way; the chance of this is about 64 · open volumes / blocks.)
+    /// Every place this passphrase's root may take (its 8 root variants) lies on an open
+    /// volume's root, whose place is fixed by that volume's passphrase; choose another
+    /// passphrase. (Other blocks of open volumes are moved out of the way; each variant meets
+    /// a root with a chance of about 64 · open volumes / blocks, all 8 almost never.)
     #[error(
-        "this passphrase would place its root on another open volume's root; choose another passphrase"
+        "every place this passphrase's root may take lies on another open volume's root; choose another passphrase"
     )]
     PassphraseCollision,
     /// Blocks this passphrase's root needs are held by a volume closed while others stay
@@ -29,6 +30,14 @@ pub enum Error {
          open; reopen that volume (or close every volume on the medium) and try again"
     )]
     RootBlocksHeld,
+    /// The volume this passphrase opens is already open on this medium under another
+    /// passphrase: a passphrase change was cut short and both roots survived. Close it, then
+    /// open it under the new passphrase (that open overwrites the old root).
+    #[error(
+        "this volume is already open under another passphrase (a passphrase change was cut \
+         short); close it and open it under the new passphrase"
+    )]
+    OpenUnderOtherPassphrase,
     /// Another process (or another handle in this one) holds the medium's lock.
     #[error("the medium is in use by another process")]
     Locked,

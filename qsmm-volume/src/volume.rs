@@ -77,9 +77,10 @@ impl Volume {
     /// - [`Error::InvalidParameter`] if a `protect` volume is on another medium, or more than
     ///   14 are given;
     /// - [`Error::VolumeExists`] if `passphrase` already opens a volume here;
-    /// - [`Error::PassphraseCollision`] if the root would land on another open volume's root;
-    /// - [`Error::RootBlocksHeld`] if its blocks are held by a volume closed while others stay
-    ///   open;
+    /// - [`Error::PassphraseCollision`] if every place the root may take lies on another open
+    ///   volume's root;
+    /// - [`Error::RootBlocksHeld`] if every place has blocks held by a volume closed while
+    ///   others stay open;
     /// - [`Error::NoSpace`] if open volumes cannot move out of the root's blocks;
     /// - [`Error::Io`], [`Error::Core`] from the medium.
     ///
@@ -87,8 +88,9 @@ impl Volume {
     ///
     /// # Root placement
     ///
-    /// The root's 8 blocks are fixed by the passphrase. Blocks of open volumes there are moved
-    /// elsewhere first, copy-on-write: each such volume rewrites the sectors and map blocks
+    /// A passphrase has 8 places (root variants) of 8 blocks each; the root takes one drawn
+    /// uniformly among those that hold no open volume's root (an open tries all 8). Blocks of
+    /// open volumes there are moved elsewhere first, copy-on-write: each such volume rewrites the sectors and map blocks
     /// stored there to fresh blocks and commits two generations (its data stays durable at
     /// every step, so a crash meanwhile loses nothing). Volumes that are not open cannot be
     /// moved, nor seen: the new root may overwrite their blocks, as any write may. Open every
@@ -178,10 +180,17 @@ impl Volume {
     /// Opens the volume behind `passphrase`. Opening a volume that is already open on this
     /// medium returns another handle to it.
     ///
+    /// If a passphrase change was cut short after the new root was durable, the first open
+    /// under the new passphrase overwrites what is left of the old root with noise and syncs,
+    /// before anything else: from then on the old passphrase opens nothing. That open writes
+    /// even when nothing else will (a read-only mount); if the medium refuses, it fails.
+    ///
     /// # Errors
     ///
     /// [`Error::LowerVolume`] if a lower volume its root names does not open (it would be left
     /// unprotected); [`Error::LowerCycle`] for lower lists that lead back to this volume;
+    /// [`Error::OpenUnderOtherPassphrase`] if the volume is open under its old passphrase (a
+    /// passphrase change cut short);
     /// [`Error::Integrity`] for a root whose sizes do not fit the medium;
     /// [`Error::NoVolume`] if no volume opens with `passphrase` (a wrong passphrase or a
     /// medium without volumes, which take about the same time: Argon2id and reading the root's
@@ -337,9 +346,18 @@ impl Volume {
     /// the volume key in the root stays the same.
     ///
     /// Volumes above this one (created with it in `protect`) that are open on this medium are
-    /// re-linked: their roots get the new key (flushed before the old root is overwritten). A
-    /// volume above that is not open keeps the old key and then fails to open with
-    /// [`Error::LowerVolume`]: open the volumes above first.
+    /// re-linked first: their roots name the new key, and the old one as an alternative tried
+    /// when the new one opens nothing (flushed before the new root is written; their next
+    /// root drops it). A volume above that is not open keeps the old key and then fails to
+    /// open with [`Error::LowerVolume`]: open the volumes above first.
+    ///
+    /// Crash-safe at every write: afterwards the old or the new passphrase opens the volume
+    /// whole, and the volumes above open it. If both roots survived, the new root's record of
+    /// the old one makes the first open under the new passphrase finish the change (see
+    /// [`Self::open`]): after a crash, try the new passphrase first. A volume opened under the
+    /// old one first works from the old root (the new one is then refused while it is open);
+    /// once it has committed there, the new root no longer finishes the change and holds the
+    /// volume as it was at the cut: change the passphrase again from the old one.
     ///
     /// # Errors
     ///

@@ -120,7 +120,9 @@ fn workload() -> (Arc<MemoryDevice>, String) {
 struct Adversary {
     image: Vec<u8>,
     salt: [u8; 32],
-    keyed: KeyedMesh,
+    /// The mesh of each of the 8 root variants: the salt alone, then the salt, a tag and the
+    /// variant number as the mesh's entropy.
+    keyed: Vec<KeyedMesh>,
 }
 
 /// The map keys of one root, in both formats' shapes.
@@ -146,7 +148,17 @@ impl Adversary {
             Threshold::try_new(2, 4).unwrap(),
             1 << (63 - (blocks - 1).leading_zeros()),
         ));
-        let keyed = mesh.for_key(&SecretKey::from_bytes(key), salt).unwrap();
+        let key = SecretKey::from_bytes(key);
+        let keyed = (0..8u8)
+            .map(|v| {
+                let mut entropy = salt.to_vec();
+                if v > 0 {
+                    entropy.extend_from_slice(b"qsmm/v1/vol/root-variant");
+                    entropy.push(v);
+                }
+                mesh.for_key(&key, entropy).unwrap()
+            })
+            .collect();
         Self { image, salt, keyed }
     }
 
@@ -161,17 +173,19 @@ impl Adversary {
     /// The root in each mesh slot that reconstructs (current first), and the share blocks
     /// that opened.
     fn roots(&self) -> (Vec<RootView>, BTreeSet<u64>) {
-        let positions = self.keyed.blocks_to_read();
         let mut roots = Vec::new();
         let mut shares = BTreeSet::new();
-        for slot in positions.chunks(positions.len() / 2) {
-            let read: Vec<(BlockId, Vec<u8>)> = slot
-                .iter()
-                .map(|&id| (id, self.block(id.get() + 1).to_vec()))
-                .collect();
-            if let Ok(root) = self.keyed.read_latest(&read) {
-                shares.extend(slot.iter().map(|id| id.get() + 1));
-                roots.push(parse_root(root.generation, &root.metadata));
+        for keyed in &self.keyed {
+            let positions = keyed.blocks_to_read();
+            for slot in positions.chunks(positions.len() / 2) {
+                let read: Vec<(BlockId, Vec<u8>)> = slot
+                    .iter()
+                    .map(|&id| (id, self.block(id.get() + 1).to_vec()))
+                    .collect();
+                if let Ok(root) = keyed.read_latest(&read) {
+                    shares.extend(slot.iter().map(|id| id.get() + 1));
+                    roots.push(parse_root(root.generation, &root.metadata));
+                }
             }
         }
         roots.sort_by_key(|r| std::cmp::Reverse(r.generation));
@@ -409,9 +423,11 @@ fn an_old_passphrase_opens_nothing_after_a_change() {
     let adversary = Adversary::new(device.to_bytes(), &old);
     let (roots, shares) = adversary.roots();
     assert!(roots.is_empty() && shares.is_empty());
-    // Every share position of the old key holds noise to it.
-    for &id in adversary.keyed.blocks_to_read() {
-        let read = [(id, adversary.block(id.get() + 1).to_vec())];
-        assert!(adversary.keyed.read_latest(&read).is_err());
+    // Every share position of the old key holds noise to it, in every root variant.
+    for keyed in &adversary.keyed {
+        for &id in keyed.blocks_to_read() {
+            let read = [(id, adversary.block(id.get() + 1).to_vec())];
+            assert!(keyed.read_latest(&read).is_err());
+        }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use argon2::{Algorithm, Argon2, Params, Version};
 use qsmm_types::{SecretKey, derive_subkey, labels};
 use qsmm_void::{MemoryDevice, SectorCipher};
-use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
+use qsmm_volume::{KdfCost, Medium, SnapshotMode, Volume};
 
 #[path = "support/format_view.rs"]
 mod format_view;
@@ -42,15 +42,9 @@ fn formatted() -> Arc<MemoryDevice> {
 }
 
 fn create(medium: &Medium, passphrase: &str, size: u64, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..40 {
-        let p = format!("{passphrase}#{attempt}");
-        match Volume::create_with_mode(medium, p.as_bytes(), size, protect, MULTI) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision | Error::RootBlocksHeld) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
+    let v = Volume::create_with_mode(medium, passphrase.as_bytes(), size, protect, MULTI)
+        .unwrap_or_else(|e| panic!("create {passphrase}: {e}"));
+    (v, passphrase.to_owned())
 }
 
 /// A small deterministic generator for the workload.
@@ -368,6 +362,6 @@ fn the_hidden_volumes_old_passphrase_opens_no_root_after_a_change() {
     let image = device.to_bytes();
     // The hidden volume's passphrase after the change in round 17 finds its root; the one
     // before it finds nothing.
-    assert_eq!(Adversary::new(image.clone(), "hidden#0+").roots().len(), 1);
-    assert!(Adversary::new(image, "hidden#0").roots().is_empty());
+    assert_eq!(Adversary::new(image.clone(), "hidden+").roots().len(), 1);
+    assert!(Adversary::new(image, "hidden").roots().is_empty());
 }

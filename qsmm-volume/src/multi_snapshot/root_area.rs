@@ -175,6 +175,16 @@ impl Medium {
         }
     }
 
+    /// The root-area block holding the root of the volume `fingerprint`, if written.
+    pub(crate) fn root_block(&self, fingerprint: &[u8; 32]) -> Option<u64> {
+        self.multi()
+            .as_ref()?
+            .roots
+            .iter()
+            .find(|r| &r.fingerprint == fingerprint)?
+            .block
+    }
+
     /// Commits generation `generation` of the volume `fingerprint` (its encoded root) by
     /// rewriting the whole root area.
     pub(crate) fn commit_root(

@@ -17,6 +17,21 @@ use crate::multi_snapshot::Class;
 /// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
 const MAX_CACHED_LEAVES: usize = 1024;
 
+impl State {
+    /// Whether index block `i` failed to authenticate at open: the pointers to its leaves are
+    /// unknown (a damaged leaf under a sound index block keeps its pointer).
+    pub(super) fn index_unknown(&self, i: usize) -> bool {
+        let start = i.saturating_mul(LEAVES_PER_INDEX_LEN) as u64;
+        let end = start.saturating_add(LEAVES_PER_INDEX_LEN as u64);
+        self.bad_leaves.range(start..end).any(|&leaf| {
+            usize::try_from(leaf)
+                .ok()
+                .and_then(|l| self.leaf_ptrs.get(l))
+                .is_none_or(|p| p.block == 0)
+        })
+    }
+}
+
 impl VolumeInner {
     /// The map entry of sector `lba`.
     pub(super) fn entry(&self, state: &mut State, lba: u64) -> Result<Entry> {
@@ -110,6 +125,12 @@ impl VolumeInner {
     pub(super) fn write_dirty_index(&self, state: &mut State) -> Result<()> {
         let dirty_index: Vec<usize> = state.dirty_index.iter().copied().collect();
         for i in dirty_index {
+            // Never write empty pointers where the leaves' pointers are unknown (they would
+            // read as zeros instead of failing): the damaged index block stays where it is.
+            if state.index_unknown(i) {
+                state.dirty_index.remove(&i);
+                continue;
+            }
             let start = i * LEAVES_PER_INDEX_LEN;
             let end = (start + LEAVES_PER_INDEX_LEN).min(state.leaf_ptrs.len());
             let plain = encode_pointers(state.leaf_ptrs.get(start..end).unwrap_or_default());

@@ -63,7 +63,9 @@ impl VolumeInner {
 
     /// [`crate::Volume::change_passphrase`] in multi-snapshot mode: the root moves to the new
     /// passphrase's key with the next rewrite of the root area, which overwrites the old one
-    /// with noise.
+    /// with noise. The new root records the old one's block (the roll-forward of a crash
+    /// between the two), and the volumes above name the new key first, as in single-snapshot
+    /// mode.
     pub(super) fn change_passphrase_multi(&self, new_passphrase: &[u8]) -> Result<()> {
         let medium = &self.medium;
         let mesh_key = medium.kdf_cost().derive(new_passphrase, medium.salt())?;
@@ -75,13 +77,21 @@ impl VolumeInner {
         }
         let new = fingerprint(&mesh_key, medium.salt());
         let old = state.fingerprint;
+        self.relink_above(&state.mesh_key, &mesh_key)?;
+        // Where the root is now: the commits of the volumes above moved it.
+        let old_block: Vec<u64> = medium.root_block(&old).into_iter().collect();
+        state.retired = self.retire(&old_block)?;
         medium.rekey_root(&old, new, &mesh_key);
         let generation = state.generation + 1;
         let root = state.root(self);
         if let Err(e) = medium.commit_root(&new, &root.encode(), generation) {
             medium.rekey_root(&new, old, &state.mesh_key);
+            state.retired.clear();
+            self.unlink_above(&state.mesh_key);
             return Err(e);
         }
+        state.retired.clear();
+        self.drop_alternatives_above();
         medium.rename(&old, new);
         state.fingerprint = new;
         state.mesh_key = mesh_key;

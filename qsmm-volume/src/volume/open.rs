@@ -5,14 +5,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use qsmm_shatter::mesh::KeyedMesh;
-use qsmm_types::{SecretKey, derive_subkey, labels};
+use qsmm_types::{BlockId, SecretKey, derive_subkey, labels};
 use qsmm_void::SectorCipher;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
 use super::cache::{read_leaf, read_map};
-use super::relocate::make_room;
+use super::relocate::{make_room, place_root};
 use super::state::{
     SECTOR, State, VolumeInner, commit_reserve, fingerprint, leaf_count, map_sealer, to_usize,
 };
@@ -24,7 +24,9 @@ use crate::map::{
 };
 use crate::medium::{Medium, OpenVolume};
 use crate::multi_snapshot::{Class, SnapshotMode, find_root as find_area_root, root_area};
-use crate::root::{MAX_LOWER, Root, find_root, physical_mesh_blocks, read_root_slot, write_root};
+use crate::root::{
+    MAX_LOWER, Retired, Root, find_root, physical_mesh_blocks, read_root_slot, write_root,
+};
 
 /// A volume's root and where it lives.
 struct Placed {
@@ -109,21 +111,21 @@ pub(super) fn create(
     if find_area_root(medium, &mesh_key)?.is_some() || find_root(medium, &mesh_key).is_ok() {
         return Err(Error::VolumeExists);
     }
-    let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-    let mesh_blocks = if multi {
+    // Open volumes move out of the root's blocks (copy-on-write); they stay reserved until
+    // the volume is assembled, and go back to the pool if anything fails before.
+    let (keyed, mesh_blocks, reservation) = if multi {
         medium.enable_multi()?;
-        Vec::new()
+        let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
+        (keyed, Vec::new(), make_room(medium, &[])?)
     } else {
         if medium.is_multi() {
             return Err(Error::InvalidParameter(
                 "volumes of both snapshot modes cannot be open on one medium",
             ));
         }
-        physical_mesh_blocks(&keyed)
+        let (keyed, blocks, _, reservation) = place_root(medium, &mesh_key, &[])?;
+        (keyed, blocks, reservation)
     };
-    // Open volumes move out of the root's blocks (copy-on-write); they stay reserved until
-    // the volume is assembled, and go back to the pool if anything fails before.
-    let reservation = make_room(medium, &mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
         .iter()
         .map(|v| v.lock().mesh_key.clone_key())
@@ -136,6 +138,8 @@ pub(super) fn create(
         logical_size,
         lower: lower_keys,
         index: Vec::new(),
+        retired: Vec::new(),
+        lower_alt: None,
     };
     // The first generation is random, so that the generation counts nothing.
     let mut first = [0u8; 8];
@@ -198,6 +202,7 @@ pub(super) fn open_mesh_key(
     // A root in the root area is a multi-snapshot volume's; otherwise the mesh's.
     let (keyed, generation, root, mesh_blocks, class) = match find_area_root(medium, &mesh_key)? {
         Some(found) => {
+            refuse_second_instance(medium, &found.root)?;
             medium.enable_multi()?;
             medium.keep_root(
                 fingerprint,
@@ -226,6 +231,9 @@ pub(super) fn open_mesh_key(
         }
     };
     check_root(medium, &root)?;
+    refuse_second_instance(medium, &root)?;
+    // Before anything else: a passphrase change cut short may have left the old root whole.
+    retire_old_root(medium, &root.retired)?;
     // Lower volumes first, before this one holds any block: one that does not open fails the
     // open (its blocks would be unprotected, and later writes would damage it).
     let mut chain = above.to_vec();
@@ -234,8 +242,21 @@ pub(super) fn open_mesh_key(
         return Err(Error::LowerCycle);
     }
     let mut lower = Vec::with_capacity(root.lower.len());
-    for (position, key) in root.lower.iter().enumerate() {
-        match open_mesh_key(medium, key.clone_key(), &chain) {
+    let mut root = root;
+    let alt = root.lower_alt.take();
+    for (position, key) in root.lower.iter_mut().enumerate() {
+        let mut opened = open_mesh_key(medium, key.clone_key(), &chain);
+        // A passphrase change of the lower volume cut short before its new root was durable:
+        // it opens under the key it had, which this root names from now on.
+        if let (Err(Error::NoVolume), Some((at, old))) = (&opened, &alt)
+            && *at == position
+        {
+            opened = open_mesh_key(medium, old.clone_key(), &chain);
+            if opened.is_ok() {
+                *key = old.clone_key();
+            }
+        }
+        match opened {
             Ok(v) => lower.push(v),
             Err(Error::LowerCycle) => return Err(Error::LowerCycle),
             Err(e) => {
@@ -355,6 +376,8 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
             generation,
             volume_key: root.volume_key,
             lower_keys: root.lower,
+            lower_alt: None,
+            retired: Vec::new(),
             leaf_ptrs: leaf_ptrs.unwrap_or_else(|| vec![Pointer::NONE; leaf_count]),
             index_ptrs,
             dirty_index: BTreeSet::new(),
@@ -473,16 +496,51 @@ fn check_root(medium: &Medium, root: &Root) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to open the volume of `root` a second time, under another passphrase (both roots
+/// survived a passphrase change cut short, and the old one is open): before a root-area root
+/// is kept for the next rewrite of the area.
+fn refuse_second_instance(medium: &Medium, root: &Root) -> Result<()> {
+    let open = medium.open_volumes().into_iter().any(|v| {
+        v.downcast::<VolumeInner>()
+            .is_ok_and(|v| v.volume_id == root.volume_id)
+    });
+    if open {
+        return Err(Error::OpenUnderOtherPassphrase);
+    }
+    Ok(())
+}
+
+/// The roll-forward of a passphrase change (see [`crate::root`]): overwrites with noise every
+/// retired root block that still holds what it held when the new root was written, and syncs.
+/// An open that cannot do it fails: the old passphrase could still open the volume.
+fn retire_old_root(medium: &Medium, retired: &[Retired]) -> Result<()> {
+    let mut buf = vec![0u8; crate::medium::BLOCK_SIZE];
+    let mut wrote = false;
+    for r in retired {
+        // Block 0 holds the salt; a crafted record must not reach it or past the end.
+        if r.block == 0 || r.block >= medium.block_count() {
+            continue;
+        }
+        medium.device().read_block(BlockId(r.block), &mut buf)?;
+        if r.holds(&buf) {
+            getrandom::fill(&mut buf).map_err(|_| qsmm_types::Error::Rng)?;
+            medium.device().write_block(BlockId(r.block), &buf)?;
+            wrote = true;
+        }
+    }
+    if wrote {
+        medium.device().flush()?;
+    }
+    Ok(())
+}
+
 /// Overwrites `blocks` with fresh noise and syncs, ignoring errors (a failing medium leaves
 /// them as a crash would).
 pub(super) fn scrub_best_effort(medium: &Medium, blocks: &[u64]) {
     let mut noise = vec![0u8; crate::medium::BLOCK_SIZE];
     for &b in blocks {
         if getrandom::fill(&mut noise).is_ok() {
-            medium
-                .device()
-                .write_block(qsmm_types::BlockId(b), &noise)
-                .ok();
+            medium.device().write_block(BlockId(b), &noise).ok();
         }
     }
     medium.device().flush().ok();

@@ -1,5 +1,7 @@
-//! Changing a volume's passphrase: the root moves to the new passphrase's mesh, the old root's
-//! blocks are overwritten with noise.
+//! Changing a volume's passphrase: the volumes above name the new key (the old one as their
+//! alternative), the root moves to the new passphrase's mesh with a record of the old root's
+//! blocks, and the old root's blocks are overwritten with noise. After a crash anywhere in
+//! between, the first open under the new passphrase finishes the noise (see [`crate::root`]).
 
 use std::sync::Arc;
 
@@ -7,16 +9,16 @@ use qsmm_types::{BlockId, SecretKey};
 use rand_core::Rng;
 
 use super::open::scrub_best_effort;
-use super::relocate::make_room;
+use super::relocate::place_root;
 use super::state::{VolumeInner, fingerprint};
 use crate::error::{Error, Result};
 use crate::medium::BLOCK_SIZE;
-use crate::root::{find_root, physical_mesh_blocks, write_root};
+use crate::root::{Retired, find_root, write_root};
 
 impl VolumeInner {
-    /// Points every open volume whose root names this one as a lower volume at `mesh_key`, and
-    /// flushes it.
-    fn relink_above(&self, mesh_key: &SecretKey) -> Result<()> {
+    /// The open volumes whose roots name this one as a lower volume, with the positions.
+    fn volumes_above(&self) -> Vec<(Arc<Self>, Vec<usize>)> {
+        let mut found = Vec::new();
         for other in self.medium.open_volumes() {
             let Ok(above) = other.downcast::<Self>() else {
                 continue;
@@ -28,19 +30,71 @@ impl VolumeInner {
                 .filter(|(_, v)| core::ptr::eq(Arc::as_ptr(v), self))
                 .map(|(i, _)| i)
                 .collect();
-            if positions.is_empty() {
-                continue;
+            if !positions.is_empty() {
+                found.push((above, positions));
             }
+        }
+        found
+    }
+
+    /// Makes every open volume whose root names this one name `new` instead, with `old` as
+    /// its alternative key, and flushes it: durable before the new root is written, so that a
+    /// volume above opens this one whichever of its roots survives a crash. On an error the
+    /// volumes above keep naming `old` (a flush of theirs that landed part way names both).
+    pub(super) fn relink_above(&self, old: &SecretKey, new: &SecretKey) -> Result<()> {
+        for (above, positions) in self.volumes_above() {
             let mut state = above.lock();
-            for i in positions {
+            for &i in &positions {
                 if let Some(key) = state.lower_keys.get_mut(i) {
-                    *key = mesh_key.clone_key();
+                    *key = new.clone_key();
                 }
+                state.lower_alt = Some((i, old.clone_key()));
             }
             state.changed = true;
-            above.flush_locked(&mut state)?;
+            if let Err(e) = above.flush_locked(&mut state) {
+                for &i in &positions {
+                    if let Some(key) = state.lower_keys.get_mut(i) {
+                        *key = old.clone_key();
+                    }
+                }
+                state.lower_alt = None;
+                return Err(e);
+            }
         }
         Ok(())
+    }
+
+    /// The change is complete: the volumes above drop the alternative key at their next root.
+    pub(super) fn drop_alternatives_above(&self) {
+        for (above, _) in self.volumes_above() {
+            above.lock().lower_alt = None;
+        }
+    }
+
+    /// The change failed before the new root was durable: the volumes above name `old` again
+    /// (at their next root; the one they wrote names `old` as the alternative).
+    pub(super) fn unlink_above(&self, old: &SecretKey) {
+        for (above, positions) in self.volumes_above() {
+            let mut state = above.lock();
+            for &i in &positions {
+                if let Some(key) = state.lower_keys.get_mut(i) {
+                    *key = old.clone_key();
+                }
+            }
+            state.lower_alt = None;
+            state.changed = true;
+        }
+    }
+
+    /// Records `blocks` as they are now, for the roll-forward record of the new root.
+    pub(super) fn retire(&self, blocks: &[u64]) -> Result<Vec<Retired>> {
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        let mut retired = Vec::with_capacity(blocks.len());
+        for &b in blocks {
+            self.medium.device().read_block(BlockId(b), &mut buf)?;
+            retired.push(Retired::new(b, &buf));
+        }
+        Ok(retired)
     }
 
     /// See [`crate::Volume::change_passphrase`].
@@ -50,20 +104,14 @@ impl VolumeInner {
         }
         let medium = &self.medium;
         let mesh_key = medium.kdf_cost().derive(new_passphrase, medium.salt())?;
-        let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
         if find_root(medium, &mesh_key).is_ok() {
             return Err(Error::VolumeExists);
         }
-        let new_blocks = physical_mesh_blocks(&keyed);
         // The new root may reuse the old root's blocks; open volumes (this one included) move
         // out of the others, which stay reserved until the new root is written.
         let old_blocks = self.lock().mesh_blocks.clone();
-        let to_claim: Vec<u64> = new_blocks
-            .iter()
-            .copied()
-            .filter(|b| !old_blocks.contains(b))
-            .collect();
-        let reservation = make_room(medium, &to_claim)?;
+        let (keyed, new_blocks, to_claim, reservation) =
+            place_root(medium, &mesh_key, &old_blocks)?;
         let mut state = self.lock();
         if state.mesh_blocks != old_blocks {
             return Err(Error::InvalidParameter(
@@ -71,31 +119,36 @@ impl VolumeInner {
             ));
         }
         self.flush_locked(&mut state)?;
-        let root = state.root(self);
-        let generation = state.generation.wrapping_add(1);
-        let written = write_root(medium, &keyed, &root, generation)
-            .and_then(|()| Ok(medium.device().flush()?));
-        if let Err(e) = written {
-            scrub_best_effort(medium, &to_claim);
-            return Err(e);
-        }
-        reservation.keep()?;
-        // Open volumes above this one name it by its mesh key: give them the new one, durable
-        // before the old root goes.
-        self.relink_above(&mesh_key)?;
-        // Scrub the old root with noise, except blocks the new root uses.
+        // The old root's blocks the new root does not reuse: recorded in the new root, so
+        // that an open under the new passphrase overwrites them if a crash comes first.
         let old: Vec<u64> = state
             .mesh_blocks
             .iter()
             .copied()
             .filter(|b| !new_blocks.contains(b))
             .collect();
+        self.relink_above(&state.mesh_key, &mesh_key)?;
+        state.retired = self.retire(&old)?;
+        let root = state.root(self);
+        let generation = state.generation.wrapping_add(1);
+        let written = write_root(medium, &keyed, &root, generation)
+            .and_then(|()| Ok(medium.device().flush()?));
+        if let Err(e) = written {
+            state.retired.clear();
+            scrub_best_effort(medium, &to_claim);
+            self.unlink_above(&state.mesh_key);
+            return Err(e);
+        }
+        reservation.keep()?;
+        // Scrub the old root with noise; the next root drops the record.
         let mut noise = vec![0u8; BLOCK_SIZE];
         for &b in &old {
             state.rng.fill_bytes(&mut noise);
             medium.device().write_block(BlockId(b), &noise)?;
         }
         medium.device().flush()?;
+        state.retired.clear();
+        self.drop_alternatives_above();
         for &b in &to_claim {
             state.owned.set(b);
         }

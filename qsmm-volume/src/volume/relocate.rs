@@ -10,22 +10,66 @@
 //! so no allocation takes them meanwhile, and the new root is written only once all are free.
 //!
 //! What cannot move: another open volume's own root blocks (their places are fixed by its
-//! passphrase: [`Error::PassphraseCollision`], choose another passphrase), and blocks still
-//! held by a volume closed while others stay open ([`Error::RootBlocksHeld`]). Volumes that are
+//! passphrase), and blocks still held by a volume closed while others stay open. A new root
+//! then takes another of its passphrase's variants ([`place_root`]); only when every variant
+//! is blocked does it fail ([`Error::PassphraseCollision`], [`Error::RootBlocksHeld`]). Volumes that are
 //! not open are invisible: their blocks count as free, and a new root may overwrite them like
 //! any write — open every volume you know before creating or changing a passphrase.
 
 use std::collections::BTreeSet;
 
+use qsmm_shatter::mesh::KeyedMesh;
+use qsmm_types::SecretKey;
+
 use super::cache::read_leaf;
 use super::state::{State, VolumeInner, to_usize};
 use crate::error::{Error, Result};
-use crate::map::{ENTRIES_PER_LEAF, LEAVES_PER_INDEX};
+use crate::map::ENTRIES_PER_LEAF;
 use crate::medium::{BLOCK_SIZE, Medium, Reservation};
+use crate::root::{ROOT_VARIANTS, keyed_variant, physical_mesh_blocks};
 
 /// Passes over the open volumes before giving up: one pass moves every block found in a map;
 /// more are needed only for writes that were in flight (allocated, not yet in the map).
 const PASSES: usize = 4;
+
+/// Where a new root of `mesh_key` goes: the root variants (see [`ROOT_VARIANTS`]) in a
+/// uniformly random order, the first whose blocks can be made room for — its keyed mesh, its
+/// blocks, those of them outside `own` (blocks the caller's root holds already, which need no
+/// room) and their reservation (see [`make_room`]).
+///
+/// # Errors
+///
+/// [`Error::PassphraseCollision`] or [`Error::RootBlocksHeld`] if every variant fails so;
+/// other errors of [`make_room`] at once.
+pub(super) fn place_root(
+    medium: &Medium,
+    mesh_key: &SecretKey,
+    own: &[u64],
+) -> Result<(KeyedMesh, Vec<u64>, Vec<u64>, Reservation)> {
+    let mut order: Vec<(u64, u8)> = Vec::with_capacity(usize::from(ROOT_VARIANTS));
+    for variant in 0..ROOT_VARIANTS {
+        let mut draw = [0u8; 8];
+        getrandom::fill(&mut draw).map_err(|_| qsmm_types::Error::Rng)?;
+        order.push((u64::from_le_bytes(draw), variant));
+    }
+    order.sort_unstable();
+    let mut last = Error::PassphraseCollision;
+    for (_, variant) in order {
+        let keyed = keyed_variant(medium.mesh(), mesh_key, medium.salt(), variant)?;
+        let blocks = physical_mesh_blocks(&keyed);
+        let to_claim: Vec<u64> = blocks
+            .iter()
+            .copied()
+            .filter(|b| !own.contains(b))
+            .collect();
+        match make_room(medium, &to_claim) {
+            Ok(reservation) => return Ok((keyed, blocks, to_claim, reservation)),
+            Err(e @ (Error::PassphraseCollision | Error::RootBlocksHeld)) => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
 
 /// Reserves `blocks` for a new root and moves the open volumes' blocks out of them.
 ///
@@ -84,14 +128,15 @@ impl VolumeInner {
     /// held has been released to the reservation.
     fn vacate(&self, state: &mut State, targets: &BTreeSet<u64>) -> Result<()> {
         // A map block that failed to authenticate at open cannot be rewritten (what it held
-        // is unknown): the volume is damaged there, and the new root cannot go there.
+        // is unknown): the volume is damaged there, and the new root cannot go there. An index
+        // block above a damaged leaf can: it keeps that leaf's pointer.
         for (i, p) in (0u64..).zip(&state.index_ptrs) {
             if targets.contains(&p.block) {
-                let leaves = i * LEAVES_PER_INDEX..(i + 1) * LEAVES_PER_INDEX;
-                if state.bad_leaves.iter().any(|l| leaves.contains(l)) {
+                let i = to_usize(i)?;
+                if state.index_unknown(i) {
                     return Err(Error::Integrity);
                 }
-                state.dirty_index.insert(to_usize(i)?);
+                state.dirty_index.insert(i);
             }
         }
         let mut sectors = Vec::new();

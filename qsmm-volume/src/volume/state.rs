@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::map::{ENTRIES_PER_LEAF, Leaf, MapSealer, Pointer};
 use crate::medium::{BLOCK_SIZE, Medium};
 use crate::multi_snapshot::Class;
-use crate::root::Root;
+use crate::root::{Retired, Root};
 
 /// Bytes per logical sector.
 pub(super) const SECTOR: u64 = BLOCK_SIZE as u64;
@@ -45,6 +45,10 @@ pub(super) struct State {
     pub(super) generation: u64,
     pub(super) volume_key: SecretKey,
     pub(super) lower_keys: Vec<SecretKey>,
+    /// The alternative key of one lower volume the next root records (see [`Root`]).
+    pub(super) lower_alt: Option<(usize, SecretKey)>,
+    /// The retired root blocks the next root records (a passphrase change under way).
+    pub(super) retired: Vec<Retired>,
     /// Pointer to each leaf (block 0 = no leaf: every entry unmapped).
     pub(super) leaf_ptrs: Vec<Pointer>,
     /// Pointer to each index block (block 0 = none yet).
@@ -125,6 +129,11 @@ impl State {
             logical_size: inner.logical_size,
             lower: self.lower_keys.iter().map(SecretKey::clone_key).collect(),
             index: self.index_ptrs.clone(),
+            retired: self.retired.clone(),
+            lower_alt: self
+                .lower_alt
+                .as_ref()
+                .map(|(position, key)| (*position, key.clone_key())),
         }
     }
 }

@@ -32,6 +32,8 @@ struct CrashState {
     fail_write: Option<u32>,
     /// Syncs to let through before one fails (dropping the unsynced writes, as Linux may).
     fail_sync: Option<u32>,
+    /// Writes tried so far.
+    writes: u32,
 }
 
 impl CrashDevice {
@@ -46,6 +48,7 @@ impl CrashDevice {
                 writes_left: None,
                 fail_write: None,
                 fail_sync: None,
+                writes: 0,
             }),
         }
     }
@@ -64,6 +67,11 @@ impl CrashDevice {
     /// work.
     pub(crate) fn fail_sync_once(&self, after: u32) {
         self.state.lock().unwrap().fail_sync = Some(after);
+    }
+
+    /// Writes tried so far (those that failed included), the unit of [`Self::fail_after`].
+    pub(crate) fn writes(&self) -> u32 {
+        self.state.lock().unwrap().writes
     }
 
     /// Whether the power is on (no failure after a number of writes armed).
@@ -120,6 +128,7 @@ impl BlockDevice for CrashDevice {
 
     fn write_block(&self, id: BlockId, data: &[u8]) -> CoreResult<()> {
         let mut state = self.state.lock().unwrap();
+        state.writes += 1;
         match &mut state.writes_left {
             Some(0) => return Err(std::io::Error::other("power lost").into()),
             Some(n) => *n -= 1,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use qsmm_types::BlockId;
 use qsmm_void::{BlockDevice, MemoryDevice};
-use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
+use qsmm_volume::{KdfCost, Medium, SnapshotMode, Volume};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -337,8 +337,8 @@ impl Op {
     }
 }
 
-/// Creates the volume of `level` above `below`, drawing passphrases until one does not collide
-/// with the blocks of the open volumes.
+/// Creates the volume of `level` above `below` (a root takes one of its passphrase's places
+/// that no open volume's root holds, so the first passphrase fits).
 fn create(
     medium: &Medium,
     mode: Mode,
@@ -346,16 +346,10 @@ fn create(
     size: u64,
     below: &[&Volume],
 ) -> Result<(Volume, String), String> {
-    for attempt in 0..64 {
-        let passphrase = format!("level {level} passphrase {attempt}");
-        match Volume::create_with_mode(medium, passphrase.as_bytes(), size, below, mode.snapshot())
-        {
-            Ok(volume) => return Ok((volume, passphrase)),
-            Err(Error::PassphraseCollision | Error::RootBlocksHeld) => {}
-            Err(e) => return Err(format!("create: {e}")),
-        }
-    }
-    Err("create: 64 passphrase collisions in a row".into())
+    let passphrase = format!("level {level} passphrase");
+    Volume::create_with_mode(medium, passphrase.as_bytes(), size, below, mode.snapshot())
+        .map(|volume| (volume, passphrase))
+        .map_err(|e| format!("create: {e}"))
 }
 
 /// Writes a third of the volume's sectors, in runs of up to 32.
