@@ -6,10 +6,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of the current time in whole seconds since the Unix epoch.
 ///
-/// Expiry is decided with this clock: a note expires when `now >= expires_at`.
+/// Expiry is decided with this clock on redb: a note expires when `now >= expires_at`. On
+/// PostgreSQL, which several instances share, expiry, the sweeper and the hour keys follow the
+/// database's clock instead, never an instance's, unless the clock is moved by hand
+/// ([`Clock::is_manual`]).
 pub trait Clock: fmt::Debug + Send + Sync + 'static {
     /// The current time in seconds since 1970-01-01T00:00:00Z.
     fn now_unix(&self) -> u64;
+
+    /// Whether this clock is moved by hand, as tests do. A manual clock also stands in for
+    /// PostgreSQL's clock, so that tests move time alike on both stores; any other clock is
+    /// the instance's own and PostgreSQL decides with its own. `false` unless overridden.
+    fn is_manual(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's clock.
@@ -78,6 +88,10 @@ impl Clock for ManualClock {
     fn now_unix(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
+
+    fn is_manual(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +113,6 @@ mod tests {
         assert_eq!(clock.now_unix(), u64::MAX);
         clock.set(7);
         assert_eq!(clock.now_unix(), 7);
+        assert!(clock.is_manual() && !SystemClock::new().is_manual());
     }
 }

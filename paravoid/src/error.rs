@@ -286,6 +286,25 @@ pub enum ConfigError {
     /// The store key file is not the one the database was first used with.
     #[error("the store key file differs from the one this database was used with")]
     StoreKeyMismatch,
+    /// The store key file already holds a rotation whose first hour has not passed.
+    #[error(
+        "the store key file holds a rotation still pending: rotate again after its first hour has passed"
+    )]
+    RotationPending,
+    /// The file a store key rotation would write already exists.
+    #[error("the new store key file {path} must not exist yet")]
+    RotationTarget {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Paravoid instances are connected to the database a store key rotation would change.
+    #[error(
+        "stop every paravoid instance before rotating the store key ({connected} still connected)"
+    )]
+    InstancesRunning {
+        /// How many of their connections are open.
+        connected: i64,
+    },
 }
 
 /// The JSON body of every error answer.

@@ -16,6 +16,7 @@ mod routes;
 mod server;
 mod state;
 mod store;
+mod store_key;
 mod sweeper;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
@@ -33,3 +34,4 @@ pub use routes::secrets::{
 pub use server::{HSTS, app, metrics_app, serve, serve_tls};
 pub use state::AppState;
 pub use store::{MAX_PASSPHRASE_ATTEMPTS, StoreUrl};
+pub use store_key::{Rotation, StoreKeyAction, StoreKeyCommand, rotate_store_key};

@@ -13,6 +13,12 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "store-key")
+    {
+        return store_key();
+    }
     let config = Config::parse();
     let wanted = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
@@ -27,6 +33,19 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("paravoid failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `paravoid store-key …`: store key maintenance, without serving.
+fn store_key() -> ExitCode {
+    let command =
+        paravoid::StoreKeyCommand::parse_from(std::env::args_os().skip(1).collect::<Vec<_>>());
+    match command.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("paravoid store-key: {err}");
             ExitCode::FAILURE
         }
     }

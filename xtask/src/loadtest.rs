@@ -1,6 +1,11 @@
 //! `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
-//! [--instances N] [--attack argon2 [--attackers A]]`: drives real paravoid servers over loopback
-//! HTTP and compares their throughput with the note scheme's crypto alone.
+//! [--instances N] [--mode published|e2e] [--attack argon2 [--attackers A]]`: drives real
+//! paravoid servers over loopback HTTP and compares their throughput with the note scheme's
+//! crypto alone and with a durable commit.
+//!
+//! `--mode e2e` drives the end-to-end API instead of the published one: create → peek → claim
+//! of notes sealed by the client ([`e2e`]), so the server runs no note crypto and the durable
+//! commit bound is the one to compare with.
 //!
 //! With `--store postgres` a throwaway PostgreSQL cluster (default durability: `fsync` and
 //! `synchronous_commit` on) is started in the temporary directory, `--instances` servers
@@ -31,7 +36,9 @@
 mod attack;
 mod bounds;
 mod drive;
+mod e2e;
 mod server;
+mod stages;
 
 use bounds::*;
 use drive::*;
@@ -81,9 +88,19 @@ enum Store {
     Postgres,
 }
 
+/// Which API the clients drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `/api/secrets`: the server seals and opens the notes.
+    Published,
+    /// `/api/e2e/notes`: the client seals and opens them ([`e2e`]).
+    EndToEnd,
+}
+
 /// Options of one load test.
 #[derive(Clone, Copy, Debug)]
 struct Options {
+    mode: Mode,
     clients: usize,
     seconds: u64,
     message_bytes: usize,
@@ -151,25 +168,37 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .as_ref()
                 .and_then(crate::postgres::Cluster::cpu_seconds)
         };
+        let metrics: Vec<SocketAddr> = servers.iter().map(|server| server.metrics).collect();
+        let counters_before = runtime.block_on(stages::read(&metrics))?;
         let cpu_before = cpu(&servers);
         let database_before = database_cpu();
         let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();
         let result = runtime.block_on(drive(&addrs, options, 0));
         let server_cpu = cpu(&servers).zip(cpu_before).map(|(a, b)| a - b);
         let database_after = database_cpu();
+        let counters_after = runtime.block_on(stages::read(&metrics))?;
         drop(servers);
         let (mut tally, _) = result?;
         tally.server_cpu = server_cpu;
         tally.database_cpu = database_after.zip(database_before).map(|(a, b)| a - b);
-        tally
+        (
+            tally,
+            stages::Counters::since(&counters_after, &counters_before),
+        )
     };
+    let (http, counters) = http;
     let crypto = crypto_bound(options)?;
     let commits = match &cluster {
         Some(cluster) => runtime.block_on(postgres_commit_latencies(&cluster.url()))?,
         None => commit_latencies(&db_dir.0.join("probe.redb"))?,
     };
+    let key_syncs = match &cluster {
+        Some(_) => Vec::new(),
+        None => stages::key_sync_latencies(&db_dir.0)?,
+    };
     drop(cluster);
     report(options, &http, crypto, &commits);
+    stages::report(&http, &counters, &key_syncs);
     if http.failures > 0 {
         return Err(format!(
             "{} request(s) failed or revealed the wrong message",
@@ -206,6 +235,7 @@ fn http_phase(
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
+        mode: Mode::Published,
         clients: DEFAULT_CLIENTS,
         seconds: DEFAULT_SECONDS,
         message_bytes: DEFAULT_MESSAGE_BYTES,
@@ -235,6 +265,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 };
             }
             "--instances" => options.instances = number(&value("--instances")?, 1, MAX_INSTANCES)?,
+            "--mode" => {
+                options.mode = match value("--mode")?.as_str() {
+                    "published" => Mode::Published,
+                    "e2e" => Mode::EndToEnd,
+                    other => return Err(format!("unknown mode `{other}` (published or e2e)")),
+                };
+            }
             "--attack" => match value("--attack")?.as_str() {
                 "argon2" => {
                     options.attackers = Some(attack::DEFAULT_ATTACKERS);
@@ -251,6 +288,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
         return Err(
             "several --instances need --store postgres (a redb file has one writer)".into(),
         );
+    }
+    if options.mode == Mode::EndToEnd && (options.attackers.is_some() || attackers.is_some()) {
+        return Err("--attack runs in the published mode only".into());
     }
     if options.store == Store::Postgres && (options.attackers.is_some() || attackers.is_some()) {
         return Err("--attack runs on redb only".into());
@@ -283,13 +323,17 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
         Store::Redb => "redb",
         Store::Postgres => "PostgreSQL",
     };
+    let (api, last) = match options.mode {
+        Mode::Published => ("the published API", "reveal"),
+        Mode::EndToEnd => ("the end-to-end API", "claim"),
+    };
     println!(
-        "\nparavoid load test: {} clients, {} s, {}-byte messages, loopback HTTP/1.1, {} \
-         instance(s) on {store}",
+        "\nparavoid load test of {api}: {} clients, {} s, {}-byte messages, loopback HTTP/1.1, \
+         {} instance(s) on {store}",
         options.clients, options.seconds, options.message_bytes, options.instances
     );
     println!(
-        "  completed create → peek → reveal rounds: {} in {:.2} s = {rate:.1} pairs/s",
+        "  completed create → peek → {last} rounds: {} in {:.2} s = {rate:.1} pairs/s",
         http.pairs,
         http.elapsed.as_secs_f64()
     );
@@ -309,7 +353,7 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
         samples.sort_unstable();
         println!(
             "  | {} | {} | {} | {} | {} | {} |",
-            endpoint.label(),
+            endpoint.label(options.mode),
             samples.len(),
             millis(quantile(&samples, 0.50)),
             millis(quantile(&samples, 0.95)),
@@ -364,16 +408,17 @@ fn report(options: Options, http: &Tally, crypto: f64, commits: &[Duration]) {
         millis(quantile(commits, 0.99)),
     );
     if mean > Duration::ZERO {
+        let bound = 1.0 / (2.0 * mean.as_secs_f64());
         println!(
-            "  bound for one commit per create and per reveal, one writer (from the mean): \
-             {:.1} pairs/s{}",
-            1.0 / (2.0 * mean.as_secs_f64()),
+            "  bound for one commit per create and per {last}, one writer (from the mean): \
+             {bound:.1} pairs/s{}",
             if options.store == Store::Postgres {
                 " per connection (PostgreSQL flushes concurrent commits together)"
             } else {
                 ""
             }
         );
+        println!("  paravoid / durable-commit bound: {:.2}×", rate / bound);
     }
 }
 
@@ -417,6 +462,10 @@ mod tests {
         assert!(parse(&args("--clients")).is_err());
         assert!(parse(&args("--clients x")).is_err());
         assert!(parse(&args("--bogus 1")).is_err());
+        assert_eq!(parse(&[]).unwrap().mode, Mode::Published);
+        assert_eq!(parse(&args("--mode e2e")).unwrap().mode, Mode::EndToEnd);
+        assert!(parse(&args("--mode browser")).is_err());
+        assert!(parse(&args("--mode e2e --attack argon2")).is_err());
         let o = parse(&args("--store postgres --instances 3")).unwrap();
         assert_eq!((o.store, o.instances), (Store::Postgres, 3));
         assert_eq!(parse(&[]).unwrap().store, Store::Redb);

@@ -53,6 +53,8 @@
 //! several instances never wait for each other nor delete the same row twice, and a note that a
 //! reveal holds is left to that reveal.
 //!
+//! Expiry, the sweeper and the store key's hour follow the database's clock ([`db_clock`]).
+//!
 //! Durability, outages and the synchronous callers: see [`schema`].
 
 use std::path::Path;
@@ -76,13 +78,16 @@ use crate::error::ConfigError;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
+mod db_clock;
 mod epoch_keys;
 mod requests;
+pub(crate) mod rotation;
 mod row;
 mod schema;
 #[cfg(test)]
 mod tests;
 
+use db_clock::{DbClock, NOW_SQL};
 use epoch_keys::{EpochKeys, epoch_of};
 use row::{apply, delete_row};
 use schema::{
@@ -102,7 +107,8 @@ pub(crate) struct PgStore {
     keys: Arc<Mutex<EpochKeys>>,
     /// Most notes stored at once, over every instance (0: no limit).
     max_notes: u64,
-    clock: Arc<dyn Clock>,
+    /// The database's clock (a manual one in tests), never this instance's ([`db_clock`]).
+    clock: DbClock,
     metrics: Arc<Metrics>,
 }
 
@@ -122,13 +128,15 @@ struct Record {
 const RECORD_COLUMNS: &str =
     "expires_at, failed_attempts, end_to_end, key_epoch, sealed, row_mac, passphrase_required";
 
-/// A transaction holding a live note's row lock, with the note decrypted.
-type Locked<'a> = Option<(Transaction<'a>, Record)>;
+/// A transaction holding a live note's row lock, with the note decrypted and the database's
+/// time of the lock.
+type Locked<'a> = Option<(Transaction<'a>, Record, u64)>;
 
 impl PgStore {
     /// Prepares a pool of connections to the database at `url`, applies the missing migrations,
-    /// opens the store key file `key_file` (advancing it to the current epoch) and checks that
-    /// it matches the other instances'.
+    /// opens the store key file `key_file` (advancing it to the database clock's epoch) and
+    /// checks that it matches the other instances'. `clock` is used only if it is moved by hand
+    /// ([`Clock::is_manual`]); otherwise the database's clock decides ([`db_clock`]).
     ///
     /// `url` is anything `tokio_postgres::Config` parses: a URL
     /// (`postgres://user:password@host:5432/db`, `postgresql:///db?host=/run/postgresql` for a
@@ -159,12 +167,13 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("paravoid");
         }
-        let keys = EpochKeys::open(key_file, clock.now_unix())?;
-        let fingerprint = keys.fingerprint();
-        on_own_runtime(async {
+        let clock = DbClock::new(clock);
+        let keys = on_own_runtime(async {
             let mut client = connect(&config).await?;
             migrate(&mut client).await?;
-            check_fingerprint(&client, fingerprint).await
+            let keys = EpochKeys::open(key_file, clock.read(&client).await?)?;
+            check_fingerprint(&client, &keys).await?;
+            Ok(keys)
         })?;
         let manager = Manager::from_config(
             config.clone(),
@@ -209,29 +218,32 @@ impl PgStore {
         passphrase_required: bool,
         end_to_end: bool,
     ) -> Result<u64> {
-        let expires_at = policy::expires_at(self.clock.now_unix(), ttl_secs);
+        let client = self.pool.get().await?;
+        let db_now = if self.max_notes > 0 {
+            // Counted over every instance; creates racing on several instances can pass the
+            // cap together, by at most the creates in flight.
+            let full = client
+                .prepare_cached(&format!(
+                    "SELECT {NOW_SQL}, count(*) >= $1 FROM paravoid_notes"
+                ))
+                .await?;
+            let max = i64::try_from(self.max_notes).unwrap_or(i64::MAX);
+            let row = client.query_one(&full, &[&max]).await?;
+            if row.try_get::<_, bool>(1)? {
+                return Err(Error::StoreFull);
+            }
+            row.try_get(0)?
+        } else {
+            let now = client.prepare_cached(&format!("SELECT {NOW_SQL}")).await?;
+            client.query_one(&now, &[]).await?.try_get(0)?
+        };
+        let expires_at = policy::expires_at(self.clock.now(db_now)?, ttl_secs);
         let epoch = epoch_of(expires_at);
         let key = self.epoch_key(epoch)?.ok_or(Error::EpochEnded)?;
         let clear = row::clear_fields(expires_at, passphrase_required, end_to_end);
         let binding = row::binding(id, epoch, end_to_end, Some(&clear));
         let sealed = envelope::seal(&key, &binding, plaintext)?;
         let mac = row::row_mac(&row::mac_key(&key), id, 0, epoch, expires_at);
-        let client = self.pool.get().await?;
-        if self.max_notes > 0 {
-            // Counted over every instance; creates racing on several instances can pass the
-            // cap together, by at most the creates in flight.
-            let full = client
-                .prepare_cached("SELECT count(*) >= $1 FROM paravoid_notes")
-                .await?;
-            let max = i64::try_from(self.max_notes).unwrap_or(i64::MAX);
-            if client
-                .query_one(&full, &[&max])
-                .await?
-                .try_get::<_, bool>(0)?
-            {
-                return Err(Error::StoreFull);
-            }
-        }
         let insert = client
             .prepare_cached(
                 "INSERT INTO paravoid_notes \
@@ -321,14 +333,15 @@ impl PgStore {
         }))
     }
 
-    /// Deletes the note if it has expired at `expires_at`; returns whether it had.
+    /// Deletes the note if it has expired at `expires_at` by the database's time `now`;
+    /// returns whether it had.
     async fn delete_if_expired(
         &self,
         client: &deadpool_postgres::Client,
         id: Uuid,
         expires_at: u64,
+        now: u64,
     ) -> Result<bool> {
-        let now = self.clock.now_unix();
         if !policy::is_expired(now, expires_at) {
             return Ok(false);
         }
@@ -340,19 +353,21 @@ impl PgStore {
         Ok(true)
     }
 
-    /// Locks the note's row in `txn` and decrypts it. A row whose key is shredded (expired by
-    /// this instance's key file) is deleted and committed, and reported as `None`.
+    /// Locks the note's row in `txn` and decrypts it. A row that has expired by the
+    /// database's clock, or whose key is shredded, is deleted and committed, and reported as
+    /// `None`.
     async fn lock_record<'a>(&self, txn: Transaction<'a>, id: Uuid) -> Result<Locked<'a>> {
         let select = txn
             .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM paravoid_notes WHERE id = $1 FOR UPDATE"
+                "SELECT {RECORD_COLUMNS}, {NOW_SQL} FROM paravoid_notes WHERE id = $1 FOR UPDATE"
             ))
             .await?;
         let Some(row) = txn.query_opt(&select, &[&id]).await? else {
             return Ok(None);
         };
+        let now = self.clock.now(row.try_get(7)?)?;
         let expires_at = from_db_time(row.try_get(0)?)?;
-        let record = if policy::is_expired(self.clock.now_unix(), expires_at) {
+        let record = if policy::is_expired(now, expires_at) {
             None
         } else {
             match self.record_from_row(id, &row) {
@@ -372,7 +387,7 @@ impl PgStore {
             self.metrics.note_expired(1);
             return Ok(None);
         };
-        Ok(Some((txn, record)))
+        Ok(Some((txn, record, now)))
     }
 
     /// Applies a refusal's effect, commits, and returns its error.
@@ -400,10 +415,9 @@ impl PgStore {
     async fn claim_in_task(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
         let mut client = self.pool.get().await?;
         let txn = client.transaction().await?;
-        let Some((txn, record)) = self.lock_record(txn, id).await? else {
+        let Some((txn, record, now)) = self.lock_record(txn, id).await? else {
             return Err(Error::NotFound);
         };
-        let now = self.clock.now_unix();
         let decided = policy::admit(now, &record.state, true).and_then(|()| {
             let hashes = record.claim.as_ref().ok_or(Refusal {
                 effect: Effect::Keep,
@@ -431,11 +445,11 @@ impl PgStore {
     ) -> Result<RevealStep> {
         let mut client = self.pool.get().await?;
         let txn = client.transaction().await?;
-        let Some((txn, record)) = self.lock_record(txn, id).await? else {
+        let Some((txn, record, now)) = self.lock_record(txn, id).await? else {
             return Err(Error::NotFound);
         };
         let state = record.state;
-        if let Err(refusal) = policy::admit(self.clock.now_unix(), &state, false) {
+        if let Err(refusal) = policy::admit(now, &state, false) {
             return Err(self.refuse(txn, &record, id, refusal).await);
         }
         let Record {
@@ -514,16 +528,17 @@ impl NoteStore for PgStore {
     async fn peek(&self, id: Uuid) -> Result<Option<NoteSummary>> {
         let client = self.pool.get().await?;
         let select = client
-            .prepare_cached(
-                "SELECT expires_at, passphrase_required, end_to_end FROM paravoid_notes \
-                 WHERE id = $1",
-            )
+            .prepare_cached(&format!(
+                "SELECT expires_at, passphrase_required, end_to_end, {NOW_SQL} \
+                 FROM paravoid_notes WHERE id = $1"
+            ))
             .await?;
         let Some(row) = client.query_opt(&select, &[&id]).await? else {
             return Ok(None);
         };
         let expires_at = from_db_time(row.try_get(0)?)?;
-        if self.delete_if_expired(&client, id, expires_at).await? {
+        let now = self.clock.now(row.try_get(3)?)?;
+        if self.delete_if_expired(&client, id, expires_at, now).await? {
             return Ok(None);
         }
         Ok(Some(NoteSummary {
@@ -566,16 +581,19 @@ impl NoteStore for PgStore {
         tokio::spawn(async move {
             let client = store.pool.get().await?;
             let delete = client
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "DELETE FROM paravoid_notes WHERE id = $1 AND NOT end_to_end \
-                     RETURNING expires_at",
-                )
+                     RETURNING expires_at, {NOW_SQL}"
+                ))
                 .await?;
-            let found = match client.query_opt(&delete, &[&id]).await? {
-                Some(row) => Some(from_db_time(row.try_get(0)?)?),
-                None => None,
+            let (found, now) = match client.query_opt(&delete, &[&id]).await? {
+                Some(row) => (
+                    Some(from_db_time(row.try_get(0)?)?),
+                    store.clock.now(row.try_get(1)?)?,
+                ),
+                None => (None, 0),
             };
-            policy::finish(store.clock.now_unix(), found, attempt, opened)
+            policy::finish(now, found, attempt, opened)
         })
         .await
         .map_err(|_| Error::Internal("the reveal task failed"))?
@@ -599,14 +617,17 @@ impl NoteStore for PgStore {
         let client = self.pool.get().await?;
         let select = client
             .prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM paravoid_notes WHERE id = $1"
+                "SELECT {RECORD_COLUMNS}, {NOW_SQL} FROM paravoid_notes WHERE id = $1"
             ))
             .await?;
         let Some(row) = client.query_opt(&select, &[&id]).await? else {
             return Ok(None);
         };
         let expires_at = from_db_time(row.try_get(0)?)?;
-        if self.delete_if_expired(&client, id, expires_at).await? || !row.try_get::<_, bool>(2)? {
+        let now = self.clock.now(row.try_get(7)?)?;
+        if self.delete_if_expired(&client, id, expires_at, now).await?
+            || !row.try_get::<_, bool>(2)?
+        {
             return Ok(None);
         }
         let Some(record) = self.record_from_row(id, &row)? else {
@@ -627,11 +648,14 @@ impl NoteStore for PgStore {
             .map_err(|_| Error::Internal("the claim task failed"))?
     }
 
-    /// Advances the store key past the epochs that have ended (shredding their notes in every
-    /// copy of the database), then deletes every note that has expired. Safe to run on every
-    /// instance at once: rows another transaction holds are skipped.
+    /// Reads the database's clock, advances the store key past the epochs that have ended by it
+    /// (shredding their notes in every copy of the database), then deletes every note that has
+    /// expired by it. Safe to run on every instance at once: rows another transaction holds are
+    /// skipped.
     async fn sweep(&self) -> Result<u64> {
-        let now_unix = self.clock.now_unix();
+        let client = self.pool.get().await?;
+        let connection: &tokio_postgres::Client = &client;
+        let now_unix = self.clock.read(connection).await?;
         let keys = self.keys.clone();
         crate::blocking::blocking(move || {
             keys.lock()
@@ -640,7 +664,6 @@ impl NoteStore for PgStore {
         })
         .await?;
         let now = to_db_time(now_unix)?;
-        let client = self.pool.get().await?;
         let delete = client
             .prepare_cached(
                 "DELETE FROM paravoid_notes WHERE id IN (\

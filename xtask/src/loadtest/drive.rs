@@ -20,11 +20,15 @@ pub(super) enum Endpoint {
 impl Endpoint {
     pub(super) const ALL: [Self; 3] = [Self::Create, Self::Peek, Self::Reveal];
 
-    pub(super) const fn label(self) -> &'static str {
-        match self {
-            Self::Create => "create  POST /api/secrets",
-            Self::Peek => "peek    GET  /api/secrets/{id}",
-            Self::Reveal => "reveal  POST /api/secrets/{id}/reveal",
+    /// The endpoint's label in `mode` (the last step is a claim in end-to-end mode).
+    pub(super) const fn label(self, mode: Mode) -> &'static str {
+        match (mode, self) {
+            (Mode::Published, Self::Create) => "create  POST /api/secrets",
+            (Mode::Published, Self::Peek) => "peek    GET  /api/secrets/{id}",
+            (Mode::Published, Self::Reveal) => "reveal  POST /api/secrets/{id}/reveal",
+            (Mode::EndToEnd, Self::Create) => "create  POST /api/e2e/notes",
+            (Mode::EndToEnd, Self::Peek) => "peek    GET  /api/e2e/notes/{id}",
+            (Mode::EndToEnd, Self::Reveal) => "claim   POST /api/e2e/notes/{id}/claim",
         }
     }
 
@@ -110,9 +114,17 @@ pub(super) async fn drive(
         // Let the attack reach its steady state before the clients are measured.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // End-to-end notes are sealed before the clock starts: that is the browser's work.
+    let mut notes = Vec::with_capacity(options.clients);
+    for index in 0..options.clients {
+        notes.push(match options.mode {
+            Mode::Published => None,
+            Mode::EndToEnd => Some(e2e::prepare(&message_for(index, 0, options.message_bytes))?),
+        });
+    }
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(options.clients);
-    for index in 0..options.clients {
+    for (index, note) in notes.into_iter().enumerate() {
         let client = client.clone();
         let base = bases
             .get(index % bases.len().max(1))
@@ -120,7 +132,10 @@ pub(super) async fn drive(
             .ok_or("no server to drive")?;
         let stop = Arc::clone(&stop);
         tasks.push(tokio::spawn(async move {
-            client_loop(&client, &base, &stop, index, options.message_bytes).await
+            match note {
+                Some(note) => e2e_loop(&client, &base, &stop, &note).await,
+                None => client_loop(&client, &base, &stop, index, options.message_bytes).await,
+            }
         }));
     }
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
@@ -161,6 +176,25 @@ pub(super) async fn client_loop(
     while !stop.load(Ordering::Relaxed) && round < MAX_ROUNDS_PER_CLIENT {
         let message = message_for(index, round, message_bytes);
         match one_round(client, base, &message, round, &mut tally).await {
+            Ok(()) => tally.pairs += 1,
+            Err(e) => tally.fail(e),
+        }
+        round += 1;
+    }
+    tally
+}
+
+/// One end-to-end client: create → peek → claim of its sealed note until told to stop.
+async fn e2e_loop(
+    client: &reqwest::Client,
+    base: &str,
+    stop: &AtomicBool,
+    note: &e2e::E2eNote,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut round: u64 = 0;
+    while !stop.load(Ordering::Relaxed) && round < MAX_ROUNDS_PER_CLIENT {
+        match e2e::one_round(client, base, note, &mut tally).await {
             Ok(()) => tally.pairs += 1,
             Err(e) => tally.fail(e),
         }
@@ -251,7 +285,7 @@ where
     let response = request.await;
     // The latency ends when the response head arrives; bodies are a few hundred bytes.
     let latency = start.elapsed();
-    let response = response.map_err(|e| format!("{}: {e}", endpoint.label()))?;
+    let response = response.map_err(|e| format!("{endpoint:?} request: {e}"))?;
     if let Some(samples) = tally.latencies.get_mut(endpoint.index()) {
         samples.push(latency);
     }

@@ -73,14 +73,19 @@ pub(super) fn store_secret() -> Result<[u8; 32], String> {
 pub(super) struct Server {
     pub(super) child: Child,
     pub(super) addr: SocketAddr,
+    /// Where it serves `/metrics`.
+    pub(super) metrics: SocketAddr,
 }
 
 impl Server {
     pub(super) fn start(binary: &Path, store_args: &[String]) -> Result<Self, String> {
         let addr = free_port()?;
+        let metrics = free_port()?;
         let child = Command::new(binary)
             .arg("--bind")
             .arg(addr.to_string())
+            .arg("--metrics-bind")
+            .arg(metrics.to_string())
             .args(store_args)
             // Every client is 127.0.0.1: per-client rate limits would measure themselves.
             .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
@@ -91,7 +96,11 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let mut server = Self { child, addr };
+        let mut server = Self {
+            child,
+            addr,
+            metrics,
+        };
         server.wait_healthy()?;
         Ok(server)
     }

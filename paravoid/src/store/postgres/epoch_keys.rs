@@ -13,7 +13,7 @@
 //! chain key `c_e` of one epoch `e`; the next one is `c_{e+1} = SHA-256(NEXT_LABEL ‖ c_e)`, so
 //! the file opens every epoch from `e` on and none before it. A note expiring at `t` is sealed
 //! (AES-256-GCM, the shared envelope `store::envelope`) under `k_h = SHA-256(SEAL_LABEL ‖ c_h)` with
-//! `h = epoch_of(t)`. Once the clock passes `(h + 1) × EPOCH_SECS + GRACE_SECS`, every instance
+//! `h = epoch_of(t)`. Once the database's clock passes `(h + 1) × EPOCH_SECS + GRACE_SECS`, every instance
 //! advances its file past `h` (overwritten in place and synced, as the redb key slots are):
 //! from then on no copy of the database — dead tuples, WAL, archives, dumps, backups, replicas —
 //! opens a note of epoch `h`, with or without its link.
@@ -35,6 +35,23 @@
 //!
 //! A file of exactly 32 bytes is a fresh secret: the chain key of epoch 0 (`head -c 32
 //! /dev/urandom`); it is rewritten in the layout above at the first start.
+//!
+//! # Rotation
+//!
+//! One leaked copy of the file derives the key of every later epoch. [`EpochKeys::rotate`]
+//! (run by `paravoid store-key rotate`, `store_key`) starts a new, random chain `n_E` at the next
+//! epoch `E`: from `E` on every key comes from `n_E`, which nothing in the old file derives;
+//! epochs before `E` keep the old chain. The file then holds both:
+//!
+//! | offset | length | content |
+//! |---|---|---|
+//! | 0 | 8 | epoch `e`, little-endian `u64` |
+//! | 8 | 32 | chain key `c_e` (epochs `e` to `E - 1`) |
+//! | 40 | 8 | epoch `E`, little-endian `u64` |
+//! | 48 | 32 | chain key `n_E` (epochs from `E` on) |
+//!
+//! Once the clock passes `E` (and the grace period), advancing drops the old chain and the file
+//! is back to 40 bytes: nothing of the old secret is left in it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -72,6 +89,9 @@ const CHECK_PERIOD: u64 = 24 * 365;
 /// Length of the file once written: epoch and chain key.
 const FILE_LEN: usize = 8 + SLOT_LEN;
 
+/// Length of the file while a rotation is pending: the old chain, then the new one.
+const ROTATING_LEN: usize = 2 * FILE_LEN;
+
 /// The epoch that Unix time `unix` falls in (0 before [`ORIGIN`]).
 pub(crate) const fn epoch_of(unix: u64) -> u64 {
     unix.saturating_sub(ORIGIN) / EPOCH_SECS
@@ -88,14 +108,27 @@ pub(crate) struct EpochKeys {
     path: PathBuf,
     epoch: u64,
     chain: Zeroizing<[u8; SLOT_LEN]>,
+    /// A rotation not yet reached: its first epoch and the new chain's key there.
+    next: Option<(u64, Zeroizing<[u8; SLOT_LEN]>)>,
 }
 
 impl std::fmt::Debug for EpochKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EpochKeys")
             .field("epoch", &self.epoch)
+            .field("rotation", &self.next.as_ref().map(|(from, _)| *from))
             .finish_non_exhaustive()
     }
+}
+
+/// Reads a little-endian epoch.
+fn epoch_at(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// Reads a chain key.
+fn chain_at(bytes: &[u8]) -> Option<Zeroizing<[u8; SLOT_LEN]>> {
+    Some(Zeroizing::new(bytes.get(..SLOT_LEN)?.try_into().ok()?))
 }
 
 impl EpochKeys {
@@ -103,8 +136,8 @@ impl EpochKeys {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] if the file is missing or is neither 32 nor 40 bytes long, or a storage
-    /// error if it cannot be rewritten.
+    /// [`Error::Config`] if the file is missing or is not 32, 40 or 80 bytes long, or a
+    /// storage error if it cannot be rewritten.
     pub(crate) fn open(path: &Path, now: u64) -> Result<Self> {
         let unreadable = || {
             Error::Config(ConfigError::StoreKeyFile {
@@ -118,21 +151,30 @@ impl EpochKeys {
             .map_err(|_| unreadable())?;
         let mut bytes = Zeroizing::new(Vec::new());
         file.read_to_end(&mut bytes).map_err(|_| unreadable())?;
-        let (epoch, chain) = match bytes.len() {
-            SLOT_LEN => (0, bytes.as_slice()),
-            FILE_LEN => {
-                let (epoch, chain) = bytes.split_at(8);
-                let epoch: [u8; 8] = epoch.try_into().map_err(|_| unreadable())?;
-                (u64::from_le_bytes(epoch), chain)
+        let (epoch, chain, next) = match bytes.len() {
+            SLOT_LEN => (Some(0), chain_at(&bytes), None),
+            FILE_LEN => (epoch_at(&bytes), chain_at(&bytes[8..]), None),
+            ROTATING_LEN => {
+                let from = epoch_at(&bytes[FILE_LEN..]).ok_or_else(unreadable)?;
+                let next = chain_at(&bytes[FILE_LEN + 8..]).ok_or_else(unreadable)?;
+                (epoch_at(&bytes), chain_at(&bytes[8..]), Some((from, next)))
             }
             _ => return Err(unreadable()),
         };
         let mut keys = Self {
             file,
             path: path.to_owned(),
-            epoch,
-            chain: Zeroizing::new(chain.try_into().map_err(|_| unreadable())?),
+            epoch: epoch.ok_or_else(unreadable)?,
+            chain: chain.ok_or_else(unreadable)?,
+            next,
         };
+        if keys
+            .next
+            .as_ref()
+            .is_some_and(|(from, _)| *from <= keys.epoch)
+        {
+            return Err(unreadable());
+        }
         if bytes.len() == SLOT_LEN {
             keys.write()?;
         }
@@ -157,44 +199,111 @@ impl EpochKeys {
         if target <= self.epoch {
             return Ok(false);
         }
-        self.chain = chain_after(&self.chain, target - self.epoch);
+        self.chain = match self.next.take() {
+            Some((from, next)) if target >= from => chain_after(&next, target - from),
+            pending => {
+                self.next = pending;
+                chain_after(&self.chain, target - self.epoch)
+            }
+        };
         self.epoch = target;
         self.write()?;
         tracing::info!(epoch = target, "advanced the store key");
         Ok(true)
     }
 
-    /// The sealing key of `epoch`, or `None` if it has been shredded.
-    pub(crate) fn key(&self, epoch: u64) -> Option<RecordKey> {
-        let steps = epoch.checked_sub(self.epoch)?;
-        Some(seal_key(&chain_after(&self.chain, steps)))
+    /// The chain key of `epoch` (from the new chain from a pending rotation's first epoch on),
+    /// or `None` if it has been shredded.
+    fn chain_of(&self, epoch: u64) -> Option<Zeroizing<[u8; SLOT_LEN]>> {
+        match &self.next {
+            Some((from, next)) if epoch >= *from => Some(chain_after(next, epoch - from)),
+            _ => Some(chain_after(&self.chain, epoch.checked_sub(self.epoch)?)),
+        }
     }
 
-    /// The fingerprint epoch at or after the one held, and its fingerprint (one-way: it opens
-    /// nothing).
+    /// The sealing key of `epoch`, or `None` if it has been shredded.
+    pub(crate) fn key(&self, epoch: u64) -> Option<RecordKey> {
+        Some(seal_key(&*self.chain_of(epoch)?))
+    }
+
+    /// The fingerprint epoch at or after the ones held (after a pending rotation's first
+    /// epoch), and its fingerprint.
     pub(crate) fn fingerprint(&self) -> (u64, [u8; 32]) {
-        let check = self
-            .epoch
-            .div_ceil(CHECK_PERIOD)
-            .saturating_mul(CHECK_PERIOD);
-        let chain = chain_after(&self.chain, check - self.epoch);
+        let newest = self.next.as_ref().map_or(self.epoch, |(from, _)| *from);
+        let check = newest.div_ceil(CHECK_PERIOD).saturating_mul(CHECK_PERIOD);
+        (check, self.fingerprint_at(check).unwrap_or([0; 32]))
+    }
+
+    /// The fingerprint of the chain key of `epoch` (one-way: it opens nothing), or `None` if
+    /// that key has been shredded.
+    pub(crate) fn fingerprint_at(&self, epoch: u64) -> Option<[u8; 32]> {
+        let chain = self.chain_of(epoch)?;
         let digest = Sha256::new()
             .chain_update(CHECK_LABEL)
             .chain_update(chain.as_slice())
             .finalize();
-        (check, digest.into())
+        Some(digest.into())
     }
 
-    /// Overwrites the file with the epoch and chain key held, and syncs it.
+    /// Starts a new random chain at epoch `from`: every key from `from` on comes from it,
+    /// earlier ones from the chain held. Writes the file at `out` (which must not exist; the
+    /// file this was opened from is left as it was) and returns the keys it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::RotationPending`] if a rotation is already pending,
+    /// [`ConfigError::RotationTarget`] if `out` exists or `from` is not after the epoch held,
+    /// a storage error if `out` cannot be written.
+    pub(crate) fn rotate(&self, from: u64, out: &Path) -> Result<Self> {
+        if self.next.is_some() {
+            return Err(ConfigError::RotationPending.into());
+        }
+        let target = || {
+            Error::Config(ConfigError::RotationTarget {
+                path: out.to_owned(),
+            })
+        };
+        if from <= self.epoch {
+            return Err(target());
+        }
+        let mut next = Zeroizing::new([0u8; SLOT_LEN]);
+        getrandom::fill(next.as_mut_slice()).map_err(|_| Error::Internal("no randomness"))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .map_err(|_| target())?;
+        let mut rotated = Self {
+            file,
+            path: out.to_owned(),
+            epoch: self.epoch,
+            chain: self.chain.clone(),
+            next: Some((from, next)),
+        };
+        rotated.write()?;
+        Ok(rotated)
+    }
+
+    /// Overwrites the file with the epoch and chain key held (and a pending rotation's), and
+    /// syncs it.
     fn write(&mut self) -> Result<()> {
-        let mut bytes = Zeroizing::new([0u8; FILE_LEN]);
+        let mut bytes = Zeroizing::new([0u8; ROTATING_LEN]);
         bytes[..8].copy_from_slice(&self.epoch.to_le_bytes());
-        bytes[8..].copy_from_slice(self.chain.as_slice());
+        bytes[8..FILE_LEN].copy_from_slice(self.chain.as_slice());
+        let len = match &self.next {
+            Some((from, next)) => {
+                bytes[FILE_LEN..FILE_LEN + 8].copy_from_slice(&from.to_le_bytes());
+                bytes[FILE_LEN + 8..].copy_from_slice(next.as_slice());
+                ROTATING_LEN
+            }
+            None => FILE_LEN,
+        };
         let written = self
             .file
             .seek(SeekFrom::Start(0))
-            .and_then(|_| self.file.write_all(bytes.as_slice()))
-            .and_then(|()| self.file.set_len(FILE_LEN as u64))
+            .and_then(|_| self.file.write_all(&bytes[..len]))
+            .and_then(|()| self.file.set_len(len as u64))
             .and_then(|()| self.file.sync_data());
         written.map_err(|err| {
             tracing::error!(path = %self.path.display(), error = %err, "store key file error");
@@ -302,5 +411,74 @@ mod tests {
             Err(Error::Config(_))
         ));
         assert!(!format!("{a:?}").contains("chain"));
+    }
+
+    #[test]
+    fn a_rotation_starts_an_independent_chain_and_leaves_the_file_after_its_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = ORIGIN + 10 * EPOCH_SECS + GRACE_SECS;
+        let old = EpochKeys::open(&secret_file(dir.path(), "old"), now).unwrap();
+        let out = dir.path().join("new");
+        let mut new = old.rotate(11, &out).unwrap();
+        let file = std::fs::read(&out).unwrap();
+        assert_eq!(file.len(), ROTATING_LEN);
+        assert_eq!(&file[..8], &10u64.to_le_bytes());
+        assert_eq!(&file[FILE_LEN..FILE_LEN + 8], &11u64.to_le_bytes());
+        let binding = Binding::new(b"t", 1, 10);
+        let sealed = |keys: &EpochKeys, epoch| {
+            envelope::seal(&keys.key(epoch).unwrap(), &binding, b"x").unwrap()
+        };
+        let opens = |keys: &EpochKeys, epoch, sealed: &[u8]| {
+            keys.key(epoch)
+                .is_some_and(|key| envelope::open(&key, &binding, sealed).is_ok())
+        };
+        // The hour before the rotation keeps the old chain; later hours the old file cannot
+        // derive, and the new file's fingerprint is not the old one's.
+        assert!(opens(&new, 10, &sealed(&old, 10)));
+        for epoch in [11, 12, 500] {
+            assert!(!opens(&old, epoch, &sealed(&new, epoch)), "epoch {epoch}");
+            assert!(opens(&new, epoch, &sealed(&new, epoch)));
+        }
+        assert_ne!(old.fingerprint().1, new.fingerprint().1);
+        assert_eq!(new.fingerprint_at(10), old.fingerprint_at(10));
+        assert_ne!(new.fingerprint_at(11), old.fingerprint_at(11));
+        // Rotating twice before the first takes effect, onto an existing file, or from an epoch
+        // already held, is refused.
+        assert!(matches!(
+            new.rotate(12, &dir.path().join("twice")),
+            Err(Error::Config(ConfigError::RotationPending))
+        ));
+        assert!(matches!(
+            old.rotate(11, &out),
+            Err(Error::Config(ConfigError::RotationTarget { .. }))
+        ));
+        assert!(matches!(
+            old.rotate(10, &dir.path().join("past")),
+            Err(Error::Config(ConfigError::RotationTarget { .. }))
+        ));
+        // Reopened, the rotation is still there; once its first hour has passed the old chain
+        // is gone from the file.
+        let sealed_12 = sealed(&new, 12);
+        let reopened = EpochKeys::open(&out, now).unwrap();
+        assert!(opens(&reopened, 12, &sealed_12));
+        assert!(new.advance(ORIGIN + 11 * EPOCH_SECS + GRACE_SECS).unwrap());
+        let file = std::fs::read(&out).unwrap();
+        assert_eq!(file.len(), FILE_LEN);
+        assert_eq!(&file[..8], &11u64.to_le_bytes());
+        assert!(
+            !file
+                .windows(32)
+                .any(|window| window == old.chain.as_slice())
+        );
+        assert!(opens(&new, 12, &sealed_12));
+        // A rotation that does not start after the file's epoch, or a cut file, is refused.
+        let mut bad = file.clone();
+        bad.extend_from_slice(&11u64.to_le_bytes());
+        bad.extend_from_slice(&[9; 32]);
+        for bytes in [&bad[..], &bad[..ROTATING_LEN - 1], &file[..FILE_LEN - 1]] {
+            let path = dir.path().join("bad");
+            std::fs::write(&path, bytes).unwrap();
+            assert!(matches!(EpochKeys::open(&path, now), Err(Error::Config(_))));
+        }
     }
 }

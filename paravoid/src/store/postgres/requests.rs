@@ -7,6 +7,7 @@
 use qsmm_shield::note::StoredNote;
 use uuid::Uuid;
 
+use super::db_clock::NOW_SQL;
 use super::epoch_keys::epoch_of;
 use super::schema::{from_db_time, to_db_time};
 use super::{PgStore, row};
@@ -23,8 +24,9 @@ const SWEEP_BATCH: i64 = 1024;
 
 impl RequestStore for PgStore {
     async fn insert_request(&self, id: Uuid, ttl_secs: u64, request: RequestRecord) -> Result<u64> {
-        let expires_at = policy::expires_at(self.clock.now_unix(), ttl_secs);
         let client = self.pool.get().await?;
+        let connection: &tokio_postgres::Client = &client;
+        let expires_at = policy::expires_at(self.clock.read(connection).await?, ttl_secs);
         if self.max_notes > 0 {
             let full = client
                 .prepare_cached("SELECT count(*) >= $1 FROM paravoid_requests")
@@ -64,7 +66,9 @@ impl RequestStore for PgStore {
     async fn peek_request(&self, id: Uuid) -> Result<Option<RequestSummary>> {
         let client = self.pool.get().await?;
         let select = client
-            .prepare_cached("SELECT expires_at, answered FROM paravoid_requests WHERE id = $1")
+            .prepare_cached(&format!(
+                "SELECT expires_at, answered, {NOW_SQL} FROM paravoid_requests WHERE id = $1"
+            ))
             .await?;
         let Some(row) = client.query_opt(&select, &[&id]).await? else {
             return Ok(None);
@@ -73,17 +77,17 @@ impl RequestStore for PgStore {
             expires_at: from_db_time(row.try_get(0)?)?,
             answered: row.try_get(1)?,
         };
-        admit_peek(self.clock.now_unix(), summary).map(Some)
+        admit_peek(self.clock.now(row.try_get(2)?)?, summary).map(Some)
     }
 
     async fn respond(&self, id: Uuid, note: StoredNote) -> Result<u64> {
         let mut client = self.pool.get().await?;
         let txn = client.transaction().await?;
         let select = txn
-            .prepare_cached(
-                "SELECT expires_at, answered, response_ttl_secs, claim_hash \
-                 FROM paravoid_requests WHERE id = $1 FOR UPDATE",
-            )
+            .prepare_cached(&format!(
+                "SELECT expires_at, answered, response_ttl_secs, claim_hash, {NOW_SQL} \
+                 FROM paravoid_requests WHERE id = $1 FOR UPDATE"
+            ))
             .await?;
         let Some(found) = txn.query_opt(&select, &[&id]).await? else {
             return Err(Error::NotFound);
@@ -92,7 +96,7 @@ impl RequestStore for PgStore {
             expires_at: from_db_time(found.try_get(0)?)?,
             answered: found.try_get(1)?,
         };
-        let now = self.clock.now_unix();
+        let now = self.clock.now(found.try_get(4)?)?;
         admit_response(now, &summary)?;
         let claim: &[u8] = found.try_get(3)?;
         let request = RequestRecord {
@@ -141,8 +145,9 @@ impl RequestStore for PgStore {
     }
 
     async fn sweep_requests(&self) -> Result<u64> {
-        let now = to_db_time(self.clock.now_unix())?;
         let client = self.pool.get().await?;
+        let connection: &tokio_postgres::Client = &client;
+        let now = to_db_time(self.clock.read(connection).await?)?;
         let delete = client
             .prepare_cached(
                 "DELETE FROM paravoid_requests WHERE id IN (\

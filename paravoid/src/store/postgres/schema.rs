@@ -29,8 +29,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
+use tokio_postgres::{GenericClient, NoTls};
 
+use super::epoch_keys::EpochKeys;
 use crate::error::ConfigError;
 use crate::{Error, Result};
 
@@ -68,32 +69,37 @@ pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<()> {
     Ok(())
 }
 
-/// Records the store key's fingerprint for its check epoch, or compares it with the one the
-/// first instance recorded.
-pub(super) async fn check_fingerprint(
-    client: &tokio_postgres::Client,
-    (epoch, fingerprint): (u64, [u8; 32]),
-) -> Result<()> {
-    let epoch = to_db_time(epoch)?;
+/// Records the store key's fingerprint for its check epoch (unless an instance already has),
+/// then compares the key file with every recorded fingerprint it can still derive: one of
+/// another secret, or an old file after a rotation (`store_key`), is refused.
+pub(super) async fn check_fingerprint(client: &impl GenericClient, keys: &EpochKeys) -> Result<()> {
+    let (epoch, fingerprint) = keys.fingerprint();
     client
         .execute(
             "INSERT INTO paravoid_store_key_check (epoch, fingerprint) VALUES ($1, $2) \
              ON CONFLICT (epoch) DO NOTHING",
-            &[&epoch, &fingerprint.as_slice()],
+            &[&to_db_time(epoch)?, &fingerprint.as_slice()],
         )
         .await?;
-    let row = client
-        .query_one(
-            "SELECT fingerprint FROM paravoid_store_key_check WHERE epoch = $1",
-            &[&epoch],
+    let rows = client
+        .query(
+            "SELECT epoch, fingerprint FROM paravoid_store_key_check WHERE epoch <= $1",
+            &[&to_db_time(epoch.saturating_add(CHECK_REACH))?],
         )
         .await?;
-    if row.try_get::<_, &[u8]>(0)? == fingerprint.as_slice() {
-        Ok(())
-    } else {
-        Err(ConfigError::StoreKeyMismatch.into())
+    for row in rows {
+        let recorded: &[u8] = row.try_get(1)?;
+        let derived = keys.fingerprint_at(from_db_time(row.try_get(0)?)?);
+        if derived.is_some_and(|derived| derived.as_slice() != recorded) {
+            return Err(ConfigError::StoreKeyMismatch.into());
+        }
     }
+    Ok(())
 }
+
+/// How far past its own check epoch a key file checks recorded fingerprints, in epochs: each
+/// costs a hash per epoch, and instances only record the next one.
+const CHECK_REACH: u64 = 2 * 24 * 366;
 
 /// Opens one connection outside the pool, its connection task spawned on the current runtime.
 pub(super) async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
@@ -166,7 +172,7 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
 ];
 
 /// Key of the advisory lock that serialises migrations between instances: "paravoid" in ASCII.
-const MIGRATION_LOCK: i64 = 0x7061_7261_766f_6964;
+pub(super) const MIGRATION_LOCK: i64 = 0x7061_7261_766f_6964;
 
 /// Connections per instance. Three instances use 48 of PostgreSQL's default 100.
 pub(super) const POOL_SIZE: usize = 16;

@@ -13,6 +13,9 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::testing::pg_cluster::PgCluster;
 
+mod clock;
+mod key_rotation;
+
 /// Pools standing in for instances.
 const INSTANCES: usize = 3;
 
