@@ -108,7 +108,12 @@ impl AppState {
     /// [`Error::Storage`](crate::Error::Storage) if the database fails,
     /// [`Error::Unavailable`](crate::Error::Unavailable) if PostgreSQL cannot be reached.
     pub async fn sweep_expired(&self) -> Result<u64> {
-        self.store.sweep().await
+        let notes = self.store.sweep().await?;
+        if let Ok(files) = self.store.files() {
+            let files = files.clone();
+            crate::blocking::blocking(move || files.files_sweep_blocking()).await?;
+        }
+        Ok(notes)
     }
 }
 

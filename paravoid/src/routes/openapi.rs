@@ -609,6 +609,7 @@ pub fn openapi_document(config: &Config) -> Value {
     });
     merge(&mut document["paths"], e2e_paths);
     merge(&mut document["components"]["schemas"], e2e_schemas);
+    crate::routes::files::openapi::extend(&mut document, config);
     document
 }
 

@@ -36,6 +36,7 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
+mod files;
 mod group_commit;
 mod key_slots;
 mod layout;
@@ -75,6 +76,7 @@ impl RedbStore {
             txn.open_table(EXPIRY)?;
         }
         txn.commit()?;
+        Self::create_file_tables(&db)?;
         let in_use = layout::slots_in_use(&db)?;
         let mut slots = key_slots::KeySlots::open(&key_file_path(path), &in_use)?;
         layout::upgrade_legacy_records(&db, &mut slots)?;
