@@ -39,8 +39,18 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
+/// The server child, killed when dropped (also when the test fails half way).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ignored = self.0.kill();
+        let _ignored = self.0.wait();
+    }
+}
+
 /// Starts the binary on a fresh database and returns it with its base URL.
-fn start(dir: &std::path::Path) -> (Child, String) {
+fn start(dir: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_paravoid"))
         .args(["--bind", "127.0.0.1:0", "--db"])
         .arg(dir.join("notes.redb"))
@@ -68,15 +78,16 @@ fn start(dir: &std::path::Path) -> (Child, String) {
             }
         });
     }
+    let server = Server(child);
     let address = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    (child, format!("http://{address}"))
+    (server, format!("http://{address}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_mib_file_keeps_server_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = start(dir.path());
-    let pid = child.id();
+    let (server, base) = start(dir.path());
+    let pid = server.0.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = status_kib(pid, "VmRSS");
 
@@ -156,8 +167,7 @@ async fn a_100_mib_file_keeps_server_memory_bounded() {
     assert_eq!(digest.finalize(), Sha256::digest(&sealed));
 
     let peak = status_kib(pid, "VmHWM");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(server);
     println!("server resident memory: idle {idle} KiB, peak {peak} KiB");
     assert!(
         peak <= idle + BOUND_KIB,
