@@ -113,6 +113,11 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_MAX_NOTES", default_value_t = 100_000)]
     pub max_notes: u64,
 
+    /// Largest file of an end-to-end note, in bytes before sealing; larger uploads are
+    /// answered 413.
+    #[arg(long, env = "PARAVOID_MAX_FILE_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_file_bytes: u64,
+
     /// Serve /metrics on this address only (e.g. 127.0.0.1:9090); none without it.
     #[arg(long, env = "PARAVOID_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
@@ -158,6 +163,7 @@ impl Config {
             reveal_per_minute: 600,
             rate_limit_ipv6_prefix: 64,
             max_notes: 100_000,
+            max_file_bytes: 100 * 1024 * 1024,
             metrics_bind: None,
             max_connections: 1024,
             header_read_timeout_secs: 10,

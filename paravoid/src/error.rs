@@ -43,6 +43,18 @@ pub enum Error {
         max: usize,
     },
 
+    /// A file upload is larger than `--max-file-bytes` allows once sealed (413). Nothing of it
+    /// is kept.
+    #[error("file too large: at most {max} bytes")]
+    FileTooLarge {
+        /// The configured limit in bytes (of the file before sealing).
+        max: u64,
+    },
+
+    /// Files need the redb store; this server stores notes in PostgreSQL (501).
+    #[error("files are not supported by this server's store")]
+    FilesUnsupported,
+
     /// Well-formed JSON that breaks the request schema: a field missing, of the wrong type,
     /// unknown, or out of range (422). The message names the field, never its value.
     #[error("{0}")]
@@ -187,7 +199,10 @@ impl Error {
         match self {
             Self::InvalidJson | Self::UnreadableBody => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BodyTooLarge | Self::MessageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooLarge | Self::MessageTooLarge { .. } | Self::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Self::FilesUnsupported => StatusCode::NOT_IMPLEMENTED,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::RequestExpired => StatusCode::GONE,

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per area, each exposing `router()`; merged in [`crate::app`].
 
 pub(crate) mod e2e;
+pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod openapi;
 pub(crate) mod pages;

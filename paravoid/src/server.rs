@@ -76,16 +76,21 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             config.request_timeout(),
             deadline::enforce,
-        ))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes()));
+        ));
 
-    Router::new()
+    // File uploads stream up to `--max-file-bytes` and enforce it themselves; every other
+    // route has the JSON body limit.
+    let bounded = Router::new()
         .merge(routes::secrets::router(&state))
         .merge(routes::e2e::router(&state))
         .merge(routes::requests::router(&state))
         .merge(routes::health::router())
         .merge(routes::openapi::router())
         .merge(routes::pages::router())
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes()));
+    Router::new()
+        .merge(bounded)
+        .merge(routes::files::router(&state))
         .layer(middleware)
         .with_state(state)
 }

@@ -33,7 +33,7 @@ pub use record::MAX_PASSPHRASE_ATTEMPTS;
 pub(crate) use record::{
     ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, TOKEN_HASH_LEN, Tokens,
 };
-use redb::RedbStore;
+pub(crate) use redb::RedbStore;
 
 /// A note database. A reveal takes two steps so that Argon2id runs outside any transaction:
 /// [`NoteStore::begin_reveal`] reserves a passphrase attempt (committed), the caller checks the
@@ -196,6 +196,18 @@ impl Storage {
         match self {
             Self::Redb(store) => store.is_healthy(),
             Self::Postgres(_) => true,
+        }
+    }
+
+    /// The store of end-to-end files: redb only, for now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FilesUnsupported`] on PostgreSQL.
+    pub(crate) fn files(&self) -> Result<&RedbStore> {
+        match self {
+            Self::Redb(store) => Ok(store),
+            Self::Postgres(_) => Err(Error::FilesUnsupported),
         }
     }
 

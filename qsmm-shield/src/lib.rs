@@ -3,6 +3,7 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub mod age;
+pub mod attachment;
 pub mod dsa;
 pub mod hybrid;
 pub mod kem;

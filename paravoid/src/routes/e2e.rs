@@ -208,6 +208,9 @@ struct CreateRequest {
     claim_hash: String,
     #[serde(default, deserialize_with = "present")]
     passphrase_hash: Option<String>,
+    /// Uploads (`POST /api/e2e/files`) that become the note's files, in manifest order.
+    #[serde(default)]
+    files: Vec<String>,
 }
 
 /// `POST /api/e2e/notes` answer. The link keys never reach the server: the browser appends
@@ -245,6 +248,8 @@ struct ClaimRequest {
 struct ClaimResponse {
     id: String,
     note: SealedNote,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<crate::routes::files::ClaimedFiles>,
 }
 
 /// Stores a note sealed by the browser; answers 201 with its id. The timeout stops applying
@@ -290,6 +295,7 @@ async fn create(
     // From here the note is stored whatever happens to the request, so its answer is delivered.
     deadline.commit();
     let id = Uuid::new_v4();
+    crate::routes::files::attach_files(&state, id, &request.files, ttl_secs).await?;
     let store = state.store.clone();
     let expires_at = store.insert_end_to_end(id, ttl_secs, note, hashes).await?;
     state.metrics.note_created();
@@ -339,9 +345,17 @@ async fn claim(
     let store = state.store.clone();
     let note = store.claim(id, tokens).await?;
     state.metrics.note_revealed();
+    // The note is already consumed: its answer is delivered even if its files cannot be.
+    let files = crate::routes::files::claim_files(&state, id)
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!(error = %err, "handing out the files of a claimed note failed");
+            None
+        });
     Ok(Json(ClaimResponse {
         id: id.hyphenated().to_string(),
         note: SealedNote::from_note(&note),
+        files,
     }))
 }
 

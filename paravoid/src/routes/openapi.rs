@@ -614,6 +614,7 @@ pub fn openapi_document(config: &Config) -> Value {
     merge(&mut document["paths"], request_paths);
     merge(&mut document["components"]["schemas"], request_schemas);
     document["components"]["schemas"]["E2eSealedAnswer"] = with_argon(false);
+    crate::routes::files::openapi::extend(&mut document, config);
     document
 }
 

@@ -36,6 +36,7 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
+mod files;
 mod group_commit;
 mod key_slots;
 mod layout;
@@ -46,6 +47,10 @@ mod tests;
 use group_commit::GroupCommit;
 pub(crate) use layout::key_file_path;
 use layout::{EXPIRY, NOTES, RecordHeader, apply, delete, load, load_header};
+
+/// redb's page cache. Its default (1 GiB) would keep every page a 100 MiB file upload writes in
+/// memory; notes are read once, so a small cache costs little.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Most expired notes deleted in one sweeper job, so a backlog does not hold the writer long.
 const SWEEP_BATCH: usize = 1024;
@@ -69,7 +74,9 @@ impl RedbStore {
     /// if missing. Version 1 records are converted, and every key slot no record names is
     /// erased, before this returns.
     pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Result<Self> {
-        let db = Database::create(path)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(NOTES)?;
@@ -77,6 +84,7 @@ impl RedbStore {
             requests::create_tables(&txn)?;
         }
         txn.commit()?;
+        Self::create_file_tables(&db)?;
         let in_use = layout::slots_in_use(&db)?;
         let mut slots = key_slots::KeySlots::open(&key_file_path(path), &in_use)?;
         layout::upgrade_legacy_records(&db, &mut slots)?;
