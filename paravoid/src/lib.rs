@@ -17,9 +17,6 @@ mod server;
 mod state;
 mod store;
 mod sweeper;
-#[cfg(feature = "test-hooks")]
-#[doc(hidden)]
-pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};
