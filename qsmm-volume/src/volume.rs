@@ -79,8 +79,8 @@ impl Volume {
     /// - [`Error::VolumeExists`] if `passphrase` already opens a volume here;
     /// - [`Error::PassphraseCollision`] if every place the root may take lies on another open
     ///   volume's root;
-    /// - [`Error::RootBlocksHeld`] if every place has blocks held by a volume closed while
-    ///   others stay open;
+    /// - [`Error::RootBlocksHeld`] if every place lies on such roots or has blocks held by a
+    ///   volume closed while others stay open, and at least one the latter;
     /// - [`Error::NoSpace`] if open volumes cannot move out of the root's blocks;
     /// - [`Error::Io`], [`Error::Core`] from the medium.
     ///

@@ -53,6 +53,9 @@ pub(super) fn place_root(
         order.push((u64::from_le_bytes(draw), variant));
     }
     order.sort_unstable();
+    // The refusal names the weaker obstacle: `PassphraseCollision` only when every place lies
+    // on an open volume's root (another passphrase is the only way out), `RootBlocksHeld` as
+    // soon as one place was blocked by a closed volume's blocks (closing the others helps).
     let mut last = Error::PassphraseCollision;
     for (_, variant) in order {
         let keyed = keyed_variant(medium.mesh(), mesh_key, medium.salt(), variant)?;
@@ -64,7 +67,8 @@ pub(super) fn place_root(
             .collect();
         match make_room(medium, &to_claim) {
             Ok(reservation) => return Ok((keyed, blocks, to_claim, reservation)),
-            Err(e @ (Error::PassphraseCollision | Error::RootBlocksHeld)) => last = e,
+            Err(Error::RootBlocksHeld) => last = Error::RootBlocksHeld,
+            Err(Error::PassphraseCollision) => {}
             Err(e) => return Err(e),
         }
     }
