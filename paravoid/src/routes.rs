@@ -5,5 +5,6 @@ pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod openapi;
 pub(crate) mod pages;
+pub(crate) mod receipts;
 pub(crate) mod requests;
 pub(crate) mod secrets;

@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::secrets::router(&state))
         .merge(routes::e2e::router(&state))
         .merge(routes::requests::router(&state))
+        .merge(routes::receipts::router(&state))
         .merge(routes::health::router())
         .merge(routes::openapi::router())
         .merge(routes::pages::router())

@@ -158,7 +158,8 @@ macro_rules! dispatch {
     };
 }
 
-// After `dispatch!`, which it uses.
+// After `dispatch!`, which they use.
+pub(crate) mod receipts;
 pub(crate) mod requests;
 
 impl Storage {

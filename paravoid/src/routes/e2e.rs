@@ -211,6 +211,9 @@ struct CreateRequest {
     /// Uploads (`POST /api/e2e/files`) that become the note's files, in manifest order.
     #[serde(default)]
     files: Vec<String>,
+    /// Whether the creator wants a read receipt (`routes::receipts`).
+    #[serde(default)]
+    receipt: bool,
 }
 
 /// `POST /api/e2e/notes` answer. The link keys never reach the server: the browser appends
@@ -221,6 +224,9 @@ struct CreateResponse {
     expires_at: u64,
     share_path: String,
     passphrase_required: bool,
+    /// The status token of the note's read receipt, answered only here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt_token: Option<String>,
 }
 
 /// `GET /api/e2e/notes/{id}` answer.
@@ -299,6 +305,12 @@ async fn create(
     let store = state.store.clone();
     let expires_at = store.insert_end_to_end(id, ttl_secs, note, hashes).await?;
     state.metrics.note_created();
+    // Before the id is answered, so no reveal can come first.
+    let receipt_token = if request.receipt {
+        Some(crate::routes::receipts::issue(&state, id, expires_at).await?)
+    } else {
+        None
+    };
 
     let id = id.hyphenated().to_string();
     let response = CreateResponse {
@@ -306,6 +318,7 @@ async fn create(
         id,
         expires_at,
         passphrase_required,
+        receipt_token,
     };
     Ok((StatusCode::CREATED, Json(&response)).into_response())
 }

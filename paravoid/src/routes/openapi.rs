@@ -615,6 +615,7 @@ pub fn openapi_document(config: &Config) -> Value {
     merge(&mut document["components"]["schemas"], request_schemas);
     document["components"]["schemas"]["E2eSealedAnswer"] = with_argon(false);
     crate::routes::files::openapi::extend(&mut document, config);
+    crate::routes::receipts::openapi::extend(&mut document);
     document
 }
 

@@ -6,6 +6,7 @@
 
 use qsmm_shield::note::NoteOpenError;
 
+use super::receipts::Outcome;
 use super::record::{ClaimHashes, MAX_PASSPHRASE_ATTEMPTS, Tokens};
 use crate::Error;
 use crate::metrics::Metrics;
@@ -21,17 +22,33 @@ pub(crate) struct NoteState {
     pub(crate) end_to_end: bool,
 }
 
-/// What the store writes, in the transaction that read the note, before it answers.
+/// What the store writes, in the transaction that read the note, before it answers. Every
+/// deleting effect settles the note's receipt, if it has one, in the same transaction
+/// ([`Effect::outcome`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Effect {
     /// Nothing.
     Keep,
     /// Delete the note because it has expired (counted as an expiry).
     Expire,
-    /// Delete the note: handed out, or destroyed by its last wrong passphrase.
+    /// Delete the note: handed out (revealed or claimed).
+    HandOut,
+    /// Delete the note: destroyed by its last wrong passphrase.
     Destroy,
     /// Set the try counter to this value.
     SetAttempts(u8),
+}
+
+impl Effect {
+    /// What a receipt reports of a note this effect deletes; `None` if it keeps the note.
+    pub(crate) const fn outcome(self) -> Option<Outcome> {
+        match self {
+            Self::Keep | Self::SetAttempts(_) => None,
+            Self::Expire => Some(Outcome::Expired),
+            Self::HandOut => Some(Outcome::Revealed),
+            Self::Destroy => Some(Outcome::Destroyed),
+        }
+    }
 }
 
 /// A refused request: the store applies `effect`, commits, then answers `error`.
@@ -95,7 +112,7 @@ pub(crate) fn admit(now: u64, state: &NoteState, end_to_end: bool) -> Result<(),
 }
 
 /// A claim of an admitted end-to-end note: `Ok` means hand the note out after
-/// [`Effect::Destroy`]. Every try used is absent; a wrong claim token and a missing passphrase
+/// [`Effect::HandOut`]. Every try used is absent; a wrong claim token and a missing passphrase
 /// token write nothing; a wrong passphrase token counts a try and the last one destroys the
 /// note.
 ///
@@ -137,7 +154,7 @@ fn count_wrong_passphrase(attempts: u8) -> Refusal {
 /// What the first step of a reveal goes on with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reveal {
-    /// Open the note with the link keys, apply [`Effect::Destroy`], and hand the message out
+    /// Open the note with the link keys, apply [`Effect::HandOut`], and hand the message out
     /// after the commit.
     Open,
     /// Apply [`Effect::SetAttempts`] with this try number (1-based), commit, and let the caller
@@ -196,6 +213,19 @@ pub(crate) fn finish(now: u64, found: Option<u64>, attempt: u8, opened: bool) ->
     match found {
         Some(expires_at) if !is_expired(now, expires_at) => Ok(()),
         _ => Err(Error::NotFound),
+    }
+}
+
+/// Why the last step of a passphrase reveal deleted a note it found (expiring at
+/// `expires_at`) at `now`: the last wrong passphrase destroyed it, a right one came too late or
+/// handed it out.
+pub(crate) const fn finish_outcome(now: u64, expires_at: u64, opened: bool) -> Outcome {
+    if !opened {
+        Outcome::Destroyed
+    } else if is_expired(now, expires_at) {
+        Outcome::Expired
+    } else {
+        Outcome::Revealed
     }
 }
 

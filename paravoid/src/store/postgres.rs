@@ -63,16 +63,15 @@ use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
 use qsmm_shield::note::{RecipientKeys, StoredNote, check_link_keys, open_note};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::NoTls;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::NoteStore;
 use super::envelope::{self, KEY_LEN};
 use super::policy::{self, Effect, NoteState, Refusal, Reveal};
-use super::record::{
-    ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, Tokens, decode_plaintext,
-};
+use super::receipts::Outcome;
+use super::record::{ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, Tokens};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::metrics::Metrics;
@@ -80,6 +79,7 @@ use crate::{Error, Result};
 
 mod db_clock;
 mod epoch_keys;
+mod receipts;
 mod requests;
 pub(crate) mod rotation;
 mod row;
@@ -89,6 +89,7 @@ mod tests;
 
 use db_clock::{DbClock, NOW_SQL};
 use epoch_keys::{EpochKeys, epoch_of};
+use receipts::SETTLE_GONE_SQL;
 use row::{apply, delete_row};
 use schema::{
     CONNECT_TIMEOUT, POOL_SIZE, POOL_WAIT, check_fingerprint, connect, count, from_db_time,
@@ -282,57 +283,6 @@ impl PgStore {
             .key(epoch))
     }
 
-    /// Checks and decrypts a row read with [`RECORD_COLUMNS`]; `None` if its key has been
-    /// shredded.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::CorruptRecord`] if the row was edited: its MAC does not match its counter state,
-    /// or its sealed bytes do not open with its clear fields (`row`).
-    fn record_from_row(&self, id: Uuid, row: &Row) -> Result<Option<Record>> {
-        let state = NoteState {
-            expires_at: from_db_time(row.try_get(0)?)?,
-            attempts: u8::try_from(row.try_get::<_, i16>(1)?).map_err(|_| Error::CorruptRecord)?,
-            end_to_end: row.try_get(2)?,
-        };
-        let epoch = from_db_time(row.try_get(3)?)?;
-        let sealed: &[u8] = row.try_get(4)?;
-        let row_mac: Option<&[u8]> = row.try_get(5)?;
-        let passphrase_required: bool = row.try_get(6)?;
-        let Some(key) = self.epoch_key(epoch)? else {
-            return Ok(None);
-        };
-        let clear = row::clear_fields(state.expires_at, passphrase_required, state.end_to_end);
-        let mac_key = match row_mac {
-            Some(tag) => {
-                let mac_key = row::mac_key(&key);
-                if !row::mac_matches(&mac_key, id, state.attempts, epoch, state.expires_at, tag) {
-                    return Err(Error::CorruptRecord);
-                }
-                Some(mac_key)
-            }
-            None => None,
-        };
-        let binding = row::binding(
-            id,
-            epoch,
-            state.end_to_end,
-            mac_key.as_ref().map(|_| &clear),
-        );
-        let plaintext = envelope::open(&key, &binding, sealed)?;
-        let (note, claim) = decode_plaintext(state.end_to_end, &plaintext)?;
-        if note.needs_passphrase() != passphrase_required {
-            return Err(Error::CorruptRecord);
-        }
-        Ok(Some(Record {
-            state,
-            epoch,
-            mac_key,
-            note,
-            claim,
-        }))
-    }
-
     /// Deletes the note if it has expired at `expires_at` by the database's time `now`;
     /// returns whether it had.
     async fn delete_if_expired(
@@ -346,10 +296,17 @@ impl PgStore {
             return Ok(false);
         }
         let delete = client
-            .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1 AND expires_at <= $2")
+            .prepare_cached(&format!(
+                "WITH gone AS (\
+                   DELETE FROM paravoid_notes WHERE id = $1 AND expires_at <= $2 RETURNING id), \
+                 {SETTLE_GONE_SQL} SELECT count(*) FROM gone"
+            ))
             .await?;
-        let removed = client.execute(&delete, &[&id, &to_db_time(now)?]).await?;
-        self.metrics.note_expired(removed);
+        let removed: i64 = client
+            .query_one(&delete, &[&id, &to_db_time(now)?])
+            .await?
+            .try_get(0)?;
+        self.metrics.note_expired(removed.unsigned_abs());
         Ok(true)
     }
 
@@ -373,7 +330,7 @@ impl PgStore {
             match self.record_from_row(id, &row) {
                 Err(Error::CorruptRecord) => {
                     // Edited in the database: destroyed, never acted on.
-                    delete_row(&txn, id).await?;
+                    delete_row(&txn, id, Outcome::Destroyed, now).await?;
                     txn.commit().await?;
                     tracing::warn!("destroyed a note row that fails its authentication");
                     return Err(Error::CorruptRecord);
@@ -382,7 +339,7 @@ impl PgStore {
             }
         };
         let Some(record) = record else {
-            delete_row(&txn, id).await?;
+            delete_row(&txn, id, Outcome::Expired, now).await?;
             txn.commit().await?;
             self.metrics.note_expired(1);
             return Ok(None);
@@ -394,12 +351,12 @@ impl PgStore {
     async fn refuse(
         &self,
         txn: Transaction<'_>,
-        record: &Record,
+        (record, now): (&Record, u64),
         id: Uuid,
         refusal: Refusal,
     ) -> Error {
         if refusal.effect != Effect::Keep {
-            if let Err(err) = apply(&txn, id, record, refusal.effect).await {
+            if let Err(err) = apply(&txn, id, record, refusal.effect, now).await {
                 return err;
             }
             if let Err(err) = txn.commit().await {
@@ -427,11 +384,11 @@ impl PgStore {
         });
         match decided {
             Ok(()) => {
-                apply(&txn, id, &record, Effect::Destroy).await?;
+                apply(&txn, id, &record, Effect::HandOut, now).await?;
                 txn.commit().await?;
                 Ok(record.note)
             }
-            Err(refusal) => Err(self.refuse(txn, &record, id, refusal).await),
+            Err(refusal) => Err(self.refuse(txn, (&record, now), id, refusal).await),
         }
     }
 
@@ -450,7 +407,7 @@ impl PgStore {
         };
         let state = record.state;
         if let Err(refusal) = policy::admit(now, &state, false) {
-            return Err(self.refuse(txn, &record, id, refusal).await);
+            return Err(self.refuse(txn, (&record, now), id, refusal).await);
         }
         let Record {
             note,
@@ -491,20 +448,20 @@ impl PgStore {
                     .flatten()
                     .and_then(Result::ok)
                     .ok_or(Error::CorruptRecord)?;
-                apply(&txn, id, &record, Effect::Destroy).await?;
+                apply(&txn, id, &record, Effect::HandOut, now).await?;
                 txn.commit().await?;
                 Ok(RevealStep::Opened(message))
             }
             Ok(Reveal::Reserve(attempt)) => {
                 // Under the row lock, with the counter (and its MAC) just checked.
-                apply(&txn, id, &record, Effect::SetAttempts(attempt)).await?;
+                apply(&txn, id, &record, Effect::SetAttempts(attempt), now).await?;
                 txn.commit().await?;
                 Ok(RevealStep::Reserved {
                     note: record.note,
                     attempt,
                 })
             }
-            Err(refusal) => Err(self.refuse(txn, &record, id, refusal).await),
+            Err(refusal) => Err(self.refuse(txn, (&record, now), id, refusal).await),
         }
     }
 
@@ -579,20 +536,26 @@ impl NoteStore for PgStore {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            let client = store.pool.get().await?;
-            let delete = client
+            let mut client = store.pool.get().await?;
+            let txn = client.transaction().await?;
+            let delete = txn
                 .prepare_cached(&format!(
                     "DELETE FROM paravoid_notes WHERE id = $1 AND NOT end_to_end \
                      RETURNING expires_at, {NOW_SQL}"
                 ))
                 .await?;
-            let (found, now) = match client.query_opt(&delete, &[&id]).await? {
+            let (found, now) = match txn.query_opt(&delete, &[&id]).await? {
                 Some(row) => (
                     Some(from_db_time(row.try_get(0)?)?),
                     store.clock.now(row.try_get(1)?)?,
                 ),
                 None => (None, 0),
             };
+            if let Some(expires_at) = found {
+                let outcome = policy::finish_outcome(now, expires_at, opened);
+                receipts::settle(&txn, id, outcome, now).await?;
+            }
+            txn.commit().await?;
             policy::finish(now, found, attempt, opened)
         })
         .await
@@ -665,15 +628,20 @@ impl NoteStore for PgStore {
         .await?;
         let now = to_db_time(now_unix)?;
         let delete = client
-            .prepare_cached(
-                "DELETE FROM paravoid_notes WHERE id IN (\
+            .prepare_cached(&format!(
+                "WITH gone AS (DELETE FROM paravoid_notes WHERE id IN (\
                    SELECT id FROM paravoid_notes WHERE expires_at <= $1 \
-                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            )
+                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id), \
+                 {SETTLE_GONE_SQL} SELECT count(*) FROM gone"
+            ))
             .await?;
         let mut total = 0u64;
         loop {
-            let removed = client.execute(&delete, &[&now, &SWEEP_BATCH]).await?;
+            let removed: i64 = client
+                .query_one(&delete, &[&now, &SWEEP_BATCH])
+                .await?
+                .try_get(0)?;
+            let removed = removed.unsigned_abs();
             self.metrics.note_expired(removed);
             total = total.saturating_add(removed);
             if removed < SWEEP_BATCH.unsigned_abs() {

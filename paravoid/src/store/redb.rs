@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use super::NoteStore;
 use super::envelope;
 use super::policy::{self, Effect, Reveal};
+use super::receipts::Outcome;
 use super::record::{
     ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, Tokens, decode_plaintext,
 };
@@ -40,6 +41,7 @@ mod files;
 mod group_commit;
 mod key_slots;
 mod layout;
+mod receipts;
 mod requests;
 #[cfg(test)]
 mod tests;
@@ -82,6 +84,7 @@ impl RedbStore {
             txn.open_table(NOTES)?;
             txn.open_table(EXPIRY)?;
             requests::create_tables(&txn)?;
+            receipts::create_tables(&txn)?;
         }
         txn.commit()?;
         Self::create_file_tables(&db)?;
@@ -206,8 +209,9 @@ impl RedbStore {
             let Some((header, _)) = load_header(batch, key)? else {
                 return Err(Error::NotFound);
             };
-            if let Err(refusal) = policy::admit(clock.now_unix(), &header.state(), true) {
-                apply(batch, key, &header, refusal.effect)?;
+            let now = clock.now_unix();
+            if let Err(refusal) = policy::admit(now, &header.state(), true) {
+                apply(batch, key, &header, refusal.effect, now)?;
                 refusal.observe(&metrics);
                 return Err(refusal.error);
             }
@@ -216,11 +220,11 @@ impl RedbStore {
             };
             match policy::claim(&header.state(), &hashes, &tokens) {
                 Ok(()) => {
-                    apply(batch, key, &header, Effect::Destroy)?;
+                    apply(batch, key, &header, Effect::HandOut, now)?;
                     Ok(note)
                 }
                 Err(refusal) => {
-                    apply(batch, key, &header, refusal.effect)?;
+                    apply(batch, key, &header, refusal.effect, now)?;
                     refusal.observe(&metrics);
                     Err(refusal.error)
                 }
@@ -249,7 +253,8 @@ impl RedbStore {
                 return Err(Error::NotFound);
             };
             let state = header.state();
-            let admitted = policy::admit(clock.now_unix(), &state, false);
+            let now = clock.now_unix();
+            let admitted = policy::admit(now, &state, false);
             let keys = keys
                 .as_deref()
                 .filter(|keys| admitted.is_ok() && check_link_keys(&note, keys).is_ok());
@@ -266,15 +271,15 @@ impl RedbStore {
                     let message = keys
                         .and_then(|keys| open_note(&note, keys).ok())
                         .ok_or(Error::CorruptRecord)?;
-                    apply(batch, key, &header, Effect::Destroy)?;
+                    apply(batch, key, &header, Effect::HandOut, now)?;
                     Ok(RevealStep::Opened(message))
                 }
                 Ok(Reveal::Reserve(attempt)) => {
-                    apply(batch, key, &header, Effect::SetAttempts(attempt))?;
+                    apply(batch, key, &header, Effect::SetAttempts(attempt), now)?;
                     Ok(RevealStep::Reserved { note, attempt })
                 }
                 Err(refusal) => {
-                    apply(batch, key, &header, refusal.effect)?;
+                    apply(batch, key, &header, refusal.effect, now)?;
                     refusal.observe(&metrics);
                     Err(refusal.error)
                 }
@@ -294,12 +299,14 @@ impl RedbStore {
         let key = id.as_u128();
         let clock = self.clock.clone();
         self.writer.run(move |batch| {
+            let now = clock.now_unix();
             let found = load_header(batch, key)?.filter(|(header, _)| !header.end_to_end);
             if let Some((header, _)) = &found {
-                delete(batch, key, header)?;
+                let outcome = policy::finish_outcome(now, header.expires_at, opened);
+                delete(batch, key, header, outcome, now)?;
             }
             policy::finish(
-                clock.now_unix(),
+                now,
                 found.map(|(header, _)| header.expires_at),
                 attempt,
                 opened,
@@ -323,9 +330,12 @@ impl RedbStore {
                     .collect::<Result<_, _>>()?;
                 for (expires_at, id) in &due {
                     match load_header(batch, *id) {
-                        Ok(Some((header, _))) => delete(batch, *id, &header)?,
+                        Ok(Some((header, _))) => {
+                            delete(batch, *id, &header, Outcome::Expired, now)?;
+                        }
                         // A corrupt record: drop its index entry and the record itself.
                         Ok(None) | Err(_) => {
+                            receipts::settle(batch, *id, Outcome::Expired, now)?;
                             batch.txn().open_table(NOTES)?.remove(*id)?;
                             batch.txn().open_table(EXPIRY)?.remove((*expires_at, *id))?;
                         }
@@ -376,10 +386,11 @@ impl RedbStore {
         let clock = self.clock.clone();
         let metrics = self.metrics.clone();
         self.writer.run(move |batch| {
+            let now = clock.now_unix();
             if let Some((header, _)) = load_header(batch, key)?
-                && policy::is_expired(clock.now_unix(), header.expires_at)
+                && policy::is_expired(now, header.expires_at)
             {
-                apply(batch, key, &header, Effect::Expire)?;
+                apply(batch, key, &header, Effect::Expire, now)?;
                 metrics.note_expired(1);
             }
             Ok(())

@@ -25,12 +25,16 @@
 use deadpool_postgres::Transaction;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::{Digest as _, Sha256};
+use tokio_postgres::Row;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::Record;
+use super::schema::from_db_time;
+use super::{PgStore, Record};
 use crate::store::envelope::{Binding, KEY_LEN, RecordKey};
-use crate::store::policy::Effect;
+use crate::store::policy::{Effect, NoteState};
+use crate::store::receipts::Outcome;
+use crate::store::record::decode_plaintext;
 use crate::{Error, Result};
 
 /// Table tag of a server-sealed note written before rows were authenticated.
@@ -135,8 +139,68 @@ pub(super) fn mac_matches(
         .is_ok()
 }
 
-/// Deletes the note whose row `txn` has locked.
-pub(super) async fn delete_row(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
+impl PgStore {
+    /// Checks and decrypts a row read with `RECORD_COLUMNS`; `None` if its key has been
+    /// shredded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptRecord`] if the row was edited: its MAC does not match its counter state,
+    /// or its sealed bytes do not open with its clear fields (`row`).
+    pub(super) fn record_from_row(&self, id: Uuid, row: &Row) -> Result<Option<Record>> {
+        let state = NoteState {
+            expires_at: from_db_time(row.try_get(0)?)?,
+            attempts: u8::try_from(row.try_get::<_, i16>(1)?).map_err(|_| Error::CorruptRecord)?,
+            end_to_end: row.try_get(2)?,
+        };
+        let epoch = from_db_time(row.try_get(3)?)?;
+        let sealed: &[u8] = row.try_get(4)?;
+        let row_mac: Option<&[u8]> = row.try_get(5)?;
+        let passphrase_required: bool = row.try_get(6)?;
+        let Some(key) = self.epoch_key(epoch)? else {
+            return Ok(None);
+        };
+        let clear = clear_fields(state.expires_at, passphrase_required, state.end_to_end);
+        let mac_key = match row_mac {
+            Some(tag) => {
+                let mac_key = mac_key(&key);
+                if !mac_matches(&mac_key, id, state.attempts, epoch, state.expires_at, tag) {
+                    return Err(Error::CorruptRecord);
+                }
+                Some(mac_key)
+            }
+            None => None,
+        };
+        let binding = binding(
+            id,
+            epoch,
+            state.end_to_end,
+            mac_key.as_ref().map(|_| &clear),
+        );
+        let plaintext = crate::store::envelope::open(&key, &binding, sealed)?;
+        let (note, claim) = decode_plaintext(state.end_to_end, &plaintext)?;
+        if note.needs_passphrase() != passphrase_required {
+            return Err(Error::CorruptRecord);
+        }
+        Ok(Some(Record {
+            state,
+            epoch,
+            mac_key,
+            note,
+            claim,
+        }))
+    }
+}
+
+/// Deletes the note whose row `txn` has locked, and settles its receipt (if any) as deleted
+/// for `outcome` at `now` in the same transaction.
+pub(super) async fn delete_row(
+    txn: &Transaction<'_>,
+    id: Uuid,
+    outcome: Outcome,
+    now: u64,
+) -> Result<()> {
+    super::receipts::settle(txn, id, outcome, now).await?;
     let delete = txn
         .prepare_cached("DELETE FROM paravoid_notes WHERE id = $1")
         .await?;
@@ -146,18 +210,17 @@ pub(super) async fn delete_row(txn: &Transaction<'_>, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Applies a decision's effect to the note whose row `txn` has locked; a new counter gets its
-/// new MAC.
+/// Applies a decision's effect to the note whose row `txn` has locked, at `now`; a new counter
+/// gets its new MAC.
 pub(super) async fn apply(
     txn: &Transaction<'_>,
     id: Uuid,
     record: &Record,
     effect: Effect,
+    now: u64,
 ) -> Result<()> {
-    match effect {
-        Effect::Keep => Ok(()),
-        Effect::Expire | Effect::Destroy => delete_row(txn, id).await,
-        Effect::SetAttempts(attempts) => {
+    match (effect, effect.outcome()) {
+        (Effect::SetAttempts(attempts), _) => {
             let mac = record
                 .mac_key
                 .as_ref()
@@ -171,6 +234,8 @@ pub(super) async fn apply(
                 .await?;
             Ok(())
         }
+        (_, Some(outcome)) => delete_row(txn, id, outcome, now).await,
+        (_, None) => Ok(()),
     }
 }
 

@@ -36,6 +36,7 @@ use super::group_commit::Batch;
 use super::key_slots::{self, SlotIndex};
 use crate::store::envelope::{self, Binding, RecordKey, SEAL_OVERHEAD};
 use crate::store::policy::{Effect, NoteState};
+use crate::store::receipts::Outcome;
 use crate::store::record::{ClaimHashes, decode_plaintext};
 use crate::{Error, Result};
 
@@ -175,8 +176,16 @@ pub(super) fn load(batch: &mut Batch<'_>, key: u128) -> Result<Option<Loaded>> {
     Ok(Some((header, note, claim)))
 }
 
-/// Deletes note `key` and its index entry, and shreds its key once the batch commits.
-pub(super) fn delete(batch: &mut Batch<'_>, key: u128, header: &RecordHeader) -> Result<()> {
+/// Deletes note `key` and its index entry, shreds its key once the batch commits, and settles
+/// its receipt (if any) as deleted for `outcome` at `now`, in the same batch.
+pub(super) fn delete(
+    batch: &mut Batch<'_>,
+    key: u128,
+    header: &RecordHeader,
+    outcome: Outcome,
+    now: u64,
+) -> Result<()> {
+    super::receipts::settle(batch, key, outcome, now)?;
     batch.txn().open_table(NOTES)?.remove(key)?;
     batch
         .txn()
@@ -186,17 +195,18 @@ pub(super) fn delete(batch: &mut Batch<'_>, key: u128, header: &RecordHeader) ->
     Ok(())
 }
 
-/// Applies a decision's effect to note `key` inside the batch.
+/// Applies a decision's effect to note `key` inside the batch, at `now`.
 pub(super) fn apply(
     batch: &mut Batch<'_>,
     key: u128,
     header: &RecordHeader,
     effect: Effect,
+    now: u64,
 ) -> Result<()> {
-    match effect {
-        Effect::Keep => Ok(()),
-        Effect::Expire | Effect::Destroy => delete(batch, key, header),
-        Effect::SetAttempts(attempts) => set_attempts(batch, key, attempts),
+    match (effect, effect.outcome()) {
+        (Effect::SetAttempts(attempts), _) => set_attempts(batch, key, attempts),
+        (_, Some(outcome)) => delete(batch, key, header, outcome, now),
+        (_, None) => Ok(()),
     }
 }
 

@@ -1,0 +1,94 @@
+//! Read receipts: a note's creator asks whether it was revealed, expired or destroyed, and
+//! learns nothing else.
+//!
+//! - **create** (`POST /api/e2e/notes` with `"receipt": true`, `routes::e2e`) answers a
+//!   `receipt_token`: 32 random bytes, unpadded base64url, shown once. The server keeps only its
+//!   SHA-256, as the key of the receipt record (`store::receipts`).
+//! - **status** (`POST /api/e2e/receipts/status` with `{"token": …}`) answers
+//!   `{"status": "pending" | "revealed" | "expired" | "destroyed", "at": <unix seconds>}`, the
+//!   time rounded down to the minute. An unknown token, or one whose receipt has been swept (a
+//!   week after the note's expiry), is 404.
+//!
+//! The status is asked by token alone, never by note id: the token is the only name of the
+//! receipt, so the note's link (which holds the id) tells nothing about it, a guessed id asks
+//! nothing, and the token travels in a body rather than a URL (which proxies and access logs
+//! keep). See paravoid's `SECURITY.md`.
+
+pub(crate) mod openapi;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::rate_limit::{self, Kind};
+use crate::routes::e2e::decode_array;
+use crate::store::TOKEN_HASH_LEN;
+use crate::store::receipts::{ReceiptKey, ReceiptStore as _};
+use crate::{AppState, Error, Result};
+
+/// Length of a status token, in bytes.
+pub const RECEIPT_TOKEN_LEN: usize = TOKEN_HASH_LEN;
+
+/// The routes of this module: a status request counts as a peek.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let limited =
+        |kind| axum::middleware::from_fn_with_state((state.clone(), kind), rate_limit::limit);
+    Router::new().route(
+        "/api/e2e/receipts/status",
+        post(status).route_layer(limited(Kind::Peek)),
+    )
+}
+
+/// `POST /api/e2e/receipts/status` body.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+struct StatusRequest {
+    token: String,
+}
+
+/// `POST /api/e2e/receipts/status` answer.
+#[derive(Debug, Serialize)]
+struct StatusResponse {
+    status: &'static str,
+    at: u64,
+}
+
+/// The key of the receipt a token names.
+fn receipt_key(token: &[u8; RECEIPT_TOKEN_LEN]) -> ReceiptKey {
+    Sha256::digest(token).into()
+}
+
+/// Draws a status token, stores a pending receipt for note `id` (expiring at `expires_at`)
+/// under its hash, and returns the token in its text form, to be answered once.
+pub(crate) async fn issue(state: &AppState, id: Uuid, expires_at: u64) -> Result<String> {
+    let mut token = Zeroizing::new([0u8; RECEIPT_TOKEN_LEN]);
+    getrandom::fill(token.as_mut()).map_err(|_| Error::Internal("no randomness"))?;
+    state
+        .store
+        .insert_receipt(receipt_key(&token), id, expires_at)
+        .await?;
+    Ok(URL_SAFE_NO_PAD.encode(token.as_ref()))
+}
+
+/// Answers the status of the receipt the token names.
+async fn status(
+    State(state): State<AppState>,
+    crate::json::JsonBody(request): crate::json::JsonBody<StatusRequest>,
+) -> Result<Json<StatusResponse>> {
+    let token = Zeroizing::new(decode_array::<RECEIPT_TOKEN_LEN>(&request.token, "token")?);
+    let view = state
+        .store
+        .receipt_status(receipt_key(&token))
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(Json(StatusResponse {
+        status: view.status.as_str(),
+        at: view.at,
+    }))
+}
