@@ -158,7 +158,8 @@ macro_rules! dispatch {
     };
 }
 
-// After `dispatch!`, which it uses.
+// After `dispatch!`, which they use.
+pub(crate) mod files;
 pub(crate) mod requests;
 
 impl Storage {
@@ -196,18 +197,6 @@ impl Storage {
         match self {
             Self::Redb(store) => store.is_healthy(),
             Self::Postgres(_) => true,
-        }
-    }
-
-    /// The store of end-to-end files: redb only, for now.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::FilesUnsupported`] on PostgreSQL.
-    pub(crate) fn files(&self) -> Result<&RedbStore> {
-        match self {
-            Self::Redb(store) => Ok(store),
-            Self::Postgres(_) => Err(Error::FilesUnsupported),
         }
     }
 

@@ -169,6 +169,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "requests",
         include_str!("../../../migrations/0010_requests.sql"),
     ),
+    (
+        11,
+        "files",
+        include_str!("../../../migrations/0011_files.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between instances: "paravoid" in ASCII.
