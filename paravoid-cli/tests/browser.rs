@@ -12,13 +12,13 @@
     reason = "tests fail on any error"
 )]
 
-#[path = "../../paravoid/tests/support/external.rs"]
-mod external;
 #[path = "support/harness.rs"]
 mod harness;
 #[allow(dead_code, reason = "the command-line flows use a part of the driver")]
 #[path = "../../paravoid/tests/browser/webdriver.rs"]
 mod webdriver;
+
+use qsmm_test_support::external;
 
 use crate::harness::{Server, passphrase_file, run, send, split_link};
 use crate::webdriver::{Browser, Driver};

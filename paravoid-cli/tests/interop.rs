@@ -12,14 +12,13 @@
     reason = "tests fail on any error"
 )]
 
-#[path = "../../paravoid/tests/support/external.rs"]
-mod external;
 #[path = "support/harness.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use qsmm_test_support::external;
 use serde_json::Value;
 
 use crate::harness::{Server, client, passphrase_file, run, split_link};
@@ -33,13 +32,7 @@ fn page_cli() -> PathBuf {
 fn node() -> Option<PathBuf> {
     let found = std::env::var_os("PARAVOID_NODE")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join("node"))
-                    .find(|path| path.is_file())
-            })
-        });
+        .or_else(|| external::find_program("node"));
     let major = found.as_ref().and_then(|node| {
         let out = Command::new(node).arg("--version").output().ok()?;
         let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();

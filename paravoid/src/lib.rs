@@ -18,9 +18,6 @@ mod state;
 mod store;
 mod store_key;
 mod sweeper;
-#[cfg(feature = "test-hooks")]
-#[doc(hidden)]
-pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};

@@ -14,13 +14,13 @@
 mod pg_cluster;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use qsmm_test_support::server_process::ServerProcess;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -33,67 +33,19 @@ const INSTANCES: usize = 3;
 const RACERS: usize = 64;
 
 /// A running `paravoid` child, killed on drop.
-struct Instance {
-    child: Child,
-    base: String,
-}
+type Instance = ServerProcess;
 
-impl Instance {
-    /// Starts the binary on the PostgreSQL database `url` with a free port and waits for its
-    /// "listening on" line.
-    fn start(url: &str, store_key: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paravoid"))
-            .args(["--bind", "127.0.0.1:0", "--store", url, "--store-key"])
-            .arg(store_key)
-            // Every client is 127.0.0.1: per-client rate limits would limit the test itself.
-            .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
-            .env("RUST_LOG", "info")
-            .env_remove("PARAVOID_BIND")
-            .env_remove("PARAVOID_DB")
-            .env_remove("PARAVOID_STORE")
-            .env_remove("PARAVOID_STORE_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (address_tx, address_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                // "paravoid listening on 127.0.0.1:port (http)"
-                if let Some((_, rest)) = line.split_once("listening on ")
-                    && let Some(address) = rest.split_whitespace().next()
-                {
-                    let _ignored = address_tx.send(address.to_owned());
-                }
-            }
-        });
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the instance did not report its address");
-        Self {
-            child,
-            base: format!("http://{address}"),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no shutdown handler runs.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _killed = self.child.kill();
-        let _waited = self.child.wait();
-    }
+/// Starts the binary on the PostgreSQL database `url` with a free port and waits for its
+/// "listening on" line.
+fn start(url: &str, store_key: &Path) -> Instance {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paravoid"));
+    command
+        .args(["--bind", "127.0.0.1:0", "--store", url, "--store-key"])
+        .arg(store_key)
+        // Every client is 127.0.0.1: per-client rate limits would limit the test itself.
+        .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
+        .env("RUST_LOG", "info");
+    ServerProcess::start(command, Duration::from_secs(60))
 }
 
 /// Three instances on database `name` of `cluster`.
@@ -108,7 +60,7 @@ fn instances(cluster: &PgCluster, name: &str) -> Vec<Instance> {
                 &cluster.path(&format!("{name}-{instance}.key")),
                 &secret,
             );
-            std::thread::spawn(move || Instance::start(&url, &key))
+            std::thread::spawn(move || start(&url, &key))
         })
         .collect();
     starts
@@ -150,7 +102,7 @@ async fn reveals_and_guesses_spread_over_three_instances_are_exact() {
         return;
     };
     let instances = instances(&cluster, "exact");
-    let bases: Vec<String> = instances.iter().map(|i| i.base.clone()).collect();
+    let bases: Vec<String> = instances.iter().map(|i| i.base().to_owned()).collect();
     let http = client();
 
     for round in 0..10 {
@@ -337,7 +289,7 @@ async fn sigkill_of_one_instance_loses_no_acknowledged_note() {
         return;
     };
     let mut instances = instances(&cluster, "sigkill");
-    let bases: Vec<String> = instances.iter().map(|i| i.base.clone()).collect();
+    let bases: Vec<String> = instances.iter().map(|i| i.base().to_owned()).collect();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let workers = load(&bases, &ledger, &stop);
@@ -369,7 +321,7 @@ async fn a_postgres_restart_answers_503_then_recovers() {
         return;
     };
     let instances = instances(&cluster, "restart");
-    let bases: Vec<String> = instances.iter().map(|i| i.base.clone()).collect();
+    let bases: Vec<String> = instances.iter().map(|i| i.base().to_owned()).collect();
     let http = client();
     for base in &bases {
         let health = http.get(format!("{base}/healthz")).send().await.unwrap();

@@ -12,11 +12,10 @@
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
 use std::time::Duration;
 
+use qsmm_test_support::server_process::ServerProcess;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -34,43 +33,14 @@ async fn no_query_parameter_reaches_the_log_at_trace() {
     let url = cluster.create_database("logscan");
     let key =
         pg_cluster::write_store_key(&cluster.path("logscan.key"), &pg_cluster::store_secret());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paravoid"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paravoid"));
+    command
         .args(["--bind", "127.0.0.1:0", "--store", &url, "--store-key"])
         .arg(&key)
         .args(["--sweep-interval-secs", "1"])
-        .env("RUST_LOG", RUST_LOG)
-        .env_remove("PARAVOID_BIND")
-        .env_remove("PARAVOID_DB")
-        .env_remove("PARAVOID_STORE")
-        .env_remove("PARAVOID_STORE_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (address_tx, address_rx) = mpsc::channel();
-    let pipes: [Box<dyn std::io::Read + Send>; 2] = [
-        Box::new(child.stderr.take().unwrap()),
-        Box::new(child.stdout.take().unwrap()),
-    ];
-    for pipe in pipes {
-        let (log, address_tx) = (log.clone(), address_tx.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if let Some((_, rest)) = line.split_once("listening on ")
-                    && let Some(address) = rest.split_whitespace().next()
-                {
-                    let _ignored = address_tx.send(address.to_owned());
-                }
-                log.lock().unwrap().push(line);
-            }
-        });
-    }
-    let address = address_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server did not report its address");
-    let base = format!("http://{address}");
+        .env("RUST_LOG", RUST_LOG);
+    let mut server = ServerProcess::start(command, Duration::from_secs(60));
+    let base = server.base().to_owned();
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -126,10 +96,9 @@ async fn no_query_parameter_reaches_the_log_at_trace() {
     );
     assert!(rows.status.success(), "{rows:?}");
     let rows = String::from_utf8(rows.stdout).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = log.lock().unwrap().join("\n");
+    let log = server.log().join("\n");
 
     assert!(log.contains("listening on"), "the log was captured");
     assert!(

@@ -6,77 +6,25 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use qsmm_test_support::server_process::ServerProcess;
 use serde_json::{Value, json};
 
-/// A running `paravoid` child whose log lines are collected.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Starts the binary on `db` with a free port and waits for its "listening on" line.
-    fn start(db: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_paravoid"))
-            .args(["--bind", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .env("RUST_LOG", "debug")
-            .env_remove("PARAVOID_BIND")
-            .env_remove("PARAVOID_DB")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = mpsc::channel();
-        let pipes: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stderr.take().unwrap()),
-            Box::new(child.stdout.take().unwrap()),
-        ];
-        for pipe in pipes {
-            let log = log.clone();
-            let address_tx = address_tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some((_, address)) = line.split_once("listening on ") {
-                        // "listening on <address> (<scheme>)"
-                        let address = address.split_whitespace().next().unwrap_or_default();
-                        let _ignored = address_tx.send(address.to_owned());
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server did not report its address");
-        Self {
-            child,
-            base: format!("http://{address}"),
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no shutdown handler, no flush, nothing runs.
-    fn kill(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.log.lock().unwrap().clone()
-    }
+/// Starts the binary on `db` with a free port and waits for its "listening on" line; its log
+/// lines are collected.
+fn start(db: &Path) -> ServerProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paravoid"));
+    command
+        .args(["--bind", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env("RUST_LOG", "debug");
+    ServerProcess::start(command, Duration::from_secs(30))
 }
 
 fn client() -> reqwest::Client {
@@ -99,7 +47,7 @@ struct Created {
 async fn every_answered_create_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("notes.redb");
-    let server = Server::start(&db);
+    let mut server = start(&db);
     let answered = Arc::new(Mutex::new(Vec::<Created>::new()));
 
     // Eight clients create notes as fast as they can until the server dies under them.
@@ -151,7 +99,7 @@ async fn every_answered_create_survives_sigkill() {
     );
 
     // Restart on the same file: every answered note reveals, with either key form.
-    let server = Server::start(&db);
+    let mut server = start(&db);
     let http = client();
     for (n, note) in answered.iter().enumerate() {
         let body = if n % 2 == 0 {
@@ -182,7 +130,7 @@ async fn every_answered_create_survives_sigkill() {
 async fn no_secret_reaches_the_disk_or_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("notes.redb");
-    let server = Server::start(&db);
+    let mut server = start(&db);
     let http = client();
     let mut notes = Vec::new();
     for i in 0..12 {
@@ -262,7 +210,7 @@ async fn no_secret_reaches_the_disk_or_the_log() {
 async fn sigterm_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("notes.redb");
-    let mut server = Server::start(&db);
+    let mut server = start(&db);
     let http = client();
     let response = http
         .post(server.url("/api/secrets"))
@@ -273,27 +221,19 @@ async fn sigterm_shuts_down_gracefully() {
     let created: Value = response.json().await.unwrap();
 
     let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let mut exit = None;
-    for _ in 0..100 {
-        exit = server.child.try_wait().unwrap();
-        if exit.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let exit = exit.expect("the server did not stop within 10 s of SIGTERM");
+    let exit = server.wait(Duration::from_secs(10));
     assert!(exit.success(), "{exit:?}");
     // The reader threads see the pipes close after the exit; give them a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = server.log.lock().unwrap().join("\n");
+    let log = server.log().join("\n");
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("paravoid stopped"), "{log}");
 
-    let server = Server::start(&db);
+    let mut server = start(&db);
     let response = http
         .post(server.url(created["link"].as_str().unwrap()))
         .json(&json!({ "compact": created["compact"] }))

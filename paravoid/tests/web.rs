@@ -41,13 +41,7 @@ fn web_dir() -> PathBuf {
 fn node(test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PARAVOID_NODE")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join("node"))
-                    .find(|path| path.is_file())
-            })
-        });
+        .or_else(|| external::find_program("node"));
     let version = found.as_ref().and_then(|node| {
         Command::new(node)
             .arg("--version")

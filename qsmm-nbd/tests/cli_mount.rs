@@ -19,29 +19,9 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{Server, Setup, digests, fsck_clean, make_tree, plugin, run, tools};
+use harness::{Server, Setup, digests, fsck_clean, make_tree, plugin, qsmm_bin, run, tools};
 
 const MIB: u64 = 1 << 20;
-
-/// The `qsmm` binary: `QSMM_BIN`, or the one cargo built beside this test's `deps` directory.
-fn qsmm_bin() -> Option<PathBuf> {
-    let path = std::env::var_os("QSMM_BIN").map_or_else(
-        || {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("qsmm")
-        },
-        PathBuf::from,
-    );
-    if path.is_file() {
-        return Some(path);
-    }
-    let message = format!(
-        "{} is not built (cargo build -p qsmm-cli, or set QSMM_BIN)",
-        path.display()
-    );
-    harness::skip(&message);
-    None
-}
 
 /// Runs `qsmm` with a private runtime directory.
 fn qsmm(bin: &Path, runtime: &Path, args: &[&str]) -> Output {
@@ -88,7 +68,7 @@ fn mount_copy_unmount_mount_and_a_crash() {
     {
         return;
     }
-    let Some(bin) = qsmm_bin() else { return };
+    let bin = qsmm_bin();
     let setup = Setup::new(96 * MIB, &[16 * MIB, 32 * MIB]);
     let runtime = setup.path("run");
     fs::create_dir(&runtime).unwrap();
@@ -222,7 +202,7 @@ fn qsmm_mount_on_a_multi_snapshot_medium_keeps_the_decoy_and_the_hidden_volume()
     {
         return;
     }
-    let Some(bin) = qsmm_bin() else { return };
+    let bin = qsmm_bin();
     let setup = Setup::with_mode(
         96 * MIB,
         &[16 * MIB, 16 * MIB],
@@ -294,7 +274,7 @@ fn a_single_read_write_passphrase_is_warned_about_once() {
     if !tools(&["nbdkit", "nbdfuse", "fuse2fs", "mkfs.ext4"]) || !harness::fuse() {
         return;
     }
-    let Some(bin) = qsmm_bin() else { return };
+    let bin = qsmm_bin();
     let setup = Setup::new(32 * MIB, &[8 * MIB]);
     let runtime = setup.path("run");
     fs::create_dir(&runtime).unwrap();
@@ -347,7 +327,7 @@ fn typed_passphrases_never_reach_a_file_or_a_command_line() {
     if !tools(&["nbdkit", "nbdinfo", "script"]) {
         return;
     }
-    let Some(bin) = qsmm_bin() else { return };
+    let bin = qsmm_bin();
     let setup = Setup::new(48 * MIB, &[8 * MIB, 8 * MIB]);
     let tmp = setup.path("tmp");
     let cwd = setup.path("cwd");

@@ -19,77 +19,15 @@ use std::time::{Duration, Instant};
 use qsmm_volume::{Medium, SnapshotMode, Volume, format};
 use sha2::{Digest, Sha256};
 
-/// Reports that the running test skips because `why` (a missing program or facility): prints
-/// `SKIPPED <test>: <why>` straight to standard error and appends it to the file named by
-/// `QSMM_SKIP_LOG` (which `cargo xtask test` prints as its summary). With
-/// `QSMM_REQUIRE_EXTERNAL=1` (set by `.ci/run`) it panics instead, failing the test.
-pub(crate) fn skip(why: &str) {
-    use std::io::Write as _;
-    let test = format!(
-        "{} {}",
-        env!("CARGO_CRATE_NAME"),
-        thread::current().name().unwrap_or("(not a test thread)")
-    );
-    let required =
-        std::env::var_os("QSMM_REQUIRE_EXTERNAL").is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "{test} needs a program that is missing (QSMM_REQUIRE_EXTERNAL is set): {why}"
-    );
-    let line = format!("SKIPPED {test}: {why}\n");
-    let _printed = std::io::stderr().write_all(line.as_bytes());
-    if let Some(path) = std::env::var_os("QSMM_SKIP_LOG")
-        && let Ok(mut log) = fs::OpenOptions::new().create(true).append(true).open(path)
-    {
-        let _logged = log.write_all(line.as_bytes());
-    }
-}
+#[allow(unused_imports, reason = "each test file uses part of the harness")]
+pub(crate) use qsmm_test_support::{
+    external::skip,
+    nbd::{fuse, plugin, tools},
+};
 
-/// Returns whether every tool is on `PATH`. When one is missing the test is reported skipped
-/// ([`skip`], a failure under `QSMM_REQUIRE_EXTERNAL=1`).
-pub(crate) fn tools(names: &[&str]) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|name| !std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!(
-        "missing {} (Debian packages nbdkit, libnbd-bin, nbdfuse, qemu-utils, e2fsprogs, fuse2fs)",
-        missing.join(", ")
-    );
-    skip(&message);
-    false
-}
-
-/// Returns whether FUSE mounts are possible here (root and `/dev/fuse`); like [`tools`] else.
-pub(crate) fn fuse() -> bool {
-    let ok = Path::new("/dev/fuse").exists()
-        && Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !ok {
-        let message = "FUSE mounts need root and /dev/fuse";
-        skip(message);
-    }
-    ok
-}
-
-/// The plugin: `QSMM_NBD_PLUGIN`, or the `libqsmm_nbd.so` that `cargo test` built beside this
-/// test binary (in `target/<profile>/deps`; only `cargo build` copies it one level up).
-pub(crate) fn plugin() -> PathBuf {
-    if let Some(path) = std::env::var_os("QSMM_NBD_PLUGIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let path = deps.join("libqsmm_nbd.so");
-    assert!(path.is_file(), "plugin not built: {}", path.display());
-    path
+/// The `qsmm` binary of `qsmm-cli`, built for this test run if it is not up to date.
+pub(crate) fn qsmm_bin() -> PathBuf {
+    qsmm_test_support::cargo_bin::cargo_bin("qsmm-cli", "qsmm")
 }
 
 /// A temporary medium with volumes on it and the passphrase files that open them.

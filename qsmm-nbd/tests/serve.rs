@@ -13,13 +13,13 @@ mod harness;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{Setup, plugin, run, tools};
+use harness::{Setup, plugin, qsmm_bin, run, tools};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 const MIB: u64 = 1 << 20;
@@ -27,29 +27,6 @@ const MIB: u64 = 1 << 20;
 const START_LIMIT: Duration = Duration::from_secs(120);
 /// How long it may take to stop.
 const STOP_LIMIT: Duration = Duration::from_secs(60);
-
-/// The `qsmm` binary: `QSMM_BIN`, or the one cargo built for the workspace's tests
-/// (`target/<profile>/qsmm`, beside this test's `deps` directory). `None` (a skip, or a failure
-/// under `QSMM_REQUIRE_EXTERNAL=1`) if it was not built, e.g. when only this package's tests were
-/// built.
-fn qsmm_bin() -> Option<PathBuf> {
-    let path = std::env::var_os("QSMM_BIN").map_or_else(
-        || {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("qsmm")
-        },
-        PathBuf::from,
-    );
-    if path.is_file() {
-        return Some(path);
-    }
-    let message = format!(
-        "{} is not built (cargo build -p qsmm-cli, or set QSMM_BIN)",
-        path.display()
-    );
-    harness::skip(&message);
-    None
-}
 
 /// `qsmm serve` running in the background, its output (standard error and standard output, as
 /// they come: a prompt ends without a newline) collected as text.
@@ -167,7 +144,7 @@ fn serve_exports_stops_on_signals_and_serves_the_data_again() {
     if !tools(&["nbdkit", "nbdinfo", "nbdcopy", "script"]) {
         return;
     }
-    let Some(qsmm) = qsmm_bin() else { return };
+    let qsmm = qsmm_bin();
     let setup = Setup::new(48 * MIB, &[8 * MIB, 12 * MIB]);
     let socket = setup.path("qsmm.sock");
     let uri = |export: &str| format!("nbd+unix:///{export}?socket={}", socket.display());
@@ -262,7 +239,7 @@ fn serve_refuses_a_wrong_passphrase() {
     if !tools(&["nbdkit"]) {
         return;
     }
-    let Some(qsmm) = qsmm_bin() else { return };
+    let qsmm = qsmm_bin();
     let setup = Setup::new(32 * MIB, &[8 * MIB]);
     let wrong = setup.path("wrong");
     fs::write(&wrong, "not the passphrase\n").unwrap();
@@ -290,7 +267,7 @@ fn the_network_needs_tls_and_a_plain_client_is_refused() {
     if !tools(&["nbdkit", "nbdinfo"]) {
         return;
     }
-    let Some(qsmm) = qsmm_bin() else { return };
+    let qsmm = qsmm_bin();
     let setup = Setup::new(32 * MIB, &[8 * MIB]);
     let port = free_port();
     let listen = format!("0.0.0.0:{port}");

@@ -19,40 +19,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use qsmm_shield::age::{self, AgeError, Identity, Passphrase, Recipient};
+use qsmm_test_support::external::skip;
 
 /// Sizes around the 64 KiB chunk boundary, up to 1 MiB.
 const SIZES: [usize; 6] = [0, 1, 65_535, 65_536, 65_537, 1 << 20];
 
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/age-interop")
-}
-
-/// Reports that the running test skips because `why` (a missing program): prints
-/// `SKIPPED <test>: <why>` straight to standard error and appends it to the file named by
-/// `QSMM_SKIP_LOG` (which `cargo xtask test` prints as its summary). With
-/// `QSMM_REQUIRE_EXTERNAL=1` it panics instead, failing the test.
-fn skip(why: &str) {
-    use std::io::Write as _;
-    let test = format!(
-        "{} {}",
-        env!("CARGO_CRATE_NAME"),
-        std::thread::current()
-            .name()
-            .unwrap_or("(not a test thread)")
-    );
-    let required =
-        std::env::var_os("QSMM_REQUIRE_EXTERNAL").is_some_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "{test} needs a program that is missing (QSMM_REQUIRE_EXTERNAL is set): {why}"
-    );
-    let line = format!("SKIPPED {test}: {why}\n");
-    let _printed = std::io::stderr().write_all(line.as_bytes());
-    if let Some(path) = std::env::var_os("QSMM_SKIP_LOG")
-        && let Ok(mut log) = fs::OpenOptions::new().create(true).append(true).open(path)
-    {
-        let _logged = log.write_all(line.as_bytes());
-    }
 }
 
 /// Whether the test can run; `false` after printing why it is skipped.

@@ -39,7 +39,7 @@ pub(crate) fn run_with_summary(extra: &[String]) -> Result<bool, String> {
         .args(TEST_ARGS)
         .args(extra)
         .current_dir(workspace_root())
-        .env("QSMM_SKIP_LOG", &log)
+        .env(qsmm_test_support::external::SKIP_LOG_VAR, &log)
         .status()
         .map_err(|e| format!("cannot start cargo test: {e}"))?;
     print_summary(&log);
@@ -51,8 +51,7 @@ fn print_summary(log: &std::path::Path) {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines.sort_unstable();
-    let required =
-        std::env::var_os("QSMM_REQUIRE_EXTERNAL").is_some_and(|v| !v.is_empty() && v != "0");
+    let required = qsmm_test_support::external::required();
     println!();
     if lines.is_empty() {
         println!(

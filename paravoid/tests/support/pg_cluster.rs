@@ -1,5 +1,6 @@
-//! The throwaway PostgreSQL cluster of paravoid's test support (`paravoid::testing`).
+//! The throwaway PostgreSQL cluster of the workspace's test support
+//! (`qsmm_test_support::pg_cluster`), under the names these tests use.
 #![allow(unused_imports, reason = "each test binary uses a part of it")]
 
-pub(crate) use paravoid::testing::external;
-pub(crate) use paravoid::testing::pg_cluster::*;
+pub(crate) use qsmm_test_support::external;
+pub(crate) use qsmm_test_support::pg_cluster::*;

@@ -1,22 +1,42 @@
-//! A throwaway PostgreSQL cluster for tests: `initdb` into a temporary directory, a server that
-//! listens only on a Unix socket in that directory, stopped (and the directory removed) on drop.
+//! A throwaway PostgreSQL cluster: `initdb` into a temporary directory, a server that listens
+//! only on a Unix socket in that directory, stopped (and the directory removed) on drop.
 //!
 //! The binaries are found in `$PARAVOID_PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`
 //! (Debian's `postgresql` package), else `PATH`. PostgreSQL refuses to run as root: as root the
 //! commands run as the `postgres` user through `runuser`. When PostgreSQL is missing,
 //! [`PgCluster::start`] reports the skip through [`external::skip`] (a panic under
 //! `QSMM_REQUIRE_EXTERNAL=1`) and returns `None`, so the calling test skips.
+//!
+//! The same flags everywhere: `initdb -U postgres --auth=trust -E UTF8`, and a server started with
+//! `-k <dir> -h '' -p 5432 -c max_connections=300`. [`Durability::Fast`] (tests) adds
+//! `initdb --no-sync` and `-F` (no `fsync`); [`Durability::Default`] (load tests, whose numbers
+//! must be PostgreSQL's real ones) keeps PostgreSQL's defaults.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
-use super::external;
+use crate::external;
+
+/// The variable naming the socket directory of a server `.ci/run` started for every test.
+pub const SHARED_SOCKET_VAR: &str = "PARAVOID_TEST_PG_SOCKET_DIR";
+
+/// The variable naming the directory of `initdb` and `pg_ctl`.
+pub const BINDIR_VAR: &str = "PARAVOID_PG_BINDIR";
+
+/// How much of PostgreSQL's durability a cluster keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// No `fsync` at all (`initdb --no-sync`, `-F`): for tests, which never survive a power cut.
+    Fast,
+    /// PostgreSQL's defaults (`fsync = on`, `synchronous_commit = on`): for measurements.
+    Default,
+}
 
 /// A fresh store key secret (`--store-key`): 32 random bytes.
 pub fn store_secret() -> [u8; 32] {
     let mut secret = [0u8; 32];
-    secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    getrandom::fill(&mut secret).expect("the system's random number generator");
     secret
 }
 
@@ -40,7 +60,7 @@ pub fn shared() -> Option<&'static SharedServer> {
     static SHARED: std::sync::OnceLock<Option<SharedServer>> = std::sync::OnceLock::new();
     SHARED
         .get_or_init(|| {
-            if let Some(dir) = std::env::var_os("PARAVOID_TEST_PG_SOCKET_DIR") {
+            if let Some(dir) = std::env::var_os(SHARED_SOCKET_VAR) {
                 return Some(SharedServer {
                     socket_dir: PathBuf::from(dir),
                 });
@@ -62,6 +82,10 @@ pub struct SharedServer {
 
 impl SharedServer {
     /// The connection string of database `name`, created if missing.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not made of lowercase letters, digits and `_`, or the server refuses.
     pub fn database(&self, name: &str) -> String {
         assert!(
             name.bytes()
@@ -70,6 +94,7 @@ impl SharedServer {
         );
         let admin = url_for(&self.socket_dir, "postgres");
         let owned = name.to_owned();
+        // A runtime of its own, on a thread of its own: callers may be inside another runtime.
         std::thread::spawn(move || {
             let name = owned;
             tokio::runtime::Builder::new_current_thread()
@@ -109,59 +134,72 @@ pub struct PgCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     as_postgres: bool,
+    durability: Durability,
     /// Set once a watchdog owns the cluster.
     keep_running: bool,
 }
 
 impl PgCluster {
-    /// Initialises and starts a cluster; `None` (with the skip reported) when PostgreSQL is not
-    /// installed.
+    /// Initialises and starts a [`Durability::Fast`] cluster; `None` (with the skip reported)
+    /// when PostgreSQL is not installed.
     ///
     /// # Panics
     ///
     /// If PostgreSQL is missing under `QSMM_REQUIRE_EXTERNAL`, or if it is installed but does
     /// not start.
     pub fn start() -> Option<Self> {
-        let Some(bin) = find_bindir() else {
-            let why = "PostgreSQL is not installed (no initdb/pg_ctl; on Debian: apt-get install \
-                       postgresql, or set PARAVOID_PG_BINDIR)";
-            external::skip(why);
+        if find_bindir().is_none() {
+            external::skip(NOT_INSTALLED);
             return None;
-        };
-        let as_postgres = is_root();
+        }
+        Some(Self::try_start(Durability::Fast).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// Initialises and starts a cluster with `durability`.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying why: PostgreSQL is not installed, or a step failed (with its output
+    /// and the server's log).
+    pub fn try_start(durability: Durability) -> Result<Self, String> {
+        let bin = find_bindir().ok_or(NOT_INSTALLED)?;
+        let as_postgres = external::is_root();
         let dir = tempfile::Builder::new()
             .prefix("pg")
             .tempdir()
-            .expect("temporary directory");
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         if as_postgres {
-            run(Command::new("chown")
+            let output = Command::new("chown")
                 .arg("-R")
                 .arg("postgres:")
-                .arg(dir.path()));
+                .arg(dir.path())
+                .output();
+            check("chown", output)?;
         }
         let cluster = Self {
             dir,
             bin,
             as_postgres,
+            durability,
             keep_running: false,
         };
         let data = cluster.data_dir();
-        cluster.pg(
-            "initdb",
-            &[
-                "-D",
-                path_str(&data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-                "--no-instructions",
-            ],
-        );
-        cluster.start_server();
-        Some(cluster)
+        let mut initdb = vec![
+            "-D",
+            path_str(&data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+        ];
+        if durability == Durability::Fast {
+            initdb.push("--no-sync");
+        }
+        cluster.run("initdb", &initdb)?;
+        cluster.try_start_server()?;
+        Ok(cluster)
     }
 
     /// A connection string for the `postgres` database of this cluster.
@@ -177,6 +215,70 @@ impl PgCluster {
     /// A connection string for database `name` of this cluster.
     pub fn url_for(&self, name: &str) -> String {
         url_for(self.dir.path(), name)
+    }
+
+    /// Creates database `name` and returns its connection string.
+    ///
+    /// # Panics
+    ///
+    /// If `createdb` fails.
+    pub fn create_database(&self, name: &str) -> String {
+        self.try_create_database(name)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Creates database `name` and returns its connection string.
+    ///
+    /// # Errors
+    ///
+    /// `createdb`'s output when it fails.
+    pub fn try_create_database(&self, name: &str) -> Result<String, String> {
+        let socket = path_str(self.dir.path());
+        self.run(
+            "createdb",
+            &["-h", socket, "-p", PORT, "-U", "postgres", name],
+        )?;
+        Ok(self.url_for(name))
+    }
+
+    /// Stops the server (fast shutdown: open connections are closed).
+    ///
+    /// # Panics
+    ///
+    /// If `pg_ctl stop` fails.
+    pub fn stop_server(&self) {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &["-D", path_str(&data), "-m", "fast", "-w", "stop"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts the server again after [`PgCluster::stop_server`].
+    ///
+    /// # Panics
+    ///
+    /// If the server does not start (with its log).
+    pub fn start_server(&self) {
+        self.try_start_server().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The cluster's data directory (`postmaster.pid` is in it).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs PostgreSQL program `name` (as `postgres` when we are root) and returns its output.
+    ///
+    /// # Panics
+    ///
+    /// If the program cannot be started.
+    pub fn pg_output(&self, name: &str, args: &[&str]) -> Output {
+        self.command(name)
+            .args(args)
+            .output()
+            .expect("run a PostgreSQL program")
     }
 
     /// Leaves the cluster running when this value is dropped, and starts a watchdog process
@@ -203,52 +305,31 @@ impl PgCluster {
         );
         Command::new("sh")
             .args(["-c", &script])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start the cluster's watchdog");
         self.dir.disable_cleanup(true);
         self.keep_running = true;
     }
 
-    /// Creates database `name` and returns its connection string.
-    pub fn create_database(&self, name: &str) -> String {
-        self.pg(
-            "createdb",
-            &[
-                "-h",
-                path_str(self.dir.path()),
-                "-p",
-                PORT,
-                "-U",
-                "postgres",
-                name,
-            ],
-        );
-        self.url_for(name)
-    }
-
-    /// Stops the server (fast shutdown: open connections are closed).
-    pub fn stop_server(&self) {
-        self.pg(
-            "pg_ctl",
-            &["-D", path_str(&self.data_dir()), "-m", "fast", "-w", "stop"],
-        );
-    }
-
-    /// Starts the server again after [`PgCluster::stop_server`].
-    pub fn start_server(&self) {
-        let options = format!(
-            "-k {} -h '' -p {PORT} -F -c max_connections=200",
+    /// Starts the server with the flags of this module's documentation.
+    fn try_start_server(&self) -> Result<(), String> {
+        let mut options = format!(
+            "-k {} -h '' -p {PORT} -c max_connections=300",
             path_str(self.dir.path())
         );
+        if self.durability == Durability::Fast {
+            options.push_str(" -F");
+        }
         let log = self.dir.path().join("server.log");
-        let output = self.pg_output(
+        let data = self.data_dir();
+        let started = self.run(
             "pg_ctl",
             &[
                 "-D",
-                path_str(&self.data_dir()),
+                path_str(&data),
                 "-l",
                 path_str(&log),
                 "-o",
@@ -259,34 +340,19 @@ impl PgCluster {
                 "start",
             ],
         );
-        if !output.status.success() {
+        started.map_err(|e| {
             let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!(
-                "PostgreSQL did not start: {}{}\n{server_log}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+            format!("PostgreSQL did not start: {e}\n{server_log}")
+        })
     }
 
-    /// The cluster's data directory.
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+    /// Runs PostgreSQL program `name`; its output as the error when it fails.
+    fn run(&self, name: &str, args: &[&str]) -> Result<(), String> {
+        check(name, self.command(name).args(args).output())
     }
 
-    /// Runs PostgreSQL program `name` and panics on failure.
-    fn pg(&self, name: &str, args: &[&str]) {
-        let output = self.pg_output(name, args);
-        assert!(
-            output.status.success(),
-            "{name} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    /// Runs PostgreSQL program `name` (as `postgres` when we are root) and returns its output.
-    pub fn pg_output(&self, name: &str, args: &[&str]) -> Output {
+    /// PostgreSQL program `name`, as `postgres` when we are root, in the cluster's directory.
+    fn command(&self, name: &str) -> Command {
         let program = self.bin.join(name);
         let mut command = if self.as_postgres {
             let mut command = Command::new("runuser");
@@ -296,12 +362,8 @@ impl PgCluster {
             Command::new(program)
         };
         // The server inherits no test-harness pipes: it must not keep them open after we exit.
+        command.current_dir(self.dir.path()).stdin(Stdio::null());
         command
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run a PostgreSQL program")
     }
 }
 
@@ -310,19 +372,17 @@ impl Drop for PgCluster {
         if self.keep_running {
             return;
         }
-        let _output = self.pg_output(
+        let data = self.data_dir();
+        let _stopped = self.run(
             "pg_ctl",
-            &[
-                "-D",
-                path_str(&self.data_dir()),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
+            &["-D", path_str(&data), "-m", "immediate", "-w", "stop"],
         );
     }
 }
+
+/// Why a cluster cannot start where PostgreSQL is missing.
+const NOT_INSTALLED: &str = "PostgreSQL is not installed (no initdb/pg_ctl; on Debian: apt-get \
+                             install postgresql, or set PARAVOID_PG_BINDIR)";
 
 /// The port number in the socket's file name (`.s.PGSQL.<port>`); nothing listens on TCP.
 const PORT: &str = "5432";
@@ -338,7 +398,7 @@ fn url_for(socket_dir: &Path, name: &str) -> String {
 /// The directory holding `initdb` and `pg_ctl`, if PostgreSQL is installed.
 fn find_bindir() -> Option<PathBuf> {
     let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) = std::env::var_os("PARAVOID_PG_BINDIR") {
+    if let Some(dir) = std::env::var_os(BINDIR_VAR) {
         return Some(PathBuf::from(dir)).filter(|dir| has_tools(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -359,18 +419,17 @@ fn find_bindir() -> Option<PathBuf> {
         .and_then(|paths| std::env::split_paths(&paths).find(|dir| has_tools(dir)))
 }
 
-/// Whether this process runs as root (then PostgreSQL runs as `postgres`).
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
-/// Runs `command` and panics on failure.
-fn run(command: &mut Command) {
-    let status = command.status().expect("run a command");
-    assert!(status.success(), "{command:?} failed");
+/// `Ok` when the program ran and succeeded, else a sentence with its output.
+fn check(what: &str, output: std::io::Result<Output>) -> Result<(), String> {
+    let output = output.map_err(|e| format!("cannot run {what}: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
 
 fn path_str(path: &Path) -> &str {
