@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use qsmm_shield::kem::{KemKeypair, KemLevel};
 use qsmm_shield::wrap::{self, WrappedKey};
-use qsmm_void::{BlockId, Namespace, SecretKey};
+use qsmm_types::{BlockId, SecretKey};
+use qsmm_void::Namespace;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 

@@ -122,10 +122,9 @@ fn main() -> Result {
 
     let dir = target(&root, "mesh_reconstruct")?;
     let mut records = [Vec::new(), Vec::new()];
+    let keyed = mesh().for_key(&mesh_key(), HW_ENTROPY)?;
     for (generation, (metadata, out)) in (0u64..).zip(MESH_METADATA.iter().zip(&mut records)) {
-        for placement in
-            mesh().shard_metadata_generation(metadata, &mesh_key(), HW_ENTROPY, generation)?
-        {
+        for placement in keyed.shard_metadata_generation(metadata, generation)? {
             out.push(u8::try_from(placement.target_block.0)?);
             out.extend_from_slice(&placement.share);
         }
@@ -157,8 +156,11 @@ fn main() -> Result {
     let dir = target(&root, "halo2_proof_decode_verify")?;
     let witness = qsmm_proof_halo2::MembershipWitness::from_tree(tree(), 1)?;
     for (name, disclosure) in [
-        ("hidden-1", qsmm_proof_halo2::Disclosure::Hidden),
-        ("position-1", qsmm_proof_halo2::Disclosure::Position),
+        ("hidden-1", qsmm_proof_halo2::circuit::Disclosure::Hidden),
+        (
+            "position-1",
+            qsmm_proof_halo2::circuit::Disclosure::Position,
+        ),
     ] {
         let proof = qsmm_proof_halo2::prove(&witness, disclosure)?;
         write(

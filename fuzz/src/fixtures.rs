@@ -112,7 +112,12 @@ pub fn dsa_signature(level: DsaLevel) -> &'static DsaSignature {
 pub fn namespace() -> &'static Namespace {
     #[allow(clippy::expect_used, reason = "a valid constant block size")]
     static NAMESPACE: LazyLock<Namespace> = LazyLock::new(|| {
-        Namespace::with_block_size(namespace_key(), HW_ENTROPY, qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size")).expect("block size")
+        Namespace::with_block_size(
+            namespace_key(),
+            HW_ENTROPY,
+            qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size"),
+        )
+        .expect("block size")
     });
     &NAMESPACE
 }
@@ -126,8 +131,12 @@ pub fn namespace() -> &'static Namespace {
 pub fn wrong_namespace() -> &'static Namespace {
     #[allow(clippy::expect_used, reason = "a valid constant block size")]
     static NAMESPACE: LazyLock<Namespace> = LazyLock::new(|| {
-        Namespace::with_block_size(SecretKey::from_bytes([0x4e; 32]), HW_ENTROPY, qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size"))
-            .expect("block size")
+        Namespace::with_block_size(
+            SecretKey::from_bytes([0x4e; 32]),
+            HW_ENTROPY,
+            qsmm_void::BlockSize::new(BLOCK_SIZE).expect("block size"),
+        )
+        .expect("block size")
     });
     &NAMESPACE
 }

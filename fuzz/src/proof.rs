@@ -42,7 +42,7 @@ pub fn proof_decode_verify(data: &[u8]) {
     }
 }
 
-/// `qsmm_proof_halo2::MembershipProof::from_bytes` on arbitrary bytes, then verification against
+/// `qsmm_proof_halo2::proof::MembershipProof::from_bytes` on arbitrary bytes, then verification against
 /// the fixed tree's commitment for a proof of that tree's depth.
 ///
 /// - a decoded proof re-encodes to exactly the input (the header is canonical);
@@ -51,15 +51,25 @@ pub fn proof_decode_verify(data: &[u8]) {
 /// - `verify_bytes` of the interface agrees with decode-then-verify for position proofs.
 ///
 /// Proofs of other depths are only decoded: building keys for every depth would dominate the
-/// run.
+/// run. The same bytes are also decoded as a retrievability `ChallengeProof` (decoded only:
+/// its keys take seconds to build), which must re-encode to the input too.
 ///
 /// # Panics
 ///
 /// When a property fails.
 pub fn halo2_proof_decode_verify(data: &[u8]) {
-    use qsmm_proof_halo2::{Disclosure, Halo2Membership, MembershipProof};
+    use qsmm_proof_halo2::{
+        Halo2Membership, challenge::ChallengeProof, circuit::Disclosure, proof::MembershipProof,
+    };
     use qsmm_proof_stub::{ProofEncoding, hash};
 
+    if let Ok(challenge) = ChallengeProof::from_bytes(data) {
+        assert_eq!(
+            challenge.to_bytes(),
+            data,
+            "decode then encode must be the identity"
+        );
+    }
     let Ok(proof) = MembershipProof::from_bytes(data) else {
         return;
     };

@@ -25,7 +25,10 @@ pub fn mesh_reconstruct(data: &[u8]) {
         .map(|(&id, block)| (BlockId(u64::from(id)), block))
         .collect();
     let mesh = mesh();
-    #[allow(clippy::expect_used, reason = "the fixed 2-of-3 mesh on 64 blocks is valid")]
+    #[allow(
+        clippy::expect_used,
+        reason = "the fixed 2-of-3 mesh on 64 blocks is valid"
+    )]
     let keyed = mesh
         .for_key(&mesh_key(), HW_ENTROPY)
         .expect("mesh configuration");

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{Error, Result, StoreUrl};
+use crate::Result;
+use crate::error::ConfigError;
+use crate::store::{StoreChoice, StoreUrl};
 
 /// Largest `--max-message-bytes` accepted, so the request body limit derived from it stays small.
 pub const MAX_MESSAGE_BYTES_CEILING: usize = 1 << 20;
@@ -106,7 +108,8 @@ pub struct Config {
     #[arg(long, env = "PARAVOID_RATE_LIMIT_IPV6_PREFIX", default_value_t = 64)]
     pub rate_limit_ipv6_prefix: u8,
 
-    /// Most notes stored at once (redb; 0: no limit); creates beyond are answered 507.
+    /// Most notes stored at once (with `--store`: over every instance; 0: no limit); creates
+    /// beyond are answered 507.
     #[arg(long, env = "PARAVOID_MAX_NOTES", default_value_t = 100_000)]
     pub max_notes: u64,
 
@@ -168,62 +171,84 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
+    /// [`Error::Config`](crate::Error::Config) ([`ConfigError`]) if `max_message_bytes` is 0 or above [`MAX_MESSAGE_BYTES_CEILING`],
     /// `max_ttl_secs` is 0 or above [`MAX_TTL_CEILING_SECS`], `default_ttl_secs` is 0 or above
     /// `max_ttl_secs`, an interval is 0, `store` is set without `store_key`, or only one of `tls_cert` and
     /// `tls_key` is set.
     pub fn validate(&self) -> Result<()> {
-        if self.max_message_bytes == 0 || self.max_message_bytes > MAX_MESSAGE_BYTES_CEILING {
-            return Err(Error::Config(format!(
-                "max-message-bytes must be between 1 and {MAX_MESSAGE_BYTES_CEILING}"
-            )));
-        }
-        if self.max_ttl_secs == 0 || self.max_ttl_secs > MAX_TTL_CEILING_SECS {
-            return Err(Error::Config(format!(
-                "max-ttl-secs must be between 1 and {MAX_TTL_CEILING_SECS}"
-            )));
-        }
-        if self.default_ttl_secs == 0 || self.default_ttl_secs > self.max_ttl_secs {
-            return Err(Error::Config(
-                "default-ttl-secs must be between 1 and max-ttl-secs".to_owned(),
-            ));
-        }
-        if self.sweep_interval_secs == 0 {
-            return Err(Error::Config(
-                "sweep-interval-secs must be at least 1".to_owned(),
-            ));
-        }
-        if self.request_timeout_secs == 0 {
-            return Err(Error::Config(
-                "request-timeout-secs must be at least 1".to_owned(),
-            ));
-        }
-        if !(1..=128).contains(&self.rate_limit_ipv6_prefix) {
-            return Err(Error::Config(
-                "rate-limit-ipv6-prefix must be between 1 and 128".to_owned(),
-            ));
-        }
+        let range = |flag, value: u64, min, max| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::OutOfRange { flag, min, max })
+            }
+        };
+        let to_u64 = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+        range(
+            "max-message-bytes",
+            to_u64(self.max_message_bytes),
+            1,
+            to_u64(MAX_MESSAGE_BYTES_CEILING),
+        )?;
+        range("max-ttl-secs", self.max_ttl_secs, 1, MAX_TTL_CEILING_SECS)?;
+        range(
+            "default-ttl-secs",
+            self.default_ttl_secs,
+            1,
+            self.max_ttl_secs,
+        )?;
+        range("sweep-interval-secs", self.sweep_interval_secs, 1, u64::MAX)?;
+        range(
+            "request-timeout-secs",
+            self.request_timeout_secs,
+            1,
+            u64::MAX,
+        )?;
+        range(
+            "rate-limit-ipv6-prefix",
+            u64::from(self.rate_limit_ipv6_prefix),
+            1,
+            128,
+        )?;
         if self
             .metrics_bind
             .is_some_and(|metrics| metrics == self.bind)
         {
-            return Err(Error::Config(
-                "metrics-bind must differ from bind: metrics stay off the public listener"
-                    .to_owned(),
-            ));
+            return Err(ConfigError::MetricsOnPublicListener.into());
         }
-        if self.max_connections == 0 || self.header_read_timeout_secs == 0 {
-            return Err(Error::Config(
-                "max-connections and header-read-timeout-secs must be at least 1".to_owned(),
-            ));
-        }
-        if self.store.is_some() && self.store_key.is_none() {
-            return Err(Error::Config("--store needs --store-key".to_owned()));
-        }
+        range("max-connections", to_u64(self.max_connections), 1, u64::MAX)?;
+        range(
+            "header-read-timeout-secs",
+            self.header_read_timeout_secs,
+            1,
+            u64::MAX,
+        )?;
+        self.store_choice()?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(Error::Config("tls-cert and tls-key go together".to_owned()));
+            return Err(ConfigError::TlsHalfPair.into());
         }
         Ok(())
+    }
+
+    /// The store these flags choose: PostgreSQL with `--store` (which needs `--store-key`), else
+    /// the redb file `--db`. The one place that decides it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::StoreNeedsKey`].
+    pub(crate) fn store_choice(&self) -> Result<StoreChoice<'_>, ConfigError> {
+        match (&self.store, &self.store_key) {
+            (Some(url), Some(key_file)) => Ok(StoreChoice::Postgres {
+                url,
+                key_file: key_file.as_path(),
+                max_notes: self.max_notes,
+            }),
+            (Some(_), None) => Err(ConfigError::StoreNeedsKey),
+            (None, _) => Ok(StoreChoice::Redb {
+                path: self.db.as_path(),
+                max_notes: self.max_notes,
+            }),
+        }
     }
 
     /// The largest request body accepted: room for the longest message written with the
@@ -317,7 +342,7 @@ mod tests {
         assert!(!format!("{parsed:?}").contains("pw-123"));
         assert!(Config::try_parse_from(["paravoid", "--store", "notes.redb"]).is_err());
         // PostgreSQL needs the store key; the store key needs PostgreSQL.
-        assert!(matches!(parsed.validate(), Err(Error::Config(_))));
+        assert!(matches!(parsed.validate(), Err(crate::Error::Config(_))));
         let with_key = Config::try_parse_from([
             "paravoid",
             "--store",

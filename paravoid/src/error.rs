@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::path::PathBuf;
 
 /// A `Result` whose error defaults to the paravoid [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -84,13 +85,14 @@ pub enum Error {
         retry_after_secs: u64,
     },
 
-    /// The configuration is inconsistent (start-up only).
+    /// The configuration is inconsistent, or names a store key file that is missing, malformed
+    /// or not the database's (start-up only).
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
 
-    /// The database failed (500).
+    /// The database failed (500). The backend's error is kept as the source, for the log.
     #[error("storage error: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(#[source] StorageError),
 
     /// PostgreSQL cannot be reached right now: no connection could be had from the pool in time,
     /// or the connection broke (PostgreSQL restarting, network down) (503). Retrying later can
@@ -98,13 +100,76 @@ pub enum Error {
     #[error("database unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 
-    /// PostgreSQL answered a statement with an error (500).
-    #[error("database error: {0}")]
-    Postgres(#[source] tokio_postgres::Error),
+    /// A stored record does not decode or does not open under its key: the database (or its key
+    /// file) was damaged or edited (500). Nothing is handed out.
+    #[error("a stored record is corrupt")]
+    CorruptRecord,
+
+    /// The redb key file (the per-note keys) cannot be read or written (500): the disk is
+    /// failing or full.
+    #[error("the key file failed: {0}")]
+    KeyFile(#[source] std::io::Error),
+
+    /// The redb writer thread has stopped (500; `/healthz` answers 503): restart the process.
+    #[error("the database writer has stopped")]
+    WriterStopped,
+
+    /// The write transaction this request was part of did not commit (500): nothing it did is
+    /// durable; retrying can succeed.
+    #[error("the database transaction failed")]
+    TransactionFailed,
+
+    /// A new note drew the id of a stored one (500; nothing was written): retrying draws another.
+    #[error("note id collision")]
+    IdCollision,
+
+    /// A note's expiry falls in an hour whose PostgreSQL sealing key this instance has already
+    /// erased (500): its clock is far behind the database's.
+    #[error("the note's expiry hour has ended for this instance's store key")]
+    EpochEnded,
 
     /// Something that cannot happen with a correct server did (500); the detail is only logged.
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+/// The error of a database backend, kept opaque so the public [`Error`] does not depend on the
+/// backends' crates. Its `Display` and `source` are the backend's.
+#[derive(Debug)]
+pub struct StorageError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StorageError {
+    /// Wraps a backend error.
+    pub(crate) fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(err))
+    }
+
+    /// A PostgreSQL error by its severity, message and SQLSTATE only: its detail, hint and
+    /// context may quote a row (a note id, sealed bytes), and these errors are logged.
+    pub(crate) fn postgres(err: &tokio_postgres::Error) -> Self {
+        let text = match err.as_db_error() {
+            Some(db) => format!(
+                "{}: {} (SQLSTATE {})",
+                db.severity(),
+                db.message(),
+                db.code().code()
+            ),
+            None => err.to_string(),
+        };
+        Self(text.into())
+    }
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 impl Error {
@@ -123,9 +188,15 @@ impl Error {
             Self::Overloaded | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreFull => StatusCode::INSUFFICIENT_STORAGE,
-            Self::Config(_) | Self::Storage(_) | Self::Postgres(_) | Self::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Config(_)
+            | Self::Storage(_)
+            | Self::CorruptRecord
+            | Self::KeyFile(_)
+            | Self::WriterStopped
+            | Self::TransactionFailed
+            | Self::IdCollision
+            | Self::EpochEnded
+            | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -140,10 +211,69 @@ impl Error {
         }
     }
 
+    /// Whether this error answers the request rather than reporting a failure: the request was
+    /// served and refused (absent, wrong keys or passphrase, full store, …). A store commits what
+    /// it wrote before such an answer (a counted try, an expired note deleted); it rolls back
+    /// before any other error.
+    pub(crate) const fn is_answer(&self) -> bool {
+        matches!(
+            self,
+            Self::NotFound
+                | Self::WrongKeys
+                | Self::PassphraseRequired
+                | Self::WrongPassphrase { .. }
+                | Self::StoreFull
+                | Self::IdCollision
+        )
+    }
+
     /// A 422 error with a fixed message.
     pub(crate) fn unprocessable(message: &str) -> Self {
         Self::Unprocessable(message.to_owned())
     }
+}
+
+/// What is wrong with a configuration ([`Error::Config`]); each names the flag to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A numeric flag is outside its range.
+    #[error("{flag} must be between {min} and {max}")]
+    OutOfRange {
+        /// The flag, without dashes.
+        flag: &'static str,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// `metrics-bind` equals `bind`.
+    #[error("metrics-bind must differ from bind: metrics stay off the public listener")]
+    MetricsOnPublicListener,
+    /// `--store` without `--store-key`.
+    #[error("--store needs --store-key")]
+    StoreNeedsKey,
+    /// Only one of `--tls-cert` and `--tls-key`.
+    #[error("tls-cert and tls-key go together")]
+    TlsHalfPair,
+    /// A `--store` value that is not a PostgreSQL URL.
+    #[error("--store must be a postgres:// or postgresql:// URL")]
+    StoreUrl,
+    /// A `--store` value PostgreSQL's client does not parse (never repeated: it may hold a
+    /// password).
+    #[error("the PostgreSQL connection string does not parse")]
+    ConnectionString,
+    /// The store key file is missing or malformed.
+    #[error(
+        "the store key file {path} must exist and hold 32 random bytes (the same file for every instance)"
+    )]
+    StoreKeyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The store key file is not the one the database was first used with.
+    #[error("the store key file differs from the one this database was used with")]
+    StoreKeyMismatch,
 }
 
 /// The JSON body of every error answer.
@@ -187,12 +317,13 @@ impl IntoResponse for Error {
 
 impl From<tokio_postgres::Error> for Error {
     /// A broken or refused connection, or PostgreSQL shutting down, is [`Error::Unavailable`];
-    /// any other error of a statement is [`Error::Postgres`].
+    /// any other error of a statement is [`Error::Storage`].
     fn from(err: tokio_postgres::Error) -> Self {
+        let redacted = StorageError::postgres(&err);
         if is_connection_failure(&err) {
-            Self::Unavailable(Box::new(err))
+            Self::Unavailable(Box::new(redacted))
         } else {
-            Self::Postgres(err)
+            Self::Storage(redacted)
         }
     }
 }
@@ -233,13 +364,14 @@ macro_rules! storage_errors {
     ($($source:ty),* $(,)?) => {$(
         impl From<$source> for Error {
             fn from(err: $source) -> Self {
-                Self::Storage(err.into())
+                Self::Storage(StorageError::new(redb::Error::from(err)))
             }
         }
     )*};
 }
 
 storage_errors!(
+    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
@@ -273,6 +405,10 @@ mod tests {
                 429,
             ),
             (Error::Internal("x"), 500),
+            (Error::CorruptRecord, 500),
+            (Error::WriterStopped, 500),
+            (Error::StoreFull, 507),
+            (Error::Config(ConfigError::StoreNeedsKey), 500),
         ];
         for (err, status) in cases {
             assert_eq!(err.status_code().as_u16(), status, "{err:?}");

@@ -3,6 +3,7 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod argon2_pool;
+mod blocking;
 mod clock;
 mod config;
 mod connections;
@@ -14,13 +15,15 @@ mod rate_limit;
 mod routes;
 mod server;
 mod state;
-mod storage;
 mod store;
 mod sweeper;
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};
-pub use error::{Error, NOT_FOUND_MESSAGE, Result};
+pub use error::{ConfigError, Error, NOT_FOUND_MESSAGE, Result, StorageError};
 pub use routes::e2e::E2E_TOKEN_LEN;
 pub use routes::openapi::openapi_document;
 pub use routes::pages::served_file_hashes;
@@ -29,5 +32,4 @@ pub use routes::secrets::{
 };
 pub use server::{HSTS, app, metrics_app, serve, serve_tls};
 pub use state::AppState;
-pub use storage::StoreUrl;
-pub use store::MAX_PASSPHRASE_ATTEMPTS;
+pub use store::{MAX_PASSPHRASE_ATTEMPTS, StoreUrl};

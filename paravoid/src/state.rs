@@ -2,13 +2,12 @@
 //! Argon2id pool, the rate limits and the metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::argon2_pool::Argon2Pool;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
-use crate::storage::{NoteStore as _, Storage};
+use crate::store::{NoteStore as _, Storage};
 use crate::{Config, Result};
 
 /// Everything a handler needs, cheap to clone (`Arc`s inside).
@@ -38,11 +37,10 @@ impl AppState {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`](crate::Error::Config) for an inconsistent configuration,
-    /// [`Error::Storage`](crate::Error::Storage) if the redb file cannot be opened — for
-    /// example because another process has it open —, [`Error::Unavailable`](crate::Error::Unavailable)
-    /// if PostgreSQL cannot be reached, [`Error::Postgres`](crate::Error::Postgres) if a migration
-    /// fails.
+    /// [`Error::Config`](crate::Error::Config) for an inconsistent configuration or store key
+    /// file, [`Error::Storage`](crate::Error::Storage) if the redb file cannot be opened — for
+    /// example because another process has it open — or a migration fails,
+    /// [`Error::Unavailable`](crate::Error::Unavailable) if PostgreSQL cannot be reached.
     pub fn open(config: Config) -> Result<Self> {
         Self::open_with_clock(config, Arc::new(SystemClock::new()))
     }
@@ -56,7 +54,7 @@ impl AppState {
     pub fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         config.validate()?;
         let metrics = Arc::new(Metrics::new());
-        let store = Storage::open(&config, clock, metrics.clone())?;
+        let store = Storage::open(config.store_choice()?, clock, metrics.clone())?;
         let argon2 = Arc::new(Argon2Pool::new(
             config.argon2_workers(),
             config.argon2_queue,
@@ -83,21 +81,6 @@ impl AppState {
         self.store.is_healthy()
     }
 
-    /// <div class="warning">Test hook, never for production.</div>
-    ///
-    /// Makes the writer thread sleep `delay` before each batch, to reproduce a slow disk.
-    pub fn danger_slow_writer(&self, delay: Duration) {
-        self.store.set_writer_delay(delay);
-    }
-
-    /// <div class="warning">Test hook, never for production.</div>
-    ///
-    /// Stops the writer thread as a crash would: every later write fails, `/healthz` answers
-    /// 503 and [`serve`](crate::serve) returns an error so a supervisor restarts the process.
-    pub fn danger_crash_writer(&self) {
-        self.store.crash_writer();
-    }
-
     /// The configuration the state was opened with.
     #[must_use]
     pub fn config(&self) -> &Config {
@@ -112,8 +95,8 @@ impl AppState {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read, or a
-    /// PostgreSQL error.
+    /// [`Error::Storage`](crate::Error::Storage) if the database cannot be read,
+    /// [`Error::Unavailable`](crate::Error::Unavailable) if PostgreSQL cannot be reached.
     pub fn stored_notes(&self) -> Result<u64> {
         self.store.len_blocking()
     }
@@ -122,20 +105,29 @@ impl AppState {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`](crate::Error::Storage) if the database fails, or
-    /// [`Error::Internal`](crate::Error::Internal) if the blocking task could not run.
+    /// [`Error::Storage`](crate::Error::Storage) if the database fails,
+    /// [`Error::Unavailable`](crate::Error::Unavailable) if PostgreSQL cannot be reached.
     pub async fn sweep_expired(&self) -> Result<u64> {
         self.store.sweep().await
     }
 }
 
-/// Runs blocking database work off the async worker threads.
-pub(crate) async fn blocking<T, F>(work: F) -> Result<T>
-where
-    F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| crate::Error::Internal("blocking task failed"))?
+/// Test hooks that reproduce a slow or crashed redb writer. Compiled only with the `test-hooks`
+/// feature (which paravoid's own tests enable), never in a release build of the server.
+#[cfg(any(test, feature = "test-hooks"))]
+impl AppState {
+    /// <div class="warning">Test hook, never for production.</div>
+    ///
+    /// Makes the writer thread sleep `delay` before each batch, to reproduce a slow disk.
+    pub fn danger_slow_writer(&self, delay: std::time::Duration) {
+        self.store.set_writer_delay(delay);
+    }
+
+    /// <div class="warning">Test hook, never for production.</div>
+    ///
+    /// Stops the writer thread as a crash would: every later write fails, `/healthz` answers
+    /// 503 and [`serve`](crate::serve) returns an error so a supervisor restarts the process.
+    pub fn danger_crash_writer(&self) {
+        self.store.crash_writer();
+    }
 }

@@ -198,3 +198,115 @@ fn bad_media_and_blocks_are_refused() {
         "cannot open",
     );
 }
+
+/// A retrievability challenge answered from the medium and checked against the root.
+#[test]
+fn challenge_prove_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let medium = dir.path().join("m.img");
+    let content: Vec<u8> = (0..4096 * 3u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()[0])
+        .collect();
+    std::fs::write(&medium, &content).unwrap();
+    let m = medium.to_str().unwrap();
+    let proof = dir.path().join("c.bin");
+    let p = proof.to_str().unwrap();
+    let root = field(&ok(&qsmm(&["proof", "commit", m])), "root");
+
+    let out = ok(&qsmm(&[
+        "proof",
+        "prove",
+        m,
+        "--challenge",
+        "nonce-1",
+        "--samples",
+        "2",
+        "--out",
+        p,
+    ]));
+    assert_eq!(field(&out, "root"), root);
+    let challenged = field(&out, "challenged");
+    assert_eq!(challenged.split(',').count(), 2);
+
+    let out = ok(&qsmm(&[
+        "proof",
+        "verify",
+        "--root",
+        &root,
+        "--challenge",
+        "nonce-1",
+        "--samples",
+        "2",
+        p,
+    ]));
+    assert!(out.contains("verified: the 2 challenged blocks of 3 are held"));
+    assert_eq!(field(&out, "challenged"), challenged);
+
+    // More samples asked than answered; junk.
+    fails_with(
+        &qsmm(&[
+            "proof",
+            "verify",
+            "--root",
+            &root,
+            "--challenge",
+            "nonce-1",
+            "--samples",
+            "3",
+            p,
+        ]),
+        "does not verify",
+    );
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, [2u8, 3, 0, 1, 2, 3]).unwrap();
+    fails_with(
+        &qsmm(&[
+            "proof",
+            "verify",
+            "--root",
+            &root,
+            "--challenge",
+            "nonce-1",
+            "--samples",
+            "2",
+            junk.to_str().unwrap(),
+        ]),
+        "is not a challenge proof",
+    );
+
+    // Refused arguments.
+    fails_with(
+        &qsmm(&["proof", "prove", m, "--challenge", "s", "--out", p]),
+        "--samples",
+    );
+    fails_with(
+        &qsmm(&[
+            "proof",
+            "prove",
+            m,
+            "--block",
+            "1",
+            "--challenge",
+            "s",
+            "--samples",
+            "1",
+            "--out",
+            p,
+        ]),
+        "cannot be used with",
+    );
+    fails_with(
+        &qsmm(&[
+            "proof",
+            "prove",
+            m,
+            "--challenge",
+            "s",
+            "--samples",
+            "65",
+            "--out",
+            p,
+        ]),
+        "1 ..= 64 samples",
+    );
+}

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use qsmm_volume::{MAX_PASSPHRASE_LEN, Passphrase};
+use qsmm_volume::{DEFAULT_TICK_RATE, MAX_PASSPHRASE_LEN, Passphrase};
 
 use crate::error::{Error, Result};
 
@@ -27,6 +27,7 @@ const MAX_COMMIT_INTERVAL_SECS: u64 = 86_400;
 /// | `passphrase-fd=N` | volumes to export, read from the inherited file descriptor `N` (a pipe or memfd) in the [passphrase stream](encode_passphrase_stream) format; they take the next export numbers; once |
 /// | `protect=FILE` | a volume to open and protect from the exported ones, but not export; may repeat |
 /// | `commit-interval=SECONDS` | commit each volume at most this long after its first unflushed write (default 5; 0 = only when a client flushes) |
+/// | `tick-rate=SLOTS` | on a multi-snapshot medium, slots written per second while served, whatever the volumes do (default [`DEFAULT_TICK_RATE`], at most 16384; 0 = no timer: each mount spends a fixed budget, and higher volumes' flushes write at once) |
 ///
 /// Passphrase files are read when the parameter is given (so a caller may remove them once the
 /// server is up) in the format of [`Passphrase::read_file`]: one trailing line break (`\n` or
@@ -62,7 +63,11 @@ pub struct Config {
     protected: Vec<Passphrase>,
     stream_read: bool,
     commit_interval: Option<Duration>,
+    tick_rate: Option<u32>,
 }
+
+/// Most slots per second `tick-rate` accepts.
+const MAX_TICK_RATE: u32 = 16_384;
 
 impl Config {
     /// Applies one `key=value` parameter.
@@ -71,7 +76,7 @@ impl Config {
     ///
     /// [`Error::UnknownKey`] for a key not in the table above, [`Error::DuplicateMedium`] for a
     /// second `medium`, [`Error::DuplicateParameter`] for a second `passphrase-fd` or
-    /// `commit-interval`, [`Error::InvalidValue`] for a
+    /// `commit-interval` or `tick-rate`, [`Error::InvalidValue`] for a
     /// value that is not a number in range, [`Error::TooManyVolumes`] past [`MAX_VOLUMES`],
     /// [`Error::Passphrase`] for a passphrase file, and the errors of
     /// [`decode_passphrase_stream`].
@@ -123,6 +128,17 @@ impl Config {
                     .ok_or(Error::InvalidValue("commit-interval"))?;
                 self.commit_interval = Some(Duration::from_secs(secs));
             }
+            "tick-rate" => {
+                if self.tick_rate.is_some() {
+                    return Err(Error::DuplicateParameter("tick-rate"));
+                }
+                let rate: u32 = value
+                    .parse()
+                    .ok()
+                    .filter(|&r| r <= MAX_TICK_RATE)
+                    .ok_or(Error::InvalidValue("tick-rate"))?;
+                self.tick_rate = Some(rate);
+            }
             other => return Err(Error::UnknownKey(other.to_owned())),
         }
         Ok(())
@@ -169,6 +185,14 @@ impl Config {
         (!interval.is_zero()).then_some(interval)
     }
 
+    /// Slots per second a multi-snapshot medium spends while served; `None` for no timer
+    /// (`tick-rate=0`: each mount spends the volume crate's fixed budget instead).
+    #[must_use]
+    pub fn tick_rate(&self) -> Option<u32> {
+        let rate = self.tick_rate.unwrap_or(DEFAULT_TICK_RATE);
+        (rate != 0).then_some(rate)
+    }
+
     /// Maps an NBD export name to the index of the exported volume: `""` (the default export)
     /// is volume 0, and `"n"` (decimal, no sign or leading zeros) is volume `n`.
     #[must_use]
@@ -184,6 +208,7 @@ impl fmt::Debug for Config {
             .field("exports", &self.exports.len())
             .field("protected", &self.protected.len())
             .field("commit_interval", &self.commit_interval)
+            .field("tick_rate", &self.tick_rate)
             .finish()
     }
 }
@@ -394,6 +419,27 @@ mod tests {
         let mut off = Config::default();
         off.set("commit-interval", "0").unwrap();
         assert_eq!(off.commit_interval(), None);
+    }
+
+    #[test]
+    fn tick_rate_defaults_to_the_volume_crates_and_zero_turns_the_timer_off() {
+        let mut config = Config::default();
+        assert_eq!(config.tick_rate(), Some(DEFAULT_TICK_RATE));
+        config.set("tick-rate", "16384").unwrap();
+        assert_eq!(config.tick_rate(), Some(16_384));
+        assert!(matches!(
+            config.set("tick-rate", "3"),
+            Err(Error::DuplicateParameter("tick-rate"))
+        ));
+        let mut off = Config::default();
+        off.set("tick-rate", "0").unwrap();
+        assert_eq!(off.tick_rate(), None);
+        for bad in ["", "-1", "x", "16385", "1.5"] {
+            assert!(matches!(
+                Config::default().set("tick-rate", bad),
+                Err(Error::InvalidValue("tick-rate"))
+            ));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use qsmm_volume::Error as VolumeError;
 pub enum Error {
     /// A parameter the plugin does not know.
     #[error(
-        "unknown parameter `{0}` (expected medium, passphrase-file, passphrase-fd, protect or commit-interval)"
+        "unknown parameter `{0}` (expected medium, passphrase-file, passphrase-fd, protect, commit-interval or tick-rate)"
     )]
     UnknownKey(String),
     /// `medium` was given twice.

@@ -35,6 +35,9 @@ pub struct PluginParams {
     pub protect_files: Vec<PathBuf>,
     /// The commit interval (`None`: the plugin's default; zero: only on a client's flush).
     pub commit_interval: Option<Duration>,
+    /// Slots per second on a multi-snapshot medium (`None`: the plugin's default; zero: no
+    /// timer).
+    pub tick_rate: Option<u32>,
 }
 
 impl PluginParams {
@@ -47,11 +50,13 @@ impl PluginParams {
             passphrase_fd: None,
             protect_files: Vec::new(),
             commit_interval: None,
+            tick_rate: None,
         }
     }
 
     /// The arguments, in the order the plugin reads them: the medium, the exported volumes'
-    /// files, the descriptor, the protected volumes, the interval (whole seconds, rounded up).
+    /// files, the descriptor, the protected volumes, the interval (whole seconds, rounded up),
+    /// the tick rate.
     #[must_use]
     pub fn to_args(&self) -> Vec<OsString> {
         let mut out = vec![key_value("medium", &self.medium)];
@@ -69,6 +74,9 @@ impl PluginParams {
                 .as_secs()
                 .saturating_add(u64::from(interval.subsec_nanos() > 0));
             out.push(format!("commit-interval={secs}").into());
+        }
+        if let Some(rate) = self.tick_rate {
+            out.push(format!("tick-rate={rate}").into());
         }
         out
     }
@@ -94,8 +102,10 @@ mod tests {
         params.passphrase_files = vec![pw.clone(), pw.clone()];
         params.protect_files = vec![pw];
         params.commit_interval = Some(Duration::from_millis(1500));
+        params.tick_rate = Some(1000);
         let args = params.to_args();
-        assert_eq!(args.last().unwrap(), "commit-interval=2");
+        assert_eq!(args[args.len() - 2], "commit-interval=2");
+        assert_eq!(args.last().unwrap(), "tick-rate=1000");
         let mut config = Config::default();
         for arg in &args {
             let (key, value) = arg.to_str().unwrap().split_once('=').unwrap();
@@ -105,5 +115,6 @@ mod tests {
         assert_eq!(config.exports().len(), 2);
         assert_eq!(config.protected().len(), 1);
         assert_eq!(config.commit_interval(), Some(Duration::from_secs(2)));
+        assert_eq!(config.tick_rate(), Some(1000));
     }
 }

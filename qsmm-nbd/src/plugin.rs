@@ -2,9 +2,10 @@
 //!
 //! nbdkit calls `config` for each parameter, `config_complete`, then `get_ready` (where every
 //! volume is opened on clones of one medium, so they protect each other), `after_fork` (where the
-//! periodic commit threads start, in the process that serves), then `open` per
-//! connection, the data callbacks, and `unload` at shutdown (where the volumes are flushed and
-//! closed).
+//! periodic commit threads and, on a multi-snapshot medium, the timed tick start, in the process
+//! that serves), then `open` per connection, the data callbacks, and `unload` at shutdown (where
+//! the volumes are flushed and closed: higher volumes first, while the tick still carries their
+//! last blocks, then the base volumes, which end the mount).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -12,7 +13,7 @@ use nbdkit::{CacheFlags, Flags, FuaFlags, Server, ThreadModel};
 
 use crate::config::Config;
 use crate::error::{Error, Report};
-use qsmm_volume::{AutoCommit, Medium, Volume};
+use qsmm_volume::{AutoCommit, Medium, SnapshotMode, Ticker, Volume};
 
 /// The parameters seen so far (until `get_ready`).
 static CONFIG: Mutex<Option<Config>> = Mutex::new(None);
@@ -28,6 +29,12 @@ struct Served {
     commit_interval: Option<std::time::Duration>,
     /// Volumes opened only so that the exported ones never allocate their blocks.
     protected: Vec<Volume>,
+    /// The medium all of them are on.
+    medium: Medium,
+    /// Slots per second on a multi-snapshot medium (`None`: the per-mount budget).
+    tick_rate: Option<u32>,
+    /// The timed tick, from `after_fork` until the higher volumes are closed.
+    ticker: Option<Ticker>,
 }
 
 /// An exported volume and its periodic commit (none with `commit-interval=0`).
@@ -56,6 +63,8 @@ passphrase-fd=N        Further volumes to export, read from the inherited descri
 protect=FILE           A volume to open and protect, but not export (repeatable).
 commit-interval=SECS   Commit a volume at most SECS after its first unflushed write
                        (default 5; 0 = only when a client flushes).
+tick-rate=SLOTS        Multi-snapshot media: blocks of cover traffic written per second
+                       while served, whatever the volumes do (default 256; 0 = none).
 Passphrase files hold the passphrase; one trailing line break is ignored.";
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,7 +109,27 @@ fn open_all(config: &Config) -> Result<Served, Error> {
         exports,
         commit_interval: config.commit_interval(),
         protected,
+        medium,
+        tick_rate: config.tick_rate(),
+        ticker: None,
     })
+}
+
+/// On a multi-snapshot medium, starts the timed tick.
+fn start_ticker(served: &mut Served) -> Result<(), Error> {
+    let multi = served
+        .exports
+        .iter()
+        .map(|e| &*e.volume)
+        .chain(&served.protected)
+        .any(|v| v.snapshot_mode() == SnapshotMode::Multi);
+    if let (true, Some(rate), None) = (multi, served.tick_rate, &served.ticker) {
+        let ticker = Ticker::start(&served.medium, rate, |error| {
+            eprintln!("qsmm: a timed slot failed (retrying): {}", Report(error));
+        })?;
+        served.ticker = Some(ticker);
+    }
+    Ok(())
 }
 
 /// Starts the periodic commit of every exported volume.
@@ -121,41 +150,68 @@ fn start_committers(served: &mut Served) -> Result<(), Error> {
 }
 
 /// Flushes and closes every volume; reports failures on nbdkit's standard error.
+///
+/// Higher volumes of a multi-snapshot medium close first, while the timed tick still carries
+/// their last blocks; then the tick stops and the base volumes close, which ends the mount
+/// (a base volume closed earlier would end it before the higher volumes' last flush, which
+/// would then spend slots beyond the budget). When no base volume was served by a handle of
+/// its own, the mount is ended once everything is closed.
 fn close_all(served: Served) {
     // Stop the commit threads first: each holds a reference to its volume.
-    let volumes: Vec<Arc<Volume>> = served
+    let volumes: Vec<(&str, usize, Arc<Volume>)> = served
         .exports
         .into_iter()
-        .map(|export| {
-            drop(export.committer);
-            export.volume
-        })
-        .collect();
-    let volumes = volumes
-        .into_iter()
         .enumerate()
-        .map(|(index, volume)| ("exported", index, volume))
+        .map(|(index, export)| {
+            drop(export.committer);
+            ("exported", index, export.volume)
+        })
         .chain(
             served
                 .protected
                 .into_iter()
                 .enumerate()
                 .map(|(index, volume)| ("protected", index, Arc::new(volume))),
-        );
-    for (role, index, volume) in volumes {
-        let result = match Arc::try_unwrap(volume) {
-            Ok(volume) => volume.close(),
-            // A connection still holds it (nbdkit closes connections before unloading, so this
-            // is not expected): make it durable at least.
-            Err(shared) => shared.flush(),
-        };
-        if let Err(error) = result {
-            eprintln!(
-                "qsmm: closing {role} volume {index} failed: {}",
-                Report(Error::Volume(error))
-            );
-        }
+        )
+        .collect();
+    let multi = volumes
+        .iter()
+        .any(|(_, _, v)| v.snapshot_mode() == SnapshotMode::Multi);
+    let (higher, base): (Vec<_>, Vec<_>) = volumes.into_iter().partition(|(_, _, v)| v.is_higher());
+    for (role, index, volume) in higher {
+        close_one(role, index, volume);
     }
+    drop(served.ticker);
+    let mut ended = false;
+    for (role, index, volume) in base {
+        ended |= close_one(role, index, volume);
+    }
+    if multi
+        && !ended
+        && let Err(error) = served.medium.end_mount()
+    {
+        eprintln!(
+            "qsmm: ending the mount failed: {}",
+            Report(Error::Volume(error))
+        );
+    }
+}
+
+/// Closes one volume (or flushes it, if a connection still holds it); whether it was closed.
+fn close_one(role: &str, index: usize, volume: Arc<Volume>) -> bool {
+    let result = match Arc::try_unwrap(volume) {
+        Ok(volume) => volume.close().map(|()| true),
+        // A connection still holds it (nbdkit closes connections before unloading, so this
+        // is not expected): make it durable at least.
+        Err(shared) => shared.flush().map(|()| false),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!(
+            "qsmm: closing {role} volume {index} failed: {}",
+            Report(Error::Volume(error))
+        );
+        false
+    })
 }
 
 impl Handle {
@@ -242,7 +298,10 @@ impl Server for Handle {
         // nbdkit may have forked into the background since `get_ready`: start the commit
         // threads in the process that serves.
         match lock(&SERVED).as_mut() {
-            Some(served) => Ok(start_committers(served)?),
+            Some(served) => {
+                start_ticker(served)?;
+                Ok(start_committers(served)?)
+            }
             None => Err(Error::NotReady.into()),
         }
     }

@@ -2,6 +2,7 @@
 //! back byte-identical after unmount and mount; after a SIGKILL of the server, the next unmount
 //! reports the crash and the files synced a commit interval before it pass `e2fsck` intact.
 //! And `qsmm serve` with passphrases typed on a terminal: no file and no command line holds them.
+//! And `qsmm mount` of a decoy and a hidden volume on a multi-snapshot medium, with a timed tick.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -206,6 +207,86 @@ fn mount_copy_unmount_mount_and_a_crash() {
     ok(&mount(&[]));
     assert_eq!(digests(&mnt.join("tree")), digests(&tree));
     ok(&unmount());
+}
+
+#[test]
+fn qsmm_mount_on_a_multi_snapshot_medium_keeps_the_decoy_and_the_hidden_volume() {
+    if !tools(&[
+        "nbdkit",
+        "nbdfuse",
+        "fuse2fs",
+        "mkfs.ext4",
+        "e2fsck",
+        "nbdcopy",
+    ]) || !harness::fuse()
+    {
+        return;
+    }
+    let Some(bin) = qsmm_bin() else { return };
+    let setup = Setup::with_mode(
+        96 * MIB,
+        &[16 * MIB, 16 * MIB],
+        qsmm_volume::SnapshotMode::Multi,
+    );
+    let runtime = setup.path("run");
+    fs::create_dir(&runtime).unwrap();
+    let mnt = setup.path("mnt");
+    let hidden_mnt = setup.path("mnt-1");
+    let plugin = plugin();
+    let mount = |extra: &[&str]| {
+        let mut args = vec![
+            "mount",
+            setup.medium.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+            "--passphrase-file",
+            setup.passfiles[0].to_str().unwrap(),
+            "--passphrase-file",
+            setup.passfiles[1].to_str().unwrap(),
+            "--tick-rate",
+            "4000",
+            "--plugin",
+            plugin.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        qsmm(&bin, &runtime, &args)
+    };
+    let unmount = || qsmm(&bin, &runtime, &["unmount", mnt.to_str().unwrap()]);
+    let decoy_tree = setup.path("decoy");
+    make_tree(&decoy_tree, 30, 31);
+    let hidden_tree = setup.path("hidden");
+    make_tree(&hidden_tree, 30, 32);
+
+    ok(&mount(&["--mkfs"]));
+    run(
+        "cp",
+        &["-a", decoy_tree.to_str().unwrap(), mnt.to_str().unwrap()],
+    );
+    run(
+        "cp",
+        &[
+            "-a",
+            hidden_tree.to_str().unwrap(),
+            hidden_mnt.to_str().unwrap(),
+        ],
+    );
+    ok(&unmount());
+    ok(&mount(&[]));
+    assert_eq!(digests(&mnt.join("decoy")), digests(&decoy_tree));
+    assert_eq!(digests(&hidden_mnt.join("hidden")), digests(&hidden_tree));
+    ok(&unmount());
+
+    let params: Vec<String> = setup
+        .passfiles
+        .iter()
+        .map(|p| format!("passphrase-file={}", p.display()))
+        .collect();
+    let server = Server::start(&setup.medium, &params).unwrap();
+    for export in ["0", "1"] {
+        let image = setup.path(&format!("back{export}.img"));
+        harness::copy_out(&server, export, &image);
+        fsck_clean(&image);
+    }
+    server.stop();
 }
 
 #[test]

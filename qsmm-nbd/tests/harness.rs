@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use qsmm_volume::{Medium, Volume, format};
+use qsmm_volume::{Medium, SnapshotMode, Volume, format};
 use sha2::{Digest, Sha256};
 
 /// Reports that the running test skips because `why` (a missing program or facility): prints
@@ -103,6 +103,11 @@ impl Setup {
     /// Formats a medium of `medium_size` bytes and creates one volume per entry of `sizes`, each
     /// protecting those before it; passphrase `i` is `"passphrase number i"`.
     pub(crate) fn new(medium_size: u64, sizes: &[u64]) -> Self {
+        Self::with_mode(medium_size, sizes, SnapshotMode::Single)
+    }
+
+    /// As [`Self::new`], the volumes in snapshot mode `mode` (closed highest first).
+    pub(crate) fn with_mode(medium_size: u64, sizes: &[u64], mode: SnapshotMode) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let medium_path = dir.path().join("dark.img");
         format(&medium_path, medium_size, |_, _| {}).unwrap();
@@ -112,13 +117,15 @@ impl Setup {
         for (i, &size) in sizes.iter().enumerate() {
             let passphrase = format!("passphrase number {i}");
             let protect: Vec<&Volume> = volumes.iter().collect();
-            let volume = Volume::create(&medium, passphrase.as_bytes(), size, &protect).unwrap();
+            let volume =
+                Volume::create_with_mode(&medium, passphrase.as_bytes(), size, &protect, mode)
+                    .unwrap();
             volumes.push(volume);
             let file = dir.path().join(format!("pw{i}"));
             fs::write(&file, format!("{passphrase}\n")).unwrap();
             passfiles.push(file);
         }
-        for volume in volumes {
+        for volume in volumes.into_iter().rev() {
             volume.close().unwrap();
         }
         drop(medium);
@@ -419,5 +426,80 @@ impl NbdClient {
     /// `NBD_CMD_FLUSH`.
     pub(crate) fn flush(&mut self) -> std::io::Result<()> {
         self.request(3, 0, 0, &[])
+    }
+}
+
+/// A FUSE daemon running in the foreground and its mount point; unmounted when dropped.
+pub(crate) struct FuseMount {
+    child: Option<Child>,
+    mountpoint: PathBuf,
+}
+
+impl FuseMount {
+    /// `nbdfuse DIR/disk URI`: the export as the file `DIR/disk`.
+    pub(crate) fn nbdfuse(server: &Server, export: &str, dir: &Path) -> Self {
+        fs::create_dir_all(dir).unwrap();
+        let child = Command::new("nbdfuse")
+            .arg(dir.join("disk"))
+            .arg(server.uri(export))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mount = Self {
+            child: Some(child),
+            mountpoint: dir.to_owned(),
+        };
+        mount.wait_until(|| dir.join("disk").exists());
+        mount
+    }
+
+    /// `fuse2fs -f IMAGE DIR`: the ext4 file system in `image`, mounted on `dir`.
+    pub(crate) fn fuse2fs(image: &Path, dir: &Path) -> Self {
+        fs::create_dir_all(dir).unwrap();
+        let child = Command::new("fuse2fs")
+            .arg(image)
+            .arg(dir)
+            .arg("-f")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mount = Self {
+            child: Some(child),
+            mountpoint: dir.to_owned(),
+        };
+        mount.wait_until(|| dir.join("lost+found").exists());
+        mount
+    }
+
+    fn wait_until(&self, ready: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready() {
+            assert!(
+                Instant::now() < deadline,
+                "{} not mounted",
+                self.mountpoint.display()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Unmounts and waits for the daemon to finish (fuse2fs writes its last metadata then).
+    pub(crate) fn unmount(mut self) {
+        run("umount", &[self.mountpoint.to_str().unwrap()]);
+        let status = self.child.take().unwrap().wait().unwrap();
+        assert!(status.success(), "FUSE daemon exit status {status}");
+    }
+}
+
+impl Drop for FuseMount {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(&self.mountpoint)
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

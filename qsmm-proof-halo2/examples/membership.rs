@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use ff::Field;
 use qsmm_proof_halo2::circuit::{DEFAULT_DEPTH, MAX_DEPTH, k_for_depth, rows_for_depth};
-use qsmm_proof_halo2::{Disclosure, MembershipProof, MembershipWitness, keys};
+use qsmm_proof_halo2::{MembershipWitness, circuit::Disclosure, keys, proof::MembershipProof};
 use qsmm_proof_stub::ProofEncoding;
 use qsmm_shatter::mimc::Fp;
 

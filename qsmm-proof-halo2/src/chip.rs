@@ -22,7 +22,10 @@
 
 use halo2_proofs::{
     circuit::{AssignedCell, Layouter, Region, Value},
-    plonk::{Advice, Column, ConstraintSystem, Constraints, Error as PlonkError, Fixed, Selector},
+    plonk::{
+        Advice, Column, ConstraintSystem, Constraints, Error as PlonkError, Fixed, Instance,
+        Selector,
+    },
     poly::Rotation,
 };
 use qsmm_shatter::mimc::{self, Fp};
@@ -33,8 +36,8 @@ pub type Cell = AssignedCell<Fp, Fp>;
 /// Rows one compression occupies: 91 rounds and the output row.
 pub const ROWS_PER_COMPRESSION: usize = mimc::ROUNDS + 1;
 
-/// An input of [`MimcChip::compress`]: a cell of an earlier region, a fresh private witness, or
-/// a constant fixed by the circuit.
+/// An input of [`MimcChip::compress`]: a cell of an earlier region, a fresh private witness, a
+/// public input, or a constant fixed by the circuit.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Input<'a> {
@@ -44,18 +47,13 @@ pub enum Input<'a> {
     Witness(Value<Fp>),
     /// A constant of the circuit (a domain tag), fixed in the verifying key.
     Constant(Fp),
+    /// A public input: the given row of an instance column, bound to it by a copy constraint.
+    Instance(Column<Instance>, usize),
 }
 
 impl Input<'_> {
-    fn value(&self) -> Value<Fp> {
-        match self {
-            Self::Cell(cell) => cell.value().copied(),
-            Self::Witness(value) => *value,
-            Self::Constant(constant) => Value::known(*constant),
-        }
-    }
-
-    fn assign(
+    /// Assigns the input to row 0 of `column` in `region`.
+    pub(crate) fn assign(
         &self,
         region: &mut Region<'_, Fp>,
         name: &'static str,
@@ -66,6 +64,9 @@ impl Input<'_> {
             Self::Witness(value) => region.assign_advice(|| name, column, 0, || *value),
             Self::Constant(constant) => {
                 region.assign_advice_from_constant(|| name, column, 0, *constant)
+            }
+            Self::Instance(instance, row) => {
+                region.assign_advice_from_instance(|| name, *instance, *row, column, 0)
             }
         }
     }
@@ -182,10 +183,10 @@ impl MimcChip {
         layouter.assign_region(
             || "mimc-7 compress",
             |mut region| {
-                let k = key.value();
-                let m = message.value();
-                key.assign(&mut region, "key", c.key)?;
+                let key_cell = key.assign(&mut region, "key", c.key)?;
                 let message_cell = message.assign(&mut region, "message", c.message)?;
+                let k = key_cell.value().copied();
+                let m = message_cell.value().copied();
                 let state_cell = region.assign_advice(|| "x_0", c.state, 0, || m)?;
                 region.constrain_equal(state_cell.cell(), message_cell.cell())?;
 

@@ -57,10 +57,10 @@ pub(crate) const LEAF_ROW: usize = 1;
 pub(crate) const POSITION_ROW: usize = 2;
 
 /// Rows of one swap region.
-const ROWS_PER_SWAP: usize = 2;
+pub(crate) const ROWS_PER_SWAP: usize = 2;
 /// Rows the proof system reserves for blinding at the end of the domain (`blinding_factors + 1`
 /// of this circuit, whose most-queried advice column is queried at two rotations).
-const RESERVED_ROWS: usize = 6;
+pub(crate) const RESERVED_ROWS: usize = 6;
 
 /// What a proof discloses besides the commitment and the leaf hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,7 +91,11 @@ pub const fn rows_for_depth(depth: u32) -> usize {
 /// ```
 #[must_use]
 pub const fn k_for_depth(depth: u32) -> u32 {
-    let needed = rows_for_depth(depth) + RESERVED_ROWS;
+    k_for_rows(rows_for_depth(depth) + RESERVED_ROWS)
+}
+
+/// The smallest `k` with `2^k ≥ needed`.
+pub(crate) const fn k_for_rows(needed: usize) -> u32 {
     let mut k = 4;
     while (1usize << k) < needed {
         k += 1;
@@ -169,7 +173,8 @@ impl MembershipCircuit {
     }
 }
 
-/// The circuit's columns and gates.
+/// The circuit's columns and gates, shared with the held-block circuit of
+/// [`challenge`](crate::challenge).
 #[derive(Clone, Debug)]
 pub struct MembershipConfig {
     mimc: MimcConfig,
@@ -177,15 +182,9 @@ pub struct MembershipConfig {
     swap: Selector,
 }
 
-impl Circuit<Fp> for MembershipCircuit {
-    type Config = MembershipConfig;
-    type FloorPlanner = SimpleFloorPlanner;
-
-    fn without_witnesses(&self) -> Self {
-        Self::shape(self.depth, self.disclosure)
-    }
-
-    fn configure(meta: &mut ConstraintSystem<Fp>) -> MembershipConfig {
+impl MembershipConfig {
+    /// The columns, the MiMC-7 gates and the swap gate.
+    pub(crate) fn configure(meta: &mut ConstraintSystem<Fp>) -> Self {
         let advice = [
             meta.advice_column(),
             meta.advice_column(),
@@ -228,40 +227,46 @@ impl Circuit<Fp> for MembershipCircuit {
             )
         });
 
-        MembershipConfig {
+        Self {
             mimc,
             instance,
             swap,
         }
     }
 
-    fn synthesize(
-        &self,
-        config: MembershipConfig,
-        mut layouter: impl Layouter<Fp>,
-    ) -> Result<(), PlonkError> {
-        let chip = MimcChip::construct(config.mimc.clone());
-        let c = &config.mimc;
-        let node_tag = hash::node_tag();
-        let root_tag = hash::root_tag();
+    /// The MiMC-7 chip over these columns.
+    pub(crate) fn chip(&self) -> MimcChip {
+        MimcChip::construct(self.mimc.clone())
+    }
 
+    /// The instance column.
+    pub(crate) const fn instance(&self) -> Column<Instance> {
+        self.instance
+    }
+
+    /// Climbs from `leaf` along the path given by `bits` (bottom up) and `siblings`; returns the
+    /// top of the tree and the position `Σ b_j 2^j`.
+    pub(crate) fn path(
+        &self,
+        layouter: &mut impl Layouter<Fp>,
+        leaf: Input<'_>,
+        bits: &[Value<bool>],
+        siblings: &[Value<Fp>],
+    ) -> Result<(Cell, Cell), PlonkError> {
+        let chip = self.chip();
+        let c = &self.mimc;
+        let node_tag = hash::node_tag();
         let mut cur: Option<Cell> = None;
         let mut acc: Option<Cell> = None;
         let mut weight = Fp::one();
-        for (bit, sibling) in self.bits.iter().zip(&self.siblings) {
+        for (bit, sibling) in bits.iter().zip(siblings) {
             let (left, right, next_acc) = layouter.assign_region(
                 || "conditional swap",
                 |mut region| {
-                    config.swap.enable(&mut region, 0)?;
+                    self.swap.enable(&mut region, 0)?;
                     let cur_cell = match &cur {
                         Some(cell) => cell.copy_advice(|| "cur", &mut region, c.state, 0)?,
-                        None => region.assign_advice_from_instance(
-                            || "leaf",
-                            config.instance,
-                            LEAF_ROW,
-                            c.state,
-                            0,
-                        )?,
+                        None => leaf.assign(&mut region, "leaf", c.state)?,
                     };
                     let acc_cell = match &acc {
                         Some(cell) => cell.copy_advice(|| "position", &mut region, c.message, 0)?,
@@ -309,26 +314,64 @@ impl Circuit<Fp> for MembershipCircuit {
             acc = Some(next_acc);
             weight = weight.double();
         }
+        cur.zip(acc).ok_or(PlonkError::Synthesis)
+    }
 
-        let top = cur.ok_or(PlonkError::Synthesis)?;
+    /// `root(g, n, top) = c(c(c(ROOT_TAG, g), n), top)`, constrained to equal the commitment
+    /// (instance row [`ROOT_ROW`]).
+    pub(crate) fn root(
+        &self,
+        layouter: &mut impl Layouter<Fp>,
+        generation: Input<'_>,
+        leaf_count: Input<'_>,
+        top: &Cell,
+    ) -> Result<(), PlonkError> {
+        let chip = self.chip();
         let state = chip.compress(
             layouter.namespace(|| "root, generation"),
-            Input::Constant(root_tag),
-            Input::Witness(self.generation),
+            Input::Constant(hash::root_tag()),
+            generation,
         )?;
         let state = chip.compress(
             layouter.namespace(|| "root, leaf count"),
             Input::Cell(&state),
-            Input::Witness(self.leaf_count),
+            leaf_count,
         )?;
         let root = chip.compress(
             layouter.namespace(|| "root, top"),
             Input::Cell(&state),
-            Input::Cell(&top),
+            Input::Cell(top),
         )?;
-        layouter.constrain_instance(root.cell(), config.instance, ROOT_ROW)?;
+        layouter.constrain_instance(root.cell(), self.instance, ROOT_ROW)
+    }
+}
+
+impl Circuit<Fp> for MembershipCircuit {
+    type Config = MembershipConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+
+    fn without_witnesses(&self) -> Self {
+        Self::shape(self.depth, self.disclosure)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fp>) -> MembershipConfig {
+        MembershipConfig::configure(meta)
+    }
+
+    fn synthesize(
+        &self,
+        config: MembershipConfig,
+        mut layouter: impl Layouter<Fp>,
+    ) -> Result<(), PlonkError> {
+        let leaf = Input::Instance(config.instance, LEAF_ROW);
+        let (top, position) = config.path(&mut layouter, leaf, &self.bits, &self.siblings)?;
+        config.root(
+            &mut layouter,
+            Input::Witness(self.generation),
+            Input::Witness(self.leaf_count),
+            &top,
+        )?;
         if self.disclosure == Disclosure::Position {
-            let position = acc.ok_or(PlonkError::Synthesis)?;
             layouter.constrain_instance(position.cell(), config.instance, POSITION_ROW)?;
         }
         Ok(())

@@ -1,4 +1,5 @@
-//! Public parameters and proving keys, built once per `(depth, disclosure)` and cached.
+//! Public parameters and proving keys, built once per circuit (membership: per `(depth,
+//! disclosure)`; held block: per depth) and cached.
 //!
 //! Halo2 with the inner-product argument needs no trusted setup: the parameters of size `2^k`
 //! are derived by hashing to the Vesta curve, so every party rebuilds the same ones. Building
@@ -15,6 +16,7 @@ use halo2_proofs::{
 use pasta_curves::EqAffine;
 
 use crate::circuit::{Disclosure, MAX_DEPTH, MIN_DEPTH, MembershipCircuit, k_for_depth};
+use crate::held::{HeldBlockCircuit, k_for_held_block};
 use crate::{Error, Result};
 
 /// The parameters and proving key (which holds the verifying key) of one circuit.
@@ -52,28 +54,63 @@ impl Keys {
 /// [`Error::InvalidParameter`] if `depth` is not in `1 ..= 32`; [`Error::Crypto`] if key
 /// generation fails (it does not for supported depths).
 pub fn keys(depth: u32, disclosure: Disclosure) -> Result<Arc<Keys>> {
-    if !(MIN_DEPTH..=MAX_DEPTH).contains(&depth) {
-        return Err(Error::InvalidParameter("proof depth must be in 1..=32"));
+    check_depth(depth)?;
+    cached(KeyId::Membership(depth, disclosure), |_| {
+        let params = params(k_for_depth(depth));
+        let circuit = MembershipCircuit::shape(depth, disclosure);
+        let vk = keygen_vk(&params, &circuit).map_err(|_| Error::Crypto)?;
+        let pk = keygen_pk(&params, vk, &circuit).map_err(|_| Error::Crypto)?;
+        Ok(Keys { params, pk })
+    })
+}
+
+/// The keys of the held-block circuit of depth `depth` (a retrievability challenge's
+/// statement, see [`challenge`](crate::challenge)), built on first use and cached.
+///
+/// # Errors
+///
+/// [`Error::InvalidParameter`] if `depth` is not in `1 ..= 32`; [`Error::Crypto`] if key
+/// generation fails (it does not for supported depths).
+pub fn held_block_keys(depth: u32) -> Result<Arc<Keys>> {
+    check_depth(depth)?;
+    cached(KeyId::HeldBlock(depth), |_| {
+        let params = params(k_for_held_block(depth));
+        let circuit = HeldBlockCircuit::shape(depth);
+        let vk = keygen_vk(&params, &circuit).map_err(|_| Error::Crypto)?;
+        let pk = keygen_pk(&params, vk, &circuit).map_err(|_| Error::Crypto)?;
+        Ok(Keys { params, pk })
+    })
+}
+
+fn check_depth(depth: u32) -> Result<()> {
+    if (MIN_DEPTH..=MAX_DEPTH).contains(&depth) {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter("proof depth must be in 1..=32"))
     }
-    static KEYS: OnceLock<Mutex<KeyCache>> = OnceLock::new();
+}
+
+/// Which circuit a set of keys belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum KeyId {
+    Membership(u32, Disclosure),
+    HeldBlock(u32),
+}
+
+/// Returns the cached keys of `id`, building them with `build` on first use.
+fn cached(id: KeyId, build: impl FnOnce(KeyId) -> Result<Keys>) -> Result<Arc<Keys>> {
+    static KEYS: OnceLock<Mutex<HashMap<KeyId, Arc<Keys>>>> = OnceLock::new();
     let mut cache = KEYS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if let Some(keys) = cache.get(&(depth, disclosure)) {
+    if let Some(keys) = cache.get(&id) {
         return Ok(Arc::clone(keys));
     }
-    let params = params(k_for_depth(depth));
-    let circuit = MembershipCircuit::shape(depth, disclosure);
-    let vk = keygen_vk(&params, &circuit).map_err(|_| Error::Crypto)?;
-    let pk = keygen_pk(&params, vk, &circuit).map_err(|_| Error::Crypto)?;
-    let keys = Arc::new(Keys { params, pk });
-    cache.insert((depth, disclosure), Arc::clone(&keys));
+    let keys = Arc::new(build(id)?);
+    cache.insert(id, Arc::clone(&keys));
     Ok(keys)
 }
-
-/// Keys by `(depth, disclosure)`.
-type KeyCache = HashMap<(u32, Disclosure), Arc<Keys>>;
 
 /// The IPA parameters of size `2^k`, cached.
 fn params(k: u32) -> Arc<Params<EqAffine>> {

@@ -3,12 +3,12 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod backend;
+pub mod challenge;
 pub mod chip;
 pub mod circuit;
+pub mod held;
 pub mod keys;
 pub mod proof;
 
 pub use backend::{Halo2Membership, MembershipWitness, prove, verify};
-pub use circuit::Disclosure;
-pub use proof::MembershipProof;
 pub use qsmm_types::{Error, Result};

@@ -73,7 +73,7 @@ use std::sync::OnceLock;
 
 use ff::FromUniformBytes;
 use qsmm_shatter::mimc::{self, Fp};
-use qsmm_types::{Label, labels};
+use qsmm_types::labels::{self, Label};
 use shake::{ExtendableOutput, Shake256, Update, XofReader};
 
 use crate::Commitment;

@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-pub mod commitment;
+// One public path per item: the commitment and the interface traits are the crate's entry points
+// and live at its root; the tree and its hash are modules of their own.
+mod commitment;
 pub mod hash;
-pub mod interface;
+mod interface;
 pub mod merkle;
 
 pub use commitment::Commitment;

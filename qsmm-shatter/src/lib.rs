@@ -6,5 +6,4 @@ pub mod mesh;
 pub mod mimc;
 pub mod placement;
 
-pub use mesh::{MeshConfig, MetadataMesh};
 pub use qsmm_types::{Error, Result};

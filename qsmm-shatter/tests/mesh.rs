@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use qsmm_shatter::mesh::{MeshConfig, MeshRead, MetadataMesh, Placement, SHARE_HEADER_LEN};
 use qsmm_shatter::placement::Placer;
 use qsmm_types::{BlockId, Error, SecretKey, Threshold};
-use qsmm_void::seal::SEAL_OVERHEAD;
+use qsmm_void::SEAL_OVERHEAD;
 use qsmm_void::{BlockSize, Namespace};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};

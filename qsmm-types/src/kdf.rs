@@ -3,7 +3,7 @@
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use crate::{Label, SecretKey};
+use crate::{SecretKey, labels::Label};
 
 /// Derives the subkey of `key` for one purpose on one medium.
 ///

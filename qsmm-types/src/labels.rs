@@ -56,6 +56,9 @@ pub const MIMC_ROUND_CONSTANTS: Label = Label("qsmm/v1/shatter/mimc7-pallas/roun
 pub const PROOF_LEAF: Label = Label("qsmm/v1/proof/leaf");
 /// Domain tag of inner nodes of the MiMC-Merkle tree (`qsmm-proof-stub`).
 pub const PROOF_NODE: Label = Label("qsmm/v1/proof/node");
+/// Domain of the block positions a retrievability challenge draws from its seed
+/// (`qsmm-proof-halo2`).
+pub const PROOF_CHALLENGE: Label = Label("qsmm/v1/proof/challenge");
 /// Key-wrapping key derived from a KEM shared secret (`qsmm-shield`); the suite is appended.
 pub const SHIELD_WRAP: Label = Label("qsmm/v1/shield/wrap");
 /// Note key derived from the ML-KEM secret and the classical secret (`qsmm-shield`, paravoid).
@@ -80,6 +83,7 @@ pub const ALL: &[Label] = &[
     MIMC_ROUND_CONSTANTS,
     PROOF_LEAF,
     PROOF_NODE,
+    PROOF_CHALLENGE,
     SHIELD_WRAP,
     SHIELD_NOTE,
     VOLUME_DATA,

@@ -12,6 +12,5 @@ mod threshold;
 pub use block::BlockId;
 pub use error::{Error, Result};
 pub use kdf::derive_subkey;
-pub use labels::Label;
 pub use secret_key::{SECRET_KEY_LEN, SecretKey};
 pub use threshold::{MAX_SHARES, MIN_THRESHOLD, Threshold};

@@ -71,7 +71,8 @@ const MAX_WALK: u32 = 4096;
 ///
 /// ```
 /// use std::collections::BTreeSet;
-/// use qsmm_void::{BlockDevice, BlockId, MemoryDevice, Namespace, SecretKey};
+/// use qsmm_types::{BlockId, SecretKey};
+/// use qsmm_void::{BlockDevice, MemoryDevice, Namespace};
 ///
 /// let device = MemoryDevice::new(4096, 1024)?;
 /// let ns = Namespace::new(SecretKey::generate(), b"hw")?;
@@ -290,6 +291,42 @@ impl Permutation {
 }
 
 impl ZeroizeOnDrop for Permutation {}
+
+/// Data allocators are made by the namespace they allocate for; the constructors live here so
+/// that `namespace` does not depend on this module.
+impl Namespace {
+    /// The data blocks of this namespace on a medium of `total_blocks` blocks, in keyed
+    /// pseudo-random order, never any block in `reserved` (for instance the blocks of this
+    /// namespace's metadata mesh).
+    ///
+    /// `reserved` must be the same set every time the namespace is opened, since it shifts the
+    /// order. Reserved blocks outside the medium are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooFewBlocks`] if `total_blocks` is 0.
+    pub fn data_allocator<'r>(
+        &self,
+        total_blocks: u64,
+        reserved: impl IntoIterator<Item = &'r BlockId>,
+    ) -> Result<DataAllocator<'_>> {
+        self.data_allocator_in(0..total_blocks, reserved)
+    }
+
+    /// Like [`Self::data_allocator`], within the blocks `region` only: namespaces given
+    /// disjoint regions can never overwrite each other's data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooFewBlocks`] if `region` is empty.
+    pub fn data_allocator_in<'r>(
+        &self,
+        region: Range<u64>,
+        reserved: impl IntoIterator<Item = &'r BlockId>,
+    ) -> Result<DataAllocator<'_>> {
+        DataAllocator::new(self, self.alloc_key(), region, reserved)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,8 @@ pub use memory::MemoryDevice;
 /// # Examples
 ///
 /// ```
-/// use qsmm_void::{BlockDevice, BlockId, MemoryDevice};
+/// use qsmm_types::BlockId;
+/// use qsmm_void::{BlockDevice, MemoryDevice};
 ///
 /// let device = MemoryDevice::new(512, 4)?;
 /// device.write_block(BlockId(3), &[7; 512])?;

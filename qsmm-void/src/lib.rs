@@ -2,12 +2,15 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+// One public path per item: the sealer, namespace, cipher, devices and `format` are the crate's
+// entry points and live at its root (their modules are private); the allocator and the image
+// statistics are modules of their own. Keys and block ids are `qsmm_types`'.
 pub mod allocation;
-pub mod cipher;
-pub mod device;
-pub mod format;
-pub mod namespace;
-pub mod seal;
+mod cipher;
+mod device;
+mod format;
+mod namespace;
+mod seal;
 #[cfg(feature = "stats")]
 pub mod stats;
 
@@ -15,5 +18,5 @@ pub use cipher::SectorCipher;
 pub use device::{BlockDevice, FileDevice, MemoryDevice};
 pub use format::{format, format_with_progress};
 pub use namespace::Namespace;
-pub use qsmm_types::{BlockId, Error, Result, SecretKey};
-pub use seal::{BlockSealer, BlockSize};
+pub use qsmm_types::{Error, Result};
+pub use seal::{BlockSealer, BlockSize, LENGTH_FIELD_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};

@@ -1,11 +1,10 @@
 //! Namespaces: one key's view of a medium, sealing blocks and deciding where its data goes.
 
-use core::{fmt, ops::Range};
+use core::fmt;
 
 use qsmm_types::{BlockId, Error, Result, SecretKey, derive_subkey, labels};
 use zeroize::ZeroizeOnDrop;
 
-use crate::allocation::DataAllocator;
 use crate::device::BlockDevice;
 use crate::seal::{BlockSealer, BlockSize};
 
@@ -27,7 +26,8 @@ use crate::seal::{BlockSealer, BlockSize};
 /// # Examples
 ///
 /// ```
-/// use qsmm_void::{BlockId, Namespace, SecretKey};
+/// use qsmm_types::{BlockId, SecretKey};
+/// use qsmm_void::Namespace;
 ///
 /// let ns = Namespace::new(SecretKey::generate(), b"medium serial 1234")?;
 /// let sealed = ns.seal_block(b"hello", BlockId(7))?;
@@ -132,36 +132,9 @@ impl Namespace {
         self.sealer.open_block(sealed, id)
     }
 
-    /// The data blocks of this namespace on a medium of `total_blocks` blocks, in keyed
-    /// pseudo-random order, never any block in `reserved` (for instance the blocks of this
-    /// namespace's metadata mesh).
-    ///
-    /// `reserved` must be the same set every time the namespace is opened, since it shifts the
-    /// order. Reserved blocks outside the medium are ignored.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooFewBlocks`] if `total_blocks` is 0.
-    pub fn data_allocator<'r>(
-        &self,
-        total_blocks: u64,
-        reserved: impl IntoIterator<Item = &'r BlockId>,
-    ) -> Result<DataAllocator<'_>> {
-        self.data_allocator_in(0..total_blocks, reserved)
-    }
-
-    /// Like [`Self::data_allocator`], within the blocks `region` only: namespaces given
-    /// disjoint regions can never overwrite each other's data.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooFewBlocks`] if `region` is empty.
-    pub fn data_allocator_in<'r>(
-        &self,
-        region: Range<u64>,
-        reserved: impl IntoIterator<Item = &'r BlockId>,
-    ) -> Result<DataAllocator<'_>> {
-        DataAllocator::new(self, &self.alloc_key, region, reserved)
+    /// The key that orders this namespace's data blocks (see [`Self::data_allocator`]).
+    pub(crate) fn alloc_key(&self) -> &SecretKey {
+        &self.alloc_key
     }
 
     /// Seals `data` for block `id` and writes it there. The write is durable once

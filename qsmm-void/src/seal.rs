@@ -155,8 +155,9 @@ impl fmt::Display for BlockSize {
 /// # Examples
 ///
 /// ```
-/// use qsmm_void::{BlockId, BlockSize, SecretKey};
-/// use qsmm_void::seal::BlockSealer;
+/// use qsmm_types::{BlockId, SecretKey};
+/// use qsmm_void::BlockSize;
+/// use qsmm_void::BlockSealer;
 ///
 /// let key = SecretKey::generate();
 /// let sealer = BlockSealer::new(&key, b"medium serial 1234", BlockSize::new(512)?);

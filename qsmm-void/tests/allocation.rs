@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use qsmm_void::{BlockId, Error, MemoryDevice, Namespace, SecretKey, format};
+use qsmm_types::{BlockId, SecretKey};
+use qsmm_void::{Error, MemoryDevice, Namespace, format};
 
 fn namespace(byte: u8) -> Namespace {
     Namespace::new(SecretKey::from_bytes([byte; 32]), b"alloc medium").unwrap()

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used, reason = "test helpers panic on failure")]
 
 use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use qsmm_types::{BlockId, SecretKey};
 use qsmm_types::{derive_subkey, labels};
-use qsmm_void::{BlockId, BlockSealer, BlockSize, SecretKey, SectorCipher};
+use qsmm_void::{BlockSealer, BlockSize, SectorCipher};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 

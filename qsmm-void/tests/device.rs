@@ -1,9 +1,9 @@
 //! Block devices and formatting: geometry checks, durability across reopen, noise fill.
 #![allow(clippy::unwrap_used, reason = "test helpers panic on failure")]
 
+use qsmm_types::{BlockId, SecretKey};
 use qsmm_void::{
-    BlockDevice, BlockId, Error, FileDevice, MemoryDevice, Namespace, SecretKey, format,
-    format_with_progress,
+    BlockDevice, Error, FileDevice, MemoryDevice, Namespace, format, format_with_progress,
 };
 
 fn check_geometry_errors(device: &dyn BlockDevice) {

@@ -2,8 +2,9 @@
 //! errors, and sealing is randomised.
 #![allow(clippy::unwrap_used, reason = "test helpers panic on failure")]
 
-use qsmm_void::seal::SEAL_OVERHEAD;
-use qsmm_void::{BlockId, BlockSealer, BlockSize, Error, Namespace, SecretKey};
+use qsmm_types::{BlockId, SecretKey};
+use qsmm_void::SEAL_OVERHEAD;
+use qsmm_void::{BlockSealer, BlockSize, Error, Namespace};
 
 const HW: &[u8] = b"test medium";
 

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, reason = "test helpers panic on failure")]
 
 use proptest::prelude::*;
-use qsmm_void::{BlockId, Namespace, SecretKey};
+use qsmm_types::{BlockId, SecretKey};
+use qsmm_void::Namespace;
 
 fn namespace() -> Namespace {
     Namespace::new(SecretKey::from_bytes([0x11; 32]), b"proptest medium").unwrap()

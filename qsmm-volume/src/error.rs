@@ -15,12 +15,20 @@ pub enum Error {
     /// A volume already opens with this passphrase, so creating another would destroy it.
     #[error("a volume already opens with this passphrase")]
     VolumeExists,
-    /// The blocks where this passphrase keeps its root are in use by an open volume; choose
-    /// another passphrase (the chance is about the fraction of the medium in use, per block).
+    /// This passphrase would place its root on an open volume's root, whose place is fixed
+    /// by that volume's passphrase; choose another passphrase. (Other blocks of open volumes
+    /// are moved out of the way; the chance of this is about 64 · open volumes / blocks.)
     #[error(
-        "this passphrase would place its root on blocks an open volume uses; choose another passphrase"
+        "this passphrase would place its root on another open volume's root; choose another passphrase"
     )]
     PassphraseCollision,
+    /// Blocks this passphrase's root needs are held by a volume closed while others stay
+    /// open: its blocks stay taken (its data is kept) but cannot be moved, since it is not open.
+    #[error(
+        "blocks this passphrase's root needs belong to a volume closed while others are still \
+         open; reopen that volume (or close every volume on the medium) and try again"
+    )]
+    RootBlocksHeld,
     /// Another process (or another handle in this one) holds the medium's lock.
     #[error("the medium is in use by another process")]
     Locked,

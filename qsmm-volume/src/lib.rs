@@ -27,6 +27,6 @@ pub use autocommit::AutoCommit;
 pub use error::{Error, Result};
 pub use kdf::KdfCost;
 pub use medium::{BLOCK_SIZE, MIN_MEDIUM_SIZE, Medium, format};
-pub use multi_snapshot::{DEFAULT_TICK_SLOTS, SlotCounts, SnapshotMode};
+pub use multi_snapshot::{DEFAULT_TICK_RATE, DEFAULT_TICK_SLOTS, SlotCounts, SnapshotMode, Ticker};
 pub use passphrase::{MAX_PASSPHRASE_LEN, Passphrase, PassphraseError};
 pub use volume::Volume;

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, Threshold};
 use qsmm_void::{BlockDevice, FileDevice};
 use rand_chacha::ChaCha20Rng;
@@ -18,6 +18,11 @@ use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::kdf::KdfCost;
 use crate::multi_snapshot::{MultiState, ROOT_AREA};
+
+/// Blocks held for a new root while the open volumes move out of them.
+mod reservation;
+
+pub(crate) use reservation::Reservation;
 
 /// Bytes per block of the medium and per logical sector of a volume.
 pub const BLOCK_SIZE: usize = 4096;
@@ -159,8 +164,23 @@ struct MediumState {
     /// Blocks in use by an open volume (data, map, both mesh slots), plus block 0.
     used: Bitmap,
     rng: ChaCha20Rng,
-    /// Open volumes by in-memory fingerprint, so that one volume is never opened twice.
-    open: Vec<([u8; 32], Weak<dyn Any + Send + Sync>)>,
+    /// Open volumes by in-memory fingerprint, so that one volume is never opened twice, each
+    /// with the blocks a commit of it may need (its share of the reserve).
+    open: Vec<([u8; 32], Weak<dyn Any + Send + Sync>, u64)>,
+    /// Blocks reserved for a new root ([`Reservation`]), each with whether it is vacated.
+    reserved: std::collections::BTreeMap<u64, bool>,
+}
+
+impl MediumState {
+    /// Returns block `b` to the pool, or to its reservation if one waits for it.
+    fn free(&mut self, b: u64) {
+        match self.reserved.get_mut(&b) {
+            Some(vacated) => *vacated = true,
+            None => {
+                self.used.clear(b);
+            }
+        }
+    }
 }
 
 impl Medium {
@@ -251,6 +271,7 @@ impl Medium {
                     used,
                     rng,
                     open: Vec::new(),
+                    reserved: std::collections::BTreeMap::new(),
                 }),
                 multi: Mutex::new(None),
             }),
@@ -319,28 +340,18 @@ impl Medium {
         .filter_map(Result::ok)
     }
 
-    /// Picks a block uniformly at random among the free ones and marks it used.
+    /// Picks a block uniformly at random among the free ones and marks it used (map blocks:
+    /// commits may take the reserve).
     pub(crate) fn allocate(&self) -> Result<u64> {
-        self.inner.allocate_keeping(0)
+        self.inner.allocate_keeping(false)
     }
 
-    /// As [`Self::allocate`], but fails with [`Error::NoSpace`] unless more than `reserve`
-    /// blocks are free (data writes keep room for the map blocks of the next flush).
-    pub(crate) fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
-        self.inner.allocate_keeping(reserve)
-    }
-
-    /// Marks `blocks` used, or fails with [`Error::PassphraseCollision`] without marking any
-    /// if one is used already (a new root's blocks).
-    pub(crate) fn claim(&self, blocks: &[u64]) -> Result<()> {
-        let mut state = self.inner.lock();
-        if blocks.iter().any(|&b| state.used.get(b)) {
-            return Err(Error::PassphraseCollision);
-        }
-        for &b in blocks {
-            state.used.set(b);
-        }
-        Ok(())
+    /// As [`Self::allocate`] for a data write: fails with [`Error::NoSpace`] unless more blocks
+    /// are free than the reserve. The reserve is one for the medium, since the pool is shared:
+    /// the sum of what a commit of each open volume may need (registered with it), so that no
+    /// volume's writes can take the room another's flush needs.
+    pub(crate) fn allocate_data(&self) -> Result<u64> {
+        self.inner.allocate_keeping(true)
     }
 
     /// Marks those of `blocks` that are free used, and returns them.
@@ -367,7 +378,7 @@ impl Medium {
         self.forget_queued(&blocks);
         let mut state = self.inner.lock();
         for b in blocks {
-            state.used.clear(b);
+            state.free(b);
         }
     }
 
@@ -377,22 +388,27 @@ impl Medium {
         state
             .open
             .iter()
-            .find(|(f, _)| f == fingerprint)
-            .and_then(|(_, weak)| Weak::upgrade(weak))
+            .find(|(f, _, _)| f == fingerprint)
+            .and_then(|(_, weak, _)| Weak::upgrade(weak))
     }
 
     /// Every open volume.
     pub(crate) fn open_volumes(&self) -> Vec<OpenVolume> {
         let state = self.inner.lock();
-        state.open.iter().filter_map(|(_, w)| w.upgrade()).collect()
+        state
+            .open
+            .iter()
+            .filter_map(|(_, w, _)| w.upgrade())
+            .collect()
     }
 
-    /// Registers an open volume under `fingerprint`.
-    pub(crate) fn register(&self, fingerprint: [u8; 32], volume: &OpenVolume) {
+    /// Registers an open volume under `fingerprint`; a commit of it may need up to `reserve`
+    /// blocks, which data writes of every volume leave free (see [`Self::allocate_data`]).
+    pub(crate) fn register(&self, fingerprint: [u8; 32], volume: &OpenVolume, reserve: u64) {
         self.inner
             .lock()
             .open
-            .push((fingerprint, Arc::downgrade(volume)));
+            .push((fingerprint, Arc::downgrade(volume), reserve));
     }
 
     /// Moves the registration of `old` to `new` (the passphrase changed).
@@ -416,10 +432,10 @@ impl Medium {
         let blocks: Vec<u64> = blocks.into_iter().collect();
         self.forget_queued(&blocks);
         let mut state = self.inner.lock();
-        state.open.retain(|(_, weak)| weak.strong_count() > 0);
+        state.open.retain(|(_, weak, _)| weak.strong_count() > 0);
         if state.open.is_empty() {
             for b in blocks {
-                state.used.clear(b);
+                state.free(b);
             }
         }
     }
@@ -448,7 +464,7 @@ impl Medium {
             return Ok(());
         }
         let mut state = self.inner.lock();
-        state.open.retain(|(_, weak)| weak.strong_count() > 0);
+        state.open.retain(|(_, weak, _)| weak.strong_count() > 0);
         if !state.open.is_empty() || ROOT_AREA.clone().any(|b| state.used.get(b)) {
             return Err(Error::InvalidParameter(
                 "volumes of both snapshot modes cannot be open on one medium",
@@ -493,7 +509,7 @@ impl Medium {
     pub(crate) fn release_held(&self, blocks: &[u64]) {
         let mut state = self.inner.lock();
         for &b in blocks {
-            state.used.clear(b);
+            state.free(b);
         }
     }
 
@@ -521,11 +537,21 @@ impl MediumInner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn allocate_keeping(&self, reserve: u64) -> Result<u64> {
+    fn allocate_keeping(&self, keep_reserve: bool) -> Result<u64> {
         let mut state = self.lock();
         let state = &mut *state;
         let len = state.used.len();
         let free = len - state.used.ones();
+        let reserve: u64 = if keep_reserve {
+            state
+                .open
+                .iter()
+                .filter(|(_, weak, _)| weak.strong_count() > 0)
+                .map(|(_, _, r)| r)
+                .sum()
+        } else {
+            0
+        };
         if free <= reserve {
             return Err(Error::NoSpace);
         }

@@ -6,10 +6,12 @@
 //!
 //! - **Roots live in the root area**, blocks `1..=128` of every medium, one sealed block per
 //!   root, anywhere in the area: a passphrase finds its root by trying to open every block of
-//!   the area. Every commit of any volume rewrites the whole area: the new roots of every
-//!   volume opened during the mount to blocks holding no live root, noise to the others, a
-//!   sync, then noise over the previous roots and a sync. Every mount changes all of the area,
-//!   whatever exists.
+//!   the area. The first commit of a mount (of any volume, or the close of a base volume when
+//!   nothing was committed) rewrites the whole area: the new roots of every volume opened
+//!   during the mount to blocks holding no live root, noise to the others, a sync, then noise
+//!   over the previous roots and a sync. Later commits of the mount write the new roots to
+//!   blocks holding no live root and noise over the previous ones, the area being already
+//!   changed whole. Every mount changes all of the area, whatever exists.
 //! - **Writes travel in slots.** A *base* volume (one whose root names no lower volume) writes
 //!   its blocks in place, and each of those writes is paired with one slot. A *higher* volume
 //!   never writes the medium itself: its blocks wait in a queue (reads see them there) until a
@@ -20,10 +22,16 @@
 //!   close of a base volume spends what is left on noise. As long as the higher volumes need
 //!   no more than the budget, a mount writes the base volumes' blocks, as many slots again,
 //!   the budget and the root area, in every world.
+//! - **Or the tick is timed** ([`Ticker`], what a server uses): a thread spends slots at a
+//!   fixed rate while the medium is mounted, and a higher volume's flush (or write into a full
+//!   queue) waits for those slots instead of spending its own. A mount then writes the base
+//!   volumes' blocks, as many slots, rate × duration slots and the root area, whatever the
+//!   higher volumes do and whenever they do it.
 
 mod device;
 pub(crate) mod root_area;
 mod slots;
+mod ticker;
 
 use std::collections::VecDeque;
 
@@ -33,6 +41,7 @@ use zeroize::Zeroizing;
 
 pub(crate) use self::device::{Class, VolumeDevice};
 pub(crate) use self::root_area::{RootEntry, find_root};
+pub use self::ticker::{DEFAULT_TICK_RATE, Ticker};
 
 /// The blocks of the root area: `1..=128` (block 0 holds the salt).
 pub(crate) const ROOT_AREA: core::ops::Range<u64> = 1..129;
@@ -87,6 +96,15 @@ pub(crate) struct MultiState {
     /// The tick budget of the mount and what has been spent of it.
     tick_slots: u64,
     ticks_used: u64,
+    /// A [`Ticker`] spends slots at a fixed rate: flushes and a full queue wait for its
+    /// slots instead of spending their own.
+    timed: bool,
+    /// The ticker's last slot failed: flushes stop waiting for it and spend their own slots
+    /// (which then report the error instead of waiting for ever).
+    tick_failing: bool,
+    /// Every block of the root area has been rewritten during this mount: later commits
+    /// write only the new roots and noise over the previous ones.
+    area_rewritten: bool,
     counts: SlotCounts,
     /// Blocks noise slots wrote, held as used so that no volume takes them later in the mount
     /// (as no volume takes a block a slot carried); given back when they outgrow a quarter of
@@ -102,6 +120,9 @@ impl MultiState {
             roots: Vec::new(),
             tick_slots: DEFAULT_TICK_SLOTS,
             ticks_used: 0,
+            timed: false,
+            tick_failing: false,
+            area_rewritten: false,
             counts: SlotCounts::default(),
             noise_held: Vec::new(),
             rng,

@@ -11,6 +11,7 @@ mod lifecycle;
 mod multi;
 mod open;
 mod rekey;
+mod relocate;
 mod state;
 
 use std::sync::Arc;
@@ -76,8 +77,22 @@ impl Volume {
     /// - [`Error::InvalidParameter`] if a `protect` volume is on another medium, or more than
     ///   14 are given;
     /// - [`Error::VolumeExists`] if `passphrase` already opens a volume here;
-    /// - [`Error::PassphraseCollision`] if the root's blocks are used by an open volume;
+    /// - [`Error::PassphraseCollision`] if the root would land on another open volume's root;
+    /// - [`Error::RootBlocksHeld`] if its blocks are held by a volume closed while others stay
+    ///   open;
+    /// - [`Error::NoSpace`] if open volumes cannot move out of the root's blocks;
     /// - [`Error::Io`], [`Error::Core`] from the medium.
+    ///
+    /// A failed create holds no block and leaves every open volume intact.
+    ///
+    /// # Root placement
+    ///
+    /// The root's 8 blocks are fixed by the passphrase. Blocks of open volumes there are moved
+    /// elsewhere first, copy-on-write: each such volume rewrites the sectors and map blocks
+    /// stored there to fresh blocks and commits two generations (its data stays durable at
+    /// every step, so a crash meanwhile loses nothing). Volumes that are not open cannot be
+    /// moved, nor seen: the new root may overwrite their blocks, as any write may. Open every
+    /// volume you know first.
     pub fn create(
         medium: &Medium,
         passphrase: &[u8],
@@ -150,6 +165,14 @@ impl Volume {
         } else {
             SnapshotMode::Single
         }
+    }
+
+    /// Whether this is a *higher* volume in multi-snapshot mode (one above others, whose writes
+    /// travel only in slots). A server closes those first: closing a base volume ends the
+    /// mount, and a higher volume's flush after that spends slots beyond the tick budget.
+    #[must_use]
+    pub fn is_higher(&self) -> bool {
+        self.inner.class == crate::multi_snapshot::Class::Higher
     }
 
     /// Opens the volume behind `passphrase`. Opening a volume that is already open on this
@@ -321,7 +344,9 @@ impl Volume {
     /// # Errors
     ///
     /// [`Error::VolumeExists`] if the new passphrase already opens a volume;
-    /// [`Error::PassphraseCollision`]; as [`Self::flush`].
+    /// [`Error::PassphraseCollision`], [`Error::RootBlocksHeld`] as [`Self::create`] (the
+    /// blocks of open volumes where the new root goes are moved the same way); as
+    /// [`Self::flush`].
     pub fn change_passphrase(&self, new_passphrase: &[u8]) -> Result<()> {
         self.inner.change_passphrase(new_passphrase)
     }

@@ -10,23 +10,16 @@
 use std::sync::Arc;
 
 use qsmm_void::MemoryDevice;
-use qsmm_volume::{Error, KdfCost, Medium, Volume};
+use qsmm_volume::{KdfCost, Medium, Volume};
+
+#[path = "support/passphrase.rs"]
+mod support;
+
+use support::create;
 
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 /// Small enough that the lower volume's writes take most of the free blocks.
 const BLOCKS: u64 = 512;
-
-fn create(medium: &Medium, passphrase: &str, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..40 {
-        let p = format!("{passphrase}#{attempt}");
-        match Volume::create(medium, p.as_bytes(), 128 * 4096, protect) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
-}
 
 fn sector(lba: u64) -> [u8; 4096] {
     [0xA5 ^ lba as u8; 4096]
@@ -38,8 +31,8 @@ fn a_higher_volume_closed_first_keeps_its_blocks_from_the_lower_volumes_last_flu
         let device = Arc::new(MemoryDevice::new(4096, BLOCKS).unwrap());
         qsmm_void::format(&*device).unwrap();
         let medium = Medium::from_device(device.clone(), FAST).unwrap();
-        let (low, _) = create(&medium, "low", &[]);
-        let (high, pass_high) = create(&medium, "high", &[&low]);
+        let (low, _) = create(&medium, "low", 128 * 4096, &[]);
+        let (high, pass_high) = create(&medium, "high", 128 * 4096, &[&low]);
         for lba in 0..32 {
             high.write(lba, &sector(lba)).unwrap();
         }

@@ -15,10 +15,19 @@ use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use qsmm_shatter::mesh::KeyedMesh;
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, SecretKey, Threshold, derive_subkey, labels};
 use qsmm_void::{MemoryDevice, Namespace, SectorCipher};
-use qsmm_volume::{Error, KdfCost, Medium, Volume};
+use qsmm_volume::{KdfCost, Medium, Volume};
+
+#[path = "support/format_view.rs"]
+mod format_view;
+
+use format_view::{RootView, map_aad, parse_pointers, parse_root, sector_aad};
+#[path = "support/passphrase.rs"]
+mod support;
+
+use support::{create, rekey};
 
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 const BLOCK: usize = 4096;
@@ -30,32 +39,6 @@ fn formatted() -> Arc<MemoryDevice> {
     let device = Arc::new(MemoryDevice::new(BLOCK, BLOCKS).unwrap());
     qsmm_void::format(&*device).unwrap();
     device
-}
-
-fn create(medium: &Medium, passphrase: &str, size: u64, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..40 {
-        let p = format!("{passphrase}#{attempt}");
-        match Volume::create(medium, p.as_bytes(), size, protect) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
-}
-
-/// Changes `v`'s passphrase to a new one derived from `base`, trying others while the root's
-/// blocks collide with an open volume's.
-fn rekey(v: &Volume, base: &str) -> String {
-    for attempt in 0..40 {
-        let p = format!("{base}+{attempt}");
-        match v.change_passphrase(p.as_bytes()) {
-            Ok(()) => return p,
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("changepwd {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
 }
 
 /// A small deterministic generator for the workload.
@@ -138,17 +121,6 @@ struct Adversary {
     image: Vec<u8>,
     salt: [u8; 32],
     keyed: KeyedMesh,
-}
-
-/// A parsed root record.
-struct RootView {
-    generation: u64,
-    volume_key: [u8; 32],
-    volume_id: [u8; 16],
-    logical_size: u64,
-    /// `(block, generation)` of each index block (generation 0 in format 1, which binds none).
-    index: Vec<(u64, u32)>,
-    version: u8,
 }
 
 /// The map keys of one root, in both formats' shapes.
@@ -360,58 +332,6 @@ impl Adversary {
         }
         (known, opened, contents)
     }
-}
-
-fn parse_root(generation: u64, bytes: &[u8]) -> RootView {
-    let version = bytes[0];
-    let lower = usize::from(bytes[1]);
-    let volume_key: [u8; 32] = bytes[2..34].try_into().unwrap();
-    let volume_id: [u8; 16] = bytes[34..50].try_into().unwrap();
-    let logical_size = u64::from_le_bytes(bytes[50..58].try_into().unwrap());
-    let count = u32::from_le_bytes(bytes[58..62].try_into().unwrap()) as usize;
-    let pointers = &bytes[62 + 32 * lower..];
-    let index = parse_pointers(version, pointers).take(count).collect();
-    RootView {
-        generation,
-        volume_key,
-        volume_id,
-        logical_size,
-        index,
-        version,
-    }
-}
-
-/// Block pointers: 8 bytes each in format 1; block and low 32 bits of the generation that
-/// wrote it (12 bytes) in format 2.
-fn parse_pointers(version: u8, bytes: &[u8]) -> impl Iterator<Item = (u64, u32)> + '_ {
-    let width = if version == 1 { 8 } else { 12 };
-    bytes.chunks_exact(width).map(move |c| {
-        let block = u64::from_le_bytes(c[..8].try_into().unwrap());
-        let generation = if width == 12 {
-            u32::from_le_bytes(c[8..12].try_into().unwrap())
-        } else {
-            0
-        };
-        (block, generation)
-    })
-}
-
-fn map_aad(volume_id: &[u8; 16], kind: u8, number: u64, generation: u32, block: u64) -> Vec<u8> {
-    let mut aad = b"qsmm/v2/vol/map_".to_vec();
-    aad.extend_from_slice(volume_id);
-    aad.push(kind);
-    aad.extend_from_slice(&number.to_le_bytes());
-    aad.extend_from_slice(&generation.to_le_bytes());
-    aad.extend_from_slice(&block.to_le_bytes());
-    aad
-}
-
-fn sector_aad(volume_id: &[u8; 16], lba: u64, block: u64) -> Vec<u8> {
-    let mut aad = b"qsmm/v1/vol/sect".to_vec();
-    aad.extend_from_slice(volume_id);
-    aad.extend_from_slice(&lba.to_le_bytes());
-    aad.extend_from_slice(&block.to_le_bytes());
-    aad
 }
 
 #[test]

@@ -15,24 +15,17 @@ use qsmm_void::MemoryDevice;
 use qsmm_void::stats::ImageReport;
 use qsmm_volume::{Error, KdfCost, Medium, Volume};
 
+#[path = "support/passphrase.rs"]
+mod support;
+
+use support::create;
+
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 
 fn formatted(blocks: u64) -> Arc<MemoryDevice> {
     let device = Arc::new(MemoryDevice::new(4096, blocks).unwrap());
     qsmm_void::format(&*device).unwrap();
     device
-}
-
-fn create(medium: &Medium, passphrase: &str, size: u64, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..20 {
-        let p = format!("{passphrase}#{attempt}");
-        match Volume::create(medium, p.as_bytes(), size, protect) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("20 collisions in a row");
 }
 
 /// Everything A's passphrase gives an adversary: A's blocks, A's generation, A's sectors.

@@ -11,10 +11,15 @@
 use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
-use qsmm_shatter::{MeshConfig, MetadataMesh};
+use qsmm_shatter::mesh::{MeshConfig, MetadataMesh};
 use qsmm_types::{BlockId, SecretKey, Threshold};
 use qsmm_void::{BlockDevice, MemoryDevice};
 use qsmm_volume::{Error, KdfCost, Medium, Volume};
+
+#[path = "support/passphrase.rs"]
+mod support;
+
+use support::{create, rekey};
 
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 const BLOCKS: u64 = 2048;
@@ -25,36 +30,12 @@ fn formatted() -> Arc<MemoryDevice> {
     device
 }
 
-fn create(medium: &Medium, passphrase: &str, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..40 {
-        let p = format!("{passphrase}#{attempt}");
-        match Volume::create(medium, p.as_bytes(), 64 * 4096, protect) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
-}
-
-fn rekey(v: &Volume, base: &str) -> String {
-    for attempt in 0..40 {
-        let p = format!("{base}+{attempt}");
-        match v.change_passphrase(p.as_bytes()) {
-            Ok(()) => return p,
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("changepwd {p}: {e}"),
-        }
-    }
-    panic!("40 collisions in a row");
-}
-
 #[test]
 fn a_passphrase_change_below_an_open_volume_relinks_it() {
     let device = formatted();
     let medium = Medium::from_device(device.clone(), FAST).unwrap();
-    let (low, _) = create(&medium, "low", &[]);
-    let (high, pass_high) = create(&medium, "high", &[&low]);
+    let (low, _) = create(&medium, "low", 64 * 4096, &[]);
+    let (high, pass_high) = create(&medium, "high", 64 * 4096, &[&low]);
     low.write(5, &[5; 4096]).unwrap();
     let pass_low = rekey(&low, "low-new");
     low.close().unwrap();
@@ -88,9 +69,9 @@ fn a_passphrase_change_below_an_open_volume_relinks_it() {
 fn a_lower_volume_that_does_not_open_fails_the_open_and_says_which() {
     let device = formatted();
     let medium = Medium::from_device(device.clone(), FAST).unwrap();
-    let (first, _) = create(&medium, "first", &[]);
-    let (second, _) = create(&medium, "second", &[]);
-    let (high, pass_high) = create(&medium, "high", &[&first, &second]);
+    let (first, _) = create(&medium, "first", 64 * 4096, &[]);
+    let (second, _) = create(&medium, "second", 64 * 4096, &[]);
+    let (high, pass_high) = create(&medium, "high", 64 * 4096, &[&first, &second]);
     high.close().unwrap();
     // The high volume is closed while the second one changes its passphrase.
     rekey(&second, "second-new");

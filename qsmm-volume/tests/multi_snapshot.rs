@@ -177,6 +177,36 @@ fn a_mount_writes_the_same_amount_whatever_is_hidden() {
 }
 
 #[test]
+fn later_commits_of_a_mount_write_only_the_roots_and_the_whole_area_still_changes() {
+    let device = device();
+    two_volumes(&device);
+    let before = device.to_bytes();
+    let medium = medium(&device);
+    let hidden = Volume::open(&medium, b"hidden").unwrap();
+    let decoy = Volume::open(&medium, b"decoy").unwrap();
+    let area = |m: &Medium| m.slot_counts().unwrap().root_area;
+    decoy.write(0, &sector(1)).unwrap();
+    decoy.flush().unwrap();
+    // The first commit of the mount rewrites the whole area: two new roots and noise to the
+    // other blocks, then noise over the two old roots.
+    assert_eq!(area(&medium), 128);
+    for round in 0..5 {
+        let at = area(&medium);
+        hidden.write(round, &sector(2)).unwrap();
+        hidden.flush().unwrap();
+        // Later ones: two new roots, noise over the two old ones.
+        assert_eq!(area(&medium) - at, 4, "round {round}");
+    }
+    hidden.close().unwrap();
+    decoy.close().unwrap();
+    let diff = changed(&before, &device.to_bytes());
+    assert!(AREA.clone().all(|b| diff.contains(&b)), "{diff:?}");
+    let medium = self::medium(&device);
+    let hidden = Volume::open(&medium, b"hidden").unwrap();
+    assert_eq!(read(&hidden, 4), sector(2));
+}
+
+#[test]
 fn only_a_passphrase_tells_the_mode() {
     let device = device();
     two_volumes(&device);

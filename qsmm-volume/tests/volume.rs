@@ -13,6 +13,11 @@ use std::sync::Arc;
 use qsmm_void::MemoryDevice;
 use qsmm_volume::{Error, KdfCost, Medium, Volume};
 
+#[path = "support/passphrase.rs"]
+mod support;
+
+use support::create;
+
 const FAST: KdfCost = KdfCost::DANGER_INSECURE_FOR_TESTS;
 
 fn memory_medium(blocks: u64) -> (Arc<MemoryDevice>, Medium) {
@@ -20,24 +25,6 @@ fn memory_medium(blocks: u64) -> (Arc<MemoryDevice>, Medium) {
     qsmm_void::format(&*device).unwrap();
     let medium = Medium::from_device(device.clone(), FAST).unwrap();
     (device, medium)
-}
-
-/// Creates a volume, trying numbered variants of `passphrase` if its root would collide with
-/// an open volume (the documented answer to `PassphraseCollision`). Returns the passphrase used.
-fn create(medium: &Medium, passphrase: &str, size: u64, protect: &[&Volume]) -> (Volume, String) {
-    for attempt in 0..20 {
-        let p = if attempt == 0 {
-            passphrase.to_owned()
-        } else {
-            format!("{passphrase}#{attempt}")
-        };
-        match Volume::create(medium, p.as_bytes(), size, protect) {
-            Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
-            Err(e) => panic!("create {p}: {e}"),
-        }
-    }
-    panic!("20 collisions in a row");
 }
 
 fn pattern(volume: usize, lba: u64, version: u8) -> Vec<u8> {

@@ -19,10 +19,10 @@
 //! `void` (shares are sealed blocks) and `proof` turns on `shatter` (the Merkle tree hashes with
 //! MiMC) and `volume` turns on `shatter` (volume roots live in the mesh).
 //!
-//! Every type is exported from its concept module (`qsmm::shatter::mesh::MetadataMesh`,
-//! `qsmm::void::namespace::Namespace`, `qsmm::shield::kem::KemKeypair`, …), with a crate's
-//! few central types also at its root. The shared vocabulary (`SecretKey`, `BlockId`,
-//! `Threshold`, `Error`) lives in [`types`].
+//! Every item has one path: a concept module (`qsmm::shatter::mesh::MetadataMesh`,
+//! `qsmm::shield::kem::KemKeypair`, …) or, for a crate's few entry points, its root
+//! (`qsmm::void::Namespace`). The shared vocabulary (`SecretKey`, `BlockId`, `Threshold`,
+//! `Error`) lives in [`types`].
 //!
 //! # Examples
 //!
@@ -59,7 +59,7 @@
 //!
 #![cfg_attr(feature = "void", doc = "```")]
 #![cfg_attr(not(feature = "void"), doc = "```ignore")]
-//! use qsmm::void::namespace::Namespace;
+//! use qsmm::void::Namespace;
 //! use qsmm::types::{BlockId, SecretKey};
 //! let ns = Namespace::new(SecretKey::generate(), b"hw-entropy".to_vec()).unwrap();
 //! let sealed = ns.seal_block(b"secret data", BlockId(42)).unwrap();

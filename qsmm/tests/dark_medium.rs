@@ -28,7 +28,7 @@ fn create(medium: &Medium, name: &str, size: u64, protect: &[&Volume]) -> (Volum
         let p = format!("{name} passphrase {attempt}");
         match Volume::create(medium, p.as_bytes(), size, protect) {
             Ok(v) => return (v, p),
-            Err(Error::PassphraseCollision) => {}
+            Err(Error::PassphraseCollision | Error::RootBlocksHeld) => {}
             Err(e) => panic!("{e}"),
         }
     }

@@ -38,6 +38,14 @@ const STEPS: &[Step] = &[
         note: None,
     },
     Step {
+        name: "layout",
+        program: "cargo",
+        args: &["xtask", "layout"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
+    Step {
         name: "clippy",
         program: "cargo",
         args: &[
@@ -90,6 +98,14 @@ const STEPS: &[Step] = &[
         note: None,
     },
     Step {
+        name: "api",
+        program: "cargo",
+        args: &["xtask", "api"],
+        env: &[],
+        tool: None,
+        note: None,
+    },
+    Step {
         name: "deny",
         program: "cargo",
         args: &["deny", "check", "bans", "licenses", "sources"],
@@ -130,6 +146,8 @@ const STEPS: &[Step] = &[
             "--package",
             "qsmm-proof-stub",
             "--package",
+            "qsmm-proof-halo2",
+            "--package",
             "qsmm",
             // `cloak` builds TFHE-rs (minutes); the test, clippy and doc steps cover it with
             // all features on.
@@ -138,6 +156,15 @@ const STEPS: &[Step] = &[
         ],
         env: &[],
         tool: Some("cargo-hack"),
+        note: None,
+    },
+    // The multi-snapshot adversary, quick variant: every distinguisher below its bound.
+    Step {
+        name: "adversary",
+        program: "cargo",
+        args: &["xtask", "adversary", "--quick", "--mode", "multi"],
+        env: &[],
+        tool: None,
         note: None,
     },
     // The two slow adversarial steps run only with `--full` (as `.ci/run` does) or when named.

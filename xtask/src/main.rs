@@ -6,6 +6,10 @@
 //!   timing per step. `.ci/run` installs what a fresh machine lacks and then calls
 //!   `cargo xtask ci --full`, so the steps are defined once, here.
 //! - `cargo xtask msrv`: checks that the declared `rust-version` is the pinned toolchain.
+//! - `cargo xtask layout`: no source file above 700 lines, no two modules of a crate importing
+//!   each other.
+//! - `cargo xtask api [--bless]`: one public path per item in every library crate, and the
+//!   public API compared with the snapshots in `xtask/api/`.
 //! - `cargo xtask bench [--quick] [FILTER]`: criterion benchmarks, reported as ratios to the raw
 //!   primitives they wrap, in `target/bench-report.md`.
 //! - `cargo xtask loadtest [--clients N] [--seconds S] [--message-bytes B] [--store redb|postgres]
@@ -18,9 +22,11 @@
 //!   each, with runs and coverage per target.
 
 mod adversary;
+mod api;
 mod bench;
 mod ci;
 mod fuzz;
+mod layout;
 mod loadtest;
 mod msrv;
 mod postgres;
@@ -35,6 +41,8 @@ fn main() -> ExitCode {
         Some("adversary") => adversary::run(&args[1..]),
         Some("ci") => ci::run(&args[1..]),
         Some("msrv") => msrv::run(),
+        Some("api") => api::run(&args[1..]),
+        Some("layout") => layout::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("loadtest") => loadtest::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -63,6 +71,8 @@ fn print_usage() {
          run the CI checks (all, or the named steps; --full adds\n                          \
          fuzz and schemathesis)\n  \
          msrv                    check that rust-version is the pinned toolchain\n  \
+         layout                  file sizes and module import cycles\n  \
+         api [--bless]           one public path per item; compare the API snapshots\n  \
          bench [--quick] [FILTER]  run the criterion benchmarks, print ours vs raw\n  \
          bench volume [--quick]  NBD export: qsmm plugin vs qemu-nbd raw and LUKS2\n  \
          loadtest [--clients N] [--seconds S] [--message-bytes B]\n                          \

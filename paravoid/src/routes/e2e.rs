@@ -41,7 +41,7 @@ use crate::deadline::Deadline;
 use crate::json::{JsonBody, present};
 use crate::rate_limit::{self, Kind};
 use crate::routes::secrets::NoteId;
-use crate::storage::NoteStore as _;
+use crate::store::NoteStore as _;
 use crate::store::{ClaimHashes, TOKEN_HASH_LEN, Tokens};
 use crate::{AppState, Error, Result};
 

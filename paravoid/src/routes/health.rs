@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::AppState;
-use crate::storage::NoteStore as _;
+use crate::store::NoteStore as _;
 
 /// The public route of this module: `/healthz`.
 pub(crate) fn router() -> Router<AppState> {

@@ -17,11 +17,11 @@ use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::argon2_pool::Argon2Pool;
+use crate::blocking::blocking;
 use crate::deadline::Deadline;
 use crate::json::{JsonBody, present};
 use crate::rate_limit::{self, Kind};
-use crate::state::blocking;
-use crate::storage::NoteStore as _;
+use crate::store::NoteStore as _;
 use crate::store::RevealStep;
 use crate::{AppState, Error, Result};
 

@@ -1,4 +1,6 @@
 //! Tests that need a program from outside the workspace (PostgreSQL, node, Chromium, curl).
+//! Standalone (other packages' tests include it); `paravoid::testing::external` is the same
+//! for the test support compiled into the library.
 //!
 //! When the program is missing such a test skips: it prints `SKIPPED <test>: <why>` straight to
 //! standard error (the harness captures `eprintln!` of passing tests) and appends the same line to

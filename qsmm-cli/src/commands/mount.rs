@@ -74,6 +74,11 @@ pub(crate) struct MountArgs {
     /// when the file system flushes, e.g. at unmount).
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     commit_interval: u64,
+    /// Multi-snapshot media: blocks of cover traffic written per second while served,
+    /// whatever the volumes do (default 256; 0: a fixed number per mount instead, and a hidden
+    /// volume's flush writes at once).
+    #[arg(long, value_name = "SLOTS", value_parser = clap::value_parser!(u32).range(0..=16_384))]
+    tick_rate: Option<u32>,
     /// The plugin `libqsmm_nbd.so` (default: next to this program).
     #[arg(long, value_name = "FILE")]
     plugin: Option<PathBuf>,
@@ -232,6 +237,7 @@ fn start(
     let mut params = PluginParams::new(absolute(&args.medium)?);
     params.passphrase_fd = Some(pipe.fd());
     params.commit_interval = Some(Duration::from_secs(args.commit_interval));
+    params.tick_rate = args.tick_rate;
     // nbdkit forks into the background itself once it serves (a foreground nbdkit stops with
     // the process that started it); it reads the passphrases and opens the volumes before.
     let mut nbdkit = Command::new("nbdkit");
@@ -260,9 +266,19 @@ fn start(
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let pid = fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok());
+    // The process started exits once the server has forked into the background, and the
+    // server writes the pidfile after the fork: on a busy machine it may not be there yet.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        let pid = fs::read_to_string(&pidfile)
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        if pid.is_some() || !status.success() || Instant::now() > deadline {
+            break pid;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
     let (true, Some(pid)) = (status.success(), pid) else {
         return Err(format!("nbdkit stopped ({status}): {}", log_tail(&log)));
     };

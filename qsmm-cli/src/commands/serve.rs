@@ -35,7 +35,8 @@ Mount on a Linux machine with the nbd kernel module:
 
 Stop the server with Ctrl-C or SIGTERM: nbdkit flushes and closes the volumes. Writes are
 committed at most --commit-interval seconds after they are made (default 5): a crash of the
-server loses at most that much.
+server loses at most that much. On a multi-snapshot medium the server writes --tick-rate
+blocks of cover traffic per second while it runs, which carry the hidden volumes' writes.
 
 The NBD socket (by default in a new private 0700 directory) lets anyone who can connect read
 and write the volumes. --listen on an address other than loopback requires TLS (--tls-psk, or
@@ -82,6 +83,11 @@ pub(crate) struct ServeArgs {
     /// when a client flushes).
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     commit_interval: u64,
+    /// Multi-snapshot media: blocks of cover traffic written per second while served,
+    /// whatever the volumes do (default 256; 0: a fixed number per mount instead, and a hidden
+    /// volume's flush writes at once).
+    #[arg(long, value_name = "SLOTS", value_parser = clap::value_parser!(u32).range(0..=16_384))]
+    tick_rate: Option<u32>,
     /// Export the volumes read-only.
     #[arg(long)]
     readonly: bool,
@@ -181,6 +187,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), String> {
     params.passphrase_fd = Some(pipe.fd());
     params.protect_files.clone_from(&args.protect_file);
     params.commit_interval = Some(Duration::from_secs(args.commit_interval));
+    params.tick_rate = args.tick_rate;
     let command = nbdkit_args(&endpoint, &tls, args.readonly, &pidfile, &plugin, &params);
     let mut child = Command::new(&args.nbdkit)
         .args(&command)
@@ -388,6 +395,10 @@ mod tests {
             0
         );
         assert!(parse(&["m.img", "--commit-interval", "-1"]).is_err());
+        assert_eq!(args.tick_rate, None);
+        let rate = parse(&["m.img", "--tick-rate", "1000"]).unwrap();
+        assert_eq!(rate.tick_rate, Some(1000));
+        assert!(parse(&["m.img", "--tick-rate", "16385"]).is_err());
     }
 
     #[test]

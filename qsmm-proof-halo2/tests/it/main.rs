@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "helpers of tests fail loudly")]
 
+mod challenge;
 mod chip;
 mod proofs;
 mod soundness;

@@ -2,7 +2,7 @@
 
 use halo2_proofs::dev::MockProver;
 use qsmm_proof_halo2::circuit::{MembershipCircuit, k_for_depth};
-use qsmm_proof_halo2::{Disclosure, MembershipWitness};
+use qsmm_proof_halo2::{MembershipWitness, circuit::Disclosure};
 use qsmm_proof_stub::merkle::MerkleTree;
 use qsmm_shatter::mimc::Fp;
 

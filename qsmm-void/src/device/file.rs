@@ -19,7 +19,8 @@ use crate::device::{BlockDevice, check_access, check_geometry, check_run};
 /// # Examples
 ///
 /// ```
-/// use qsmm_void::{BlockDevice, BlockId, FileDevice};
+/// use qsmm_types::BlockId;
+/// use qsmm_void::{BlockDevice, FileDevice};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("medium.img");

@@ -13,7 +13,8 @@ use crate::device::{BlockDevice, check_access, check_geometry};
 /// # Examples
 ///
 /// ```
-/// use qsmm_void::{BlockDevice, BlockId, MemoryDevice};
+/// use qsmm_types::BlockId;
+/// use qsmm_void::{BlockDevice, MemoryDevice};
 ///
 /// let device = MemoryDevice::from_bytes(512, vec![1; 1024])?;
 /// assert_eq!(device.block_count(), 2);

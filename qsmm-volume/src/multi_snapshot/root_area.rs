@@ -206,8 +206,11 @@ impl Medium {
         }
     }
 
-    /// New roots to random blocks holding no live root, noise to the other such blocks, sync;
-    /// noise over the previous roots, sync.
+    /// New roots to random blocks holding no live root, sync; noise over the previous roots,
+    /// sync. The first rewrite of a mount also writes noise to every other block of the area,
+    /// so that the area changes whole in every mount that commits; once it has, the blocks a
+    /// later commit writes fall inside that change, and an image taken after the mount (even
+    /// after a crash) shows the same whole area changed whatever the number of commits.
     fn rewrite_area(&self, m: &mut MultiState) -> Result<()> {
         let live: Vec<u64> = m.roots.iter().filter_map(|r| r.block).collect();
         let mut free: Vec<u64> = ROOT_AREA.filter(|b| !live.contains(b)).collect();
@@ -231,10 +234,11 @@ impl Medium {
                     ));
                     placed.push(block);
                 }
-                None => {
+                None if !m.area_rewritten => {
                     m.rng.fill_bytes(&mut noise);
                     writes.push((block, noise.to_vec()));
                 }
+                None => {}
             }
         }
         // Written in block order, so the order of writes tells nothing either.
@@ -253,6 +257,7 @@ impl Medium {
             m.counts.root_area += 1;
         }
         self.device().flush()?;
+        m.area_rewritten = true;
         Ok(())
     }
 }

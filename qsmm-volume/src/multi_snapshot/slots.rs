@@ -33,12 +33,36 @@ impl Medium {
             got: data.len(),
         })?;
         m.queue.retain(|(b, _)| *b != block);
+        drop(multi);
+        let mut multi = self.wait_for_ticker(|m| m.queue.len() < MAX_QUEUE);
+        let m = multi.as_mut().ok_or(qsmm_types::Error::InvalidLength {
+            what: "slot queue of a single-snapshot medium",
+            expected: 0,
+            got: data.len(),
+        })?;
         while m.queue.len() >= MAX_QUEUE {
             self.slot(m)?;
             m.ticks_used += 1;
         }
         m.queue.push_back((block, Zeroizing::new(data.to_vec())));
         Ok(())
+    }
+
+    /// While a [`Ticker`](super::Ticker) runs and its slots succeed, waits until `ready` holds
+    /// (its slots and the paired ones do the work); returns the state locked either way.
+    fn wait_for_ticker(
+        &self,
+        ready: impl Fn(&MultiState) -> bool,
+    ) -> std::sync::MutexGuard<'_, Option<MultiState>> {
+        loop {
+            let multi = self.multi();
+            match multi.as_ref() {
+                Some(m) if m.timed && !m.tick_failing && !ready(m) => {}
+                _ => return multi,
+            }
+            drop(multi);
+            std::thread::sleep(super::ticker::WAIT_STEP);
+        }
     }
 
     /// The slot paired with a base volume's write, which has just been made.
@@ -53,9 +77,10 @@ impl Medium {
         }
     }
 
-    /// Spends tick slots until no block waits in the queue (a higher volume's flush).
+    /// Spends tick slots until no block waits in the queue (a higher volume's flush); while a
+    /// [`Ticker`](super::Ticker) runs, waits for its slots instead.
     pub(crate) fn drain_queue(&self) -> Result<()> {
-        let mut multi = self.multi();
+        let mut multi = self.wait_for_ticker(|m| m.queue.is_empty());
         if let Some(m) = multi.as_mut() {
             while !m.queue.is_empty() {
                 self.slot(m)?;
@@ -75,6 +100,50 @@ impl Medium {
             }
         }
         Ok(())
+    }
+
+    /// Spends `n` timed slots (a [`Ticker`](super::Ticker)'s); `false` once the medium has
+    /// left multi-snapshot mode.
+    pub(crate) fn timed_slots(&self, n: u64) -> Result<bool> {
+        let mut multi = self.multi();
+        let Some(m) = multi.as_mut() else {
+            return Ok(false);
+        };
+        for _ in 0..n {
+            if let Err(e) = self.slot(m) {
+                m.tick_failing = true;
+                return Err(e);
+            }
+        }
+        m.tick_failing = false;
+        Ok(true)
+    }
+
+    /// Starts (`true`) or ends timed ticks: from the start on, the mount's budget is what has
+    /// been spent so far (the rate replaces it), and flushes wait for the ticker's slots.
+    pub(crate) fn set_timed(&self, timed: bool) -> bool {
+        let mut multi = self.multi();
+        let Some(m) = multi.as_mut() else {
+            return false;
+        };
+        if timed {
+            m.tick_slots = m.ticks_used;
+        }
+        m.timed = timed;
+        true
+    }
+
+    /// Ends the mount as closing a base volume does: spends what is left of the tick budget
+    /// and rewrites the root area with the roots of every volume opened during the mount. A
+    /// server whose exported volumes are all higher ones (their base volumes opened beneath
+    /// them) calls it once they are closed. Nothing to do in single-snapshot mode.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Core`], [`crate::Error::Io`] from the medium.
+    pub fn end_mount(&self) -> crate::Result<()> {
+        self.spend_ticks()?;
+        self.rewrite_root_area()
     }
 
     /// One slot: the oldest queued block, or noise over a uniformly random block no open

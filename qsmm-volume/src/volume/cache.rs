@@ -11,6 +11,7 @@ use crate::map::{
     ENTRIES_PER_LEAF, Entry, Kind, LEAVES_PER_INDEX_LEN, Leaf, MapSealer, Pointer, encode_pointers,
 };
 use crate::medium::BLOCK_SIZE;
+use crate::multi_snapshot::Class;
 
 /// Most map leaves kept in memory (about 4 KiB each): 1024 leaves ≈ 4 MiB, the map of 344 MiB
 /// of sectors. Dirty leaves beyond it are written out (copy-on-write) before the next flush.
@@ -39,6 +40,12 @@ impl VolumeInner {
             leaf.dirty = true;
         }
         Ok(old)
+    }
+
+    /// Loads leaf `leaf` and marks it dirty, so that the next flush writes it to a fresh block.
+    pub(super) fn mark_leaf_dirty(&self, state: &mut State, leaf: u64) -> Result<()> {
+        self.leaf_mut(state, leaf)?.dirty = true;
+        Ok(())
     }
 
     /// Whether leaf `leaf` exists (cached, on the medium, or failed at open).
@@ -153,8 +160,17 @@ impl VolumeInner {
         plain: &[u8],
     ) -> Result<Pointer> {
         // During a flush, blocks of the superseded root's map blocks come first: writing there
-        // overwrites an old map block instead of leaving it for noise.
-        let block = match state.reuse.pop() {
+        // overwrites an old map block instead of leaving it for noise. Then map blocks no
+        // durable root ever referenced (leaves written out of a full cache and rewritten
+        // since): overwriting them is as good as noise, and a cache that keeps spilling holds
+        // one map of them, not one per spill. (A higher volume's writes are queued: its
+        // released blocks wait for noise.)
+        let recycled = match state.reuse.pop() {
+            Some(block) => Some(block),
+            None if self.class != Class::Higher => state.scrub.pop(),
+            None => None,
+        };
+        let block = match recycled {
             Some(block) => block,
             None => self.medium.allocate()?,
         };

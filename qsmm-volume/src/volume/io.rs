@@ -39,7 +39,7 @@ impl VolumeInner {
     }
 
     /// Reads sector `lba` while the lock is held (the map cannot change meanwhile).
-    fn read_sector(&self, state: &mut State, lba: u64, out: &mut [u8]) -> Result<()> {
+    pub(super) fn read_sector(&self, state: &mut State, lba: u64, out: &mut [u8]) -> Result<()> {
         let entry = self.entry(state, lba)?;
         self.read_entry(lba, &entry, out)
     }
@@ -88,7 +88,7 @@ impl VolumeInner {
 
     /// Writes sector `lba` while the lock is held throughout (the read-modify-write of partial
     /// sectors needs that).
-    fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
+    pub(super) fn write_sector(&self, state: &mut State, lba: u64, data: &[u8]) -> Result<()> {
         let (block, nonce) = self.allocate_sector(state, lba)?;
         let sealed = self.seal_sector(lba, block, &nonce, data);
         if let Err(e) = self.dev().write_block(BlockId(block), &sealed) {
@@ -144,10 +144,9 @@ impl VolumeInner {
         }
         // Loads the leaf first: a leaf that failed authentication refuses before allocating.
         self.entry(state, lba)?;
-        // Keep room for two rewrites of the whole map (leaves and index blocks): a full medium
-        // still flushes, and after a reopen a trim can still be flushed to free space.
-        let reserve = 2 * (state.leaf_ptrs.len() + state.index_ptrs.len()) as u64 + 2;
-        let block = match medium.allocate_keeping(reserve) {
+        // The medium keeps room for every open volume's commits (`commit_reserve`): a full
+        // medium still flushes, and after a reopen a trim can still be flushed to free space.
+        let block = match medium.allocate_data() {
             Err(Error::NoSpace) if state.has_pending() => {
                 // Overwritten sectors hold their old blocks until two roots after the overwrite
                 // are durable. Writing the whole volume over without a flush would run out of
@@ -156,7 +155,7 @@ impl VolumeInner {
                 // durable sooner.
                 self.flush_locked(state)?;
                 self.flush_locked(state)?;
-                medium.allocate_keeping(reserve)?
+                medium.allocate_data()?
             }
             other => other?,
         };

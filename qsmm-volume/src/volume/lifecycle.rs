@@ -34,7 +34,7 @@ impl State {
     }
 
     /// Returns `blocks` (no root of this volume references them any more) to the pool.
-    fn forget_blocks(&mut self, medium: &Medium, blocks: Vec<u64>) {
+    pub(super) fn forget_blocks(&mut self, medium: &Medium, blocks: Vec<u64>) {
         for &b in &blocks {
             self.owned.clear(b);
             self.map_blocks.clear(b);
@@ -62,6 +62,9 @@ impl VolumeInner {
             || !state.pending_prev.is_empty()
             || !state.dirty_index.is_empty()
             || state.cache.values().any(|l| l.dirty);
+        // Map blocks a new root's reservation waits for are not rewritten in place: they are
+        // overwritten with noise like the leftovers, and freed with them.
+        let mut vacated = Vec::new();
         if commits {
             let leaving: Vec<u64> = state.pending_prev.drain(..).collect();
             let older: Vec<u64> = state.fallback_only.drain(..).collect();
@@ -70,13 +73,14 @@ impl VolumeInner {
                 .into_iter()
                 .chain(older)
                 .partition(|&b| map_blocks.get(b));
+            (vacated, state.reuse) = reuse.into_iter().partition(|&b| medium.is_reserved(b));
             state.pending_prev = rest;
-            state.reuse = reuse;
         }
         let written = self
             .write_dirty_leaves(state)
             .and_then(|()| self.write_dirty_index(state));
-        let leftover = core::mem::take(&mut state.reuse);
+        let mut leftover = core::mem::take(&mut state.reuse);
+        leftover.append(&mut vacated);
         if let Err(e) = written {
             state.pending_prev.extend(leftover);
             return Err(e);
@@ -116,7 +120,7 @@ impl VolumeInner {
         );
         state.forget_blocks(medium, prev);
         state.fresh.clear_all();
-        Ok(())
+        self.release_superseded(state)
     }
 }
 

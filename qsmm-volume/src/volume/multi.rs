@@ -28,6 +28,29 @@ impl VolumeInner {
         }
     }
 
+    /// After a commit in multi-snapshot mode: the root area keeps one root per volume, so the
+    /// generation before this one is gone once this one is durable, and the blocks only it
+    /// referenced are free now, not one commit later as with the mesh's fallback slot. Its map
+    /// blocks are overwritten with noise first: a remount would otherwise forget them
+    /// unscrubbed, and the decoy's stale leaves would open with its passphrase (its history).
+    pub(super) fn release_superseded(&self, state: &mut State) -> Result<()> {
+        if !self.class.is_multi() || state.pending_prev.is_empty() {
+            return Ok(());
+        }
+        let superseded = core::mem::take(&mut state.pending_prev);
+        let maps: Vec<u64> = superseded
+            .iter()
+            .copied()
+            .filter(|&b| state.map_blocks.get(b))
+            .collect();
+        if let Err(e) = self.scrub_blocks(state, &maps) {
+            state.pending_prev = superseded;
+            return Err(e);
+        }
+        state.forget_blocks(&self.medium, superseded);
+        Ok(())
+    }
+
     /// After the final flush of a handle: a base volume in multi-snapshot mode spends the rest
     /// of the mount's tick budget and rewrites the root area, even when nothing changed.
     pub(super) fn end_mount(&self) -> Result<()> {

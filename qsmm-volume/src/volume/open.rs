@@ -12,7 +12,10 @@ use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
 use super::cache::{read_leaf, read_map};
-use super::state::{SECTOR, State, VolumeInner, fingerprint, leaf_count, map_sealer, to_usize};
+use super::relocate::make_room;
+use super::state::{
+    SECTOR, State, VolumeInner, commit_reserve, fingerprint, leaf_count, map_sealer, to_usize,
+};
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::map::{
@@ -23,14 +26,19 @@ use crate::medium::{Medium, OpenVolume};
 use crate::multi_snapshot::{Class, SnapshotMode, find_root as find_area_root, root_area};
 use crate::root::{MAX_LOWER, Root, find_root, physical_mesh_blocks, read_root_slot, write_root};
 
-/// Everything an open volume is made of, read from its root or made by `create`.
-struct Parts {
+/// A volume's root and where it lives.
+struct Placed {
     mesh_key: SecretKey,
     keyed: KeyedMesh,
     mesh_blocks: Vec<u64>,
     /// Generation of the durable root.
     generation: u64,
     root: Root,
+}
+
+/// Everything an open volume is made of, read from its root or made by `create`.
+struct Parts {
+    placed: Placed,
     /// Blocks the volume holds (mesh slots and everything its map references).
     owned: Bitmap,
     /// The blocks among them that hold map blocks.
@@ -45,6 +53,22 @@ struct Parts {
     leaf_ptrs: Option<Vec<Pointer>>,
     /// How its writes reach the medium.
     class: Class,
+}
+
+impl Parts {
+    /// The parts of a volume without map: no map block, no fallback, no leaf.
+    fn new(placed: Placed, owned: Bitmap, lower: Vec<Arc<VolumeInner>>, class: Class) -> Self {
+        Self {
+            placed,
+            map_blocks: Bitmap::new(owned.len()),
+            owned,
+            fallback_only: Vec::new(),
+            bad_leaves: BTreeSet::new(),
+            lower,
+            leaf_ptrs: None,
+            class,
+        }
+    }
 }
 
 /// Creates a volume (see [`crate::Volume::create`]).
@@ -97,7 +121,9 @@ pub(super) fn create(
         }
         physical_mesh_blocks(&keyed)
     };
-    medium.claim(&mesh_blocks)?;
+    // Open volumes move out of the root's blocks (copy-on-write); they stay reserved until
+    // the volume is assembled, and go back to the pool if anything fails before.
+    let reservation = make_room(medium, &mesh_blocks)?;
     let lower_keys: Vec<SecretKey> = protect
         .iter()
         .map(|v| v.lock().mesh_key.clone_key())
@@ -130,30 +156,26 @@ pub(super) fn create(
         write_root(medium, &keyed, &root, generation).and_then(|()| Ok(medium.device().flush()?))
     };
     if let Err(e) = written {
-        medium.release(mesh_blocks);
+        // Shares that landed would open as an empty volume under this passphrase: noise over
+        // them (best effort) before the blocks go back to the pool with the reservation.
+        scrub_best_effort(medium, &mesh_blocks);
         return Err(e);
     }
     let mut owned = Bitmap::new(medium.block_count());
     for &b in &mesh_blocks {
         owned.set(b);
     }
-    assemble(
-        medium,
-        Parts {
-            mesh_key,
-            keyed,
-            mesh_blocks,
-            generation,
-            root,
-            owned,
-            map_blocks: Bitmap::new(medium.block_count()),
-            fallback_only: Vec::new(),
-            bad_leaves: BTreeSet::new(),
-            lower: protect.iter().map(|v| Arc::clone(v)).collect(),
-            leaf_ptrs: None,
-            class,
-        },
-    )
+    let placed = Placed {
+        mesh_key,
+        keyed,
+        mesh_blocks,
+        generation,
+        root,
+    };
+    let lower = protect.iter().map(|v| Arc::clone(v)).collect();
+    let volume = assemble(medium, Parts::new(placed, owned, lower, class))?;
+    reservation.keep()?;
+    Ok(volume)
 }
 
 /// Opens the volume whose root `mesh_key` places, or returns the open one; `above` holds the
@@ -266,21 +288,21 @@ pub(super) fn open_mesh_key(
             }
         }
     }
+    let placed = Placed {
+        mesh_key,
+        keyed,
+        mesh_blocks,
+        generation,
+        root,
+    };
     assemble(
         medium,
         Parts {
-            mesh_key,
-            keyed,
-            mesh_blocks,
-            generation,
-            root,
-            owned,
             map_blocks,
             fallback_only,
             bad_leaves: current.bad_leaves,
-            lower,
             leaf_ptrs: Some(current.leaf_ptrs),
-            class,
+            ..Parts::new(placed, owned, lower, class)
         },
     )
 }
@@ -288,11 +310,14 @@ pub(super) fn open_mesh_key(
 /// Builds the open volume from its parts and registers it on the medium.
 fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
     let Parts {
-        mesh_key,
-        keyed,
-        mesh_blocks,
-        generation,
-        root,
+        placed:
+            Placed {
+                mesh_key,
+                keyed,
+                mesh_blocks,
+                generation,
+                root,
+            },
         owned,
         map_blocks,
         fallback_only,
@@ -349,7 +374,11 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
         }),
     });
     let registered: OpenVolume = volume.clone();
-    medium.register(fingerprint, &registered);
+    medium.register(
+        fingerprint,
+        &registered,
+        commit_reserve(leaf_count, index_count),
+    );
     Ok(volume)
 }
 
@@ -442,4 +471,19 @@ fn check_root(medium: &Medium, root: &Root) -> Result<()> {
         return Err(Error::Integrity);
     }
     Ok(())
+}
+
+/// Overwrites `blocks` with fresh noise and syncs, ignoring errors (a failing medium leaves
+/// them as a crash would).
+pub(super) fn scrub_best_effort(medium: &Medium, blocks: &[u64]) {
+    let mut noise = vec![0u8; crate::medium::BLOCK_SIZE];
+    for &b in blocks {
+        if getrandom::fill(&mut noise).is_ok() {
+            medium
+                .device()
+                .write_block(qsmm_types::BlockId(b), &noise)
+                .ok();
+        }
+    }
+    medium.device().flush().ok();
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use qsmm_types::{BlockId, SecretKey};
 use rand_core::Rng;
 
+use super::open::scrub_best_effort;
+use super::relocate::make_room;
 use super::state::{VolumeInner, fingerprint};
 use crate::error::{Error, Result};
 use crate::medium::BLOCK_SIZE;
@@ -49,27 +51,35 @@ impl VolumeInner {
         let medium = &self.medium;
         let mesh_key = medium.kdf_cost().derive(new_passphrase, medium.salt())?;
         let keyed = medium.mesh().for_key(&mesh_key, *medium.salt())?;
-        let mut state = self.lock();
-        self.flush_locked(&mut state)?;
         if find_root(medium, &mesh_key).is_ok() {
             return Err(Error::VolumeExists);
         }
         let new_blocks = physical_mesh_blocks(&keyed);
-        // The new root may reuse the old root's blocks, but no other block of this volume.
+        // The new root may reuse the old root's blocks; open volumes (this one included) move
+        // out of the others, which stay reserved until the new root is written.
+        let old_blocks = self.lock().mesh_blocks.clone();
         let to_claim: Vec<u64> = new_blocks
             .iter()
             .copied()
-            .filter(|b| !state.mesh_blocks.contains(b))
+            .filter(|b| !old_blocks.contains(b))
             .collect();
-        medium.claim(&to_claim)?;
+        let reservation = make_room(medium, &to_claim)?;
+        let mut state = self.lock();
+        if state.mesh_blocks != old_blocks {
+            return Err(Error::InvalidParameter(
+                "the passphrase was changed meanwhile",
+            ));
+        }
+        self.flush_locked(&mut state)?;
         let root = state.root(self);
         let generation = state.generation.wrapping_add(1);
         let written = write_root(medium, &keyed, &root, generation)
             .and_then(|()| Ok(medium.device().flush()?));
         if let Err(e) = written {
-            medium.release(to_claim);
+            scrub_best_effort(medium, &to_claim);
             return Err(e);
         }
+        reservation.keep()?;
         // Open volumes above this one name it by its mesh key: give them the new one, durable
         // before the old root goes.
         self.relink_above(&mesh_key)?;

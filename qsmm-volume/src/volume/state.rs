@@ -139,6 +139,12 @@ pub(super) fn leaf_count(logical_size: u64) -> u64 {
     (logical_size / SECTOR).div_ceil(ENTRIES_PER_LEAF)
 }
 
+/// Blocks a commit of a volume of `leaves` leaves and `index_blocks` index blocks may need: two
+/// rewrites of its whole map, and two spare. Every open volume's share of the medium's reserve.
+pub(super) fn commit_reserve(leaves: usize, index_blocks: usize) -> u64 {
+    2 * (leaves + index_blocks) as u64 + 2
+}
+
 /// The in-memory identity of a passphrase's volume (never stored).
 pub(super) fn fingerprint(mesh_key: &SecretKey, salt: &[u8]) -> [u8; 32] {
     *derive_subkey(mesh_key, salt, labels::VOLUME_HANDLE).as_bytes()

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use qsmm_void::{BlockDevice, BlockId, MemoryDevice};
+use qsmm_types::BlockId;
+use qsmm_void::{BlockDevice, MemoryDevice};
 use qsmm_volume::{Error, KdfCost, Medium, SnapshotMode, Volume};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -350,7 +351,7 @@ fn create(
         match Volume::create_with_mode(medium, passphrase.as_bytes(), size, below, mode.snapshot())
         {
             Ok(volume) => return Ok((volume, passphrase)),
-            Err(Error::PassphraseCollision) => {}
+            Err(Error::PassphraseCollision | Error::RootBlocksHeld) => {}
             Err(e) => return Err(format!("create: {e}")),
         }
     }

@@ -1,8 +1,11 @@
-//! `cargo xtask bench volume`: one NBD client, three servers on the same disk — qemu-nbd on a
+//! `cargo xtask bench volume`: one NBD client, four servers on the same disk — qemu-nbd on a
 //! raw file (the ceiling), qemu-nbd on a LUKS2 image (AES-256-XTS), nbdkit with the qsmm
-//! plugin — sequential write and read of 512 MiB with `nbdcopy`, 4 KiB random read and write at
-//! queue depth 1 and 16 with `fio`'s nbd engine, and the plugin's memory (RSS of nbdkit) for a
-//! 1 GiB volume. Writes `target/bench-volume.md`.
+//! plugin on a single-snapshot medium, and on a multi-snapshot medium (the decoy written, a
+//! hidden volume above it served too, the default tick) — sequential write and read of 512 MiB
+//! with `nbdcopy`, 4 KiB random read and write at queue depth 1 and 16 with `fio`'s nbd engine,
+//! write amplification (bytes the server wrote, from `/proc/PID/io`, over bytes the client
+//! wrote: the sequential write, and 32 MiB of 4 KiB random writes at QD16), and the plugin's
+//! memory (RSS of nbdkit) for a 1 GiB volume. Writes `target/bench-volume.md`.
 //!
 //! Every server uses the page cache and makes data durable on NBD flush (qemu-nbd's default
 //! `--cache=writeback`, the plugin's `pwrite` + `fdatasync`), so the rows differ only in what
@@ -36,7 +39,12 @@ struct Row {
     seq_read_mib_s: f64,
     /// (rw, iodepth) → IOPS.
     random: Vec<(&'static str, u32, f64)>,
+    /// Write amplification: sequential, 4 KiB random.
+    write_amp: (f64, f64),
 }
+
+/// Bytes of 4 KiB random writes of the write-amplification run.
+const WA_RANDOM_BYTES: u64 = 32 * MIB;
 
 /// Runs the volume benchmark.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -163,9 +171,60 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None,
     )?;
     let sock = dir.join("qsmm.sock");
-    let server = nbdkit(&plugin, &medium, &pw, &sock)?;
+    let server = nbdkit(&plugin, &medium, &[&pw], &sock)?;
     rows.push(measure(
         "nbdkit + qsmm plugin",
+        &sock,
+        "",
+        &source,
+        seconds,
+        server,
+    )?);
+    let _ = fs::remove_file(&medium);
+
+    // 4. The same on a multi-snapshot medium: the decoy written, a hidden volume above it
+    // open and served too (so every write of the decoy is paired with a slot), the tick at its
+    // default rate.
+    let hidden_pw = dir.join("pw-hidden");
+    fs::write(&hidden_pw, "bench hidden passphrase").map_err(|e| e.to_string())?;
+    let medium = dir.join("multi.img");
+    exec(
+        s(&qsmm),
+        &["format", s(&medium), "--size", &(2 * SIZE).to_string()],
+        None,
+    )?;
+    exec(
+        s(&qsmm),
+        &[
+            "create",
+            s(&medium),
+            "--size",
+            &SIZE.to_string(),
+            "--multi-snapshot",
+            "--passphrase-file",
+            s(&pw),
+        ],
+        None,
+    )?;
+    exec(
+        s(&qsmm),
+        &[
+            "create",
+            s(&medium),
+            "--size",
+            &(64 * MIB).to_string(),
+            "--multi-snapshot",
+            "--protect-passphrase-file",
+            s(&pw),
+            "--passphrase-file",
+            s(&hidden_pw),
+        ],
+        None,
+    )?;
+    let sock = dir.join("multi.sock");
+    let server = nbdkit(&plugin, &medium, &[&pw, &hidden_pw], &sock)?;
+    rows.push(measure(
+        "nbdkit + qsmm plugin, multi-snapshot",
         &sock,
         "",
         &source,
@@ -208,7 +267,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None,
     )?;
     let sock = dir.join("memory.sock");
-    let server = nbdkit(&plugin, &medium, &pw, &sock)?;
+    let server = nbdkit(&plugin, &medium, &[&pw], &sock)?;
     let idle = rss_kib(server.id())?;
     let uri = uri(&sock, "");
     exec(
@@ -272,18 +331,20 @@ fn spawn(program: &str, args: &[&str]) -> Result<Child, String> {
         .map_err(|e| format!("cannot start {program}: {e}"))
 }
 
-fn nbdkit(plugin: &Path, medium: &Path, pw: &Path, sock: &Path) -> Result<Child, String> {
-    let mut child = spawn(
-        "nbdkit",
-        &[
-            "--foreground",
-            "--unix",
-            s(sock),
-            s(plugin),
-            &format!("medium={}", medium.display()),
-            &format!("passphrase-file={}", pw.display()),
-        ],
-    )?;
+fn nbdkit(plugin: &Path, medium: &Path, pws: &[&Path], sock: &Path) -> Result<Child, String> {
+    let mut args = vec![
+        "--foreground".to_owned(),
+        "--unix".to_owned(),
+        s(sock).to_owned(),
+        s(plugin).to_owned(),
+        format!("medium={}", medium.display()),
+    ];
+    args.extend(
+        pws.iter()
+            .map(|pw| format!("passphrase-file={}", pw.display())),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = spawn("nbdkit", &args)?;
     wait_for_socket(sock, &mut child)?;
     Ok(child)
 }
@@ -321,6 +382,16 @@ fn status_kib(pid: u32, field: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("no {field} for process {pid}"))
 }
 
+/// Bytes a process has written through `write` and `pwrite` so far (`wchar`: the medium's
+/// writes, whether or not the page cache absorbs them, plus small NBD replies).
+fn written_bytes(pid: u32) -> Result<u64, String> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).map_err(|e| e.to_string())?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar:"))
+        .and_then(|rest| rest.trim().parse().ok())
+        .ok_or_else(|| format!("no wchar for process {pid}"))
+}
+
 fn rss_kib(pid: u32) -> Result<u64, String> {
     status_kib(pid, "VmRSS:")
 }
@@ -338,12 +409,31 @@ fn measure(
     let uri = uri(sock, export);
     println!("==> {name}");
     let mib = SIZE as f64 / MIB as f64;
+    let pid = server.id();
+    let before = written_bytes(pid)?;
     let start = Instant::now();
     exec("nbdcopy", &["--flush", s(source), &uri], None)?;
     let seq_write_mib_s = mib / start.elapsed().as_secs_f64();
+    let seq_amp = written_bytes(pid)?.saturating_sub(before) as f64 / SIZE as f64;
     let start = Instant::now();
     exec("nbdcopy", &[&uri, "null:"], None)?;
     let seq_read_mib_s = mib / start.elapsed().as_secs_f64();
+    // Write amplification of random writes, right after the flushed sequential write (so no
+    // earlier write is committed inside it): a fixed amount, no ramp, a flush at the end.
+    let before = written_bytes(pid)?;
+    fio_run(&[
+        "--name=wa",
+        "--ioengine=nbd",
+        &format!("--uri={uri}"),
+        "--rw=randwrite",
+        "--bs=4k",
+        "--iodepth=16",
+        &format!("--size={SIZE}"),
+        &format!("--io_size={WA_RANDOM_BYTES}"),
+        "--end_fsync=1",
+        "--output-format=json",
+    ])?;
+    let random_amp = written_bytes(pid)?.saturating_sub(before) as f64 / WA_RANDOM_BYTES as f64;
     let mut random = Vec::new();
     for rw in ["randread", "randwrite"] {
         for depth in [1, 16] {
@@ -352,38 +442,42 @@ fn measure(
             random.push((rw, depth, iops));
         }
     }
-    println!("    seq write {seq_write_mib_s:.0} MiB/s, seq read {seq_read_mib_s:.0} MiB/s");
+    println!(
+        "    seq write {seq_write_mib_s:.0} MiB/s, seq read {seq_read_mib_s:.0} MiB/s, \
+         write amplification seq {seq_amp:.2}, 4K random {random_amp:.2}"
+    );
     stop(server);
     Ok(Row {
         name,
         seq_write_mib_s,
         seq_read_mib_s,
         random,
+        write_amp: (seq_amp, random_amp),
     })
 }
 
-fn fio(uri: &str, rw: &str, depth: u32, seconds: u32) -> Result<f64, String> {
-    let out = exec(
-        "fio",
-        &[
-            "--name=bench",
-            "--ioengine=nbd",
-            &format!("--uri={uri}"),
-            &format!("--rw={rw}"),
-            "--bs=4k",
-            &format!("--iodepth={depth}"),
-            &format!("--size={SIZE}"),
-            "--time_based",
-            &format!("--runtime={seconds}"),
-            "--ramp_time=1",
-            "--output-format=json",
-        ],
-        None,
-    )?;
+/// Runs fio with `args`; its JSON report.
+fn fio_run(args: &[&str]) -> Result<serde_json::Value, String> {
+    let out = exec("fio", args, None)?;
     // fio's nbd engine prints a line before the JSON document.
     let json_text = out.get(out.find('{').unwrap_or(0)..).unwrap_or_default();
-    let json: serde_json::Value =
-        serde_json::from_str(json_text).map_err(|e| format!("fio output: {e}"))?;
+    serde_json::from_str(json_text).map_err(|e| format!("fio output: {e}"))
+}
+
+fn fio(uri: &str, rw: &str, depth: u32, seconds: u32) -> Result<f64, String> {
+    let json = fio_run(&[
+        "--name=bench",
+        "--ioengine=nbd",
+        &format!("--uri={uri}"),
+        &format!("--rw={rw}"),
+        "--bs=4k",
+        &format!("--iodepth={depth}"),
+        &format!("--size={SIZE}"),
+        "--time_based",
+        &format!("--runtime={seconds}"),
+        "--ramp_time=1",
+        "--output-format=json",
+    ])?;
     let side = if rw == "randread" { "read" } else { "write" };
     json["jobs"][0][side]["iops"]
         .as_f64()
@@ -394,9 +488,9 @@ fn render(rows: &[Row], baseline: u64, idle: u64, busy: u64, peak: u64, quick: b
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| server | seq write MiB/s | seq read MiB/s | 4K randread QD1 | 4K randread QD16 | 4K randwrite QD1 | 4K randwrite QD16 |"
+        "| server | seq write MiB/s | seq read MiB/s | 4K randread QD1 | 4K randread QD16 | 4K randwrite QD1 | 4K randwrite QD16 | WA seq | WA 4K rand |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let mut line = format!(
             "| {} | {:.0} | {:.0} |",
@@ -405,20 +499,24 @@ fn render(rows: &[Row], baseline: u64, idle: u64, busy: u64, peak: u64, quick: b
         for (_, _, iops) in &row.random {
             let _ = write!(line, " {iops:.0} |");
         }
+        let _ = write!(line, " {:.2} | {:.2} |", row.write_amp.0, row.write_amp.1);
         let _ = writeln!(out, "{line}");
     }
-    if let (Some(luks), Some(qsmm)) = (rows.get(1), rows.get(2)) {
+    if let Some(luks) = rows.get(1) {
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-        let _ = writeln!(
-            out,
-            "\nqsmm / LUKS: seq write {:.2}×, seq read {:.2}×, 4K randwrite QD1 {:.2}×, QD16 {:.2}×, 4K randread QD1 {:.2}×, QD16 {:.2}×",
-            ratio(qsmm.seq_write_mib_s, luks.seq_write_mib_s),
-            ratio(qsmm.seq_read_mib_s, luks.seq_read_mib_s),
-            ratio(qsmm.random[2].2, luks.random[2].2),
-            ratio(qsmm.random[3].2, luks.random[3].2),
-            ratio(qsmm.random[0].2, luks.random[0].2),
-            ratio(qsmm.random[1].2, luks.random[1].2),
-        );
+        for (label, qsmm) in [("qsmm", rows.get(2)), ("qsmm multi-snapshot", rows.get(3))] {
+            let Some(qsmm) = qsmm else { continue };
+            let _ = writeln!(
+                out,
+                "\n{label} / LUKS: seq write {:.2}×, seq read {:.2}×, 4K randwrite QD1 {:.2}×, QD16 {:.2}×, 4K randread QD1 {:.2}×, QD16 {:.2}×",
+                ratio(qsmm.seq_write_mib_s, luks.seq_write_mib_s),
+                ratio(qsmm.seq_read_mib_s, luks.seq_read_mib_s),
+                ratio(qsmm.random[2].2, luks.random[2].2),
+                ratio(qsmm.random[3].2, luks.random[3].2),
+                ratio(qsmm.random[0].2, luks.random[0].2),
+                ratio(qsmm.random[1].2, luks.random[1].2),
+            );
+        }
     }
     let _ = writeln!(
         out,

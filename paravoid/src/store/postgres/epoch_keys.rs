@@ -12,7 +12,7 @@
 //! Time is cut into epochs of [`EPOCH_SECS`] counted from [`ORIGIN`]. The key file holds the
 //! chain key `c_e` of one epoch `e`; the next one is `c_{e+1} = SHA-256(NEXT_LABEL ‖ c_e)`, so
 //! the file opens every epoch from `e` on and none before it. A note expiring at `t` is sealed
-//! (AES-256-GCM, see `key_slots::seal`) under `k_h = SHA-256(SEAL_LABEL ‖ c_h)` with
+//! (AES-256-GCM, the shared envelope `store::envelope`) under `k_h = SHA-256(SEAL_LABEL ‖ c_h)` with
 //! `h = epoch_of(t)`. Once the clock passes `(h + 1) × EPOCH_SECS + GRACE_SECS`, every instance
 //! advances its file past `h` (overwritten in place and synced, as the redb key slots are):
 //! from then on no copy of the database — dead tuples, WAL, archives, dumps, backups, replicas —
@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::store::key_slots::{RecordKey, SLOT_LEN};
+use crate::error::ConfigError;
+use crate::store::envelope::{KEY_LEN as SLOT_LEN, RecordKey};
 use crate::{Error, Result};
 
 /// Length of an epoch, in seconds.
@@ -106,11 +107,9 @@ impl EpochKeys {
     /// error if it cannot be rewritten.
     pub(crate) fn open(path: &Path, now: u64) -> Result<Self> {
         let unreadable = || {
-            Error::Config(format!(
-                "the store key file {} must exist and hold 32 random bytes \
-                 (the same file for every instance)",
-                path.display()
-            ))
+            Error::Config(ConfigError::StoreKeyFile {
+                path: path.to_owned(),
+            })
         };
         let mut file = OpenOptions::new()
             .read(true)
@@ -199,7 +198,7 @@ impl EpochKeys {
             .and_then(|()| self.file.sync_data());
         written.map_err(|err| {
             tracing::error!(path = %self.path.display(), error = %err, "store key file error");
-            Error::Internal("the store key file failed")
+            Error::KeyFile(err)
         })
     }
 }
@@ -231,6 +230,7 @@ fn seal_key(chain: &[u8; SLOT_LEN]) -> RecordKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::envelope::{self, Binding};
 
     fn secret_file(dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);
@@ -254,25 +254,11 @@ mod tests {
         let a = EpochKeys::open(&secret_file(dir.path(), "a"), now).unwrap();
         let mut b = EpochKeys::open(&secret_file(dir.path(), "b"), ORIGIN).unwrap();
         assert_eq!((a.epoch(), b.epoch()), (10, 0));
-        let sealed = crate::store::key_slots::seal(
-            &a.key(12).unwrap(),
-            b"t",
-            1,
-            crate::store::key_slots::SlotIndex(12),
-            b"x",
-        )
-        .unwrap();
+        let binding = Binding::new(b"t", 1, 12);
+        let sealed = envelope::seal(&a.key(12).unwrap(), &binding, b"x").unwrap();
         let opens = |keys: &EpochKeys| {
-            keys.key(12).is_some_and(|key| {
-                crate::store::key_slots::open(
-                    &key,
-                    b"t",
-                    1,
-                    crate::store::key_slots::SlotIndex(12),
-                    &sealed,
-                )
-                .is_ok()
-            })
+            keys.key(12)
+                .is_some_and(|key| envelope::open(&key, &binding, &sealed).is_ok())
         };
         assert!(opens(&a) && opens(&b));
         // The file holds the epoch and the chain key; the 32-byte secret itself is gone.

@@ -9,9 +9,9 @@ use qsmm_shield::note::{
 };
 use zeroize::Zeroizing;
 
-use super::pg_cluster::PgCluster;
 use super::*;
 use crate::clock::ManualClock;
+use crate::testing::pg_cluster::PgCluster;
 
 /// Pools standing in for instances.
 const INSTANCES: usize = 3;
@@ -80,7 +80,7 @@ async fn round_trip_and_wrong_keys_never_burn() {
     let (_, other_keys) = seal_note(b"other").unwrap();
     let (keys, other_keys) = (Arc::new(keys), Arc::new(other_keys));
     let id = Uuid::new_v4();
-    store.insert(id, 990, &note).await.unwrap();
+    store.insert(id, 990, note.clone()).await.unwrap();
     assert_eq!(store.len().await.unwrap(), 1);
 
     let summary = store.peek(id).await.unwrap().unwrap();
@@ -112,9 +112,9 @@ async fn expired_notes_are_gone_for_peek_and_reveal() {
     let (note, keys) = seal_note(b"late").unwrap();
     let keys = Arc::new(keys);
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    store.insert(a, 90, &note).await.unwrap();
+    store.insert(a, 90, note.clone()).await.unwrap();
     store
-        .insert(b, 90, &seal_note(b"x").unwrap().0)
+        .insert(b, 90, seal_note(b"x").unwrap().0)
         .await
         .unwrap();
     clock.set(99);
@@ -137,7 +137,7 @@ async fn concurrent_reveals_across_instances_succeed_exactly_once() {
         let (note, keys) = seal_note(format!("round {round}").as_bytes()).unwrap();
         let keys = Arc::new(keys);
         let id = Uuid::new_v4();
-        stores[0].insert(id, 990, &note).await.unwrap();
+        stores[0].insert(id, 990, note.clone()).await.unwrap();
         let tasks: Vec<_> = (0..RACERS)
             .map(|i| {
                 let store = stores[i % INSTANCES].clone();
@@ -169,7 +169,7 @@ async fn the_try_limit_is_exact_across_instances() {
     let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    stores[0].insert(id, 990, &note).await.unwrap();
+    stores[0].insert(id, 990, note.clone()).await.unwrap();
     let tasks: Vec<_> = (0..RACERS)
         .map(|i| {
             let store = stores[i % INSTANCES].clone();
@@ -210,7 +210,7 @@ async fn wrong_guesses_then_the_right_passphrase() {
     let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    store.insert(id, 990, &note).await.unwrap();
+    store.insert(id, 990, note.clone()).await.unwrap();
     let missing = reveal(&store, id, &keys, None).await.unwrap_err();
     assert!(matches!(missing, Error::PassphraseRequired), "{missing:?}");
     for expected_left in [4, 3] {
@@ -256,7 +256,10 @@ async fn migrations_apply_once_when_instances_start_together() {
         .await
         .unwrap();
     let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-    let expected: Vec<i32> = MIGRATIONS.iter().map(|(version, _, _)| *version).collect();
+    let expected: Vec<i32> = schema::MIGRATIONS
+        .iter()
+        .map(|(version, _, _)| *version)
+        .collect();
     assert_eq!(versions, expected);
     // Connecting again changes nothing.
     open(&url, &clock);
@@ -265,7 +268,7 @@ async fn migrations_apply_once_when_instances_start_together() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(count, i64::try_from(MIGRATIONS.len()).unwrap());
+    assert_eq!(count, i64::try_from(schema::MIGRATIONS.len()).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,12 +331,12 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
     let (note, keys) = seal_note(b"survives").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    store.insert(id, 990, &note).await.unwrap();
-    store.ping().await.unwrap();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    store.check().await.unwrap();
 
     cluster.stop_server();
     for _ in 0..3 {
-        let err = store.ping().await.unwrap_err();
+        let err = store.check().await.unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
         assert_eq!(err.status_code().as_u16(), 503);
         let err = store.peek(id).await.unwrap_err();
@@ -341,7 +344,7 @@ async fn unavailable_while_down_and_reconnects_after_a_restart() {
     }
 
     cluster.start_server();
-    store.ping().await.unwrap();
+    store.check().await.unwrap();
     assert!(store.peek(id).await.unwrap().is_some());
     let message = reveal(&store, id, &keys, None).await.unwrap();
     assert_eq!(message.as_slice(), b"survives");
@@ -399,7 +402,7 @@ fn dumped_row(cluster: &PgCluster, database: &str, id: Uuid) -> (u64, bool, Vec<
         .find(|line| line.starts_with(&id.hyphenated().to_string()))
         .expect("the note is in the dump");
     // COPY columns: id, expires_at, failed_attempts, passphrase_required, end_to_end,
-    // key_epoch, sealed (bytea as \\x and hex).
+    // key_epoch, sealed (bytea as \\x and hex), row_mac.
     let fields: Vec<&str> = line.split('\t').collect();
     let sealed = hex::decode(fields[6].trim_start_matches("\\\\x")).unwrap();
     (fields[5].parse().unwrap(), fields[4] == "t", sealed)
@@ -420,7 +423,7 @@ async fn notes_never_reach_postgres_in_the_clear_and_copies_die_with_their_epoch
     let (note, keys) = seal_note(b"shred me").unwrap();
     let keys = Arc::new(keys);
     let id = Uuid::new_v4();
-    let expires_at = store.insert(id, 600, &note).await.unwrap();
+    let expires_at = store.insert(id, 600, note.clone()).await.unwrap();
     let epoch = epoch_of(expires_at);
 
     // Nothing of the stored note is in any file of the cluster: heap, TOAST, WAL.
@@ -434,11 +437,13 @@ async fn notes_never_reach_postgres_in_the_clear_and_copies_die_with_their_epoch
     // A dump taken now (a backup) holds the sealed row; with today's key file it opens.
     let (dumped_epoch, end_to_end, sealed) = dumped_row(&cluster, "shred", id);
     assert_eq!((dumped_epoch, end_to_end), (epoch, false));
+    let clear = row::clear_fields(expires_at, false, false);
     let from_dump = |store: &PgStore| {
-        store
-            .unseal(id, epoch, false, &sealed)
-            .unwrap()
-            .map(|plain| StoredNote::from_bytes(&plain).unwrap())
+        store.epoch_key(epoch).unwrap().map(|key| {
+            let binding = row::binding(id, epoch, false, Some(&clear));
+            let plain = envelope::open(&key, &binding, &sealed).unwrap();
+            StoredNote::from_bytes(&plain).unwrap()
+        })
     };
     assert_eq!(from_dump(&store), Some(note.clone()));
 
@@ -495,7 +500,7 @@ async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
     // Right tokens: exactly one of 64 claims spread over three instances gets the note.
     let id = Uuid::new_v4();
     stores[0]
-        .insert_end_to_end(id, 990, &note, &hashes)
+        .insert_end_to_end(id, 990, note.clone(), hashes.clone())
         .await
         .unwrap();
     assert!(stores[1].peek(id).await.unwrap().unwrap().end_to_end);
@@ -524,7 +529,7 @@ async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
     // Wrong passphrase tokens: exactly five counted, then the note is gone.
     let id = Uuid::new_v4();
     stores[0]
-        .insert_end_to_end(id, 990, &note, &hashes)
+        .insert_end_to_end(id, 990, note.clone(), hashes.clone())
         .await
         .unwrap();
     let wrong_key = Tokens {
@@ -562,4 +567,135 @@ async fn end_to_end_claims_across_instances_hand_out_once_and_count_tries() {
         Err(Error::NotFound)
     ));
     assert_eq!(stores[0].len().await.unwrap(), 0);
+}
+
+/// Whoever can write to the database cannot give a note its tries back, move its expiry, or
+/// swap rows: the row fails its authentication, and the service destroys it instead of acting
+/// on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_edited_in_the_database_are_refused_and_destroyed() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
+    let client = store.pool.get().await.unwrap();
+    let (note, keys) = seal_note_with_passphrase(b"guarded", b"right").unwrap();
+    let keys = Arc::new(keys);
+    let exists = |id: Uuid| {
+        let client = &client;
+        async move {
+            client
+                .query_opt("SELECT 1 FROM paravoid_notes WHERE id = $1", &[&id])
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let refused = |result: Result<Zeroizing<Vec<u8>>>| {
+        assert!(matches!(result, Err(Error::CorruptRecord)), "{result:?}");
+    };
+
+    // A counter set back after a wrong guess.
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    let err = reveal(&store, id, &keys, Some(b"wrong")).await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { attempts_left: 4 }));
+    client
+        .execute(
+            "UPDATE paravoid_notes SET failed_attempts = 0 WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, id, &keys, Some(b"right")).await);
+    assert!(!exists(id).await, "destroyed");
+
+    // An expiry moved later (within the same epoch, so only the binding can notice).
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    client
+        .execute(
+            "UPDATE paravoid_notes SET expires_at = expires_at + 1 WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, id, &keys, Some(b"right")).await);
+    assert!(!exists(id).await, "destroyed");
+
+    // Two rows' counters and MACs swapped: a used-up try state moved onto a fresh note and back.
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    store.insert(a, 990, note.clone()).await.unwrap();
+    store.insert(b, 990, note.clone()).await.unwrap();
+    let err = reveal(&store, a, &keys, Some(b"wrong")).await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { .. }));
+    client
+        .execute(
+            "UPDATE paravoid_notes AS n SET failed_attempts = o.failed_attempts, \
+               row_mac = o.row_mac \
+             FROM paravoid_notes AS o WHERE n.id IN ($1, $2) AND o.id IN ($1, $2) \
+               AND o.id <> n.id",
+            &[&a, &b],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, a, &keys, Some(b"right")).await);
+    refused(reveal(&store, b, &keys, Some(b"right")).await);
+
+    // The MAC removed, to pass as a row from before authentication: its sealed bytes do not
+    // open with the old binding.
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note.clone()).await.unwrap();
+    client
+        .execute(
+            "UPDATE paravoid_notes SET row_mac = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused(reveal(&store, id, &keys, Some(b"right")).await);
+
+    // An untouched row still counts and opens.
+    let id = Uuid::new_v4();
+    store.insert(id, 990, note).await.unwrap();
+    let err = reveal(&store, id, &keys, Some(b"wrong")).await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassphrase { attempts_left: 4 }));
+    assert_eq!(
+        reveal(&store, id, &keys, Some(b"right"))
+            .await
+            .unwrap()
+            .as_slice(),
+        b"guarded"
+    );
+    assert_eq!(store.len().await.unwrap(), 0);
+}
+
+/// `--max-notes` on PostgreSQL: a create beyond the cap is refused and stores nothing; a note
+/// read makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_refuses_creates() {
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.create_database("capped");
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&url, &clock).with_max_notes(2);
+    let (note, keys) = seal_note(b"x").unwrap();
+    let keys = Arc::new(keys);
+    let first = Uuid::new_v4();
+    store.insert(first, 990, note.clone()).await.unwrap();
+    store
+        .insert(Uuid::new_v4(), 990, note.clone())
+        .await
+        .unwrap();
+    let err = store
+        .insert(Uuid::new_v4(), 990, note.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StoreFull), "{err:?}");
+    assert_eq!(store.len().await.unwrap(), 2);
+    reveal(&store, first, &keys, None).await.unwrap();
+    store.insert(Uuid::new_v4(), 990, note).await.unwrap();
+    assert_eq!(store.len().await.unwrap(), 2);
 }

@@ -19,35 +19,18 @@
 //! keys left by a crash between a key write and its commit, or between a commit and the erase,
 //! are erased before anything is served. The free list lives in memory only.
 //!
-//! # Record envelope
-//!
-//! [`seal`] returns `nonce (12) ‖ AES-256-GCM ciphertext and tag`, with
-//! AAD = `"paravoid/record/v2" ‖ table tag ‖ note id (16 bytes, big-endian) ‖ slot (8 bytes,
-//! little-endian)`. Any record type (any table) that stores a note's data seals it this way,
-//! with its own table tag, so that shredding covers it.
+//! Records are sealed with these keys by the shared envelope (`store::envelope`), the key id
+//! being the slot index.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
+use crate::store::envelope::{KEY_LEN as SLOT_LEN, RecordKey};
 use crate::{Error, Result};
-
-/// Bytes per slot: one AES-256 key.
-pub(crate) const SLOT_LEN: usize = 32;
-
-/// Bytes of the nonce at the start of a sealed record body.
-pub(crate) const NONCE_LEN: usize = 12;
-
-/// Bytes the envelope adds to the plaintext: nonce and tag.
-pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + 16;
-
-/// The domain label that starts every record's associated data.
-const AAD_LABEL: &[u8] = b"paravoid/record/v2";
 
 /// The index of a key slot: the key sits at byte `32 × index` of the key file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,99 +43,6 @@ impl SlotIndex {
             .checked_mul(SLOT_LEN as u64)
             .ok_or_else(|| io::Error::other("slot index out of range"))
     }
-}
-
-/// A record's 32-byte key. Zeroized on drop; never printed.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct RecordKey([u8; SLOT_LEN]);
-
-impl RecordKey {
-    /// A fresh key from the operating system's random number generator.
-    pub(crate) fn random() -> Result<Self> {
-        let mut key = [0u8; SLOT_LEN];
-        getrandom::fill(&mut key).map_err(|_| Error::Internal("no randomness"))?;
-        Ok(Self(key))
-    }
-
-    /// A key made from `bytes` (derived elsewhere).
-    pub(crate) const fn from_bytes(bytes: [u8; SLOT_LEN]) -> Self {
-        Self(bytes)
-    }
-
-    /// A copy of the key (both zeroized on drop).
-    pub(crate) fn clone_key(&self) -> Self {
-        Self(self.0)
-    }
-}
-
-impl std::fmt::Debug for RecordKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RecordKey(..)")
-    }
-}
-
-/// Encrypts a record body under `key`; see the module docs for the envelope.
-pub(crate) fn seal(
-    key: &RecordKey,
-    table: &[u8],
-    id: u128,
-    slot: SlotIndex,
-    plaintext: &[u8],
-) -> Result<Vec<u8>> {
-    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| Error::Internal("record key"))?;
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| Error::Internal("no randomness"))?;
-    let aad = aad(table, id, slot);
-    let ciphertext = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| Error::Internal("sealing a record failed"))?;
-    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ciphertext);
-    Ok(out)
-}
-
-/// Decrypts a record body sealed by [`seal`] with the same table, id and slot.
-pub(crate) fn open(
-    key: &RecordKey,
-    table: &[u8],
-    id: u128,
-    slot: SlotIndex,
-    sealed: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
-    let corrupt = || Error::Internal("a stored record does not open");
-    let (nonce, ciphertext) = sealed
-        .split_first_chunk::<NONCE_LEN>()
-        .ok_or_else(corrupt)?;
-    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| corrupt())?;
-    let aad = aad(table, id, slot);
-    cipher
-        .decrypt(
-            &Nonce::from(*nonce),
-            Payload {
-                msg: ciphertext,
-                aad: &aad,
-            },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| corrupt())
-}
-
-/// The associated data binding a sealed body to its table, record and slot.
-fn aad(table: &[u8], id: u128, slot: SlotIndex) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + table.len() + 1 + 16 + 8);
-    aad.extend_from_slice(AAD_LABEL);
-    aad.extend_from_slice(table);
-    aad.push(0);
-    aad.extend_from_slice(&id.to_be_bytes());
-    aad.extend_from_slice(&slot.0.to_le_bytes());
-    aad
 }
 
 /// Read-only access to the key file for readers outside the writer thread (peeks), so that a
@@ -168,7 +58,7 @@ pub(crate) struct SlotReader {
 impl SlotReader {
     /// Opens the key file at `path` for reading.
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|err| io_error(path, &err))?;
+        let file = File::open(path).map_err(|err| io_error(path, err))?;
         Ok(Self {
             file: std::sync::Mutex::new(file),
             path: path.to_owned(),
@@ -177,20 +67,20 @@ impl SlotReader {
 
     /// The key in `slot`, or `None` if the slot is erased or past the end of the file.
     pub(crate) fn read(&self, slot: SlotIndex) -> Result<Option<RecordKey>> {
-        let mut key = RecordKey([0; SLOT_LEN]);
+        let mut key = Zeroizing::new([0u8; SLOT_LEN]);
         let mut file = self
             .file
             .lock()
             .map_err(|_| Error::Internal("the key file reader is poisoned"))?;
         let read = slot.offset().and_then(|offset| {
             file.seek(SeekFrom::Start(offset))?;
-            file.read_exact(&mut key.0)
+            file.read_exact(key.as_mut_slice())
         });
         match read {
-            Ok(()) if key.0 == [0; SLOT_LEN] => Ok(None),
-            Ok(()) => Ok(Some(key)),
+            Ok(()) if *key == [0; SLOT_LEN] => Ok(None),
+            Ok(()) => Ok(Some(RecordKey::from_bytes(*key))),
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(err) => Err(io_error(&self.path, &err)),
+            Err(err) => Err(io_error(&self.path, err)),
         }
     }
 }
@@ -217,14 +107,14 @@ impl KeySlots {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
         }
-        let file = options.open(path).map_err(|err| io_error(path, &err))?;
+        let file = options.open(path).map_err(|err| io_error(path, err))?;
         let mut slots = Self {
             file,
             path: path.to_owned(),
             len: 0,
             free: BTreeSet::new(),
         };
-        slots.recover(in_use).map_err(|err| io_error(path, &err))?;
+        slots.recover(in_use).map_err(|err| io_error(path, err))?;
         Ok(slots)
     }
 
@@ -252,25 +142,25 @@ impl KeySlots {
         }
         for (slot, key) in keys {
             self.file.seek(SeekFrom::Start(slot.offset()?))?;
-            self.file.write_all(&key.0)?;
+            self.file.write_all(key.as_bytes())?;
         }
         self.file.sync_data()
     }
 
     /// Reads the key in `slot`.
     pub(crate) fn read(&mut self, slot: SlotIndex) -> Result<RecordKey> {
-        let mut key = RecordKey([0; SLOT_LEN]);
+        let mut key = Zeroizing::new([0u8; SLOT_LEN]);
         let read = slot.offset().and_then(|offset| {
             self.file.seek(SeekFrom::Start(offset))?;
-            self.file.read_exact(&mut key.0)
+            self.file.read_exact(key.as_mut_slice())
         });
         if let Err(err) = read {
-            return Err(io_error(&self.path, &err));
+            return Err(io_error(&self.path, err));
         }
-        if key.0 == [0; SLOT_LEN] {
-            return Err(Error::Internal("record key erased"));
+        if *key == [0; SLOT_LEN] {
+            return Err(Error::CorruptRecord);
         }
-        Ok(key)
+        Ok(RecordKey::from_bytes(*key))
     }
 
     /// Overwrites `slots` with zeros, syncs the file, then frees them.
@@ -337,38 +227,14 @@ impl KeySlots {
 }
 
 /// An I/O error on the key file, as a storage error.
-fn io_error(path: &Path, err: &io::Error) -> Error {
+fn io_error(path: &Path, err: io::Error) -> Error {
     tracing::error!(path = %path.display(), error = %err, "key file error");
-    Error::Internal("the key file failed")
+    Error::KeyFile(err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seal_open_round_trip_and_binding() {
-        let key = RecordKey::random().unwrap();
-        let sealed = seal(&key, b"notes", 7, SlotIndex(3), b"body").unwrap();
-        assert_eq!(sealed.len(), 4 + SEAL_OVERHEAD);
-        assert_eq!(
-            open(&key, b"notes", 7, SlotIndex(3), &sealed)
-                .unwrap()
-                .as_slice(),
-            b"body"
-        );
-        assert!(open(&key, b"notes", 8, SlotIndex(3), &sealed).is_err());
-        assert!(open(&key, b"notes", 7, SlotIndex(4), &sealed).is_err());
-        assert!(open(&key, b"other", 7, SlotIndex(3), &sealed).is_err());
-        let other = RecordKey::random().unwrap();
-        assert!(open(&other, b"notes", 7, SlotIndex(3), &sealed).is_err());
-        for index in 0..sealed.len() {
-            let mut bad = sealed.clone();
-            bad[index] ^= 1;
-            assert!(open(&key, b"notes", 7, SlotIndex(3), &bad).is_err());
-        }
-        assert!(open(&key, b"notes", 7, SlotIndex(3), &sealed[..5]).is_err());
-    }
 
     #[test]
     fn erased_slots_read_as_gone_and_are_reused() {
@@ -381,7 +247,7 @@ mod tests {
         slots
             .write(&[(a, key.clone_key()), (b, RecordKey::random().unwrap())])
             .unwrap();
-        assert_eq!(slots.read(a).unwrap().0, key.0);
+        assert_eq!(slots.read(a).unwrap().as_bytes(), key.as_bytes());
         slots.erase(&[a]).unwrap();
         assert!(slots.read(a).is_err());
         let bytes = std::fs::read(&path).unwrap();
@@ -414,7 +280,7 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len(), 3 * SLOT_LEN);
         assert!(bytes[..SLOT_LEN].iter().all(|&byte| byte == 0));
-        assert_eq!(&bytes[SLOT_LEN..2 * SLOT_LEN], &keys[1].1.0);
+        assert_eq!(&bytes[SLOT_LEN..2 * SLOT_LEN], keys[1].1.as_bytes());
         assert!(bytes[2 * SLOT_LEN..].iter().all(|&byte| byte == 0));
         assert_eq!(slots.allocate(), SlotIndex(0));
         assert_eq!(slots.allocate(), SlotIndex(2));

@@ -7,9 +7,12 @@
 //! not write anything unless it also wants its changes committed: "change nothing" is expressed
 //! by returning without writing.
 //!
-//! A job that returns `Err` (a storage error, a corrupt record) or panics fails **alone**: the
-//! transaction is aborted, the failing job is answered with its error, and the other jobs of the
-//! batch run again in a fresh transaction. This is why a job is `FnMut` and must not have effects
+//! A job returns one flat `Result`. An error that is an answer to the request
+//! ([`Error::is_answer`]: not found, wrong keys, a wrong passphrase whose try the job counted, a
+//! full store, …) commits whatever the job wrote, like a value, and is answered after the
+//! commit. Any other error (a storage error, a corrupt record) or a panic fails the job
+//! **alone**: the transaction is aborted, the failing job is answered with its error, and the
+//! other jobs of the batch run again in a fresh transaction. This is why a job is `FnMut` and must not have effects
 //! outside the [`Batch`] it is given. Only a failed commit (or key-slot write) fails the whole
 //! batch, so nothing is ever answered as done that is not durable.
 //!
@@ -27,8 +30,9 @@ use std::time::{Duration, Instant};
 use redb::{Database, WriteTransaction};
 use tokio::sync::watch;
 
-use super::key_slots::{KeySlots, RecordKey, SlotIndex};
+use super::key_slots::{KeySlots, SlotIndex};
 use crate::metrics::Metrics;
+use crate::store::envelope::RecordKey;
 use crate::{Error, Result};
 
 /// Most jobs in one transaction: bounds the latency a batch adds to its first job.
@@ -115,6 +119,10 @@ pub(super) struct GroupCommit {
     alive: Arc<AtomicBool>,
     stopped: watch::Receiver<bool>,
     /// Test hook: milliseconds the writer sleeps before each batch.
+    #[cfg_attr(
+        not(any(test, feature = "test-hooks")),
+        allow(dead_code, reason = "set only by the test hooks")
+    )]
     delay_ms: Arc<AtomicU64>,
 }
 
@@ -160,8 +168,9 @@ impl GroupCommit {
     /// then.
     ///
     /// `work` may run more than once (if another job of its batch fails) and must have no
-    /// effect outside the [`Batch`]. It returns `Err` for failures that are its own (a storage
-    /// error, a corrupt record): its changes are dropped and it alone is answered with the error.
+    /// effect outside the [`Batch`]. An error that [`Error::is_answer`] keeps its changes (they
+    /// commit with the batch); any other error is a failure of its own (a storage error, a
+    /// corrupt record): its changes are dropped and it alone is answered with the error.
     pub(super) fn run<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -173,7 +182,7 @@ impl GroupCommit {
             value: None,
             reply,
         });
-        let stopped = || Error::Internal("the writer has stopped");
+        let stopped = || Error::WriterStopped;
         self.queue
             .as_ref()
             .ok_or_else(stopped)?
@@ -195,12 +204,14 @@ impl GroupCommit {
     }
 
     /// Test hook: makes the writer sleep `delay` before each batch.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(super) fn set_delay(&self, delay: Duration) {
         let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.delay_ms.store(millis, Ordering::SeqCst);
     }
 
     /// Test hook: stops the writer thread as a panic outside any job would.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(super) fn crash(&self) {
         if let Some(queue) = &self.queue {
             // Already stopped if this fails.
@@ -226,6 +237,10 @@ enum Message {
     /// A job to run in the next batch.
     Job(Box<dyn Job>),
     /// Test hook: stop the thread as if it had crashed.
+    #[cfg_attr(
+        not(any(test, feature = "test-hooks")),
+        allow(dead_code, reason = "sent only by the test hooks")
+    )]
     Crash,
 }
 
@@ -240,8 +255,16 @@ trait Job: Send {
 /// A job with its typed result and reply channel.
 struct Pending<T, F> {
     work: F,
-    value: Option<Result<T>>,
+    value: Option<Outcome<T>>,
     reply: SyncSender<Result<T>>,
+}
+
+/// What a job's work returned.
+enum Outcome<T> {
+    /// A value or an answer: its changes commit with the batch.
+    Done(Result<T>),
+    /// A failure of its own: its changes were dropped.
+    Failed(Error),
 }
 
 impl<T, F> Job for Pending<T, F>
@@ -251,27 +274,28 @@ where
 {
     fn apply(&mut self, batch: &mut Batch<'_>) -> bool {
         let outcome = catch_unwind(AssertUnwindSafe(|| (self.work)(batch)));
-        let (ok, value) = match outcome {
-            Ok(Ok(value)) => (true, Ok(value)),
-            Ok(Err(err)) => {
+        let outcome = match outcome {
+            Ok(Err(err)) if !err.is_answer() => {
                 tracing::error!(error = %err, "a write job failed; running its batch without it");
-                (false, Err(err))
+                Outcome::Failed(err)
             }
+            Ok(done) => Outcome::Done(done),
             Err(_) => {
                 tracing::error!("a write job panicked; running its batch without it");
-                (false, Err(Error::Internal("a write job panicked")))
+                Outcome::Failed(Error::Internal("a write job panicked"))
             }
         };
-        self.value = Some(value);
+        let ok = matches!(outcome, Outcome::Done(_));
+        self.value = Some(outcome);
         ok
     }
 
     fn finish(self: Box<Self>, committed: bool) {
         let answer = match (committed, self.value) {
             // A job that failed alone keeps its own error whatever the batch did.
-            (_, Some(Err(err))) => Err(err),
-            (true, Some(Ok(value))) => Ok(value),
-            _ => Err(Error::Internal("the database transaction failed")),
+            (_, Some(Outcome::Failed(err))) => Err(err),
+            (true, Some(Outcome::Done(done))) => done,
+            _ => Err(Error::TransactionFailed),
         };
         // Callers wait for their answer; if one has gone, the work is done either way.
         let _ignored = self.reply.send(answer);
@@ -492,6 +516,31 @@ mod tests {
         assert_eq!(stored(&db, 2), Some(20));
         assert_eq!(stored(&db, 7), None);
         assert_eq!(stored(&db, 8), None);
+    }
+
+    /// An answer (here: a counted wrong passphrase) keeps what its job wrote; it is answered
+    /// after the commit, and a failing job beside it does not undo it.
+    #[test]
+    fn an_answer_commits_what_its_job_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("db.redb")).unwrap());
+        let mut writer = writer_of(&db, dir.path());
+        let (counted, counted_answer) = job(|batch: &mut Batch<'_>| -> Result<()> {
+            batch.txn().open_table(TABLE)?.insert(5, 50)?;
+            Err(Error::WrongPassphrase { attempts_left: 2 })
+        });
+        let (failing, failing_answer) =
+            job(|_: &mut Batch<'_>| -> Result<()> { Err(Error::CorruptRecord) });
+        writer.run_batch(vec![counted, failing]);
+        assert!(matches!(
+            counted_answer.recv().unwrap(),
+            Err(Error::WrongPassphrase { attempts_left: 2 })
+        ));
+        assert!(matches!(
+            failing_answer.recv().unwrap(),
+            Err(Error::CorruptRecord)
+        ));
+        assert_eq!(stored(&db, 5), Some(50));
     }
 
     #[test]

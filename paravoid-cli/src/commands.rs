@@ -1,0 +1,233 @@
+//! `send` and `open`: the end-to-end flow of the page (`assets/create.js`, `assets/reveal.js`)
+//! without a browser.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use qsmm_shield::note::{self, StoredNote};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::api::Api;
+use crate::error::{CliError, Result};
+use crate::link::{Link, ServerUrl};
+use crate::tokens::{Tokens, derive_passphrase};
+use crate::wire::{ClaimRequest, CreateRequest, SealedJson};
+
+/// A note stored by [`send`].
+#[derive(Debug)]
+pub struct Sent {
+    /// The link that opens it once (secret: it holds the keys).
+    pub link: Link,
+    /// When the server deletes it unread, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// Seals `message` (with `passphrase`, if any, at the default Argon2id costs) with the
+/// `qsmm_shield::note` scheme, stores the sealed note on `server` for `ttl_secs` (the server's
+/// default without) and returns its link. The server receives the sealed note and the SHA-256
+/// hashes of the claim tokens, nothing that opens the note.
+///
+/// The sealing (and Argon2id) runs on the calling thread.
+///
+/// # Errors
+///
+/// [`CliError::EmptyPassphrase`], [`CliError::Seal`]; [`CliError::Unreachable`],
+/// [`CliError::Server`] (for instance a message over the server's limit, or a TTL over its
+/// maximum) or [`CliError::UnexpectedAnswer`] from the server.
+pub async fn send(
+    server: &ServerUrl,
+    message: &[u8],
+    passphrase: Option<&[u8]>,
+    ttl_secs: Option<u64>,
+) -> Result<Sent> {
+    let (stored, keys) = match passphrase {
+        None => note::seal_note(message),
+        Some([]) => return Err(CliError::EmptyPassphrase),
+        Some(passphrase) => note::seal_note_with_passphrase(message, passphrase),
+    }
+    .map_err(CliError::Seal)?;
+    let pw = match (&stored.passphrase, passphrase) {
+        (Some(params), Some(passphrase)) => Some(derive_passphrase(params, passphrase)?),
+        _ => None,
+    };
+    let tokens = Tokens::new(&keys, pw.as_deref());
+    let request = CreateRequest {
+        note: SealedJson::from_note(&stored),
+        ttl_secs,
+        claim_hash: Tokens::hash(&tokens.claim),
+        passphrase_hash: tokens.passphrase.as_deref().map(Tokens::hash),
+    };
+    let api = Api::new(server.clone())?;
+    let created = api.create(&request).await?;
+    let id = Uuid::try_parse(&created.id)
+        .map_err(|_| CliError::UnexpectedAnswer("the note id is not a UUID"))?;
+    if created.share_path != format!("/s/{}", id.hyphenated()) {
+        return Err(CliError::UnexpectedAnswer("the share path is not /s/<id>"));
+    }
+    Ok(Sent {
+        link: Link::new(server.clone(), id, &keys),
+        expires_at: created.expires_at,
+    })
+}
+
+/// Claims the note of `link` and opens it. `passphrase` is called only if the note has one
+/// (the server's peek says so). The server receives the claim tokens, never the keys or the
+/// passphrase; the note is gone from the server once this returns a message.
+///
+/// Argon2id runs on the calling thread.
+///
+/// # Errors
+///
+/// [`CliError::InvalidLink`]; [`CliError::Gone`] if the note is not there (or no longer);
+/// what `passphrase` returns; [`CliError::WrongPassphrase`] (the server counted a try);
+/// [`CliError::WrongLinkKeys`]; [`CliError::Tampered`] if the note handed out does not open
+/// with the link or disagrees with the peek; server and network errors.
+pub async fn open(
+    link: &Link,
+    passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let keys = link.keys()?;
+    let api = Api::new(link.server.clone())?;
+    let peek = api.peek(link.id).await?.ok_or(CliError::Gone)?;
+    let (params, typed, tokens) = if peek.passphrase_required {
+        let params = peek
+            .argon2id
+            .as_ref()
+            .ok_or(CliError::UnexpectedAnswer(
+                "a passphrase note without Argon2id parameters",
+            ))?
+            .to_params()?;
+        let typed = passphrase()?;
+        if typed.is_empty() {
+            return Err(CliError::EmptyPassphrase);
+        }
+        let pw = derive_passphrase(&params, &typed)?;
+        let tokens = Tokens::new(&keys, Some(&pw));
+        (Some(params), Some(typed), tokens)
+    } else {
+        (None, None, Tokens::new(&keys, None))
+    };
+    let claim_token = Tokens::encode(&tokens.claim);
+    let passphrase_token = tokens.passphrase.as_deref().map(Tokens::encode);
+    let request = ClaimRequest {
+        claim_token: &claim_token,
+        passphrase_token: passphrase_token.as_deref().map(String::as_str),
+    };
+    let claimed = api.claim(link.id, &request).await?;
+    let stored: StoredNote = claimed.note.to_note().map_err(|_| CliError::Tampered)?;
+    if stored.passphrase != params {
+        return Err(CliError::Tampered);
+    }
+    note::open_note_with_passphrase(&stored, &keys, typed.as_deref().map(Vec::as_slice))
+        .map_err(|_| CliError::Tampered)
+}
+
+/// Writes `bytes` to a new file `name` in `dir` (created if missing), readable by its owner
+/// only, never replacing an existing file. Returns the file's path.
+///
+/// # Errors
+///
+/// [`CliError::Io`].
+pub fn write_new_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .map_err(|err| CliError::io(format!("create the directory {}", dir.display()), err))?;
+    let path = dir.join(name);
+    let what = format!("write {}", path.display());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&path)
+        .map_err(|err| CliError::io(what.clone(), err))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|err| CliError::io(what, err))?;
+    Ok(path)
+}
+
+/// Whether `message` can go to a terminal as is: UTF-8 without control characters other than
+/// line feed and tab (so no escape sequence can act on the terminal).
+#[must_use]
+pub fn is_plain_text(message: &[u8]) -> bool {
+    std::str::from_utf8(message).is_ok_and(|text| {
+        text.chars()
+            .all(|c| c == '\n' || c == '\t' || !c.is_control())
+    })
+}
+
+/// `seconds` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+#[must_use]
+pub fn utc_time(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_text_goes_to_a_terminal() {
+        assert!(is_plain_text("two lines\n\tünïcödé ✓\n".as_bytes()));
+        for bad in [
+            &b"\x1b]0;title\x07"[..],
+            b"\x1b[2J",
+            b"bell\x07",
+            b"cr\r",
+            b"\xff",
+            b"\x9b",
+        ] {
+            assert!(!is_plain_text(bad), "{bad:?}");
+        }
+        assert!(
+            !is_plain_text("\u{9b}2J".as_bytes()),
+            "C1 control characters"
+        );
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_time(1_800_000_000), "2027-01-15 08:00:00 UTC");
+        assert_eq!(utc_time(4_102_444_799), "2099-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn output_files_are_new_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let path = write_new_file(&out, "message.txt", b"hi").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"hi");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = write_new_file(&out, "message.txt", b"other").unwrap_err();
+        assert_eq!(again.exit_code(), 7);
+        assert_eq!(std::fs::read(&path).unwrap(), b"hi");
+    }
+}

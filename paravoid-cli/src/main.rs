@@ -1,0 +1,156 @@
+//! The `paravoid-cli` binary: see the crate's README for commands and exit codes.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use paravoid_cli::{CliError, Link, Result, ServerUrl};
+use zeroize::Zeroizing;
+
+/// Send and open paravoid's end-to-end notes: sealed on this machine, opened once.
+#[derive(Debug, Parser)]
+#[command(name = "paravoid-cli", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Seal the message on standard input, store it, and print its one-time link.
+    Send {
+        /// The paravoid server: the address of its page, with https:// (or http://).
+        #[arg(long, env = "PARAVOID_SERVER", value_name = "URL")]
+        server: String,
+        /// How long the note waits to be read: seconds, or with a unit (30m, 1h, 7d).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// Also protect the note with a passphrase, asked for without echo.
+        #[arg(long, conflicts_with = "passphrase_file")]
+        passphrase: bool,
+        /// Also protect the note with the passphrase in this file (one final line break is
+        /// dropped).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Claim and open the note of an end-to-end link (it is then gone from the server).
+    Open {
+        /// The link, `<server>/s/<id>#e2e.<keys>` (quote it for the shell).
+        link: String,
+        /// Write the message to DIR/message.txt instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// The note's passphrase, from this file, if it has one (else asked without echo).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _printed = writeln!(std::io::stderr(), "paravoid-cli: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::io("start the runtime", err))?;
+    match command {
+        Command::Send {
+            server,
+            ttl,
+            passphrase,
+            passphrase_file,
+        } => {
+            let server = ServerUrl::parse(&server)?;
+            let ttl_secs = ttl.as_deref().map(paravoid_cli::parse_ttl).transpose()?;
+            let passphrase = match (passphrase, passphrase_file) {
+                (_, Some(path)) => Some(paravoid_cli::passphrase_from_file(&path)?),
+                (true, None) => Some(paravoid_cli::prompt_passphrase(true)?),
+                (false, None) => None,
+            };
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("Type the message, then Ctrl-D on a line of its own.");
+            }
+            let message = paravoid_cli::read_message(stdin.lock())?;
+            warn_if_plaintext(&server);
+            let sent = runtime.block_on(paravoid_cli::send(
+                &server,
+                &message,
+                passphrase.as_deref().map(Vec::as_slice),
+                ttl_secs,
+            ))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", sent.link.to_text().as_str())
+                .and_then(|()| out.flush())
+                .map_err(|err| CliError::io("write standard output", err))?;
+            let reminder = if passphrase.is_some() {
+                "; the reader also needs the passphrase"
+            } else {
+                ""
+            };
+            eprintln!(
+                "The link opens once, until {}{reminder}.",
+                paravoid_cli::utc_time(sent.expires_at)
+            );
+            Ok(())
+        }
+        Command::Open {
+            link,
+            output,
+            passphrase_file,
+        } => {
+            let link = Link::parse(&Zeroizing::new(link))?;
+            warn_if_plaintext(&link.server);
+            let message =
+                runtime.block_on(paravoid_cli::open(&link, || match passphrase_file {
+                    Some(path) => paravoid_cli::passphrase_from_file(&path),
+                    None => paravoid_cli::prompt_passphrase(false),
+                }))?;
+            match output {
+                Some(dir) => {
+                    let path = paravoid_cli::write_new_file(&dir, "message.txt", &message)?;
+                    eprintln!("Wrote {}.", path.display());
+                }
+                // Text with escape sequences could act on the terminal: such a message goes to
+                // a new file instead, so it is neither run nor lost (the server no longer has it).
+                None if std::io::stdout().is_terminal()
+                    && !paravoid_cli::is_plain_text(&message) =>
+                {
+                    let name = format!("paravoid-{}.bin", link.id.simple());
+                    let path = paravoid_cli::write_new_file(Path::new("."), &name, &message)?;
+                    eprintln!(
+                        "The message is not plain text: wrote it to {} instead of the terminal.",
+                        path.display()
+                    );
+                }
+                None => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&message)
+                        .and_then(|()| out.flush())
+                        .map_err(|err| CliError::io("write standard output", err))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Warns on standard error when notes travel unencrypted over the network: the sealed note is
+/// safe, but an observer could claim (burn) it with the tokens it sees.
+fn warn_if_plaintext(server: &ServerUrl) {
+    if server.is_plaintext_remote() {
+        eprintln!(
+            "warning: {server} is plain HTTP: anyone on the way can see the request and burn the note"
+        );
+    }
+}
