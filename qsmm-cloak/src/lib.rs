@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+mod computed;
 mod error;
 pub mod index;
 pub mod keys;

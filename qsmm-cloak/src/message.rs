@@ -6,11 +6,9 @@
 //! 64-bit value). Sizes are measured in the crate's README.
 
 use tfhe::prelude::{FheDecrypt, FheTryEncrypt};
-use tfhe::{
-    CompressedFheUint64, CompressedFheUint64ConformanceParams, FheBool, FheBoolConformanceParams,
-    FheUint64, FheUint64ConformanceParams,
-};
+use tfhe::{CompressedFheUint64, CompressedFheUint64ConformanceParams, FheBool, FheUint64};
 
+use crate::computed;
 use crate::error::Result;
 use crate::keys::{ClientKey, KeyId, PARAMS};
 use crate::wire::{self, Kind};
@@ -264,21 +262,12 @@ impl Answer {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let what = Kind::Answer.name();
         let (id, [value, found]) = wire::decode::<2>(Kind::Answer, bytes)?;
-        Ok(Self {
-            id,
-            value: wire::from_tfhe_bytes_conformant(
-                what,
-                value,
-                VALUE_LIMIT,
-                &FheUint64ConformanceParams::from(PARAMS),
-            )?,
-            found: wire::from_tfhe_bytes_conformant(
-                what,
-                found,
-                BOOL_LIMIT,
-                &FheBoolConformanceParams::from(PARAMS),
-            )?,
-        })
+        // Computed by the host: TFHE-rs's check is for fresh encryptions (see `computed`).
+        let value = wire::from_tfhe_bytes(what, value, VALUE_LIMIT)?;
+        computed::check_value(what, &value)?;
+        let found = wire::from_tfhe_bytes(what, found, BOOL_LIMIT)?;
+        computed::check_flag(what, &found)?;
+        Ok(Self { id, value, found })
     }
 }
 
@@ -299,16 +288,11 @@ impl UpdateAnswer {
     ///
     /// As [`Query::from_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let what = Kind::UpdateAnswer.name();
         let (id, [found]) = wire::decode::<1>(Kind::UpdateAnswer, bytes)?;
-        Ok(Self {
-            id,
-            found: wire::from_tfhe_bytes_conformant(
-                Kind::UpdateAnswer.name(),
-                found,
-                BOOL_LIMIT,
-                &FheBoolConformanceParams::from(PARAMS),
-            )?,
-        })
+        let found = wire::from_tfhe_bytes(what, found, BOOL_LIMIT)?;
+        computed::check_flag(what, &found)?;
+        Ok(Self { id, found })
     }
 }
 

@@ -155,6 +155,13 @@ fn another_key_pair_is_refused() {
         Err(Error::KeyMismatch { .. })
     ));
     assert_eq!(client.decrypt_answer(&answer).unwrap(), Some(50));
+    // Another client key passed off as this one (its id bytes replaced): it decrypts garbage
+    // or nothing, never the value.
+    let mut forged = other.to_bytes().unwrap();
+    forged[8..24].copy_from_slice(client.id().as_bytes());
+    let forged = ClientKey::from_bytes(&forged).unwrap();
+    assert_eq!(forged.id(), client.id());
+    assert_ne!(forged.decrypt_answer(&answer).ok(), Some(Some(50)));
 }
 
 #[test]
@@ -254,6 +261,15 @@ fn messages_refuse_junk() {
             let mut flipped = bytes.to_vec();
             flipped[at] ^= 0x40;
             decode(&flipped).ok();
+        }
+    }
+    // An answer changed past its headers is refused or decrypts (to garbage at worst)
+    // without a panic: the host is not trusted with the shape of what it computes.
+    for at in 28..answer.len().min(400) {
+        let mut flipped = answer.clone();
+        flipped[at] ^= 0x40;
+        if let Ok(changed) = Answer::from_bytes(&flipped) {
+            client.decrypt_answer(&changed).ok();
         }
     }
     // Noise.
