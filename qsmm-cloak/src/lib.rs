@@ -4,9 +4,9 @@
 
 mod computed;
 mod error;
-pub mod index;
-pub mod keys;
-pub mod message;
+mod index;
+mod keys;
+mod message;
 mod wire;
 
 pub use error::{Error, Result};
