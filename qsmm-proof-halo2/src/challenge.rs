@@ -39,8 +39,8 @@
 //!
 //! # Cost
 //!
-//! Each sample is a circuit of `2^14` rows at depth 20 (`2^15` at depths 21 to 32): proving
-//! takes a few seconds per sample and the proof grows with `K`; see the crate's README.
+//! Each sample is a circuit of `2^12` rows at every depth: proving takes about a second per
+//! sample and the proof grows with `K`; see the crate's README.
 
 use halo2_proofs::{
     plonk::{SingleVerifier, create_proof, verify_proof},
