@@ -6,7 +6,8 @@
 //!
 //! Prints the circuit size, the proof size, the timings of key generation, proving and
 //! verifying, and `verified: true` (or `false` with `--tamper`, which flips one byte of the
-//! proof). The cost depends on `k` only, and every depth from 1 to 32 has `k = 12`.
+//! proof). The cost depends on `k` only: every depth up to 30 has `k = 11`, depths 31 and 32
+//! `k = 12`.
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -1,11 +1,11 @@
-//! The MiMC-7 chip: `qsmm_shatter::mimc::compress` as a Halo2 region of 19 rows.
+//! The MiMC-7 chip: `qsmm_shatter::mimc::compress` as a Halo2 region of 10 rows.
 //!
 //! # Layout
 //!
-//! Each row holds [`ROUNDS_PER_ROW`] `= 5` rounds. Twelve advice columns — the state `x`, the key
-//! `k`, the message `m`, five squares `t²_0 … t²_4` and four intermediate states `y_1 … y_4` —
-//! and five fixed columns holding the round constants `c_0 … c_4` of the row's rounds. On a full
-//! row, with `y_0 = x` (this row) and `y_5 = x` (next row):
+//! Each row holds [`ROUNDS_PER_ROW`] `= 10` rounds. Twenty-two advice columns — the state `x`,
+//! the key `k`, the message `m`, ten squares `t²_0 … t²_9` and nine intermediate states
+//! `y_1 … y_9` — and ten fixed columns holding the round constants `c_0 … c_9` of the row's
+//! rounds. On a full row, with `y_0 = x` (this row) and `y_10 = x` (next row):
 //!
 //! ```text
 //! t_j     = y_j + k + c_j
@@ -14,14 +14,15 @@
 //! k_next  = k,  m_next = m                 (the key and message are carried down)
 //! ```
 //!
-//! so five rounds cost one row and the highest gate degree is 5 with its selector, which keeps
-//! the prover's extended domain at 4× the rows. The 91 rounds take 18 full rows (rounds 0–89)
+//! so ten rounds cost one row and the highest gate degree is 5 with its selector, which keeps
+//! the prover's extended domain at 4× the rows. The 91 rounds take 9 full rows (rounds 0–89)
 //! and a last row holding round 90 (`t²_0`, `y_1`) and the output
 //! `E_k(m) + m + k = y_1 + 2k + m` in the second square column (gate "output"). Row 0 holds
 //! `x_0 = m` (a copy constraint).
 //!
 //! Fewer rows per compression make the circuits fit a smaller domain (`2^k` rows): proving and
-//! verifying costs grow with `2^k` far more than with the number of columns.
+//! verifying costs grow with `2^k` far more than with the number of columns (ten rounds per
+//! row make a depth-20 membership circuit fit `k = 9`; one round per row needed `k = 12`).
 //!
 //! The permutation is keyed exactly as the native one: the key is added before every round and
 //! once after the last, with the same 91 round constants (`c_0 = 0`), so the chip's output equals
@@ -41,7 +42,7 @@ use qsmm_shatter::mimc::{self, Fp};
 pub type Cell = AssignedCell<Fp, Fp>;
 
 /// Rounds one row of the chip computes.
-pub const ROUNDS_PER_ROW: usize = 5;
+pub const ROUNDS_PER_ROW: usize = 10;
 
 /// Rows one compression occupies: the full rows of [`ROUNDS_PER_ROW`] rounds and the last row
 /// with the remaining rounds and the output.

@@ -25,9 +25,9 @@
 //!
 //! # Rows
 //!
-//! Each level takes a swap region of 2 rows and two compressions of 19 rows; the root takes three
-//! compressions: `rows(D) = 40·D + 57`. Depth 20 needs 857 rows and fits `k = 10` (1,024 rows
-//! minus the blinding rows), as every depth up to 24; depth 32 needs 1,337 rows, `k = 11`. See
+//! Each level takes a swap region of 2 rows and two compressions of 10 rows; the root takes three
+//! compressions: `rows(D) = 22·D + 30`. Depth 20 needs 470 rows and fits `k = 9` (512 rows minus
+//! the blinding rows), as every depth up to 21; depth 32 needs 734 rows, `k = 10`. See
 //! [`k_for_depth`].
 
 use halo2_proofs::{
@@ -76,7 +76,7 @@ pub enum Disclosure {
     Position,
 }
 
-/// Rows the circuit of depth `depth` uses: `40·depth + 57`.
+/// Rows the circuit of depth `depth` uses: `22·depth + 30`.
 #[must_use]
 pub const fn rows_for_depth(depth: u32) -> usize {
     let depth = depth as usize;
@@ -88,10 +88,10 @@ pub const fn rows_for_depth(depth: u32) -> usize {
 /// ```
 /// use qsmm_proof_halo2::circuit::k_for_depth;
 ///
-/// assert_eq!(k_for_depth(20), 10);
-/// assert_eq!(k_for_depth(24), 10);
-/// assert_eq!(k_for_depth(25), 11);
-/// assert_eq!(k_for_depth(32), 11);
+/// assert_eq!(k_for_depth(20), 9);
+/// assert_eq!(k_for_depth(21), 9);
+/// assert_eq!(k_for_depth(22), 10);
+/// assert_eq!(k_for_depth(32), 10);
 /// ```
 #[must_use]
 pub const fn k_for_depth(depth: u32) -> u32 {

@@ -98,15 +98,15 @@ fn hidden_position_proofs() {
             .is_err()
     );
     // Re-labelled as position-disclosing, or as another depth: rejected. Depth 4 has the same
-    // parameters (k = 8), depth 5 larger ones (k = 9): the cases of depth 20 relabelled as 21
-    // (k = 10 both) and 24 as 25 (k = 10, 11), at a cost the default test run can afford.
+    // parameters (k = 7), depth 5 larger ones (k = 8): the cases of depth 20 relabelled as 21
+    // (k = 9 both) and 21 as 22 (k = 9, 10), at a cost the default test run can afford.
     assert_eq!(
         (
             qsmm_proof_halo2::circuit::k_for_depth(3),
             qsmm_proof_halo2::circuit::k_for_depth(4),
             qsmm_proof_halo2::circuit::k_for_depth(5)
         ),
-        (8, 8, 9)
+        (7, 7, 8)
     );
     for (offset, value) in [(2, 1), (1, 2), (1, 4), (1, 5)] {
         let mut bytes = proof.to_bytes();
@@ -124,7 +124,7 @@ fn random_witness(depth: u32) -> MembershipWitness {
     MembershipWitness::new(Fp::random(&mut rng), 0x5_a5a5, siblings, 1, 1 << depth).unwrap()
 }
 
-/// The depth-20 proof does not verify as depth 21 (both `k = 10`: another circuit over the same
+/// The depth-20 proof does not verify as depth 21 (both `k = 9`: another circuit over the same
 /// parameters; `hidden_position_proofs` checks a change of `k`, at depth 4 against 5).
 #[test]
 fn depth_20_proof_fails_as_depth_21() {
