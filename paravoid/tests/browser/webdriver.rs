@@ -326,7 +326,7 @@ impl Session {
             .await
     }
 
-    /// Lets the page save downloads, without asking, into `dir` (Chrome DevTools Protocol
+    /// Lets the page save downloads, without asking, into `dir` (the Chrome `DevTools` Protocol
     /// `Browser.setDownloadBehavior` through chromedriver).
     pub(crate) async fn allow_downloads(&self, dir: &Path) -> Result<(), String> {
         self.post(
