@@ -18,7 +18,8 @@ pub(crate) fn router() -> Router<AppState> {
 /// `GET /api/e2e/limits` answer.
 #[derive(Debug, Serialize)]
 struct Limits {
-    /// Whether this server keeps files (`POST /api/e2e/files` answers 501 otherwise).
+    /// Whether this server keeps files. Both stores do; the field lets a client tell a server
+    /// that does not (an older one, or one built without files) before it seals anything.
     files: bool,
     /// `--max-file-bytes`: the largest file, before sealing.
     max_file_bytes: u64,
@@ -34,7 +35,7 @@ struct Limits {
 async fn limits(State(state): State<AppState>) -> Json<Limits> {
     let config = &state.config;
     Json(Limits {
-        files: state.store.files().is_ok(),
+        files: true,
         max_file_bytes: config.max_file_bytes,
         max_files: qsmm_shield::attachment::MAX_FILES,
         max_message_bytes: config.max_message_bytes,
