@@ -11,7 +11,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use tfhe::{CompressedKVStore, FheUint64, KVStore};
 
 use crate::error::{Error, Result};
-use crate::keys::{KeyId, ServerKey};
+use crate::key_id::KeyId;
+use crate::keys::ServerKey;
 use crate::message::{Answer, Entry, Query, Update, UpdateAnswer};
 use crate::wire::{self, Kind};
 

@@ -5,11 +5,13 @@
 mod computed;
 mod error;
 mod index;
+mod key_id;
 mod keys;
 mod message;
 mod wire;
 
 pub use error::{Error, Result};
 pub use index::{DEFAULT_MAX_ENTRIES, EncryptedIndex, HARD_MAX_ENTRIES};
-pub use keys::{ClientKey, KeyId, ServerKey};
+pub use key_id::KeyId;
+pub use keys::{ClientKey, ServerKey};
 pub use message::{Answer, Entry, Query, Update, UpdateAnswer};

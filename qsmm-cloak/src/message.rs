@@ -10,7 +10,8 @@ use tfhe::{CompressedFheUint64, CompressedFheUint64ConformanceParams, FheBool, F
 
 use crate::computed;
 use crate::error::Result;
-use crate::keys::{ClientKey, KeyId, PARAMS};
+use crate::key_id::KeyId;
+use crate::keys::{ClientKey, PARAMS};
 use crate::wire::{self, Kind};
 
 /// An encrypted query key, made by [`ClientKey::encrypt_query`] and answered by

@@ -26,7 +26,7 @@ use tfhe::safe_serialization::{DeserializationConfig, SerializationConfig};
 use tfhe::{Unversionize, Versionize};
 
 use crate::error::{Error, Result};
-use crate::keys::KeyId;
+use crate::key_id::KeyId;
 
 /// The format version this build writes and reads.
 pub(crate) const VERSION: u8 = 1;
