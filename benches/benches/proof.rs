@@ -128,8 +128,8 @@ fn halo2_membership(c: &mut Criterion) {
     group.finish();
 }
 
-/// A one-sample retrievability challenge on a 5-block medium (its circuit has `k = 14`, as at
-/// every depth up to 20, so the cost is that of a 4 GiB medium) beside the native leaf hash and
+/// A one-sample retrievability challenge on a 5-block medium (its circuit has `k = 11`, as at
+/// every depth up to 30, so the cost is that of a 4 GiB medium) beside the native leaf hash and
 /// path of one block.
 fn halo2_challenge(c: &mut Criterion) {
     let blocks: Vec<[u8; 4096]> = (0..5)

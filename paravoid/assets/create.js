@@ -1,8 +1,14 @@
 // paravoid create page: seals the note in this browser (end to end) and shows the one-time link.
-// The server receives only the sealed note and the hashes of two claim tokens: never the message,
-// the link keys or the passphrase. Loaded as a module (the Content-Security-Policy allows no
+// The server receives only the sealed note, the sealed files and the hashes of two claim tokens:
+// never the message, the files' names or bytes, the link keys or the passphrase. With files, the
+// note's plaintext is a bundle (files.js) holding the message, the files' key and their names,
+// types and sizes; each file is sealed and uploaded first, then the note names the uploads. Loaded as a module (the Content-Security-Policy allows no
 // inline script); DOM text is set through `value` and `textContent` only.
 import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./note.js";
+import { bundleToBytes, newFileKey } from "./files.js";
+import {
+  TransferError, fetchLimits, fileEntry, formatSize, listFiles, refuseFiles, uploadFile,
+} from "./attach.js";
 
 (function () {
   const form = document.getElementById("create-form");
@@ -20,6 +26,85 @@ import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./not
   const expires = document.getElementById("expires");
   const reminder = document.getElementById("passphrase-reminder");
   const newNote = document.getElementById("new-note");
+  const filesField = document.getElementById("files-field");
+  const filesInput = document.getElementById("files");
+  const filesHelp = document.getElementById("files-help");
+  const fileList = document.getElementById("file-list");
+  const filesSent = document.getElementById("files-sent");
+  // What the server accepts (null until it said, or if it did not).
+  let limits = null;
+
+  // Says what the server takes; hides the file field on a server that keeps no files.
+  async function showLimits() {
+    limits = await fetchLimits();
+    if (limits && !limits.files) {
+      filesInput.value = "";
+      filesField.hidden = true;
+    } else if (limits) {
+      filesHelp.textContent = "Up to " + limits.maxFiles + " files of at most "
+        + formatSize(limits.maxFileBytes) + " each, encrypted in this browser like the note; "
+        + "the reader downloads each file once.";
+    }
+  }
+
+  // The chosen files, listed by name and size; an error when they cannot be sent.
+  function showChosenFiles() {
+    const chosen = Array.from(filesInput.files || []);
+    listFiles(fileList, chosen.map(fileEntry));
+    const refusal = refuseFiles(chosen, limits);
+    createError.hidden = refusal === null;
+    createError.textContent = refusal ?? "";
+    return refusal;
+  }
+
+  // Seals and uploads each file under a fresh file key; returns the key, the manifest entries
+  // and the upload ids, in order.
+  async function sealAndUploadFiles(chosen) {
+    const key = newFileKey();
+    const ids = [];
+    try {
+      for (let index = 0; index < chosen.length; index++) {
+        createStatus.textContent = "Encrypting and sending file " + (index + 1) + " of "
+          + chosen.length + "…";
+        ids.push(await uploadFile(key, index, chosen[index]));
+      }
+    } catch (err) {
+      key.fill(0);
+      throw err;
+    }
+    return { key, entries: chosen.map(fileEntry), ids };
+  }
+
+  // The note's plaintext: the message alone, or the bundle of the message and the files.
+  function notePlaintext(text, files) {
+    const message = new TextEncoder().encode(text);
+    if (!files) {
+      return message;
+    }
+    try {
+      return bundleToBytes({ message, key: files.key, files: files.entries });
+    } finally {
+      message.fill(0);
+    }
+  }
+
+  // The body of `POST /api/e2e/notes`.
+  function createRequest(sealed, files) {
+    const request = {
+      note: noteToJson(sealed.note),
+      ttl_secs: Number(ttl.value),
+      claim_hash: toBase64url(tokenHash(sealed.tokens.claim)),
+    };
+    if (sealed.tokens.passphrase) {
+      request.passphrase_hash = toBase64url(tokenHash(sealed.tokens.passphrase));
+    }
+    if (files) {
+      request.files = files.ids;
+    }
+    return request;
+  }
+
+  filesInput.addEventListener("change", showChosenFiles);
 
   function showError(text) {
     createError.textContent = text;
@@ -41,27 +126,34 @@ import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./not
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     createError.hidden = true;
-    if (message.value.length === 0) {
-      showError("Write the note first.");
+    const chosen = filesField.hidden ? [] : Array.from(filesInput.files || []);
+    if (message.value.length === 0 && chosen.length === 0) {
+      showError("Write the note or choose a file first.");
       message.focus();
       return;
     }
+    if (showChosenFiles() !== null) {
+      filesInput.focus();
+      return;
+    }
     createButton.disabled = true;
-    createStatus.textContent = passphrase.value.length > 0
-      ? "Deriving a key from the passphrase…" : "Encrypting…";
+    let files = null;
+    let plaintext = null;
     try {
-      const sealed = await sealNote(message.value, {
+      if (chosen.length > 0) {
+        files = await sealAndUploadFiles(chosen);
+      }
+      createStatus.textContent = passphrase.value.length > 0
+        ? "Deriving a key from the passphrase…" : "Encrypting…";
+      plaintext = notePlaintext(message.value, files);
+      if (files) {
+        files.key.fill(0);
+      }
+      const sealed = await sealNote(plaintext, {
         passphrase: passphrase.value.length > 0 ? passphrase.value : undefined,
       });
       createStatus.textContent = "Storing the sealed note…";
-      const request = {
-        note: noteToJson(sealed.note),
-        ttl_secs: Number(ttl.value),
-        claim_hash: toBase64url(tokenHash(sealed.tokens.claim)),
-      };
-      if (sealed.tokens.passphrase) {
-        request.passphrase_hash = toBase64url(tokenHash(sealed.tokens.passphrase));
-      }
+      const request = createRequest(sealed, files);
       const fragment = e2eFragment(sealed.keys);
       sealed.keys.raw.fill(0);
       const response = await fetch("/api/e2e/notes", {
@@ -87,18 +179,31 @@ import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./not
       expires.textContent = new Date(created.expires_at * 1000).toLocaleString();
       expires.dateTime = new Date(created.expires_at * 1000).toISOString();
       reminder.hidden = !created.passphrase_required;
+      filesSent.hidden = !files;
+      filesSent.textContent = files ? "With " + files.ids.length
+        + (files.ids.length === 1 ? " file." : " files.") : "";
       // The note has left this page: clear the inputs so it does not linger on screen.
       message.value = "";
       passphrase.value = "";
+      filesInput.value = "";
+      listFiles(fileList, []);
       copyStatus.textContent = "";
       form.hidden = true;
       result.hidden = false;
       resultTitle.focus();
     } catch (err) {
+      if (err instanceof TransferError) {
+        showError(err.status === 413 ? "A file is too large for this server: " + err.message
+          + "." : "The server refused a file: " + err.message + ".");
+        return;
+      }
       showError(err instanceof TypeError
         ? "Could not reach the server. Check your connection and try again."
         : "This browser could not encrypt the note: " + err.message);
     } finally {
+      if (plaintext) {
+        plaintext.fill(0);
+      }
       createButton.disabled = false;
       createStatus.textContent = "";
     }
@@ -114,6 +219,8 @@ import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./not
     form.hidden = false;
     message.focus();
   });
+
+  showLimits();
 
   // Copies the value of a text field; falls back to selecting it where the Clipboard API is
   // missing or refused.

@@ -7,11 +7,15 @@
 // the published API: the server seals and opens those notes, and the page says so before Reveal.
 // The fragment leaves the address bar as soon as the page loads and lives in this closure only;
 // keys, derived secrets and the passphrase field are wiped after use or refusal. The message is
-// shown through `value` only, never parsed as HTML. Loaded as a module.
+// shown through `value` only, never parsed as HTML. A note with files lists their names, types
+// and sizes (as text) and offers one download each: fetched once with the claim's download
+// token, decrypted here and saved under the manifest's name, never shown. Loaded as a module.
 import {
   argon2idFromJson, claimTokens, derivePassphrase, keysFromCompact, noteFromJson,
   openNoteWithDerived, parseFragment, sameParams, toBase64url,
 } from "./note.js";
+import { bundleFromBytes, isBundle } from "./files.js";
+import { TransferError, downloadFile, listFiles, saveBlob, sizesMatch } from "./attach.js";
 
 (function () {
   const GONE = "This note does not exist, has expired, or has already been read.";
@@ -36,6 +40,9 @@ import {
   const goneTitle = document.getElementById("gone-title");
   const goneText = document.getElementById("gone-text");
   const goneHelp = document.getElementById("gone-help");
+  const filesPart = document.getElementById("files-part");
+  const fileList = document.getElementById("file-list");
+  const filesError = document.getElementById("files-error");
 
   // The path is /s/<id>; the id goes back to the API percent-encoded.
   const pathParts = window.location.pathname.split("/");
@@ -258,7 +265,13 @@ import {
         }
         const plaintext = await openNoteWithDerived(sealed, keys, pw);
         try {
-          return { message: new TextDecoder("utf-8", { fatal: true }).decode(plaintext) };
+          const bundle = isBundle(plaintext) ? bundleFromBytes(plaintext) : null;
+          const text = new TextDecoder("utf-8", { fatal: true })
+            .decode(bundle ? bundle.message : plaintext);
+          if (bundle) {
+            bundle.message.fill(0);
+          }
+          return { message: text, bundle, files: claimed.files };
         } finally {
           plaintext.fill(0);
         }
@@ -330,6 +343,9 @@ import {
       if (typeof outcome.message === "string") {
         forgetFragment();
         message.value = outcome.message;
+        if (outcome.bundle) {
+          showFiles(outcome.bundle, outcome.files);
+        }
         intro.hidden = true;
         note.hidden = false;
         noteTitle.focus();
@@ -372,6 +388,75 @@ import {
       revealStatus.textContent = "";
     }
   });
+
+  // Lists the files of an opened bundle with a download button each. The file key and the
+  // download token stay in this closure until every file is saved, then are wiped.
+  function showFiles(bundle, claimedFiles) {
+    const entries = bundle.files;
+    if (entries.length === 0) {
+      bundle.key.fill(0);
+      return;
+    }
+    const token = claimedFiles && typeof claimedFiles.token === "string" ? claimedFiles.token : "";
+    const usable = token.length > 0 && sizesMatch(entries, claimedFiles.sealed_sizes);
+    let left = entries.length;
+    const saved = new Map();
+    const done = function () {
+      left--;
+      if (left === 0) {
+        bundle.key.fill(0);
+      }
+    };
+    listFiles(fileList, entries, function (entry, index) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "download";
+      button.textContent = "Download";
+      button.setAttribute("aria-label", "Download " + entry.name);
+      button.disabled = !usable;
+      button.addEventListener("click", async function () {
+        if (saved.has(index)) {
+          saveBlob(saved.get(index), entry.name);
+          return;
+        }
+        button.disabled = true;
+        button.textContent = "Downloading…";
+        filesError.hidden = true;
+        try {
+          const blob = await downloadFile(encodedId, index, token, bundle.key, entry);
+          saved.set(index, blob);
+          saveBlob(blob, entry.name);
+          button.textContent = "Save again";
+          done();
+        } catch (err) {
+          const name = "\u201c" + entry.name + "\u201d";
+          filesError.textContent = err instanceof TransferError && err.status === 404
+            ? name + " is gone from the server: downloaded already, or an hour has passed "
+              + "since the note was read."
+            : err instanceof TransferError
+              ? name + " could not be downloaded: " + err.message + "."
+              : err instanceof TypeError
+                ? name + " could not be downloaded: the connection failed, and the server has "
+                  + "deleted the file."
+                : name + " does not open: it was damaged or altered on the way, and the server "
+                  + "has deleted it. Nothing of it was saved.";
+          filesError.hidden = false;
+          button.textContent = "Not saved";
+          done();
+          return;
+        }
+        button.disabled = false;
+      });
+      return button;
+    });
+    if (!usable) {
+      filesError.textContent = "The server did not hand over these files as the note "
+        + "describes them: they cannot be downloaded.";
+      filesError.hidden = false;
+      bundle.key.fill(0);
+    }
+    filesPart.hidden = false;
+  }
 
   copyMessage.addEventListener("click", async function () {
     let copied = false;

@@ -51,7 +51,8 @@ pub enum Error {
         max: u64,
     },
 
-    /// Files need the redb store; this server stores notes in PostgreSQL (501).
+    /// Files are not supported by this server's store (501). Both stores keep files since the
+    /// PostgreSQL store does; kept so that callers matching on it still build.
     #[error("files are not supported by this server's store")]
     FilesUnsupported,
 

@@ -3,6 +3,7 @@
 pub(crate) mod e2e;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod limits;
 pub(crate) mod openapi;
 pub(crate) mod pages;
 pub(crate) mod receipts;

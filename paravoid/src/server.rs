@@ -86,6 +86,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::requests::router(&state))
         .merge(routes::receipts::router(&state))
         .merge(routes::health::router())
+        .merge(routes::limits::router())
         .merge(routes::openapi::router())
         .merge(routes::pages::router())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes()));

@@ -111,10 +111,7 @@ impl AppState {
         let notes = self.store.sweep().await?;
         crate::store::requests::RequestStore::sweep_requests(&self.store).await?;
         crate::store::receipts::ReceiptStore::sweep_receipts(&self.store).await?;
-        if let Ok(files) = self.store.files() {
-            let files = files.clone();
-            crate::blocking::blocking(move || files.files_sweep_blocking()).await?;
-        }
+        crate::store::files::FileStore::sweep_files(&self.store).await?;
         Ok(notes)
     }
 }

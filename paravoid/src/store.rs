@@ -159,6 +159,7 @@ macro_rules! dispatch {
 }
 
 // After `dispatch!`, which they use.
+pub(crate) mod files;
 pub(crate) mod receipts;
 pub(crate) mod requests;
 
@@ -197,18 +198,6 @@ impl Storage {
         match self {
             Self::Redb(store) => store.is_healthy(),
             Self::Postgres(_) => true,
-        }
-    }
-
-    /// The store of end-to-end files: redb only, for now.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::FilesUnsupported`] on PostgreSQL.
-    pub(crate) fn files(&self) -> Result<&RedbStore> {
-        match self {
-            Self::Redb(store) => Ok(store),
-            Self::Postgres(_) => Err(Error::FilesUnsupported),
         }
     }
 

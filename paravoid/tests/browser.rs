@@ -13,10 +13,14 @@
 
 #[path = "support/external.rs"]
 mod external;
+#[path = "browser/files_flow.rs"]
+mod files_flow;
 #[path = "browser/flows.rs"]
 mod flows;
 #[path = "browser/hostile.rs"]
 mod hostile;
+#[path = "browser/requests_flow.rs"]
+mod requests_flow;
 #[path = "browser/webdriver.rs"]
 mod webdriver;
 
@@ -57,8 +61,15 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Server::start`] with the configuration changed by `configure`.
+    async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(Config::with_db(dir.path().join("notes.redb"))).unwrap();
+        let mut config = Config::with_db(dir.path().join("notes.redb"));
+        configure(&mut config);
+        let state = AppState::open(config).unwrap();
         let received: Received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         let hostility: Hostility = Arc::new(Mutex::new(Scenario::Honest));
@@ -167,6 +178,58 @@ async fn a_malicious_server_learns_no_keys() {
         .a_malicious_server_learns_no_keys(&server.hostility)
         .await;
     drop(site);
+    drop(driver);
+    server.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+/// Files page to page (a 20 MiB file among three, byte-identical after download, the leak scan
+/// on every request), and a file over `--max-file-bytes` refused on the page. Prints the wall
+/// times of the 20 MiB upload and download (BENCHMARKS.md), asserting nothing about them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_cross_page_to_page() {
+    let Some(browser) = browser_or_skip("files_cross_page_to_page") else {
+        return;
+    };
+    let server = Server::start().await;
+    let limited = Server::start_with(|config| config.max_file_bytes = 1024 * 1024).await;
+    let driver = Driver::start(&browser).await.unwrap();
+    let outcome = async {
+        let timings =
+            files_flow::files_cross_page_to_page(&driver, &server.base, &server.received).await?;
+        files_flow::a_file_over_the_limit_is_refused(&driver, &limited.base, &limited.received)
+            .await?;
+        Ok::<_, String>(timings)
+    }
+    .await;
+    drop(driver);
+    server.stop().await;
+    limited.stop().await;
+    match outcome {
+        Ok(timings) => println!(
+            "a {} MiB file in Chromium: upload (seal + send, create → link) {:?}, download \
+             (fetch + open + save) {:?}",
+            files_flow::LARGE >> 20,
+            timings.upload,
+            timings.download
+        ),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// Request-a-secret page to page: the request page makes a request, the responder's page
+/// answers it, the requester's page opens it once; the leak scan on every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_answered_page_to_page() {
+    let Some(browser) = browser_or_skip("a_request_is_answered_page_to_page") else {
+        return;
+    };
+    let server = Server::start().await;
+    let driver = Driver::start(&browser).await.unwrap();
+    let outcome =
+        requests_flow::request_page_to_page(&driver, &server.base, &server.received).await;
     drop(driver);
     server.stop().await;
     if let Err(failure) = outcome {

@@ -6,6 +6,10 @@
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
+#![allow(
+    unused_qualifications,
+    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
+)]
 
 #[path = "support/server.rs"]
 pub(crate) mod support;
@@ -22,8 +26,21 @@ use qsmm_shield::attachment::{self, Bundle, FileEntry};
 use qsmm_shield::note::{self, RecipientKeys, StoredNote};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Answer, call, post_json};
+use support::{Answer, Backend, call, post_json};
 use tower::ServiceExt as _;
+
+/// The store this suite runs on. `files_postgres.rs` runs this same file on PostgreSQL: every
+/// test reaches the store through `crate::BACKEND`, which that crate defines as `Postgres`.
+#[allow(
+    dead_code,
+    reason = "unused where another test crate includes this file"
+)]
+const BACKEND: Backend = Backend::Redb;
+
+/// A state on a fresh store named after `dir`, with a manual clock at `support::START`.
+fn state_in(dir: &std::path::Path) -> (paravoid::AppState, std::sync::Arc<paravoid::ManualClock>) {
+    support::state_on(crate::BACKEND, dir)
+}
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -149,7 +166,7 @@ async fn send_and_claim(app: &Router, sent: &Sent) -> (String, Value) {
 #[tokio::test]
 async fn files_round_trip_once_through_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_in(dir.path());
+    let (state, _clock) = state_in(dir.path());
     let app = app(state);
     let sent = seal(&[
         ("big.bin", pattern(2 * attachment::CHUNK_LEN + 77, 1)),
@@ -196,7 +213,7 @@ async fn files_round_trip_once_through_the_server() {
 #[tokio::test]
 async fn a_wrong_token_or_index_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_in(dir.path());
+    let (state, _clock) = state_in(dir.path());
     let app = app(state);
     let sent = seal(&[("a.txt", b"hello".to_vec())]);
     let (id, claimed) = send_and_claim(&app, &sent).await;
@@ -222,7 +239,7 @@ async fn a_wrong_token_or_index_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn a_note_without_files_claims_as_before() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_in(dir.path());
+    let (state, _clock) = state_in(dir.path());
     let app = app(state);
     let sent = seal(&[]);
     let (_, claimed) = send_and_claim(&app, &sent).await;
@@ -232,7 +249,7 @@ async fn a_note_without_files_claims_as_before() {
 #[tokio::test]
 async fn too_large_uploads_are_refused_with_413_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = support::config_in(dir.path());
+    let mut config = support::config_on(crate::BACKEND, dir.path());
     config.max_file_bytes = 100_000;
     let state = paravoid::AppState::open(config).unwrap();
     let app = app(state);
@@ -269,7 +286,7 @@ async fn too_large_uploads_are_refused_with_413_and_not_kept() {
 #[tokio::test]
 async fn bodies_that_cannot_be_sealed_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_in(dir.path());
+    let (state, _clock) = state_in(dir.path());
     let app = app(state);
     for len in [0, 15, attachment::SEALED_CHUNK_LEN + 15] {
         let answer = upload(&app, &vec![0u8; len]).await;
@@ -291,7 +308,7 @@ async fn bodies_that_cannot_be_sealed_files_are_refused() {
 #[tokio::test]
 async fn uploads_attach_to_one_note_only_and_must_exist() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_in(dir.path());
+    let (state, _clock) = state_in(dir.path());
     let app = app(state);
     let sent = seal(&[("a", b"a".to_vec())]);
     let file = upload_ok(&app, &sent.files[0].2).await;
@@ -318,7 +335,7 @@ async fn uploads_attach_to_one_note_only_and_must_exist() {
 #[tokio::test]
 async fn files_expire_unclaimed_undownloaded_or_unattached() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = support::state_in(dir.path());
+    let (state, clock) = state_in(dir.path());
     let app = app(state.clone());
     let sent = seal(&[("a", pattern(1000, 5))]);
     let (id, claimed) = send_and_claim(&app, &sent).await;
@@ -334,4 +351,45 @@ async fn files_expire_unclaimed_undownloaded_or_unattached() {
     state.sweep_expired().await.unwrap();
     let answer = post_json(&app, "/api/e2e/notes", &create_body(&sent, &[unattached])).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn of_two_downloads_at_once_exactly_one_gets_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = state_in(dir.path());
+    let app = app(state);
+    let sent = seal(&[("both.bin", pattern(3 * attachment::CHUNK_LEN + 5, 9))]);
+    let (id, claimed) = send_and_claim(&app, &sent).await;
+    let token = claimed["files"]["token"].as_str().unwrap().to_owned();
+
+    let (first, second) = tokio::join!(
+        download(&app, &id, 0, &token),
+        download(&app, &id, 0, &token)
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::NOT_FOUND]);
+    let body = if first.0 == StatusCode::OK {
+        first.1
+    } else {
+        second.1
+    };
+    assert_eq!(body, sent.files[0].2);
+}
+
+#[tokio::test]
+async fn max_notes_caps_the_files_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config_on(crate::BACKEND, dir.path());
+    config.max_notes = 2;
+    let app = app(paravoid::AppState::open(config).unwrap());
+    let sealed = seal(&[("a", b"a".to_vec())]).files[0].2.clone();
+    upload_ok(&app, &sealed).await;
+    upload_ok(&app, &sealed).await;
+    let answer = upload(&app, &sealed).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "{answer:?}"
+    );
 }

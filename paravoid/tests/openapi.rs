@@ -31,6 +31,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/e2e/requests/{id}/response"),
     ("post", "/api/e2e/files"),
     ("get", "/api/e2e/notes/{id}/files/{index}"),
+    ("get", "/api/e2e/limits"),
+    ("post", "/api/e2e/receipts/status"),
     ("get", "/healthz"),
     ("get", "/api/openapi.json"),
 ];
@@ -149,6 +151,21 @@ async fn checked(
         panic!("{method} {path_template} {status}: {why}\n{answer}");
     }
     (status, answer)
+}
+
+#[tokio::test]
+async fn the_limits_answer_validates_and_follows_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.max_file_bytes = 777;
+    let state = AppState::open(config).unwrap();
+    let doc = openapi_document(state.config());
+    let server = TestServer::start(state).await;
+    let path = "/api/e2e/limits";
+    let (status, limits) = checked(&doc, &server, "get", path, path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(limits["max_file_bytes"], 777);
+    assert_eq!(limits["files"], true);
 }
 
 #[tokio::test]

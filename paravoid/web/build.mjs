@@ -25,6 +25,8 @@ const END = "<!-- served-hashes:end -->";
 const SERVED = [
   ["/", "index.html"],
   ["/s/{id}", "reveal.html"],
+  ["/r", "ask.html"],
+  ["/r/{id}", "ask.html"],
   ["/assets/app.css", "app.css"],
   ["/assets/create.js", "create.js"],
   ["/assets/reveal.js", "reveal.js"],
@@ -32,10 +34,14 @@ const SERVED = [
   ["/assets/note.js", "note.js"],
   ["/assets/noble.js", BUNDLE],
   ["/assets/noble-licenses.txt", LICENSES],
+  ["/assets/files.js", "files.js"],
+  ["/assets/request.js", "request.js"],
+  ["/assets/attach.js", "attach.js"],
+  ["/assets/ask.js", "ask.js"],
 ];
 
 /** The pages whose `<script>` and module preloads carry `integrity` attributes. */
-const PAGES = ["index.html", "reveal.html"];
+const PAGES = ["index.html", "reveal.html", "ask.html"];
 const INTEGRITY = /(<(?:script|link)\b[^>]*?(?:src|href)="\/assets\/([a-z0-9.-]+\.js)"[^>]*?integrity=")[^"]*(")/g;
 
 /** The `integrity` value (`sha384-<base64>`) of a served file. */

@@ -25,9 +25,10 @@
 //!
 //! # Rows
 //!
-//! Each level takes a swap region of 2 rows and two compressions of 92 rows; the root takes three
-//! compressions: `rows(D) = 186·D + 276`. Depth 20 needs 3,996 rows and fits `k = 12` (4,096 rows
-//! minus the blinding rows); depth 32 needs 6,228 rows, `k = 13`. See [`k_for_depth`].
+//! Each level takes a swap region of 2 rows and two compressions of 10 rows; the root takes three
+//! compressions: `rows(D) = 22·D + 30`. Depth 20 needs 470 rows and fits `k = 9` (512 rows minus
+//! the blinding rows), as every depth up to 21; depth 32 needs 734 rows, `k = 10`. See
+//! [`k_for_depth`].
 
 use halo2_proofs::{
     circuit::{Layouter, SimpleFloorPlanner, Value},
@@ -40,7 +41,9 @@ use halo2_proofs::{
 use qsmm_proof_stub::hash;
 use qsmm_shatter::mimc::Fp;
 
-use crate::chip::{Cell, Input, MimcChip, MimcConfig, ROWS_PER_COMPRESSION};
+use crate::chip::{
+    ADVICE_COLUMNS, Cell, Input, MimcChip, MimcConfig, ROUNDS_PER_ROW, ROWS_PER_COMPRESSION,
+};
 
 /// The smallest supported tree depth.
 pub const MIN_DEPTH: u32 = 1;
@@ -73,7 +76,7 @@ pub enum Disclosure {
     Position,
 }
 
-/// Rows the circuit of depth `depth` uses: `186·depth + 276`.
+/// Rows the circuit of depth `depth` uses: `22·depth + 30`.
 #[must_use]
 pub const fn rows_for_depth(depth: u32) -> usize {
     let depth = depth as usize;
@@ -85,9 +88,10 @@ pub const fn rows_for_depth(depth: u32) -> usize {
 /// ```
 /// use qsmm_proof_halo2::circuit::k_for_depth;
 ///
-/// assert_eq!(k_for_depth(20), 12);
-/// assert_eq!(k_for_depth(21), 13);
-/// assert_eq!(k_for_depth(32), 13);
+/// assert_eq!(k_for_depth(20), 9);
+/// assert_eq!(k_for_depth(21), 9);
+/// assert_eq!(k_for_depth(22), 10);
+/// assert_eq!(k_for_depth(32), 10);
 /// ```
 #[must_use]
 pub const fn k_for_depth(depth: u32) -> u32 {
@@ -185,32 +189,28 @@ pub struct MembershipConfig {
 impl MembershipConfig {
     /// The columns, the MiMC-7 gates and the swap gate.
     pub(crate) fn configure(meta: &mut ConstraintSystem<Fp>) -> Self {
-        let advice = [
-            meta.advice_column(),
-            meta.advice_column(),
-            meta.advice_column(),
-            meta.advice_column(),
-        ];
-        let round_constant = meta.fixed_column();
+        let advice = [(); ADVICE_COLUMNS].map(|()| meta.advice_column());
+        let round_constants = [(); ROUNDS_PER_ROW].map(|()| meta.fixed_column());
         let constants = meta.fixed_column();
         meta.enable_constant(constants);
         let instance = meta.instance_column();
         meta.enable_equality(instance);
-        let mimc = MimcConfig::configure(meta, advice, round_constant);
+        let mimc = MimcConfig::configure(meta, advice, round_constants);
 
         // Swap region, two rows:
-        //   row 0: state = cur,  square = sibling, key = bit, message = position so far, fixed = 2^j
-        //   row 1: state = left, square = right,              message = position so far + bit·2^j
+        //   row 0: state = cur,  square 0 = sibling, key = bit, message = position so far,
+        //          round constant 0 = 2^j
+        //   row 1: state = left, square 0 = right,   message = position so far + bit·2^j
         let swap = meta.selector();
         meta.create_gate("conditional swap", |meta| {
             let s = meta.query_selector(swap);
             let cur = meta.query_advice(mimc.state, Rotation::cur());
-            let sibling = meta.query_advice(mimc.square, Rotation::cur());
+            let sibling = meta.query_advice(mimc.squares[0], Rotation::cur());
             let bit = meta.query_advice(mimc.key, Rotation::cur());
             let acc = meta.query_advice(mimc.message, Rotation::cur());
-            let weight = meta.query_fixed(mimc.round_constant);
+            let weight = meta.query_fixed(mimc.round_constants[0]);
             let left = meta.query_advice(mimc.state, Rotation::next());
-            let right = meta.query_advice(mimc.square, Rotation::next());
+            let right = meta.query_advice(mimc.squares[0], Rotation::next());
             let acc_next = meta.query_advice(mimc.message, Rotation::next());
             let one = Expression::Constant(Fp::one());
             Constraints::with_selector(
@@ -277,10 +277,15 @@ impl MembershipConfig {
                             Fp::zero(),
                         )?,
                     };
-                    region.assign_advice(|| "sibling", c.square, 0, || *sibling)?;
+                    region.assign_advice(|| "sibling", c.squares[0], 0, || *sibling)?;
                     let bit_value = bit.map(|b| if b { Fp::one() } else { Fp::zero() });
                     region.assign_advice(|| "bit", c.key, 0, || bit_value)?;
-                    region.assign_fixed(|| "2^j", c.round_constant, 0, || Value::known(weight))?;
+                    region.assign_fixed(
+                        || "2^j",
+                        c.round_constants[0],
+                        0,
+                        || Value::known(weight),
+                    )?;
 
                     let cur_value = cur_cell.value().copied();
                     let (left, right) = cur_value
@@ -289,7 +294,7 @@ impl MembershipConfig {
                         .map(|((cur, sib), b)| if b { (sib, cur) } else { (cur, sib) })
                         .unzip();
                     let left = region.assign_advice(|| "left", c.state, 1, || left)?;
-                    let right = region.assign_advice(|| "right", c.square, 1, || right)?;
+                    let right = region.assign_advice(|| "right", c.squares[0], 1, || right)?;
                     let next_acc = acc_cell
                         .value()
                         .copied()

@@ -28,9 +28,9 @@
 //!
 //! # Rows
 //!
-//! The leaf chain is `1 + 133 = 134` compressions of 92 rows, the path and root as in the
-//! membership circuit: `rows(D) = 12,328 + 186·D + 276`. Depth 20 needs 16,324 rows and fits
-//! `k = 14`; depths 21 to 32 need `k = 15`. See [`k_for_held_block`].
+//! The leaf chain is `1 + 133 = 134` compressions of 10 rows, the path and root as in the
+//! membership circuit: `rows(D) = 1,340 + 22·D + 30`. Depth 20 needs 1,810 rows and fits
+//! `k = 11`, as every depth up to 30; depths 31 and 32 need `k = 12`. See [`k_for_held_block`].
 
 use halo2_proofs::{
     circuit::{Layouter, SimpleFloorPlanner, Value},
@@ -52,7 +52,7 @@ pub(crate) const COUNT_ROW: usize = 1;
 /// Instance row of the position.
 pub(crate) const POSITION_ROW: usize = 2;
 
-/// Rows the held-block circuit of depth `depth` uses: `186·depth + 12,604`.
+/// Rows the held-block circuit of depth `depth` uses: `22·depth + 1,370`.
 #[must_use]
 pub const fn rows_for_held_block(depth: u32) -> usize {
     let depth = depth as usize;
@@ -66,9 +66,10 @@ pub const fn rows_for_held_block(depth: u32) -> usize {
 /// ```
 /// use qsmm_proof_halo2::held::k_for_held_block;
 ///
-/// assert_eq!(k_for_held_block(20), 14);
-/// assert_eq!(k_for_held_block(21), 15);
-/// assert_eq!(k_for_held_block(32), 15);
+/// assert_eq!(k_for_held_block(1), 11);
+/// assert_eq!(k_for_held_block(20), 11);
+/// assert_eq!(k_for_held_block(30), 11);
+/// assert_eq!(k_for_held_block(31), 12);
 /// ```
 #[must_use]
 pub const fn k_for_held_block(depth: u32) -> u32 {

@@ -23,7 +23,7 @@ use crate::{Error, Result};
 pub const FORMAT_V1: u8 = 0x02;
 /// Bytes before the transcript.
 pub const HEADER_LEN: usize = 3;
-/// The largest transcript accepted (a depth-32 proof is about 3 KiB).
+/// The largest transcript accepted (a depth-32 proof is about 3.6 KiB).
 pub const MAX_TRANSCRIPT_LEN: usize = 16 * 1024;
 
 /// A zero-knowledge proof that a leaf hash is in the tree committed to by a commitment.

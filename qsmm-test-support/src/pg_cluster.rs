@@ -17,7 +17,8 @@ use std::process::{Command, Output, Stdio};
 
 use crate::external;
 
-/// The variable naming the socket directory of a server `.ci/run` started for every test.
+/// The variable naming the socket directory of a server started for every test binary
+/// (`cargo xtask test` starts one).
 pub const SHARED_SOCKET_VAR: &str = "PARAVOID_TEST_PG_SOCKET_DIR";
 
 /// The variable naming the directory of `initdb` and `pg_ctl`.
@@ -48,8 +49,8 @@ pub fn write_store_key(path: &Path, secret: &[u8; 32]) -> PathBuf {
 }
 
 /// A PostgreSQL server that every test of a test binary may use, each in databases of its own:
-/// the one `.ci/run` started (its socket directory in `PARAVOID_TEST_PG_SOCKET_DIR`, port 5432,
-/// user `postgres`), or else a cluster started on first use and stopped by a watchdog process
+/// the one `cargo xtask test` started (its socket directory in `PARAVOID_TEST_PG_SOCKET_DIR`,
+/// port 5432, user `postgres`), or else a cluster started on first use and stopped by a watchdog process
 /// once this test process has exited. `None` (after the skip is reported) when PostgreSQL
 /// is missing.
 ///
@@ -205,6 +206,12 @@ impl PgCluster {
     /// A connection string for the `postgres` database of this cluster.
     pub fn url(&self) -> String {
         self.url_for("postgres")
+    }
+
+    /// The directory of the server's Unix socket (what [`SHARED_SOCKET_VAR`] names when this
+    /// cluster is the one every test binary shares).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// A path inside the cluster's temporary directory (removed with it).

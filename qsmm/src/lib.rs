@@ -11,6 +11,7 @@
 //! | `void` (default) | `void` | `qsmm-void`: sealed blocks, namespaces, block media |
 //! | `proof` | `proof` | `qsmm-proof-stub`: integrity-proof interface, MiMC-Merkle; `qsmm-proof-halo2` as `proof::halo2`: zero-knowledge proofs (Halo2) |
 //! | `volume` | `volume` | `qsmm-volume`: deniable volumes of 4096-byte sectors on one medium |
+//! | `cloak` | `cloak` | `qsmm-cloak`: an encrypted index a host queries blindly (TFHE-rs; heavy build, Zama's patent terms) |
 //!
 //! The default features are those of the original qsmm README (`shield`, `shatter`, `void`),
 //! so that `qsmm = "0.1"` runs each of its examples, below, without naming a feature. Turn
@@ -108,6 +109,9 @@ pub mod proof {
 
 #[cfg(feature = "volume")]
 pub use qsmm_volume as volume;
+
+#[cfg(feature = "cloak")]
+pub use qsmm_cloak as cloak;
 
 /// The code examples of this crate's README, compiled and run as doctests with the default
 /// features and `volume` (`cargo test -p qsmm --doc`).

@@ -30,6 +30,7 @@ const CRATES: &[(&str, &str)] = &[
     ("qsmm-proof-stub", "qsmm_proof_stub"),
     ("qsmm-proof-halo2", "qsmm_proof_halo2"),
     ("qsmm-volume", "qsmm_volume"),
+    ("qsmm-cloak", "qsmm_cloak"),
     ("qsmm", "qsmm"),
 ];
 

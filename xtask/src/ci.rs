@@ -69,6 +69,26 @@ const STEPS: &[Step] = &[
         tool: None,
         note: None,
     },
+    // qsmm-cloak's heavy tests (TFHE-rs with its default parameters: key generation, lookups
+    // and updates on indexes of several entries), `#[ignore]`d in the test step and run here
+    // once. The same `--workspace --all-features` selection as the test step, so the build of
+    // that step is reused.
+    Step {
+        name: "cloak",
+        program: "cargo",
+        args: &[
+            "test",
+            "--workspace",
+            "--all-features",
+            "--test",
+            "cloak",
+            "--",
+            "--ignored",
+        ],
+        env: &[],
+        tool: None,
+        note: None,
+    },
     Step {
         name: "doc",
         program: "cargo",
@@ -129,6 +149,10 @@ const STEPS: &[Step] = &[
             "qsmm-proof-halo2",
             "--package",
             "qsmm",
+            // `cloak` builds TFHE-rs (minutes); the test, clippy and doc steps cover it with
+            // all features on.
+            "--exclude-features",
+            "cloak",
         ],
         env: &[],
         tool: Some("cargo-hack"),

@@ -6,9 +6,13 @@
 //! named by `QSMM_SKIP_LOG`, which this command sets to a fresh file in the target directory and
 //! prints after the run. With `QSMM_REQUIRE_EXTERNAL=1` (set by `.ci/run`) such a test fails
 //! instead, so under CI the summary is always empty.
+//!
+//! The suite shares one throwaway PostgreSQL server, started here when PostgreSQL is installed.
 
 use std::path::PathBuf;
 use std::process::Command;
+
+use qsmm_test_support::pg_cluster::{self, Durability, PgCluster};
 
 /// What `cargo xtask test` (the README's test command) and the CI test step run.
 pub(crate) const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features"];
@@ -35,15 +39,44 @@ pub(crate) fn run_with_summary(extra: &[String]) -> Result<bool, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot remove {}: {e}", log.display())),
     }
-    let status = Command::new("cargo")
+    let mut command = Command::new("cargo");
+    command
         .args(TEST_ARGS)
         .args(extra)
         .current_dir(workspace_root())
-        .env(qsmm_test_support::external::SKIP_LOG_VAR, &log)
+        .env(qsmm_test_support::external::SKIP_LOG_VAR, &log);
+    let cluster = shared_postgres(&mut command);
+    let status = command
         .status()
         .map_err(|e| format!("cannot start cargo test: {e}"))?;
+    drop(cluster);
     print_summary(&log);
     Ok(status.success())
+}
+
+/// Starts the PostgreSQL server the test binaries share (each test makes databases of its own
+/// there; tests that stop or restart PostgreSQL start clusters of their own) and names it to
+/// `command`, unless one is named already. Without PostgreSQL the tests that need it skip (or
+/// fail under `QSMM_REQUIRE_EXTERNAL`) on their own; the server stops when the result is
+/// dropped.
+fn shared_postgres(command: &mut Command) -> Option<PgCluster> {
+    if std::env::var_os(pg_cluster::SHARED_SOCKET_VAR).is_some() {
+        return None;
+    }
+    match PgCluster::try_start(Durability::Fast) {
+        Ok(cluster) => {
+            println!(
+                "throwaway PostgreSQL cluster for the tests on {}",
+                cluster.socket_dir().display()
+            );
+            command.env(pg_cluster::SHARED_SOCKET_VAR, cluster.socket_dir());
+            Some(cluster)
+        }
+        Err(why) => {
+            println!("no shared PostgreSQL cluster for the tests: {why}");
+            None
+        }
+    }
 }
 
 /// Prints the tests the skip log names, or that none skipped.

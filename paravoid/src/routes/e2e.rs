@@ -42,6 +42,7 @@ use crate::json::{JsonBody, present};
 use crate::rate_limit::{self, Kind};
 use crate::routes::secrets::NoteId;
 use crate::store::NoteStore as _;
+use crate::store::files::FileStore as _;
 use crate::store::{ClaimHashes, TOKEN_HASH_LEN, Tokens};
 use crate::{AppState, Error, Result};
 
@@ -301,9 +302,11 @@ async fn create(
     // From here the note is stored whatever happens to the request, so its answer is delivered.
     deadline.commit();
     let id = Uuid::new_v4();
-    crate::routes::files::attach_files(&state, id, &request.files, ttl_secs).await?;
+    let files = crate::routes::files::file_ids(&request.files)?;
     let store = state.store.clone();
-    let expires_at = store.insert_end_to_end(id, ttl_secs, note, hashes).await?;
+    let expires_at = store
+        .insert_with_files(id, ttl_secs, note, hashes, files)
+        .await?;
     state.metrics.note_created();
     // Before the id is answered, so no reveal can come first.
     let receipt_token = if request.receipt {
@@ -356,15 +359,11 @@ async fn claim(
     };
     deadline.commit();
     let store = state.store.clone();
-    let note = store.claim(id, tokens).await?;
+    let (token, token_hash) = crate::routes::files::download_token()?;
+    let ttl = crate::routes::files::DOWNLOAD_TTL_SECS;
+    let (note, sizes) = store.claim_with_files(id, tokens, token_hash, ttl).await?;
     state.metrics.note_revealed();
-    // The note is already consumed: its answer is delivered even if its files cannot be.
-    let files = crate::routes::files::claim_files(&state, id)
-        .await
-        .unwrap_or_else(|err| {
-            tracing::error!(error = %err, "handing out the files of a claimed note failed");
-            None
-        });
+    let files = crate::routes::files::claimed_files(&token, sizes);
     Ok(Json(ClaimResponse {
         id: id.hyphenated().to_string(),
         note: SealedNote::from_note(&note),

@@ -19,9 +19,7 @@
 //! The server sees sealed bytes and their lengths only; names, types and the key are inside the
 //! sealed note.
 
-use std::sync::Arc;
-
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -36,10 +34,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::blocking::blocking;
 use crate::deadline::Deadline;
 use crate::rate_limit::{self, Kind};
-use crate::store::{RedbStore, TOKEN_HASH_LEN};
+use crate::store::Storage;
+use crate::store::TOKEN_HASH_LEN;
+use crate::store::files::{ChunkRow, Download, FileStore as _};
 use crate::{AppState, Error, Result};
 
 pub(crate) mod openapi;
@@ -48,8 +47,9 @@ pub(crate) mod openapi;
 pub(crate) const UPLOAD_TTL_SECS: u64 = 60 * 60;
 /// Seconds the files of a claimed note wait for their download before they are deleted.
 pub(crate) const DOWNLOAD_TTL_SECS: u64 = 60 * 60;
-/// Sealed chunks written per writer job while uploading (1 MiB), so a slow disk is paid once
-/// per megabyte rather than per chunk, and memory stays bounded per upload.
+/// Sealed chunks written per store call while uploading (1 MiB), so a slow disk (or a database
+/// round trip) is paid once per megabyte rather than per chunk, and memory stays bounded per
+/// upload.
 const ROWS_PER_JOB: usize = 16;
 
 /// The routes of this module: uploads count as creates, downloads as reveals.
@@ -84,42 +84,31 @@ pub(crate) struct ClaimedFiles {
     sealed_sizes: Vec<u64>,
 }
 
-/// After a claim: gives the note's files (if any) a fresh download token; `None` for a note
-/// without files or a store without files.
-pub(crate) async fn claim_files(state: &AppState, note: Uuid) -> Result<Option<ClaimedFiles>> {
-    let Ok(store) = state.store.files() else {
-        return Ok(None);
-    };
+/// A fresh download token and the SHA-256 the store keeps of it.
+pub(crate) fn download_token() -> Result<(Zeroizing<[u8; TOKEN_HASH_LEN]>, [u8; TOKEN_HASH_LEN])> {
     let mut token = Zeroizing::new([0u8; TOKEN_HASH_LEN]);
     getrandom::fill(token.as_mut()).map_err(|_| Error::Internal("no randomness"))?;
     let hash: [u8; TOKEN_HASH_LEN] = Sha256::digest(token.as_ref()).into();
-    let store = store.clone();
-    let sizes = blocking(move || store.files_claim_blocking(note, hash, DOWNLOAD_TTL_SECS)).await?;
-    Ok((!sizes.is_empty()).then(|| ClaimedFiles {
-        token: URL_SAFE_NO_PAD.encode(token.as_ref()),
-        sealed_sizes: sizes,
-    }))
+    Ok((token, hash))
 }
 
-/// Before a create: attaches the uploads `files` (manifest order) to the note `note`.
-pub(crate) async fn attach_files(
-    state: &AppState,
-    note: Uuid,
-    files: &[String],
-    ttl_secs: u64,
-) -> Result<()> {
-    if files.is_empty() {
-        return Ok(());
-    }
+/// The `files` member of a claim's answer: `None` for a note without files.
+pub(crate) fn claimed_files(token: &[u8; TOKEN_HASH_LEN], sizes: Vec<u64>) -> Option<ClaimedFiles> {
+    (!sizes.is_empty()).then(|| ClaimedFiles {
+        token: URL_SAFE_NO_PAD.encode(token),
+        sealed_sizes: sizes,
+    })
+}
+
+/// Before a create: parses the uploads `files` (manifest order) the note names.
+pub(crate) fn file_ids(files: &[String]) -> Result<Vec<Uuid>> {
     if files.len() > qsmm_shield::attachment::MAX_FILES {
         return Err(Error::unprocessable("files: at most 32 per note"));
     }
-    let ids = files
+    files
         .iter()
         .map(|id| parse_id(id).ok_or_else(|| Error::unprocessable("files must hold upload ids")))
-        .collect::<Result<Vec<_>>>()?;
-    let store = state.store.files()?.clone();
-    blocking(move || store.files_attach_blocking(note, ids, ttl_secs)).await
+        .collect()
 }
 
 /// Streams one sealed file into the store; 201 with its id.
@@ -129,7 +118,7 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let store = state.store.files()?.clone();
+    let store = &state.store;
     let max_file = state.config.max_file_bytes;
     let max_sealed = sealed_size(max_file).map_err(|_| Error::Internal("max file size"))?;
     let declared = headers
@@ -143,14 +132,10 @@ async fn upload(
     // long the whole file takes.
     deadline.commit();
     let id = Uuid::new_v4();
-    {
-        let store = store.clone();
-        blocking(move || store.file_begin_blocking(id, UPLOAD_TTL_SECS)).await?;
-    }
-    match receive(&store, id, body, max_sealed, state.config.request_timeout()).await {
+    store.file_begin(id, UPLOAD_TTL_SECS).await?;
+    match receive(store, id, body, max_sealed, state.config.request_timeout()).await {
         Ok(total) => {
-            let store_done = store.clone();
-            let expires_at = blocking(move || store_done.file_finish_blocking(id, total)).await?;
+            let expires_at = store.file_finish(id, total).await?;
             state.metrics.note_created();
             let answer = UploadResponse {
                 file_id: id.hyphenated().to_string(),
@@ -160,7 +145,7 @@ async fn upload(
             Ok((StatusCode::CREATED, Json(&answer)).into_response())
         }
         Err(err) => {
-            blocking(move || store.file_abort_blocking(id)).await?;
+            store.file_abort(id).await?;
             Err(match err {
                 Error::BodyTooLarge => Error::FileTooLarge { max: max_file },
                 other => other,
@@ -172,7 +157,7 @@ async fn upload(
 /// Reads the body into rows of one sealed chunk, written [`ROWS_PER_JOB`] at a time; returns
 /// the sealed length, checked to be one a sealed file can have.
 async fn receive(
-    store: &RedbStore,
+    store: &Storage,
     id: Uuid,
     mut body: Body,
     max_sealed: u64,
@@ -181,7 +166,7 @@ async fn receive(
     let mut total = 0u64;
     let mut sequence = 0u32;
     let mut current: Vec<u8> = Vec::with_capacity(SEALED_CHUNK_LEN);
-    let mut rows: Vec<(u32, Vec<u8>)> = Vec::with_capacity(ROWS_PER_JOB);
+    let mut rows: Vec<ChunkRow> = Vec::with_capacity(ROWS_PER_JOB);
     loop {
         let frame = tokio::time::timeout(idle, body.frame())
             .await
@@ -221,13 +206,11 @@ async fn receive(
     Ok(total)
 }
 
-async fn flush(store: &RedbStore, id: Uuid, rows: &mut Vec<(u32, Vec<u8>)>) -> Result<()> {
+async fn flush(store: &Storage, id: Uuid, rows: &mut Vec<ChunkRow>) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let batch = Arc::new(std::mem::take(rows));
-    let store = store.clone();
-    blocking(move || store.file_append_blocking(id, batch)).await
+    store.file_append(id, std::mem::take(rows)).await
 }
 
 /// Streams a claimed file to the holder of its download token, once.
@@ -247,19 +230,14 @@ async fn download(
         .filter(|token| token.len() == TOKEN_HASH_LEN)
         .ok_or(Error::NotFound)?;
     let hash: [u8; TOKEN_HASH_LEN] = Sha256::digest(&token[..]).into();
-    let store = state.store.files()?.clone();
-    let taken = blocking(move || store.file_take_blocking(note, index, hash)).await?;
-    let sealed_size = taken.sealed_size;
-    let (sender, body) = http_body_util::channel::Channel::<Bytes, Error>::new(2);
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || taken.send_rows(&runtime, sender));
+    let Download { sealed_size, body } = state.store.file_take(note, index, hash).await?;
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, sealed_size.to_string()),
         ],
-        Body::new(body),
+        body,
     )
         .into_response())
 }

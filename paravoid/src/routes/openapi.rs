@@ -615,6 +615,9 @@ pub fn openapi_document(config: &Config) -> Value {
     merge(&mut document["components"]["schemas"], request_schemas);
     document["components"]["schemas"]["E2eSealedAnswer"] = with_argon(false);
     crate::routes::files::openapi::extend(&mut document, config);
+    let (limit_paths, limit_schemas) = crate::routes::limits::paths_and_schemas(config);
+    merge(&mut document["paths"], limit_paths);
+    merge(&mut document["components"]["schemas"], limit_schemas);
     crate::routes::receipts::openapi::extend(&mut document);
     document
 }

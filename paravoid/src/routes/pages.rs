@@ -1,5 +1,6 @@
-//! The browser interface: the create page (`GET /`), the reveal page (`GET /s/{id}`) and their
-//! assets (`GET /assets/{name}`), all embedded in the binary.
+//! The browser interface: the create page (`GET /`), the reveal page (`GET /s/{id}`), the
+//! request-a-secret page (`GET /r` to make a request, `GET /r/{id}` to answer one or open the
+//! answer) and their assets (`GET /assets/{name}`), all embedded in the binary.
 //!
 //! The pages are static files that talk to the JSON API of [`secrets`](super::secrets) with
 //! `fetch`. Every answer of this router carries a strict Content-Security-Policy (no inline script
@@ -30,6 +31,8 @@ fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(create_page))
         .route("/s/{id}", get(reveal_page))
+        .route("/r", get(request_page))
+        .route("/r/{id}", get(request_page))
         .route("/assets/{name}", get(asset))
 }
 
@@ -42,6 +45,13 @@ async fn create_page() -> Response {
 /// id from its path and the keys from its fragment, and never reads the note by itself.
 async fn reveal_page() -> Response {
     respond(StatusCode::OK, HTML, PAGE_CACHE, REVEAL_HTML.as_bytes())
+}
+
+/// `GET /r` and `GET /r/{id}`: the request-a-secret page. The same static page for every id; its
+/// link's fragment says whether it makes a request, answers one (`#req.`) or opens the answer
+/// (`#own.`), and it reads nothing by itself but the request's status.
+async fn request_page() -> Response {
+    respond(StatusCode::OK, HTML, PAGE_CACHE, ASK_HTML.as_bytes())
 }
 
 /// `GET /assets/{name}`: one embedded file, or 404.
@@ -87,6 +97,9 @@ const INDEX_HTML: &str = include_str!("../../assets/index.html");
 /// The reveal page.
 const REVEAL_HTML: &str = include_str!("../../assets/reveal.html");
 
+/// The request-a-secret page.
+const ASK_HTML: &str = include_str!("../../assets/ask.html");
+
 /// The files under `/assets/`.
 const ASSETS: &[Asset] = &[
     Asset {
@@ -124,10 +137,31 @@ const ASSETS: &[Asset] = &[
         content_type: "text/plain; charset=utf-8",
         body: include_bytes!("../../assets/noble-licenses.txt"),
     },
+    Asset {
+        name: "files.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/files.js"),
+    },
+    Asset {
+        name: "request.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/request.js"),
+    },
+    Asset {
+        name: "attach.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/attach.js"),
+    },
+    Asset {
+        name: "ask.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/ask.js"),
+    },
 ];
 
 /// The SHA-256 (lowercase hex) of every file the pages serve, as `(path, hash)`: the create
-/// page (`/`), the reveal page (`/s/{id}`, the same file for every id) and each `/assets/` file.
+/// page (`/`), the reveal page (`/s/{id}`, the same file for every id), the request page (`/r`
+/// and `/r/{id}`, one file) and each `/assets/` file.
 ///
 /// The browser code that seals and opens notes is among them, so an operator (or a reader with
 /// a browser extension or a saved copy) can pin the exact page: the server prints these at
@@ -145,6 +179,8 @@ pub fn served_file_hashes() -> Vec<(String, String)> {
     let mut out = vec![
         ("/".to_owned(), hash(INDEX_HTML.as_bytes())),
         ("/s/{id}".to_owned(), hash(REVEAL_HTML.as_bytes())),
+        ("/r".to_owned(), hash(ASK_HTML.as_bytes())),
+        ("/r/{id}".to_owned(), hash(ASK_HTML.as_bytes())),
     ];
     out.extend(
         ASSETS
@@ -242,6 +278,9 @@ mod tests {
     /// Every `<script>` and module preload of both pages names an asset and carries that
     /// asset's SHA-384 as its `integrity`, recomputed here; each page preloads every module its
     /// script imports, and the README lists the same values.
+    /// The modules the create and reveal pages import.
+    const FILE_MODULES: &[&str] = &["noble.js", "note.js", "files.js", "attach.js"];
+
     #[test]
     fn every_script_carries_its_subresource_integrity() {
         use base64::Engine as _;
@@ -252,7 +291,15 @@ mod tests {
             )
         };
         let readme = include_str!("../../README.md");
-        for (page, main) in [(INDEX_HTML, "create.js"), (REVEAL_HTML, "reveal.js")] {
+        for (page, main, wanted) in [
+            (INDEX_HTML, "create.js", FILE_MODULES),
+            (REVEAL_HTML, "reveal.js", FILE_MODULES),
+            (
+                ASK_HTML,
+                "ask.js",
+                &["noble.js", "note.js", "request.js"][..],
+            ),
+        ] {
             let tags: Vec<&str> = page
                 .split('<')
                 .filter(|tag| tag.starts_with("script") || tag.contains("modulepreload"))
@@ -279,7 +326,7 @@ mod tests {
                 named.push(target);
             }
             named.sort_unstable();
-            let mut wanted = vec![main, "noble.js", "note.js"];
+            let mut wanted = [&[main][..], wanted].concat();
             wanted.sort_unstable();
             assert_eq!(named, wanted);
         }
@@ -291,6 +338,8 @@ mod tests {
             ("/", INDEX_HTML),
             ("/s/some-id", REVEAL_HTML),
             ("/s/0123456789abcdef", REVEAL_HTML),
+            ("/r", ASK_HTML),
+            ("/r/00000000-0000-4000-8000-000000000000", ASK_HTML),
         ] {
             let (status, headers, body) = get(path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
@@ -330,6 +379,22 @@ mod tests {
                 "text/plain; charset=utf-8",
                 "@noble/post-quantum@",
             ),
+            (
+                "files.js",
+                "text/javascript; charset=utf-8",
+                "sealFileStream",
+            ),
+            ("request.js", "text/javascript; charset=utf-8", "sealAnswer"),
+            (
+                "attach.js",
+                "text/javascript; charset=utf-8",
+                "/api/e2e/files",
+            ),
+            (
+                "ask.js",
+                "text/javascript; charset=utf-8",
+                "/api/e2e/requests",
+            ),
         ] {
             let path = format!("/assets/{name}");
             let (status, headers, body) = get(&path).await;
@@ -348,7 +413,7 @@ mod tests {
             let text = String::from_utf8(body).unwrap();
             assert!(text.contains(needle), "{path} lacks {needle:?}");
         }
-        assert_eq!(ASSETS.len(), 7, "a new asset needs a line in this test");
+        assert_eq!(ASSETS.len(), 11, "a new asset needs a line in this test");
     }
 
     #[tokio::test]
@@ -359,6 +424,8 @@ mod tests {
             "/assets/../Cargo.toml",
             "/s/",
             "/s/a/b",
+            "/r/",
+            "/r/a/b",
         ] {
             let (status, headers, _) = get(path).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
@@ -380,6 +447,8 @@ mod tests {
                 "no-store",
             ),
             ("/assets/reveal.js", StatusCode::OK, "no-cache"),
+            ("/r", StatusCode::OK, "no-store"),
+            ("/assets/ask.js", StatusCode::OK, "no-cache"),
             ("/assets/missing.css", StatusCode::NOT_FOUND, "no-store"),
         ] {
             let request = Request::get(path).body(Body::empty()).unwrap();
@@ -396,7 +465,11 @@ mod tests {
 
     #[test]
     fn html_has_no_inline_script_style_or_handlers() {
-        for (name, html) in [("index.html", INDEX_HTML), ("reveal.html", REVEAL_HTML)] {
+        for (name, html) in [
+            ("index.html", INDEX_HTML),
+            ("reveal.html", REVEAL_HTML),
+            ("ask.html", ASK_HTML),
+        ] {
             let lower = html.to_ascii_lowercase();
             let scripts = tags(&lower, "<script");
             assert!(!scripts.is_empty(), "{name}: no script tag");
@@ -417,7 +490,11 @@ mod tests {
 
     #[test]
     fn html_references_only_embedded_assets() {
-        for (name, html) in [("index.html", INDEX_HTML), ("reveal.html", REVEAL_HTML)] {
+        for (name, html, assets) in [
+            ("index.html", INDEX_HTML, 7),
+            ("reveal.html", REVEAL_HTML, 7),
+            ("ask.html", ASK_HTML, 6),
+        ] {
             let mut found = 0;
             for attribute in ["src=\"", "href=\""] {
                 for (start, _) in html.match_indices(attribute) {
@@ -427,13 +504,13 @@ mod tests {
                         assert!(ASSETS.iter().any(|a| a.name == asset), "{name}: {url}");
                         found += 1;
                     } else {
-                        assert_eq!(url, "/", "{name}: link to {url}");
+                        assert!(url == "/" || url == "/r", "{name}: link to {url}");
                     }
                 }
             }
             assert_eq!(
-                found, 5,
-                "{name}: the icon, the stylesheet, the script and its two preloaded modules"
+                found, assets,
+                "{name}: the icon, the stylesheet, the script and its preloaded modules"
             );
             assert!(html.contains("name=\"viewport\""), "{name}: viewport meta");
         }
@@ -441,7 +518,11 @@ mod tests {
 
     #[test]
     fn every_field_has_a_label_and_every_control_is_a_button() {
-        for (name, html) in [("index.html", INDEX_HTML), ("reveal.html", REVEAL_HTML)] {
+        for (name, html) in [
+            ("index.html", INDEX_HTML),
+            ("reveal.html", REVEAL_HTML),
+            ("ask.html", ASK_HTML),
+        ] {
             let mut fields = 0;
             for open in ["<textarea", "<input", "<select"] {
                 for tag in tags(html, open) {

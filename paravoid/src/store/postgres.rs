@@ -20,6 +20,7 @@
 //! | | `sealed bytea` | the note's plaintext (`store::record`: `StoredNote::to_bytes()`, preceded by the claim hashes for an end-to-end note) sealed with the shared envelope (`store::envelope`, key id = `key_epoch`) under the key of epoch `key_epoch` |
 //! | | `row_mac bytea` | HMAC-SHA-256 of (id, `failed_attempts`, `key_epoch`, `expires_at`) under a key derived from the epoch key; NULL for rows written before it existed ([`row`]) |
 //! | `paravoid_store_key_check` | `epoch`, `fingerprint` | one-way fingerprints of future chain keys: an instance started with another store key secret is refused |
+//! | `paravoid_files`, `paravoid_file_chunks` | | files of end-to-end notes, in chunk rows of at most 64 KiB + 16 bytes ([`files`]) |
 //!
 //! The clear columns are the redb record header, one column each, so that the attempt counter
 //! is changed by an `UPDATE` without rewriting the note and peeks decrypt nothing. They are
@@ -71,7 +72,9 @@ use super::NoteStore;
 use super::envelope::{self, KEY_LEN};
 use super::policy::{self, Effect, NoteState, Refusal, Reveal};
 use super::receipts::Outcome;
-use super::record::{ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, Tokens};
+use super::record::{
+    ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, TOKEN_HASH_LEN, Tokens,
+};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::metrics::Metrics;
@@ -79,6 +82,8 @@ use crate::{Error, Result};
 
 mod db_clock;
 mod epoch_keys;
+mod files;
+mod insert;
 mod receipts;
 mod requests;
 pub(crate) mod rotation;
@@ -88,7 +93,7 @@ mod schema;
 mod tests;
 
 use db_clock::{DbClock, NOW_SQL};
-use epoch_keys::{EpochKeys, epoch_of};
+use epoch_keys::EpochKeys;
 use receipts::SETTLE_GONE_SQL;
 use row::{apply, delete_row};
 use schema::{
@@ -111,6 +116,8 @@ pub(crate) struct PgStore {
     /// The database's clock (a manual one in tests), never this instance's ([`db_clock`]).
     clock: DbClock,
     metrics: Arc<Metrics>,
+    /// Downloads in flight (`files`), each holding up to two connections.
+    downloads: Arc<tokio::sync::Semaphore>,
 }
 
 /// A note row, checked (`row`) and decrypted.
@@ -200,6 +207,7 @@ impl PgStore {
             max_notes: 0,
             clock,
             metrics,
+            downloads: Arc::new(tokio::sync::Semaphore::new(POOL_SIZE / 2)),
         })
     }
 
@@ -208,69 +216,6 @@ impl PgStore {
     pub(crate) const fn with_max_notes(mut self, max_notes: u64) -> Self {
         self.max_notes = max_notes;
         self
-    }
-
-    /// Seals `plaintext` under the key of its expiry epoch and inserts the row.
-    async fn insert_sealed(
-        &self,
-        id: Uuid,
-        ttl_secs: u64,
-        plaintext: &[u8],
-        passphrase_required: bool,
-        end_to_end: bool,
-    ) -> Result<u64> {
-        let client = self.pool.get().await?;
-        let db_now = if self.max_notes > 0 {
-            // Counted over every instance; creates racing on several instances can pass the
-            // cap together, by at most the creates in flight.
-            let full = client
-                .prepare_cached(&format!(
-                    "SELECT {NOW_SQL}, count(*) >= $1 FROM paravoid_notes"
-                ))
-                .await?;
-            let max = i64::try_from(self.max_notes).unwrap_or(i64::MAX);
-            let row = client.query_one(&full, &[&max]).await?;
-            if row.try_get::<_, bool>(1)? {
-                return Err(Error::StoreFull);
-            }
-            row.try_get(0)?
-        } else {
-            let now = client.prepare_cached(&format!("SELECT {NOW_SQL}")).await?;
-            client.query_one(&now, &[]).await?.try_get(0)?
-        };
-        let expires_at = policy::expires_at(self.clock.now(db_now)?, ttl_secs);
-        let epoch = epoch_of(expires_at);
-        let key = self.epoch_key(epoch)?.ok_or(Error::EpochEnded)?;
-        let clear = row::clear_fields(expires_at, passphrase_required, end_to_end);
-        let binding = row::binding(id, epoch, end_to_end, Some(&clear));
-        let sealed = envelope::seal(&key, &binding, plaintext)?;
-        let mac = row::row_mac(&row::mac_key(&key), id, 0, epoch, expires_at);
-        let insert = client
-            .prepare_cached(
-                "INSERT INTO paravoid_notes \
-                   (id, expires_at, failed_attempts, passphrase_required, end_to_end, key_epoch, \
-                    sealed, row_mac) \
-                 VALUES ($1, $2, 0, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-            )
-            .await?;
-        let inserted = client
-            .execute(
-                &insert,
-                &[
-                    &id,
-                    &to_db_time(expires_at)?,
-                    &passphrase_required,
-                    &end_to_end,
-                    &to_db_time(epoch)?,
-                    &sealed,
-                    &mac,
-                ],
-            )
-            .await?;
-        if inserted != 1 {
-            return Err(Error::IdCollision);
-        }
-        Ok(expires_at)
     }
 
     /// The sealing key of `epoch`, or `None` once it has been shredded (the note has expired by
@@ -367,9 +312,15 @@ impl PgStore {
         refusal.error
     }
 
-    /// The body of [`NoteStore::claim`]. Returning early drops the transaction, which rolls it
-    /// back.
-    async fn claim_in_task(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
+    /// The body of [`NoteStore::claim`]; with `files` (a download token's hash and lifetime) the
+    /// note's files are handed out in the same transaction (`files`), their sealed sizes
+    /// returned. Returning early drops the transaction, which rolls it back.
+    async fn claim_in_task(
+        &self,
+        id: Uuid,
+        tokens: Tokens,
+        files: Option<([u8; TOKEN_HASH_LEN], u64)>,
+    ) -> Result<(StoredNote, Vec<u64>)> {
         let mut client = self.pool.get().await?;
         let txn = client.transaction().await?;
         let Some((txn, record, now)) = self.lock_record(txn, id).await? else {
@@ -385,8 +336,12 @@ impl PgStore {
         match decided {
             Ok(()) => {
                 apply(&txn, id, &record, Effect::HandOut, now).await?;
+                let sizes = match files {
+                    Some((hash, ttl)) => self.hand_out_files(&txn, id, hash, now, ttl).await?,
+                    None => Vec::new(),
+                };
                 txn.commit().await?;
-                Ok(record.note)
+                Ok((record.note, sizes))
             }
             Err(refusal) => Err(self.refuse(txn, (&record, now), id, refusal).await),
         }
@@ -606,9 +561,10 @@ impl NoteStore for PgStore {
     /// in a task of its own (as [`NoteStore::begin_reveal`]).
     async fn claim(&self, id: Uuid, tokens: Tokens) -> Result<StoredNote> {
         let store = self.clone();
-        tokio::spawn(async move { store.claim_in_task(id, tokens).await })
+        tokio::spawn(async move { store.claim_in_task(id, tokens, None).await })
             .await
             .map_err(|_| Error::Internal("the claim task failed"))?
+            .map(|(note, _)| note)
     }
 
     /// Reads the database's clock, advances the store key past the epochs that have ended by it

@@ -268,19 +268,19 @@ mod tests {
             })
         );
         assert_eq!(
-            pending.settled(Outcome::Expired, 2_000_000).view(2_000_000),
+            pending.settled(Outcome::Expired, 1_500_000).view(1_500_000),
             Some(ReceiptView {
                 status: ReceiptStatus::Expired,
                 at: 1_003_560
             })
         );
-        let revealed = pending.settled(Outcome::Revealed, 1_000_200);
+        let revealed = pending.settled(Outcome::Revealed, 1_000_259);
         assert_eq!(revealed.note, None);
         assert_eq!(
             revealed.view(1_003_600 + RECEIPT_GRACE_SECS - 1),
             Some(ReceiptView {
                 status: ReceiptStatus::Revealed,
-                at: 1_000_200 - 1_000_200 % 60
+                at: 1_000_200
             })
         );
         assert_eq!(revealed.view(1_003_600 + RECEIPT_GRACE_SECS), None);

@@ -224,7 +224,17 @@ impl Session {
 
     /// Waits until a JavaScript expression (the body of a function) returns `true`.
     pub(crate) async fn wait_until(&self, what: &str, script: &str) -> Result<(), String> {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_until_within(what, script, TIMEOUT).await
+    }
+
+    /// [`Session::wait_until`] with a longer or shorter limit (large files on a busy machine).
+    pub(crate) async fn wait_until_within(
+        &self,
+        what: &str,
+        script: &str,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
         loop {
             if self.execute(script).await? == Value::Bool(true) {
                 return Ok(());
@@ -314,6 +324,20 @@ impl Session {
     pub(crate) async fn execute_with(&self, script: &str, args: &[Value]) -> Result<Value, String> {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
             .await
+    }
+
+    /// Lets the page save downloads, without asking, into `dir` (the Chrome `DevTools` Protocol
+    /// `Browser.setDownloadBehavior` through chromedriver).
+    pub(crate) async fn allow_downloads(&self, dir: &Path) -> Result<(), String> {
+        self.post(
+            "/goog/cdp/execute",
+            json!({
+                "cmd": "Browser.setDownloadBehavior",
+                "params": { "behavior": "allow", "downloadPath": dir.display().to_string() },
+            }),
+        )
+        .await
+        .map(drop)
     }
 
     /// Saves a PNG screenshot of the viewport.

@@ -7,7 +7,7 @@ use halo2_proofs::{
     plonk::{Circuit, Column, ConstraintSystem, Error as PlonkError, Instance},
 };
 use proptest::prelude::*;
-use qsmm_proof_halo2::chip::{Input, MimcChip, MimcConfig};
+use qsmm_proof_halo2::chip::{ADVICE_COLUMNS, Input, MimcChip, MimcConfig, ROUNDS_PER_ROW};
 use qsmm_shatter::mimc::{self, Fp};
 
 /// One compression with a witnessed key and message; the output is the public input.
@@ -26,14 +26,14 @@ impl Circuit<Fp> for CompressCircuit {
     }
 
     fn configure(meta: &mut ConstraintSystem<Fp>) -> Self::Config {
-        let advice = [(); 4].map(|()| meta.advice_column());
-        let round_constant = meta.fixed_column();
+        let advice = [(); ADVICE_COLUMNS].map(|()| meta.advice_column());
+        let round_constants = [(); ROUNDS_PER_ROW].map(|()| meta.fixed_column());
         let constants = meta.fixed_column();
         meta.enable_constant(constants);
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         (
-            MimcConfig::configure(meta, advice, round_constant),
+            MimcConfig::configure(meta, advice, round_constants),
             instance,
         )
     }

@@ -97,17 +97,18 @@ fn hidden_position_proofs() {
             .verify(&commitment, 4, &blocks[4], &decoded)
             .is_err()
     );
-    // Re-labelled as position-disclosing, or as another depth: rejected. Depth 4 also has
-    // larger parameters (k = 11 against 10): the case of depth 20 relabelled as 21 (k = 12, 13),
-    // at a cost the default test run can afford.
+    // Re-labelled as position-disclosing, or as another depth: rejected. Depth 4 has the same
+    // parameters (k = 7), depth 5 larger ones (k = 8): the cases of depth 20 relabelled as 21
+    // (k = 9 both) and 21 as 22 (k = 9, 10), at a cost the default test run can afford.
     assert_eq!(
         (
             qsmm_proof_halo2::circuit::k_for_depth(3),
-            qsmm_proof_halo2::circuit::k_for_depth(4)
+            qsmm_proof_halo2::circuit::k_for_depth(4),
+            qsmm_proof_halo2::circuit::k_for_depth(5)
         ),
-        (10, 11)
+        (7, 7, 8)
     );
-    for (offset, value) in [(2, 1), (1, 2), (1, 4)] {
+    for (offset, value) in [(2, 1), (1, 2), (1, 4), (1, 5)] {
         let mut bytes = proof.to_bytes();
         bytes[offset] = value;
         let relabelled = MembershipProof::from_bytes(&bytes).unwrap();
@@ -123,12 +124,9 @@ fn random_witness(depth: u32) -> MembershipWitness {
     MembershipWitness::new(Fp::random(&mut rng), 0x5_a5a5, siblings, 1, 1 << depth).unwrap()
 }
 
-/// The depth-20 proof does not verify as depth 21. Ignored by default: it builds keys of
-/// `k = 12` and `k = 13` (about 15 s of CPU), and `hidden_position_proofs` checks the same
-/// property across a change of `k` at depth 3. The `membership` example runs this case in
-/// release; `cargo test --release -- --ignored` runs it here.
+/// The depth-20 proof does not verify as depth 21 (both `k = 9`: another circuit over the same
+/// parameters; `hidden_position_proofs` checks a change of `k`, at depth 4 against 5).
 #[test]
-#[ignore = "builds depth-20 and depth-21 keys; run in release"]
 fn depth_20_proof_fails_as_depth_21() {
     let witness = random_witness(20);
     let proof = qsmm_proof_halo2::prove(&witness, Disclosure::Hidden).unwrap();

@@ -221,7 +221,18 @@ impl Medium {
     /// so that the area changes whole in every mount that commits; once it has, the blocks a
     /// later commit writes fall inside that change, and an image taken after the mount (even
     /// after a crash) shows the same whole area changed whatever the number of commits.
+    ///
+    /// A rewrite that fails may have left new roots in blocks it never recorded (written, not
+    /// yet known to be durable), possibly of a generation a later commit reuses or passes: the
+    /// next rewrite is then a whole one again, so that its first sync erases them before any
+    /// later commit counts as durable.
     fn rewrite_area(&self, m: &mut MultiState) -> Result<()> {
+        let result = self.rewrite_area_once(m);
+        m.area_rewritten = result.is_ok();
+        result
+    }
+
+    fn rewrite_area_once(&self, m: &mut MultiState) -> Result<()> {
         let live: Vec<u64> = m.roots.iter().filter_map(|r| r.block).collect();
         let mut free: Vec<u64> = ROOT_AREA.filter(|b| !live.contains(b)).collect();
         // Fisher–Yates: the first blocks of the shuffled list take the roots.
@@ -267,7 +278,6 @@ impl Medium {
             m.counts.root_area += 1;
         }
         self.device().flush()?;
-        m.area_rewritten = true;
         Ok(())
     }
 }

@@ -53,7 +53,9 @@ pub(crate) fn extend(document: &mut Value, config: &Config) {
                     "429": error("Too many uploads from this client (the limit of creates); \
                                   see `Retry-After`."),
                     "500": error("The server failed (never caused by the request)."),
-                    "501": error("The server's store (PostgreSQL) does not keep files."),
+                    "503": error("The database does not answer (PostgreSQL down or unreachable; \
+                                  the server reconnects by itself); see `Retry-After`. Nothing \
+                                  was kept."),
                     "507": error("The server holds as many files as it may (`--max-notes`); \
                                   see `Retry-After`.")
                 }
@@ -103,7 +105,9 @@ pub(crate) fn extend(document: &mut Value, config: &Config) {
                     "429": error("Too many downloads from this client (the limit of reveals); \
                                   see `Retry-After`."),
                     "500": error("The server failed (never caused by the request)."),
-                    "501": error("The server's store (PostgreSQL) does not keep files.")
+                    "503": error("The database does not answer, or (PostgreSQL) every download \
+                                  place of this server is taken; see `Retry-After`. The file is \
+                                  kept.")
                 }
             }
         }

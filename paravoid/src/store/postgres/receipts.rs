@@ -38,8 +38,9 @@ pub(super) async fn settle(
     // The same record change as `ReceiptRecord::settled`, in SQL.
     let update = txn
         .prepare_cached(
-            "UPDATE paravoid_receipts SET status = $2, note_id = NULL, changed_at = \
-               CASE WHEN $2 = 2 THEN note_expires_at - note_expires_at % 60 ELSE $3 END \
+            "UPDATE paravoid_receipts SET status = $2::smallint, note_id = NULL, changed_at = \
+               CASE WHEN $2::smallint = 2 THEN note_expires_at - note_expires_at % 60 \
+               ELSE $3::bigint END \
              WHERE note_id = $1",
         )
         .await?;

@@ -170,6 +170,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../migrations/0010_requests.sql"),
     ),
     (
+        11,
+        "files",
+        include_str!("../../../migrations/0011_files.sql"),
+    ),
+    (
         12,
         "receipts",
         include_str!("../../../migrations/0012_receipts.sql"),

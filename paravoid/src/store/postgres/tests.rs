@@ -13,8 +13,10 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::store::postgres::epoch_keys::epoch_of;
 
 mod at_rest;
+mod files;
 
 mod clock;
 mod key_rotation;

@@ -1,9 +1,5 @@
-//! Files of end-to-end notes in redb: sealed chunks, stored beside the notes and under the same
-//! exactly-once rule.
-//!
-//! A file is uploaded on its own (`uploading`, then `pending` once complete), attached to a note
-//! when the note is created (`attached`), handed a download token when the note is claimed
-//! (`claimed`), and deleted when it is downloaded, at its expiry, or when its upload fails. The
+//! Files of end-to-end notes in redb (`store::files` has the life of a file): sealed chunks,
+//! stored beside the notes and under the same exactly-once rule. The
 //! server never sees a file's key: it travels inside the sealed note, which is crypto-shredded
 //! like every note (see the key slots). So once the note is gone, the chunks that may linger in
 //! freed pages of the database file open for nobody, link keys or not.
@@ -19,6 +15,8 @@
 
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
+use qsmm_shield::note::StoredNote;
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
@@ -27,7 +25,9 @@ use uuid::Uuid;
 
 use super::RedbStore;
 use super::group_commit::Batch;
-use crate::store::TOKEN_HASH_LEN;
+use crate::blocking::blocking;
+use crate::store::files::{ChunkRow, Download, FileStore};
+use crate::store::{ClaimHashes, NoteStore as _, TOKEN_HASH_LEN, Tokens};
 use crate::{Error, Result};
 
 /// File metadata by file id.
@@ -109,13 +109,13 @@ impl FileMeta {
 
 /// A claimed file handed out for download: its rows, read from a snapshot taken before the file
 /// was deleted, so the download proceeds while the file is already gone for everyone else.
-pub(crate) struct TakenFile {
+struct TakenFile {
     /// The read transaction that still sees the rows.
-    pub(crate) snapshot: ReadTransaction,
+    snapshot: ReadTransaction,
     /// The file's id (the key of its rows).
-    pub(crate) file: u128,
+    file: u128,
     /// Length of the sealed stream.
-    pub(crate) sealed_size: u64,
+    sealed_size: u64,
 }
 
 impl RedbStore {
@@ -134,7 +134,7 @@ impl RedbStore {
 
     /// Starts the upload of a file that is deleted at `now + ttl_secs` unless attached before.
     /// Refuses ([`Error::StoreFull`]) while `--max-notes` files are stored.
-    pub(crate) fn file_begin_blocking(&self, id: Uuid, ttl_secs: u64) -> Result<()> {
+    fn file_begin_blocking(&self, id: Uuid, ttl_secs: u64) -> Result<()> {
         let key = id.as_u128();
         let clock = self.clock.clone();
         let max = self.max_notes;
@@ -159,11 +159,7 @@ impl RedbStore {
     }
 
     /// Appends rows (`(sequence, bytes)`) to an uploading file.
-    pub(crate) fn file_append_blocking(
-        &self,
-        id: Uuid,
-        rows: Arc<Vec<(u32, Vec<u8>)>>,
-    ) -> Result<()> {
+    fn file_append_blocking(&self, id: Uuid, rows: Arc<Vec<(u32, Vec<u8>)>>) -> Result<()> {
         let key = id.as_u128();
         self.writer.run(move |batch| {
             match meta_of(batch, key)? {
@@ -179,7 +175,7 @@ impl RedbStore {
     }
 
     /// Marks an uploaded file complete: it may now be attached to a note.
-    pub(crate) fn file_finish_blocking(&self, id: Uuid, sealed_size: u64) -> Result<u64> {
+    fn file_finish_blocking(&self, id: Uuid, sealed_size: u64) -> Result<u64> {
         let key = id.as_u128();
         self.writer.run(move |batch| {
             let mut meta = match meta_of(batch, key)? {
@@ -194,7 +190,7 @@ impl RedbStore {
     }
 
     /// Deletes a file whatever its state (a failed upload).
-    pub(crate) fn file_abort_blocking(&self, id: Uuid) -> Result<()> {
+    fn file_abort_blocking(&self, id: Uuid) -> Result<()> {
         let key = id.as_u128();
         self.writer.run(move |batch| {
             if let Some(meta) = meta_of(batch, key)? {
@@ -210,12 +206,7 @@ impl RedbStore {
     /// # Errors
     ///
     /// [`Error::Unprocessable`] if a file is unknown, incomplete or already attached.
-    pub(crate) fn files_attach_blocking(
-        &self,
-        note: Uuid,
-        files: Vec<Uuid>,
-        ttl_secs: u64,
-    ) -> Result<()> {
+    fn files_attach_blocking(&self, note: Uuid, files: Vec<Uuid>, ttl_secs: u64) -> Result<()> {
         let note = note.as_u128();
         let clock = self.clock.clone();
         self.writer.run(move |batch| {
@@ -255,7 +246,7 @@ impl RedbStore {
 
     /// After a claim: hands the files of `note` to the holder of the token whose hash is
     /// `token_hash`, for `ttl_secs`; returns their sealed sizes (empty for a note without files).
-    pub(crate) fn files_claim_blocking(
+    fn files_claim_blocking(
         &self,
         note: Uuid,
         token_hash: [u8; TOKEN_HASH_LEN],
@@ -297,7 +288,7 @@ impl RedbStore {
     ///
     /// [`Error::NotFound`] for an unknown note or index, a wrong token, a file not claimed, or
     /// one already downloaded or expired.
-    pub(crate) fn file_take_blocking(
+    fn file_take_blocking(
         &self,
         note: Uuid,
         index: usize,
@@ -328,7 +319,7 @@ impl RedbStore {
 
     /// Deletes every file past its expiry (uploads never attached, files of notes that expired,
     /// claimed files never downloaded); returns how many.
-    pub(crate) fn files_sweep_blocking(&self) -> Result<u64> {
+    fn files_sweep_blocking(&self) -> Result<u64> {
         let clock = self.clock.clone();
         let removed = self.writer.run(move |batch| {
             let now = clock.now_unix();
@@ -355,6 +346,88 @@ impl RedbStore {
             Ok(due.len())
         })?;
         Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+}
+
+/// The file steps as writer jobs run off the async threads. A note's create and the attach of
+/// its files are two jobs (attach first), and so are a claim and the hand-out of its files: a
+/// crash between the claim and the hand-out leaves the files unreachable until they expire.
+impl FileStore for RedbStore {
+    async fn file_begin(&self, id: Uuid, ttl_secs: u64) -> Result<()> {
+        let store = self.clone();
+        blocking(move || store.file_begin_blocking(id, ttl_secs)).await
+    }
+
+    async fn file_append(&self, id: Uuid, rows: Vec<ChunkRow>) -> Result<()> {
+        let store = self.clone();
+        blocking(move || store.file_append_blocking(id, Arc::new(rows))).await
+    }
+
+    async fn file_finish(&self, id: Uuid, sealed_size: u64) -> Result<u64> {
+        let store = self.clone();
+        blocking(move || store.file_finish_blocking(id, sealed_size)).await
+    }
+
+    async fn file_abort(&self, id: Uuid) -> Result<()> {
+        let store = self.clone();
+        blocking(move || store.file_abort_blocking(id)).await
+    }
+
+    async fn insert_with_files(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: StoredNote,
+        hashes: ClaimHashes,
+        files: Vec<Uuid>,
+    ) -> Result<u64> {
+        if !files.is_empty() {
+            let store = self.clone();
+            blocking(move || store.files_attach_blocking(id, files, ttl_secs)).await?;
+        }
+        self.insert_end_to_end(id, ttl_secs, note, hashes).await
+    }
+
+    async fn claim_with_files(
+        &self,
+        id: Uuid,
+        tokens: Tokens,
+        token_hash: [u8; TOKEN_HASH_LEN],
+        ttl_secs: u64,
+    ) -> Result<(StoredNote, Vec<u64>)> {
+        let note = self.claim(id, tokens).await?;
+        let store = self.clone();
+        // The note is already consumed: its answer is delivered even if its files cannot be.
+        let sizes = blocking(move || store.files_claim_blocking(id, token_hash, ttl_secs))
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!(error = %err, "handing out the files of a claimed note failed");
+                Vec::new()
+            });
+        Ok((note, sizes))
+    }
+
+    async fn file_take(
+        &self,
+        note: Uuid,
+        index: usize,
+        token_hash: [u8; TOKEN_HASH_LEN],
+    ) -> Result<Download> {
+        let store = self.clone();
+        let taken = blocking(move || store.file_take_blocking(note, index, token_hash)).await?;
+        let sealed_size = taken.sealed_size;
+        let (sender, body) = http_body_util::channel::Channel::<Bytes, Error>::new(2);
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || taken.send_rows(&runtime, sender));
+        Ok(Download {
+            sealed_size,
+            body: Body::new(body),
+        })
+    }
+
+    async fn sweep_files(&self) -> Result<u64> {
+        let store = self.clone();
+        blocking(move || store.files_sweep_blocking()).await
     }
 }
 
@@ -430,10 +503,10 @@ impl TakenFile {
     /// Sends the file's rows, in order, into `sender` (blocking on `runtime` while the client
     /// reads); stops when the client goes away. A read failure aborts the body, so the client
     /// sees an error rather than a short file.
-    pub(crate) fn send_rows(
+    fn send_rows(
         self,
         runtime: &tokio::runtime::Handle,
-        mut sender: http_body_util::channel::Sender<axum::body::Bytes, Error>,
+        mut sender: http_body_util::channel::Sender<Bytes, Error>,
     ) {
         let rows = self
             .snapshot
@@ -453,7 +526,7 @@ impl TakenFile {
         };
         for row in rows {
             let bytes = match row {
-                Ok((_, value)) => axum::body::Bytes::copy_from_slice(value.value()),
+                Ok((_, value)) => Bytes::copy_from_slice(value.value()),
                 Err(err) => {
                     sender.abort(Error::from(err));
                     return;
