@@ -136,6 +136,21 @@ impl Api {
         }
     }
 
+    /// `POST /api/e2e/receipts/status`: the status of a read receipt.
+    pub(crate) async fn receipt_status(
+        &self,
+        request: &crate::receipt::StatusRequest<'_>,
+    ) -> Result<crate::receipt::Receipt> {
+        let answer = self
+            .send(Method::POST, "/api/e2e/receipts/status", Some(request))
+            .await?;
+        match answer.status {
+            StatusCode::OK => answer.json(),
+            StatusCode::NOT_FOUND => Err(CliError::NoReceipt),
+            _ => Err(answer.error()),
+        }
+    }
+
     async fn send<T: Serialize>(
         &self,
         method: Method,

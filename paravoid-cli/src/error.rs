@@ -79,6 +79,9 @@ pub enum CliError {
     /// code 3).
     #[error("this request does not exist, has expired, or has already been answered")]
     RequestClosed,
+    /// No receipt answers to the status token: unknown, or kept no longer (exit code 3).
+    #[error("no receipt answers to this status token (unknown, or its time is over)")]
+    NoReceipt,
     /// Nobody has answered the request yet (exit code 9).
     #[error("nobody has answered this request yet: try again later")]
     NotAnswered,
@@ -104,7 +107,7 @@ impl CliError {
     /// | --- | --- |
     /// | 1 | sealing failed (no randomness) |
     /// | 2 | bad arguments or input: empty or oversized message, empty or mismatched passphrase |
-    /// | 3 | the note does not exist, has expired, or has already been read |
+    /// | 3 | the note does not exist, has expired, or has already been read; no receipt answers to a status token |
     /// | 4 | the note needs a passphrase, or the passphrase is wrong |
     /// | 5 | the link is malformed, not end to end, or its keys are not the note's |
     /// | 6 | the server is unreachable, refused the request, or answered something else |
@@ -119,7 +122,7 @@ impl CliError {
             | Self::MessageTooLarge { .. }
             | Self::EmptyPassphrase
             | Self::PassphraseMismatch => 2,
-            Self::Gone | Self::RequestClosed => 3,
+            Self::Gone | Self::RequestClosed | Self::NoReceipt => 3,
             Self::PassphraseRequired | Self::WrongPassphrase { .. } => 4,
             Self::InvalidLink(_) | Self::NotEndToEnd | Self::WrongLinkKeys => 5,
             Self::Unreachable(_) | Self::Server { .. } | Self::UnexpectedAnswer(_) => 6,

@@ -33,6 +33,7 @@ pub mod commands;
 pub mod error;
 pub mod input;
 pub mod link;
+pub mod receipt;
 pub mod request;
 pub mod tokens;
 
@@ -43,4 +44,5 @@ pub use commands::{Sent, is_plain_text, open, send, utc_time, write_new_file};
 pub use error::{CliError, Result};
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};
 pub use link::{E2E_LINK_PREFIX, Link, ServerUrl};
+pub use receipt::{Receipt, ReceiptState, receipt_status};
 pub use request::{OwnLink, RequestLink, Requested, open_answer, request, respond};

@@ -52,6 +52,15 @@ enum Command {
         /// The request link, `<server>/r/<id>#req.<key>` (quote it for the shell).
         link: String,
     },
+    /// Print whether a note created with a read receipt was revealed, expired or destroyed
+    /// (`pending` while it waits), and the minute of the change.
+    Status {
+        /// The paravoid server: the address of its page, with https:// (or http://).
+        #[arg(long, env = "PARAVOID_SERVER", value_name = "URL")]
+        server: String,
+        /// The status token answered once when the note was created with a receipt.
+        token: String,
+    },
     /// Claim and open the note of an end-to-end link (it is then gone from the server).
     Open {
         /// The link, `<server>/s/<id>#e2e.<keys>`, or the link of your own request,
@@ -148,6 +157,19 @@ fn run(command: Command) -> Result<()> {
                 paravoid_cli::utc_time(requested.expires_at)
             );
             Ok(())
+        }
+        Command::Status { server, token } => {
+            let server = ServerUrl::parse(&server)?;
+            let receipt = runtime.block_on(paravoid_cli::receipt_status(&server, &token))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{} {}",
+                receipt.status.as_str(),
+                paravoid_cli::utc_time(receipt.at)
+            )
+            .and_then(|()| out.flush())
+            .map_err(|err| CliError::io("write standard output", err))
         }
         Command::Respond { link } => {
             let link = RequestLink::parse(&Zeroizing::new(link))?;

@@ -1,0 +1,89 @@
+//! `paravoid-cli status` against a real paravoid server: a note created with a read receipt
+//! reads `pending`, then `revealed` once claimed, with the minute of the change; a wrong token
+//! is exit code 3 and a malformed one exit code 2, before any request.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail on any error"
+)]
+
+#[path = "support/harness.rs"]
+mod harness;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use qsmm_shield::note;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::{START, Server, client, run};
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_follows_a_receipt_from_pending_to_revealed() {
+    let server = Server::start().await;
+    let http = client();
+    let (stored, _keys) = note::seal_note(b"never in a receipt").unwrap();
+    let claim = [5u8; 32];
+    let created: Value = http
+        .post(format!("{}/api/e2e/notes", server.base))
+        .json(&json!({
+            "note": {
+                "ek": b64(&stored.ek),
+                "ct_kem": b64(&stored.ct_kem),
+                "nonce": b64(&stored.nonce),
+                "key_check": b64(&stored.key_check),
+                "ciphertext": b64(&stored.ciphertext),
+            },
+            "claim_hash": b64(&Sha256::digest(claim)),
+            "receipt": true,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["receipt_token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let pending = run(&["status", "--server", &server.base, &token], b"").await;
+    assert_eq!(pending.code, 0, "{pending:?}");
+    assert_eq!(pending.line(), "pending 2027-01-15 08:00:00 UTC");
+
+    server.clock.advance(150);
+    let claimed = http
+        .post(format!("{}/api/e2e/notes/{id}/claim", server.base))
+        .json(&json!({ "claim_token": b64(&claim) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claimed.status(), 200);
+    let revealed = run(&["status", "--server", &server.base, &token], b"").await;
+    assert_eq!(revealed.code, 0, "{revealed:?}");
+    assert_eq!(
+        revealed.line(),
+        "revealed 2027-01-15 08:02:00 UTC",
+        "the minute of the claim ({})",
+        START + 150
+    );
+
+    let wrong = b64(&[9u8; 32]);
+    run(&["status", "--server", &server.base, &wrong], b"")
+        .await
+        .assert_failed(3, "no receipt answers to this status token");
+    let requests = server.received.lock().unwrap().len();
+    run(&["status", "--server", &server.base, "not-a-token"], b"")
+        .await
+        .assert_failed(2, "43 base64url characters");
+    assert_eq!(
+        server.received.lock().unwrap().len(),
+        requests,
+        "refused before any request"
+    );
+    server.stop().await;
+}
