@@ -7,15 +7,12 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::{TestServer, client, config_in};
 use paravoid::{AppState, Config, openapi_document};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestServer, client, config_in};
 
 /// Every route the server has, as `(method, OpenAPI path)`. Page routes are not part of the
 /// JSON API and are not documented there.
