@@ -36,6 +36,8 @@ mod openapi;
 mod process;
 /// The README's curl examples.
 mod readme;
+/// Read receipts on a store.
+mod receipts;
 /// Request-a-secret on a store.
 mod requests;
 /// HTTPS with rustls.

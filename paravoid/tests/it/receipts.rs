@@ -1,21 +1,17 @@
 //! Read receipts (`POST /api/e2e/receipts/status`) on a store: a status token answered once at
 //! creation reports `pending`, then exactly the way the note ended (claimed, expired, destroyed by
 //! wrong passphrase tokens), with the minute of the change, nothing else; a wrong token is 404;
-//! the receipt is swept a week after the note's expiry. `receipts_postgres.rs` runs the same file
-//! on PostgreSQL.
+//! the receipt is swept a week after the note's expiry. Each test runs on redb and on
+//! PostgreSQL.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
-#![allow(
-    unused_qualifications,
-    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
-)]
 
-#[path = "support/server.rs"]
-pub(crate) mod support;
+use crate::support;
 
+use crate::support::{Backend, START, post_json};
 use axum::Router;
 use axum::http::StatusCode;
 use base64::Engine as _;
@@ -24,14 +20,6 @@ use paravoid::{MAX_PASSPHRASE_ATTEMPTS, RECEIPT_GRACE_SECS, app};
 use qsmm_shield::note::{self, PassphraseParams, StoredNote};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Backend, START, post_json};
-
-/// The store this suite runs on (`receipts_postgres.rs` defines its own).
-#[allow(
-    dead_code,
-    reason = "unused where another test crate includes this file"
-)]
-const BACKEND: Backend = Backend::Redb;
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -134,10 +122,9 @@ async fn assert_status(app: &Router, token: &str, expected: &str, at: u64) {
     assert_eq!(body["at"], at - at % 60, "{body}");
 }
 
-#[tokio::test]
-async fn a_claim_turns_the_receipt_revealed_once() {
+async fn a_claim_turns_the_receipt_revealed_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let note = Created::new(&app, false, 3600).await;
     assert_status(&app, &note.receipt, "pending", START).await;
@@ -161,10 +148,9 @@ async fn a_claim_turns_the_receipt_revealed_once() {
     assert_status(&app, &note.receipt, "revealed", START + 125).await;
 }
 
-#[tokio::test]
-async fn the_last_wrong_passphrase_turns_the_receipt_destroyed() {
+async fn the_last_wrong_passphrase_turns_the_receipt_destroyed(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let note = Created::new(&app, true, 3600).await;
     for used in 1..=MAX_PASSPHRASE_ATTEMPTS {
@@ -186,10 +172,9 @@ async fn the_last_wrong_passphrase_turns_the_receipt_destroyed() {
     assert_status(&app, &note.receipt, "destroyed", end).await;
 }
 
-#[tokio::test]
-async fn a_right_passphrase_claim_is_revealed() {
+async fn a_right_passphrase_claim_is_revealed(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let note = Created::new(&app, true, 3600).await;
     assert_eq!(
@@ -201,10 +186,11 @@ async fn a_right_passphrase_claim_is_revealed() {
     assert_status(&app, &note.receipt, "revealed", START).await;
 }
 
-#[tokio::test]
-async fn expiry_reads_expired_before_and_after_the_sweep_and_the_receipt_is_swept_later() {
+async fn expiry_reads_expired_before_and_after_the_sweep_and_the_receipt_is_swept_later(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let note = Created::new(&app, false, 600).await;
     clock.advance(599);
@@ -227,10 +213,9 @@ async fn expiry_reads_expired_before_and_after_the_sweep_and_the_receipt_is_swep
     assert_eq!(status(&app, &note.receipt).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn an_expired_note_found_by_a_claim_settles_its_receipt() {
+async fn an_expired_note_found_by_a_claim_settles_its_receipt(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let note = Created::new(&app, false, 60).await;
     clock.advance(130);
@@ -238,10 +223,9 @@ async fn an_expired_note_found_by_a_claim_settles_its_receipt() {
     assert_status(&app, &note.receipt, "expired", START + 60).await;
 }
 
-#[tokio::test]
-async fn wrong_tokens_are_404_and_the_note_id_is_no_token() {
+async fn wrong_tokens_are_404_and_the_note_id_is_no_token(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let note = Created::new(&app, false, 600).await;
     let mut wrong = URL_SAFE_NO_PAD.decode(&note.receipt).unwrap();
@@ -281,19 +265,28 @@ async fn wrong_tokens_are_404_and_the_note_id_is_no_token() {
     assert_status(&app, &note.receipt, "pending", START).await;
 }
 
-#[tokio::test]
-async fn receipts_survive_a_restart() {
+async fn receipts_survive_a_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app1 = app(state);
     let revealed = Created::new(&app1, false, 600).await;
     let pending = Created::new(&app1, false, 600).await;
     assert_eq!(revealed.claim(&app1, None).await, StatusCode::OK);
     drop(app1);
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app2 = app(state);
     assert_status(&app2, &revealed.receipt, "revealed", START).await;
     assert_status(&app2, &pending.receipt, "pending", START).await;
     assert_eq!(pending.claim(&app2, None).await, StatusCode::OK);
     assert_status(&app2, &pending.receipt, "revealed", START).await;
 }
+
+crate::on_both_stores!(
+    a_claim_turns_the_receipt_revealed_once,
+    the_last_wrong_passphrase_turns_the_receipt_destroyed,
+    a_right_passphrase_claim_is_revealed,
+    expiry_reads_expired_before_and_after_the_sweep_and_the_receipt_is_swept_later,
+    an_expired_note_found_by_a_claim_settles_its_receipt,
+    wrong_tokens_are_404_and_the_note_id_is_no_token,
+    receipts_survive_a_restart,
+);
