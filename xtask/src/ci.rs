@@ -167,26 +167,6 @@ const STEPS: &[Step] = &[
         tool: None,
         note: None,
     },
-    // The same over 12 mounts, where a hidden volume's blocks that never change would show
-    // (48 media per world: about a minute; with `--full` only, like the two steps below).
-    Step {
-        name: "adversary-12",
-        program: "cargo",
-        args: &[
-            "xtask",
-            "adversary",
-            "--quick",
-            "--mode",
-            "multi",
-            "--mounts",
-            "12",
-            "--trials",
-            "48",
-        ],
-        env: &[],
-        tool: None,
-        note: None,
-    },
     // The two slow adversarial steps run only with `--full` (as `.ci/run` does) or when named.
     Step {
         name: "fuzz",
@@ -208,7 +188,7 @@ const STEPS: &[Step] = &[
 
 /// Steps that run only with `--full` (`.ci/run` passes it) or when named on the command line, so
 /// that a local `cargo xtask ci` stays fast.
-const CI_ONLY: &[&str] = &["adversary-12", "fuzz", "schemathesis"];
+const CI_ONLY: &[&str] = &["fuzz", "schemathesis"];
 
 /// Runs the named steps (all of them when `args` is empty) and prints a timing table.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
