@@ -18,14 +18,10 @@
 
 #[path = "support/harness.rs"]
 mod harness;
-#[allow(dead_code, reason = "the command-line flows use a part of the driver")]
-#[path = "../../paravoid/tests/browser/webdriver.rs"]
-mod webdriver;
-
 use qsmm_test_support::external;
 
 use crate::harness::{Server, contains, encodings, passphrase_file, run, send, split_link};
-use crate::webdriver::{Browser, Driver};
+use qsmm_test_support::webdriver::{Browser, Driver};
 
 /// A phone-sized viewport, as the page's own browser test uses.
 const PHONE: (u32, u32) = (390, 844);

@@ -13,8 +13,7 @@
     reason = "tests fail on any error"
 )]
 
-#[path = "../../paravoid/tests/support/external.rs"]
-mod external;
+use qsmm_test_support::external;
 #[path = "support/harness.rs"]
 mod harness;
 

@@ -12,3 +12,4 @@ pub mod external;
 pub mod nbd;
 pub mod pg_cluster;
 pub mod server_process;
+pub mod webdriver;

@@ -5,8 +5,8 @@
 
 use base64::Engine as _;
 
-use crate::flows::{Received, check, contains, encodings};
-use crate::webdriver::{Driver, Session};
+use crate::browser::flows::{Received, check, contains, encodings};
+use qsmm_test_support::webdriver::{Driver, Session};
 
 const PHONE: (u32, u32) = (390, 844);
 

@@ -11,18 +11,11 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/external.rs"]
-mod external;
-#[path = "browser/files_flow.rs"]
+use qsmm_test_support::external;
 mod files_flow;
-#[path = "browser/flows.rs"]
 mod flows;
-#[path = "browser/hostile.rs"]
 mod hostile;
-#[path = "browser/requests_flow.rs"]
 mod requests_flow;
-#[path = "browser/webdriver.rs"]
-mod webdriver;
 
 use std::sync::{Arc, Mutex};
 
@@ -32,9 +25,9 @@ use axum::middleware::Next;
 use paravoid::{AppState, Config};
 use tokio::sync::oneshot;
 
-use crate::flows::{Received, Site, screenshot_dir};
-use crate::hostile::{Hostility, Scenario};
-use crate::webdriver::{Browser, Driver};
+use crate::browser::flows::{Received, Site, screenshot_dir};
+use crate::browser::hostile::{Hostility, Scenario};
+use qsmm_test_support::webdriver::{Browser, Driver};
 
 /// The browser binaries, or `None` after printing why the test is skipped (a panic under CI).
 fn browser_or_skip(test: &str) -> Option<Browser> {
@@ -240,7 +233,7 @@ async fn a_request_is_answered_page_to_page() {
 /// Times the browser cryptography in Chromium (ML-KEM-768 and Argon2id in JavaScript,
 /// AES-256-GCM through `WebCrypto`) and prints the medians; the numbers in BENCHMARKS.md come
 /// from here. Asserts nothing about speed. Run with
-/// `cargo test -p paravoid --test browser -- --ignored --nocapture`.
+/// `cargo test -p paravoid --test it -- --ignored --nocapture browser::`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a test: run it by hand"]
 async fn measure_browser_crypto() {

@@ -7,20 +7,17 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{START, config_in, create, get, keys_body, post_json, reveal_uri};
 use axum::Router;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::StatusCode;
 use paravoid::{AppState, Config, ManualClock, app};
 use serde_json::{Value, json};
-use support::{START, config_in, create, get, keys_body, post_json, reveal_uri};
 
 /// A state on a fresh database in `dir` with `config` adjusted by `adjust`.
 fn state_with(dir: &Path, adjust: impl FnOnce(&mut Config)) -> (AppState, Arc<ManualClock>) {

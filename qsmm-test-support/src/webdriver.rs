@@ -1,7 +1,16 @@
-//! A small W3C WebDriver client for the browser test: starts `chromedriver` on a free loopback
+//! A small W3C WebDriver client for the browser tests: starts `chromedriver` on a free loopback
 //! port and drives headless Chromium sessions over plain HTTP with `reqwest`.
 //!
 //! Every process and session is closed by a `Drop` guard, also when a test fails half-way.
+//!
+//! # Errors
+//!
+//! Every fallible call returns a sentence saying which step or WebDriver command failed and
+//! why, for the test to fail with.
+#![allow(
+    clippy::missing_errors_doc,
+    reason = "one rule for the whole module, in its documentation"
+)]
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,7 +22,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// How long to wait for an element, a condition or chromedriver itself.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to poll while waiting.
 const POLL: Duration = Duration::from_millis(50);
 /// The W3C key under which an element reference comes back.
@@ -21,17 +30,17 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// The browser binaries, found on this machine.
 #[derive(Debug, Clone)]
-pub(crate) struct Browser {
+pub struct Browser {
     /// The Chromium binary.
-    pub(crate) chromium: PathBuf,
+    pub chromium: PathBuf,
     /// The matching chromedriver.
-    pub(crate) chromedriver: PathBuf,
+    pub chromedriver: PathBuf,
 }
 
 impl Browser {
     /// Finds Chromium and chromedriver (`PARAVOID_CHROMIUM` / `PARAVOID_CHROMEDRIVER`, or the
     /// Debian paths), or says what is missing.
-    pub(crate) fn find() -> Result<Self, String> {
+    pub fn find() -> Result<Self, String> {
         let chromium = locate(
             "PARAVOID_CHROMIUM",
             &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
@@ -60,7 +69,7 @@ fn locate(variable: &str, defaults: &[&str]) -> Option<PathBuf> {
 
 /// A running chromedriver; killed on drop.
 #[derive(Debug)]
-pub(crate) struct Driver {
+pub struct Driver {
     child: Child,
     base: String,
     chromium: PathBuf,
@@ -69,7 +78,7 @@ pub(crate) struct Driver {
 
 impl Driver {
     /// Starts chromedriver on a free loopback port and waits until it is ready.
-    pub(crate) async fn start(browser: &Browser) -> Result<Self, String> {
+    pub async fn start(browser: &Browser) -> Result<Self, String> {
         let port = free_port()?;
         let child = Command::new(&browser.chromedriver)
             .arg(format!("--port={port}"))
@@ -110,7 +119,7 @@ impl Driver {
     /// Opens a new browser session with a `width` x `height` viewport (CSS pixels): its own
     /// Chromium process and a fresh profile directory, so sessions share no cookies, storage or
     /// cache.
-    pub(crate) async fn session(&self, width: u32, height: u32) -> Result<Session, String> {
+    pub async fn session(&self, width: u32, height: u32) -> Result<Session, String> {
         let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
         let args = [
             "--headless".to_owned(),
@@ -177,7 +186,7 @@ impl Drop for Driver {
 
 /// One browser session; quits its browser on drop.
 #[derive(Debug)]
-pub(crate) struct Session {
+pub struct Session {
     http: reqwest::Client,
     base: String,
     driver_addr: String,
@@ -187,16 +196,16 @@ pub(crate) struct Session {
 
 /// A reference to an element in a session's current page.
 #[derive(Debug, Clone)]
-pub(crate) struct Element(String);
+pub struct Element(String);
 
 impl Session {
     /// Navigates to `url` and waits for the page to load.
-    pub(crate) async fn goto(&self, url: &str) -> Result<(), String> {
+    pub async fn goto(&self, url: &str) -> Result<(), String> {
         self.post("/url", json!({ "url": url })).await.map(drop)
     }
 
     /// The address bar's URL.
-    pub(crate) async fn current_url(&self) -> Result<String, String> {
+    pub async fn current_url(&self) -> Result<String, String> {
         let value = self.get("/url").await?;
         value
             .as_str()
@@ -205,7 +214,7 @@ impl Session {
     }
 
     /// Waits until an element matching the CSS selector is displayed, then returns it.
-    pub(crate) async fn wait_visible(&self, selector: &str) -> Result<Element, String> {
+    pub async fn wait_visible(&self, selector: &str) -> Result<Element, String> {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Ok(element) = self.find(selector).await
@@ -223,12 +232,12 @@ impl Session {
     }
 
     /// Waits until a JavaScript expression (the body of a function) returns `true`.
-    pub(crate) async fn wait_until(&self, what: &str, script: &str) -> Result<(), String> {
+    pub async fn wait_until(&self, what: &str, script: &str) -> Result<(), String> {
         self.wait_until_within(what, script, TIMEOUT).await
     }
 
     /// [`Session::wait_until`] with a longer or shorter limit (large files on a busy machine).
-    pub(crate) async fn wait_until_within(
+    pub async fn wait_until_within(
         &self,
         what: &str,
         script: &str,
@@ -247,7 +256,7 @@ impl Session {
     }
 
     /// Finds the first element matching the CSS selector.
-    pub(crate) async fn find(&self, selector: &str) -> Result<Element, String> {
+    pub async fn find(&self, selector: &str) -> Result<Element, String> {
         let value = self
             .post(
                 "/element",
@@ -261,7 +270,7 @@ impl Session {
     }
 
     /// Whether the element is displayed.
-    pub(crate) async fn is_displayed(&self, element: &Element) -> Result<bool, String> {
+    pub async fn is_displayed(&self, element: &Element) -> Result<bool, String> {
         let value = self
             .get(&format!("/element/{}/displayed", element.0))
             .await?;
@@ -271,7 +280,7 @@ impl Session {
     }
 
     /// Types text into the element.
-    pub(crate) async fn type_text(&self, element: &Element, text: &str) -> Result<(), String> {
+    pub async fn type_text(&self, element: &Element, text: &str) -> Result<(), String> {
         self.post(
             &format!("/element/{}/value", element.0),
             json!({ "text": text }),
@@ -281,21 +290,21 @@ impl Session {
     }
 
     /// Clears an input or text area.
-    pub(crate) async fn clear(&self, element: &Element) -> Result<(), String> {
+    pub async fn clear(&self, element: &Element) -> Result<(), String> {
         self.post(&format!("/element/{}/clear", element.0), json!({}))
             .await
             .map(drop)
     }
 
     /// Clicks the element.
-    pub(crate) async fn click(&self, element: &Element) -> Result<(), String> {
+    pub async fn click(&self, element: &Element) -> Result<(), String> {
         self.post(&format!("/element/{}/click", element.0), json!({}))
             .await
             .map(drop)
     }
 
     /// The element's rendered text.
-    pub(crate) async fn text(&self, element: &Element) -> Result<String, String> {
+    pub async fn text(&self, element: &Element) -> Result<String, String> {
         let value = self.get(&format!("/element/{}/text", element.0)).await?;
         value
             .as_str()
@@ -304,7 +313,7 @@ impl Session {
     }
 
     /// The element's `value` property (inputs and text areas).
-    pub(crate) async fn value(&self, element: &Element) -> Result<String, String> {
+    pub async fn value(&self, element: &Element) -> Result<String, String> {
         let value = self
             .get(&format!("/element/{}/property/value", element.0))
             .await?;
@@ -315,20 +324,20 @@ impl Session {
     }
 
     /// Runs the body of a JavaScript function and returns its result.
-    pub(crate) async fn execute(&self, script: &str) -> Result<Value, String> {
+    pub async fn execute(&self, script: &str) -> Result<Value, String> {
         self.execute_with(script, &[]).await
     }
 
     /// Runs `script` (a function body) with `arguments` and returns its value; a returned
     /// promise is awaited (W3C WebDriver), up to the session's script timeout.
-    pub(crate) async fn execute_with(&self, script: &str, args: &[Value]) -> Result<Value, String> {
+    pub async fn execute_with(&self, script: &str, args: &[Value]) -> Result<Value, String> {
         self.post("/execute/sync", json!({ "script": script, "args": args }))
             .await
     }
 
     /// Lets the page save downloads, without asking, into `dir` (the Chrome `DevTools` Protocol
     /// `Browser.setDownloadBehavior` through chromedriver).
-    pub(crate) async fn allow_downloads(&self, dir: &Path) -> Result<(), String> {
+    pub async fn allow_downloads(&self, dir: &Path) -> Result<(), String> {
         self.post(
             "/goog/cdp/execute",
             json!({
@@ -341,7 +350,7 @@ impl Session {
     }
 
     /// Saves a PNG screenshot of the viewport.
-    pub(crate) async fn screenshot(&self, path: &Path) -> Result<(), String> {
+    pub async fn screenshot(&self, path: &Path) -> Result<(), String> {
         let value = self.get("/screenshot").await?;
         let encoded = value.as_str().ok_or("no screenshot data")?;
         let png = base64::engine::general_purpose::STANDARD

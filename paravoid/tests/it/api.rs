@@ -4,46 +4,21 @@
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
-#![allow(
-    unused_qualifications,
-    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
-)]
 
-#[path = "support/server.rs"]
-pub(crate) mod support;
+use crate::support;
 
-use std::path::Path;
 use std::sync::Arc;
 
+use crate::support::{Backend, call, create, get, keys_body, post_json, reveal_uri};
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use paravoid::{AppState, Config, MAX_PASSPHRASE_ATTEMPTS, ManualClock, app};
+use paravoid::{AppState, MAX_PASSPHRASE_ATTEMPTS, ManualClock, app};
 use serde_json::{Value, json};
-use support::{Backend, call, create, get, keys_body, post_json, reveal_uri};
 
-/// The store this suite runs on. `api_postgres.rs` runs this same file on PostgreSQL: every
-/// test reaches the store through `crate::BACKEND`, which that crate defines as `Postgres`.
-#[allow(
-    dead_code,
-    reason = "unused where another test crate includes this file"
-)]
-const BACKEND: Backend = Backend::Redb;
-
-/// A state on a fresh store named after `dir`, with a manual clock at `support::START`.
-fn state_in(dir: &Path) -> (AppState, Arc<ManualClock>) {
-    support::state_on(crate::BACKEND, dir)
-}
-
-/// A configuration on a fresh store named after `dir`.
-fn config_in(dir: &Path) -> Config {
-    support::config_on(crate::BACKEND, dir)
-}
-
-#[tokio::test]
-async fn full_flow_create_peek_reveal_gone() {
+async fn full_flow_create_peek_reveal_gone(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
 
     let created = create(&app, json!({ "message": "hello, world", "ttl_secs": 600 })).await;
@@ -84,10 +59,9 @@ async fn full_flow_create_peek_reveal_gone() {
     assert_eq!(state.stored_notes().unwrap(), 0);
 }
 
-#[tokio::test]
-async fn every_key_form_reveals() {
+async fn every_key_form_reveals(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let message = "ünïcödé ✓ and \"quotes\" and \n newlines";
 
@@ -127,10 +101,9 @@ async fn every_key_form_reveals() {
     assert_eq!(revealed.body["message"], json!(message));
 }
 
-#[tokio::test]
-async fn wrong_keys_neither_reveal_nor_burn() {
+async fn wrong_keys_neither_reveal_nor_burn(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let target = create(&app, json!({ "message": "target" })).await;
     let other = create(&app, json!({ "message": "other" })).await;
@@ -172,10 +145,9 @@ async fn wrong_keys_neither_reveal_nor_burn() {
     assert_eq!(revealed.body["message"], json!("other"));
 }
 
-#[tokio::test]
-async fn notes_expire_with_the_clock() {
+async fn notes_expire_with_the_clock(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = state_in(dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let created = create(&app, json!({ "message": "short-lived", "ttl_secs": 10 })).await;
     let peek_uri = format!("/api/secrets/{}", created["id"].as_str().unwrap());
@@ -211,10 +183,9 @@ fn clock_now(clock: &ManualClock) -> u64 {
     clock.now_unix()
 }
 
-#[tokio::test]
-async fn sweeper_removes_expired_notes_only() {
+async fn sweeper_removes_expired_notes_only(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = state_in(dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let short = create(&app, json!({ "message": "a", "ttl_secs": 60 })).await;
     for _ in 0..3 {
@@ -236,11 +207,10 @@ async fn sweeper_removes_expired_notes_only() {
     assert_eq!(revealed.body["message"], json!("c"));
 }
 
-#[tokio::test]
-async fn the_background_sweeper_runs() {
+async fn the_background_sweeper_runs(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(support::START));
-    let mut config = config_in(dir.path());
+    let mut config = support::config_on(backend, dir.path());
     config.sweep_interval_secs = 1;
     let state = AppState::open_with_clock(config, clock.clone()).unwrap();
     let server = support::TestServer::start(state.clone()).await;
@@ -270,10 +240,9 @@ async fn the_background_sweeper_runs() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn passphrase_right_first_time() {
+async fn passphrase_right_first_time(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let created = create(
         &app,
@@ -308,10 +277,9 @@ async fn passphrase_right_first_time() {
     );
 }
 
-#[tokio::test]
-async fn passphrase_four_wrong_then_right() {
+async fn passphrase_four_wrong_then_right(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let created = create(&app, json!({ "message": "guarded", "passphrase": "pw" })).await;
     let uri = reveal_uri(&created);
@@ -342,10 +310,9 @@ async fn passphrase_four_wrong_then_right() {
     assert_eq!(revealed.body["message"], json!("guarded"));
 }
 
-#[tokio::test]
-async fn passphrase_five_wrong_destroys() {
+async fn passphrase_five_wrong_destroys(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let created = create(&app, json!({ "message": "guarded", "passphrase": "pw" })).await;
     let uri = reveal_uri(&created);
@@ -378,10 +345,9 @@ async fn passphrase_five_wrong_destroys() {
     assert_eq!(answer.body, json!({ "error": "not found" }));
 }
 
-#[tokio::test]
-async fn failed_attempts_survive_a_restart() {
+async fn failed_attempts_survive_a_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app1 = app(state);
     let created = create(&app1, json!({ "message": "guarded", "passphrase": "pw" })).await;
     let uri = reveal_uri(&created);
@@ -390,16 +356,15 @@ async fn failed_attempts_survive_a_restart() {
         post_json(&app1, &uri, &wrong).await;
     }
     drop(app1);
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app2 = app(state);
     let answer = post_json(&app2, &uri, &wrong).await;
     assert_eq!(answer.body["attempts_left"], json!(1));
 }
 
-#[tokio::test]
-async fn passphrase_given_for_a_plain_note_is_ignored() {
+async fn passphrase_given_for_a_plain_note_is_ignored(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let created = create(&app, json!({ "message": "plain" })).await;
     let mut body = keys_body(&created);
@@ -409,10 +374,9 @@ async fn passphrase_given_for_a_plain_note_is_ignored() {
     assert_eq!(revealed.body["message"], json!("plain"));
 }
 
-#[tokio::test]
-async fn every_response_has_no_store_and_nosniff() {
+async fn every_response_has_no_store_and_nosniff(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let created = create(&app, json!({ "message": "m" })).await;
     let answers = [
@@ -440,15 +404,14 @@ async fn every_response_has_no_store_and_nosniff() {
     }
 }
 
-#[tokio::test]
-async fn health() {
+async fn health(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let answer = get(&app(state), "/healthz").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(
         answer.body,
-        json!({ "status": "ok", "store": crate::BACKEND.name() })
+        json!({ "status": "ok", "store": backend.name() })
     );
 }
 
@@ -517,10 +480,9 @@ impl Case {
 const JSON: &str = "application/json";
 
 /// Each bad request with its status and exact error body. No 5xx, no echo of input.
-#[tokio::test]
-async fn bad_inputs_get_the_right_4xx() {
+async fn bad_inputs_get_the_right_4xx(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let config = state.config().clone();
     let app = app(state);
     let live = create(&app, json!({ "message": "live" })).await;
@@ -863,10 +825,9 @@ async fn bad_inputs_get_the_right_4xx() {
     assert_eq!(revealed.body["message"], json!("live"));
 }
 
-#[tokio::test]
-async fn the_largest_message_fits() {
+async fn the_largest_message_fits(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let max = state.config().max_message_bytes;
     let app = app(state);
     // Multi-byte characters count as bytes: 2 bytes each.
@@ -889,3 +850,21 @@ async fn the_largest_message_fits() {
     .await;
     assert_eq!(answer.status, StatusCode::CREATED);
 }
+
+crate::on_both_stores!(
+    full_flow_create_peek_reveal_gone,
+    every_key_form_reveals,
+    wrong_keys_neither_reveal_nor_burn,
+    notes_expire_with_the_clock,
+    sweeper_removes_expired_notes_only,
+    the_background_sweeper_runs,
+    passphrase_right_first_time,
+    passphrase_four_wrong_then_right,
+    passphrase_five_wrong_destroys,
+    failed_attempts_survive_a_restart,
+    passphrase_given_for_a_plain_note_is_ignored,
+    every_response_has_no_store_and_nosniff,
+    health,
+    bad_inputs_get_the_right_4xx,
+    the_largest_message_fits,
+);

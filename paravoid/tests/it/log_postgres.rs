@@ -9,8 +9,7 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/pg_cluster.rs"]
-mod pg_cluster;
+use qsmm_test_support::pg_cluster;
 
 use std::process::Command;
 use std::time::Duration;

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use qsmm_shield::attachment::sealed_size;
 use sha2::{Digest, Sha256};
 
-use crate::flows::{Received, check, contains, encodings, link_keys, note_id};
-use crate::webdriver::{Driver, Session};
+use crate::browser::flows::{Received, check, contains, encodings, link_keys, note_id};
+use qsmm_test_support::webdriver::{Driver, Session};
 
 /// The large file: 20 MiB.
 pub(crate) const LARGE: usize = 20 * 1024 * 1024;

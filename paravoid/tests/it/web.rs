@@ -16,8 +16,7 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/external.rs"]
-mod external;
+use qsmm_test_support::external;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

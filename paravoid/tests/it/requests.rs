@@ -1,21 +1,16 @@
 //! Request-a-secret (`/api/e2e/requests`) on a store: an answer sealed by the client to the
 //! requester's key (here with `qsmm_shield::note`, an implementation of the request-bound key
 //! of its own), stored once, claimed once by the requester's token, opened only with the
-//! requester's keys and this request's id. `requests_postgres.rs` runs the same file on
-//! PostgreSQL.
+//! requester's keys and this request's id. Each test runs on redb and on PostgreSQL.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
-#![allow(
-    unused_qualifications,
-    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
-)]
 
-#[path = "support/server.rs"]
-pub(crate) mod support;
+use crate::support;
 
+use crate::support::{Backend, get, post_json};
 use axum::Router;
 use axum::http::StatusCode;
 use base64::Engine as _;
@@ -25,14 +20,6 @@ use paravoid::app;
 use qsmm_shield::note::{self, RecipientKeys, StoredNote};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Backend, get, post_json};
-
-/// The store this suite runs on (`requests_postgres.rs` defines its own).
-#[allow(
-    dead_code,
-    reason = "unused where another test crate includes this file"
-)]
-const BACKEND: Backend = Backend::Redb;
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -150,10 +137,9 @@ async fn respond(app: &Router, id: &str, stored: &StoredNote) -> StatusCode {
     .status
 }
 
-#[tokio::test]
-async fn one_answer_is_stored_and_claimed_once_by_the_requester() {
+async fn one_answer_is_stored_and_claimed_once_by_the_requester(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let requester = Requester::register(&app, 1, 600).await;
     let status = get(&app, &format!("/api/e2e/requests/{}", requester.id)).await;
@@ -191,10 +177,9 @@ async fn one_answer_is_stored_and_claimed_once_by_the_requester() {
     );
 }
 
-#[tokio::test]
-async fn expired_requests_refuse_answers_and_are_swept() {
+async fn expired_requests_refuse_answers_and_are_swept(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let requester = Requester::register(&app, 2, 60).await;
     clock.advance(60);
@@ -213,10 +198,9 @@ async fn expired_requests_refuse_answers_and_are_swept() {
     );
 }
 
-#[tokio::test]
-async fn tampered_and_swapped_answers_do_not_open() {
+async fn tampered_and_swapped_answers_do_not_open(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
 
     let a = Requester::register(&app, 3, 600).await;
@@ -238,10 +222,9 @@ async fn tampered_and_swapped_answers_do_not_open() {
     assert_eq!(d.open(&app).await, Err(StatusCode::UNPROCESSABLE_ENTITY));
 }
 
-#[tokio::test]
-async fn of_concurrent_answers_exactly_one_is_stored() {
+async fn of_concurrent_answers_exactly_one_is_stored(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = support::state_on(crate::BACKEND, dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let requester = Requester::register(&app, 6, 600).await;
     let mut tasks = Vec::new();
@@ -264,3 +247,10 @@ async fn of_concurrent_answers_exactly_one_is_stored() {
     assert_eq!(created, 1);
     assert_eq!(requester.open(&app).await.unwrap().len(), 1);
 }
+
+crate::on_both_stores!(
+    one_answer_is_stored_and_claimed_once_by_the_requester,
+    expired_requests_refuse_answers_and_are_swept,
+    tampered_and_swapped_answers_do_not_open,
+    of_concurrent_answers_exactly_one_is_stored,
+);

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use serde_json::{Value, json};
 
-use crate::flows::{Site, check, link_keys, note_id};
+use crate::browser::flows::{Site, check, link_keys, note_id};
 
 /// What the server answers instead of the real service, switched between visits.
 pub(crate) type Hostility = Arc<Mutex<Scenario>>;
@@ -186,10 +186,10 @@ impl Site<'_> {
             .to_vec();
         for (line, body) in &during {
             for secret in [message, passphrase, keys.as_str()] {
-                for needle in crate::flows::encodings(secret) {
+                for needle in crate::browser::flows::encodings(secret) {
                     check(
-                        !crate::flows::contains(line.as_bytes(), needle.as_bytes())
-                            && !crate::flows::contains(body, needle.as_bytes()),
+                        !crate::browser::flows::contains(line.as_bytes(), needle.as_bytes())
+                            && !crate::browser::flows::contains(body, needle.as_bytes()),
                         &format!("{line} carried a secret under a hostile server: {visits:?}"),
                     )?;
                 }

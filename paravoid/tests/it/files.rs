@@ -6,14 +6,10 @@
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
-#![allow(
-    unused_qualifications,
-    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
-)]
 
-#[path = "support/server.rs"]
-pub(crate) mod support;
+use crate::support;
 
+use crate::support::{Answer, Backend, call, post_json};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -26,21 +22,7 @@ use qsmm_shield::attachment::{self, Bundle, FileEntry};
 use qsmm_shield::note::{self, RecipientKeys, StoredNote};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Answer, Backend, call, post_json};
 use tower::ServiceExt as _;
-
-/// The store this suite runs on. `files_postgres.rs` runs this same file on PostgreSQL: every
-/// test reaches the store through `crate::BACKEND`, which that crate defines as `Postgres`.
-#[allow(
-    dead_code,
-    reason = "unused where another test crate includes this file"
-)]
-const BACKEND: Backend = Backend::Redb;
-
-/// A state on a fresh store named after `dir`, with a manual clock at `support::START`.
-fn state_in(dir: &std::path::Path) -> (paravoid::AppState, std::sync::Arc<paravoid::ManualClock>) {
-    support::state_on(crate::BACKEND, dir)
-}
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -163,10 +145,9 @@ async fn send_and_claim(app: &Router, sent: &Sent) -> (String, Value) {
     (id, claimed.body)
 }
 
-#[tokio::test]
-async fn files_round_trip_once_through_the_server() {
+async fn files_round_trip_once_through_the_server(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sent = seal(&[
         ("big.bin", pattern(2 * attachment::CHUNK_LEN + 77, 1)),
@@ -210,10 +191,9 @@ async fn files_round_trip_once_through_the_server() {
     }
 }
 
-#[tokio::test]
-async fn a_wrong_token_or_index_is_refused_and_changes_nothing() {
+async fn a_wrong_token_or_index_is_refused_and_changes_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sent = seal(&[("a.txt", b"hello".to_vec())]);
     let (id, claimed) = send_and_claim(&app, &sent).await;
@@ -236,20 +216,18 @@ async fn a_wrong_token_or_index_is_refused_and_changes_nothing() {
     assert_eq!(body, sent.files[0].2);
 }
 
-#[tokio::test]
-async fn a_note_without_files_claims_as_before() {
+async fn a_note_without_files_claims_as_before(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sent = seal(&[]);
     let (_, claimed) = send_and_claim(&app, &sent).await;
     assert!(claimed.get("files").is_none(), "{claimed}");
 }
 
-#[tokio::test]
-async fn too_large_uploads_are_refused_with_413_and_not_kept() {
+async fn too_large_uploads_are_refused_with_413_and_not_kept(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = support::config_on(crate::BACKEND, dir.path());
+    let mut config = support::config_on(backend, dir.path());
     config.max_file_bytes = 100_000;
     let state = paravoid::AppState::open(config).unwrap();
     let app = app(state);
@@ -283,10 +261,9 @@ async fn too_large_uploads_are_refused_with_413_and_not_kept() {
     upload_ok(&app, &sealed).await;
 }
 
-#[tokio::test]
-async fn bodies_that_cannot_be_sealed_files_are_refused() {
+async fn bodies_that_cannot_be_sealed_files_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     for len in [0, 15, attachment::SEALED_CHUNK_LEN + 15] {
         let answer = upload(&app, &vec![0u8; len]).await;
@@ -305,10 +282,9 @@ async fn bodies_that_cannot_be_sealed_files_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn uploads_attach_to_one_note_only_and_must_exist() {
+async fn uploads_attach_to_one_note_only_and_must_exist(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sent = seal(&[("a", b"a".to_vec())]);
     let file = upload_ok(&app, &sent.files[0].2).await;
@@ -332,10 +308,9 @@ async fn uploads_attach_to_one_note_only_and_must_exist() {
     assert_eq!(second.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn files_expire_unclaimed_undownloaded_or_unattached() {
+async fn files_expire_unclaimed_undownloaded_or_unattached(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = state_in(dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let sent = seal(&[("a", pattern(1000, 5))]);
     let (id, claimed) = send_and_claim(&app, &sent).await;
@@ -353,10 +328,9 @@ async fn files_expire_unclaimed_undownloaded_or_unattached() {
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn of_two_downloads_at_once_exactly_one_gets_the_file() {
+async fn of_two_downloads_at_once_exactly_one_gets_the_file(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sent = seal(&[("both.bin", pattern(3 * attachment::CHUNK_LEN + 5, 9))]);
     let (id, claimed) = send_and_claim(&app, &sent).await;
@@ -377,10 +351,9 @@ async fn of_two_downloads_at_once_exactly_one_gets_the_file() {
     assert_eq!(body, sent.files[0].2);
 }
 
-#[tokio::test]
-async fn max_notes_caps_the_files_stored() {
+async fn max_notes_caps_the_files_stored(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = support::config_on(crate::BACKEND, dir.path());
+    let mut config = support::config_on(backend, dir.path());
     config.max_notes = 2;
     let app = app(paravoid::AppState::open(config).unwrap());
     let sealed = seal(&[("a", b"a".to_vec())]).files[0].2.clone();
@@ -393,3 +366,15 @@ async fn max_notes_caps_the_files_stored() {
         "{answer:?}"
     );
 }
+
+crate::on_both_stores!(
+    files_round_trip_once_through_the_server,
+    a_wrong_token_or_index_is_refused_and_changes_nothing,
+    a_note_without_files_claims_as_before,
+    too_large_uploads_are_refused_with_413_and_not_kept,
+    bodies_that_cannot_be_sealed_files_are_refused,
+    uploads_attach_to_one_note_only_and_must_exist,
+    files_expire_unclaimed_undownloaded_or_unattached,
+    of_two_downloads_at_once_exactly_one_gets_the_file,
+    max_notes_caps_the_files_stored,
+);

@@ -5,15 +5,12 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{TestServer, client, config_in, keys_body};
 use paravoid::{AppState, MAX_PASSPHRASE_ATTEMPTS};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestServer, client, config_in, keys_body};
 use tokio::sync::Barrier;
 
 async fn create(server: &TestServer, body: Value) -> Value {

@@ -7,15 +7,12 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::{TestServer, client, config_in};
 use paravoid::{AppState, Config, openapi_document};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestServer, client, config_in};
 
 /// Every route the server has, as `(method, OpenAPI path)`. Page routes are not part of the
 /// JSON API and are not documented there.
@@ -152,6 +149,43 @@ async fn checked(
     (status, answer)
 }
 
+/// [`checked`] calls on one document and server, each asserting the status it expects.
+struct Checked<'a> {
+    doc: &'a Value,
+    server: &'a TestServer,
+}
+
+impl<'a> Checked<'a> {
+    fn new(doc: &'a Value, server: &'a TestServer) -> Self {
+        Self { doc, server }
+    }
+
+    /// `GET path` (of the operation `template`), checked; asserts `status`, returns the body.
+    async fn get(&self, template: &str, path: &str, status: StatusCode) -> Value {
+        self.expect("get", template, path, None, status).await
+    }
+
+    /// `POST body` to `path` (of the operation `template`), checked; asserts `status`, returns
+    /// the body.
+    async fn post(&self, template: &str, path: &str, body: &Value, status: StatusCode) -> Value {
+        self.expect("post", template, path, Some(body), status)
+            .await
+    }
+
+    async fn expect(
+        &self,
+        method: &str,
+        template: &str,
+        path: &str,
+        body: Option<&Value>,
+        status: StatusCode,
+    ) -> Value {
+        let (got, answer) = checked(self.doc, self.server, method, template, path, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        answer
+    }
+}
+
 #[tokio::test]
 async fn the_limits_answer_validates_and_follows_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,9 +194,9 @@ async fn the_limits_answer_validates_and_follows_the_configuration() {
     let state = AppState::open(config).unwrap();
     let doc = openapi_document(state.config());
     let server = TestServer::start(state).await;
+    let api = Checked::new(&doc, &server);
     let path = "/api/e2e/limits";
-    let (status, limits) = checked(&doc, &server, "get", path, path, None).await;
-    assert_eq!(status, StatusCode::OK);
+    let limits = api.get(path, path, StatusCode::OK).await;
     assert_eq!(limits["max_file_bytes"], 777);
     assert_eq!(limits["files"], true);
 }
@@ -173,85 +207,57 @@ async fn real_answers_validate_against_their_schemas() {
     let state = AppState::open(config_in(dir.path())).unwrap();
     let doc = openapi_document(state.config());
     let server = TestServer::start(state).await;
+    let api = Checked::new(&doc, &server);
     let create = "/api/secrets";
     let peek = "/api/secrets/{id}";
     let reveal = "/api/secrets/{id}/reveal";
 
-    let (status, plain) = checked(
-        &doc,
-        &server,
-        "post",
-        create,
-        create,
-        Some(&json!({"message": "m"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, guarded) = checked(
-        &doc,
-        &server,
-        "post",
-        create,
-        create,
-        Some(&json!({"message": "m", "ttl_secs": 60, "passphrase": "pw"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let plain = api
+        .post(
+            create,
+            create,
+            &json!({"message": "m"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let guarded = api
+        .post(
+            create,
+            create,
+            &json!({"message": "m", "ttl_secs": 60, "passphrase": "pw"}),
+            StatusCode::CREATED,
+        )
+        .await;
     let plain_id = plain["id"].as_str().unwrap();
     let guarded_id = guarded["id"].as_str().unwrap();
 
     let peek_path = format!("/api/secrets/{plain_id}");
-    let (status, _) = checked(&doc, &server, "get", peek, &peek_path, None).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = checked(&doc, &server, "get", peek, "/api/secrets/nope", None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    api.get(peek, &peek_path, StatusCode::OK).await;
+    api.get(peek, "/api/secrets/nope", StatusCode::NOT_FOUND)
+        .await;
 
     let guarded_path = format!("/api/secrets/{guarded_id}/reveal");
     let wrong_keys = json!({"compact": plain["compact"]});
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        reveal,
-        &guarded_path,
-        Some(&wrong_keys),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    api.post(reveal, &guarded_path, &wrong_keys, StatusCode::FORBIDDEN)
+        .await;
     let no_passphrase = json!({"compact": guarded["compact"]});
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        reveal,
-        &guarded_path,
-        Some(&no_passphrase),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    api.post(reveal, &guarded_path, &no_passphrase, StatusCode::FORBIDDEN)
+        .await;
     let wrong = json!({"compact": guarded["compact"], "passphrase": "no"});
-    let (status, answer) =
-        checked(&doc, &server, "post", reveal, &guarded_path, Some(&wrong)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let answer = api
+        .post(reveal, &guarded_path, &wrong, StatusCode::FORBIDDEN)
+        .await;
     assert_eq!(answer["attempts_left"], 4);
     let right = json!({"dk": guarded["dk"], "classical_secret": guarded["classical_secret"], "passphrase": "pw"});
-    let (status, _) = checked(&doc, &server, "post", reveal, &guarded_path, Some(&right)).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = checked(&doc, &server, "post", reveal, &guarded_path, Some(&right)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    api.post(reveal, &guarded_path, &right, StatusCode::OK)
+        .await;
+    api.post(reveal, &guarded_path, &right, StatusCode::NOT_FOUND)
+        .await;
 
-    let (status, _) = checked(&doc, &server, "get", "/healthz", "/healthz", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, served) = checked(
-        &doc,
-        &server,
-        "get",
-        "/api/openapi.json",
-        "/api/openapi.json",
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    api.get("/healthz", "/healthz", StatusCode::OK).await;
+    let served = api
+        .get("/api/openapi.json", "/api/openapi.json", StatusCode::OK)
+        .await;
     assert_eq!(served, doc);
     server.stop().await;
 }
@@ -302,6 +308,7 @@ async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
     let state = AppState::open(config_in(dir.path())).unwrap();
     let doc = openapi_document(state.config());
     let server = TestServer::start(state).await;
+    let api = Checked::new(&doc, &server);
     let (create_path, peek, claim) = (
         "/api/e2e/notes",
         "/api/e2e/notes/{id}",
@@ -313,57 +320,26 @@ async fn end_to_end_answers_validate_and_requests_follow_the_schema() {
     for body in [&plain, &guarded] {
         assert_eq!(validate(&doc, &schema, body), Ok(()));
     }
-    let (status, created) = checked(
-        &doc,
-        &server,
-        "post",
-        create_path,
-        create_path,
-        Some(&plain),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, guarded_created) = checked(
-        &doc,
-        &server,
-        "post",
-        create_path,
-        create_path,
-        Some(&guarded),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let created = api
+        .post(create_path, create_path, &plain, StatusCode::CREATED)
+        .await;
+    let guarded_created = api
+        .post(create_path, create_path, &guarded, StatusCode::CREATED)
+        .await;
     let id = created["id"].as_str().unwrap();
     let guarded_id = guarded_created["id"].as_str().unwrap();
     for note in [id, guarded_id] {
         let path = format!("/api/e2e/notes/{note}");
-        let (status, _) = checked(&doc, &server, "get", peek, &path, None).await;
-        assert_eq!(status, StatusCode::OK);
+        api.get(peek, &path, StatusCode::OK).await;
     }
     let claim_path = format!("/api/e2e/notes/{id}/claim");
     let wrong = json!({ "claim_token": guarded["claim_hash"] });
-    let (status, _) = checked(&doc, &server, "post", claim, &claim_path, Some(&wrong)).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        claim,
-        &claim_path,
-        Some(&plain_claim),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        claim,
-        &claim_path,
-        Some(&plain_claim),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    api.post(claim, &claim_path, &wrong, StatusCode::FORBIDDEN)
+        .await;
+    api.post(claim, &claim_path, &plain_claim, StatusCode::OK)
+        .await;
+    api.post(claim, &claim_path, &plain_claim, StatusCode::NOT_FOUND)
+        .await;
 
     // Schema-valid exactly when not rejected as malformed.
     let http = client();
@@ -816,6 +792,7 @@ async fn request_answers_validate_and_requests_follow_the_schema() {
     let state = AppState::open(config_in(dir.path())).unwrap();
     let doc = openapi_document(state.config());
     let server = TestServer::start(state).await;
+    let api = Checked::new(&doc, &server);
     let (create_path, status_path, answer_path) = (
         "/api/e2e/requests",
         "/api/e2e/requests/{id}",
@@ -825,101 +802,55 @@ async fn request_answers_validate_and_requests_follow_the_schema() {
     let create = json!({ "claim_hash": note_body["claim_hash"], "ttl_secs": 600 });
     let schema = json!({"$ref": "#/components/schemas/RequestCreate"});
     assert_eq!(validate(&doc, &schema, &create), Ok(()));
-    let (status, created) = checked(
-        &doc,
-        &server,
-        "post",
-        create_path,
-        create_path,
-        Some(&create),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let created = api
+        .post(create_path, create_path, &create, StatusCode::CREATED)
+        .await;
     let id = created["id"].as_str().unwrap();
     let path = format!("/api/e2e/requests/{id}");
-    let (status, answer) = checked(&doc, &server, "get", status_path, &path, None).await;
-    assert_eq!(
-        (status, &answer["answered"]),
-        (StatusCode::OK, &json!(false))
-    );
+    let answer = api.get(status_path, &path, StatusCode::OK).await;
+    assert_eq!(answer["answered"], json!(false));
 
     let answer_body = json!({ "note": note_body["note"] });
     let schema = json!({"$ref": "#/components/schemas/RequestAnswer"});
     assert_eq!(validate(&doc, &schema, &answer_body), Ok(()));
     let respond = format!("/api/e2e/requests/{id}/response");
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        answer_path,
-        &respond,
-        Some(&answer_body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        answer_path,
-        &respond,
-        Some(&answer_body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    let (status, answer) = checked(&doc, &server, "get", status_path, &path, None).await;
-    assert_eq!(
-        (status, &answer["answered"]),
-        (StatusCode::OK, &json!(true))
-    );
+    api.post(answer_path, &respond, &answer_body, StatusCode::CREATED)
+        .await;
+    api.post(answer_path, &respond, &answer_body, StatusCode::CONFLICT)
+        .await;
+    let answer = api.get(status_path, &path, StatusCode::OK).await;
+    assert_eq!(answer["answered"], json!(true));
 
     // A response with a passphrase, an unknown field, an unknown request: refused as documented.
     let (guarded, _) = e2e_bodies(Some("pw"));
     let guarded_body = json!({ "note": guarded["note"] });
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
+    api.post(
         answer_path,
         &respond,
-        Some(&guarded_body),
+        &guarded_body,
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(validate(&doc, &schema, &guarded_body).is_err());
     let unknown = format!("/api/e2e/requests/{}/response", uuid::Uuid::new_v4());
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
-        answer_path,
-        &unknown,
-        Some(&answer_body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    api.post(answer_path, &unknown, &answer_body, StatusCode::NOT_FOUND)
+        .await;
     let extra = json!({ "claim_hash": note_body["claim_hash"], "webhook": "x" });
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
+    api.post(
         create_path,
         create_path,
-        Some(&extra),
+        &extra,
+        StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // The answer is an end-to-end note under the request's id, claimed with the requester's token.
     let claim = format!("/api/e2e/notes/{id}/claim");
-    let (status, _) = checked(
-        &doc,
-        &server,
-        "post",
+    api.post(
         "/api/e2e/notes/{id}/claim",
         &claim,
-        Some(&claim_body),
+        &claim_body,
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
 }

@@ -8,16 +8,12 @@
     clippy::expect_used,
     reason = "helpers outside #[test] fail the test on any error"
 )]
-#![allow(
-    unused_qualifications,
-    reason = "`crate::BACKEND` names the including crate's store when another crate includes this file"
-)]
 
-#[path = "support/server.rs"]
-pub(crate) mod support;
+use crate::support;
 
 use std::sync::Arc;
 
+use crate::support::{Backend, START, get, post_json};
 use axum::Router;
 use axum::http::StatusCode;
 use base64::Engine as _;
@@ -29,20 +25,6 @@ use qsmm_shield::note::{
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{Backend, START, get, post_json};
-
-/// The store this suite runs on. `e2e_postgres.rs` runs this same file on PostgreSQL: every
-/// test reaches the store through `crate::BACKEND`, which that crate defines as `Postgres`.
-#[allow(
-    dead_code,
-    reason = "unused where another test crate includes this file"
-)]
-const BACKEND: Backend = Backend::Redb;
-
-/// A state on a fresh store named after `dir`, with a manual clock at `support::START`.
-fn state_in(dir: &std::path::Path) -> (paravoid::AppState, Arc<paravoid::ManualClock>) {
-    support::state_on(crate::BACKEND, dir)
-}
 
 /// Light Argon2id costs (the smallest the API stores) so the tests stay fast.
 const COSTS: (u32, u32, u32) = (128, 1, 1);
@@ -184,10 +166,9 @@ async fn created_id(app: &Router, sealed: &Sealed) -> String {
     id
 }
 
-#[tokio::test]
-async fn a_note_sealed_by_the_client_is_claimed_once_and_opens_on_the_client() {
+async fn a_note_sealed_by_the_client_is_claimed_once_and_opens_on_the_client(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sealed = Sealed::new("the vault code is 4711", None);
     let id = created_id(&app, &sealed).await;
@@ -227,10 +208,9 @@ async fn a_note_sealed_by_the_client_is_claimed_once_and_opens_on_the_client() {
     );
 }
 
-#[tokio::test]
-async fn wrong_claim_tokens_burn_nothing_and_wrong_passphrases_count() {
+async fn wrong_claim_tokens_burn_nothing_and_wrong_passphrases_count(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let sealed = Sealed::new("behind the painting", Some("correct horse"));
     let id = created_id(&app, &sealed).await;
@@ -276,10 +256,9 @@ async fn wrong_claim_tokens_burn_nothing_and_wrong_passphrases_count() {
     assert_eq!(state.stored_notes().unwrap(), 0);
 }
 
-#[tokio::test]
-async fn the_fifth_wrong_passphrase_token_destroys_the_note() {
+async fn the_fifth_wrong_passphrase_token_destroys_the_note(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state.clone());
     let sealed = Sealed::new("m", Some("pw"));
     let id = created_id(&app, &sealed).await;
@@ -293,10 +272,9 @@ async fn the_fifth_wrong_passphrase_token_destroys_the_note() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn concurrent_claims_hand_the_note_out_exactly_once() {
+async fn concurrent_claims_hand_the_note_out_exactly_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sealed = Arc::new(Sealed::new("once", None));
     let id = created_id(&app, &sealed).await;
@@ -321,10 +299,9 @@ async fn concurrent_claims_hand_the_note_out_exactly_once() {
     );
 }
 
-#[tokio::test]
-async fn expired_notes_cannot_be_claimed() {
+async fn expired_notes_cannot_be_claimed(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, clock) = state_in(dir.path());
+    let (state, clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let sealed = Sealed::new("short", None);
     let mut body = sealed.create_body();
@@ -339,10 +316,9 @@ async fn expired_notes_cannot_be_claimed() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn published_notes_are_not_claimable() {
+async fn published_notes_are_not_claimable(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let app = app(state);
     let created = support::create(&app, json!({ "message": "server-sealed" })).await;
     let id = created["id"].as_str().unwrap();
@@ -355,10 +331,9 @@ async fn published_notes_are_not_claimable() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn malformed_notes_and_secret_fields_are_refused() {
+async fn malformed_notes_and_secret_fields_are_refused(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _clock) = state_in(dir.path());
+    let (state, _clock) = support::state_on(backend, dir.path());
     let max_message = state.config().max_message_bytes;
     let app = app(state.clone());
     let plain = Sealed::new("m", None).create_body();
@@ -464,3 +439,13 @@ async fn malformed_notes_and_secret_fields_are_refused() {
     let answer = post_json(&app, &claim, &json!({ "claim_token": b64(&[0; 32]) })).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
+
+crate::on_both_stores!(
+    a_note_sealed_by_the_client_is_claimed_once_and_opens_on_the_client,
+    wrong_claim_tokens_burn_nothing_and_wrong_passphrases_count,
+    the_fifth_wrong_passphrase_token_destroys_the_note,
+    concurrent_claims_hand_the_note_out_exactly_once,
+    expired_notes_cannot_be_claimed,
+    published_notes_are_not_claimable,
+    malformed_notes_and_secret_fields_are_refused,
+);

@@ -9,7 +9,7 @@ use qsmm_shield::note::{
 };
 use serde_json::{Value, json};
 
-use crate::webdriver::{Driver, Session};
+use qsmm_test_support::webdriver::{Driver, Session};
 
 /// A phone-sized viewport (CSS pixels) for the sessions and their screenshots.
 const PHONE: (u32, u32) = (390, 844);

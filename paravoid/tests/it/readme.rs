@@ -5,14 +5,11 @@
     reason = "helpers outside #[test] fail the test on any error"
 )]
 
-#[path = "support/server.rs"]
-mod support;
-
 use std::process::Command;
 
+use crate::support::{TestServer, config_in};
 use paravoid::AppState;
 use serde_json::{Value, json};
-use support::{TestServer, config_in};
 
 const START: &str = "<!-- readme-curl:start -->";
 const END: &str = "<!-- readme-curl:end -->";
@@ -45,10 +42,10 @@ fn variables(created: &Value) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_curl_examples_work() {
     if Command::new("curl").arg("--version").output().is_err() {
-        support::external::skip("`curl` is not installed");
+        qsmm_test_support::external::skip("`curl` is not installed");
         return;
     }
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let blocks = curl_blocks(readme);
     assert_eq!(
         blocks.len(),

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: temporary servers and request shortcuts.
-#![allow(dead_code, reason = "each test binary uses a part of the helpers")]
+//! Helpers shared by the integration tests: temporary servers, request shortcuts, and
+//! [`on_both_stores!`](crate::on_both_stores), which runs a suite on redb and on PostgreSQL.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers fail the test on any error"
@@ -18,10 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
-#[path = "pg_cluster.rs"]
-pub(crate) mod pg_cluster;
-
-pub(crate) use pg_cluster::external;
+use qsmm_test_support::pg_cluster;
 
 /// The time the manual clocks of the tests start at.
 pub(crate) const START: u64 = 1_800_000_000;
@@ -56,9 +53,11 @@ impl Backend {
 /// server derived from `dir` (created if missing), so opening the same `dir` twice reopens the
 /// same notes.
 ///
-/// Where PostgreSQL is missing, the test binary ends there with its skip reported
-/// ([`external::skip_binary`]; a failure under `QSMM_REQUIRE_EXTERNAL`): a PostgreSQL suite
-/// never runs on redb in its place.
+/// # Panics
+///
+/// With [`Backend::Postgres`] where PostgreSQL is missing: [`on_both_stores!`](crate::on_both_stores)
+/// reports such a test skipped before it gets here, so a PostgreSQL test never runs on redb in its
+/// place.
 pub(crate) fn config_on(backend: Backend, dir: &Path) -> Config {
     let mut config = config_in(dir);
     if backend == Backend::Postgres {
@@ -75,23 +74,17 @@ pub(crate) fn config_on(backend: Backend, dir: &Path) -> Config {
                 }
                 config.store_key = Some(key);
             }
-            None => external::skip_binary("PostgreSQL is not installed"),
+            None => panic!("a PostgreSQL test ran without PostgreSQL"),
         }
     }
     config
 }
 
-/// [`state_in`] on `backend` (see [`config_on`]).
+/// A state on a fresh store named after `dir` on `backend` (see [`config_on`]), with a manual
+/// clock at [`START`].
 pub(crate) fn state_on(backend: Backend, dir: &Path) -> (AppState, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(START));
     let state = AppState::open_with_clock(config_on(backend, dir), clock.clone()).unwrap();
-    (state, clock)
-}
-
-/// A state on a fresh database in `dir`, with a manual clock at [`START`].
-pub(crate) fn state_in(dir: &Path) -> (AppState, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(START));
-    let state = AppState::open_with_clock(config_in(dir), clock.clone()).unwrap();
     (state, clock)
 }
 
@@ -211,4 +204,39 @@ impl TestServer {
 /// An HTTP client that ignores proxy settings of the environment.
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Whether the shared PostgreSQL server is there; when it is not, the calling test is reported
+/// skipped (a failure under `QSMM_REQUIRE_EXTERNAL`) and must return.
+pub(crate) fn postgres_or_skip() -> bool {
+    pg_cluster::shared().is_some()
+}
+
+/// Runs each named `async fn name(backend: Backend)` of the calling module as two tests,
+/// `<module>::redb::name` and `<module>::postgres::name`. The PostgreSQL one is reported skipped
+/// where PostgreSQL is missing (a failure under `QSMM_REQUIRE_EXTERNAL`); it never runs on redb
+/// in its place.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod redb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Redb).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if $crate::support::postgres_or_skip() {
+                        super::$name($crate::support::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
 }
