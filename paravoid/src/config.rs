@@ -216,9 +216,10 @@ impl Config {
             1,
             128,
         )?;
+        // Port 0 on both asks the system for two ports: never one listener.
         if self
             .metrics_bind
-            .is_some_and(|metrics| metrics == self.bind)
+            .is_some_and(|metrics| metrics == self.bind && metrics.port() != 0)
         {
             return Err(ConfigError::MetricsOnPublicListener.into());
         }
@@ -309,6 +310,21 @@ mod tests {
         let built = Config::with_db("paravoid.redb");
         assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
         assert!(parsed.validate().is_ok());
+    }
+
+    #[test]
+    fn metrics_stay_off_the_public_listener_unless_both_ports_are_picked() {
+        let with = |bind: &str, metrics: &str| {
+            Config::try_parse_from(["paravoid", "--bind", bind, "--metrics-bind", metrics])
+                .unwrap()
+                .validate()
+        };
+        assert!(matches!(
+            with("127.0.0.1:8080", "127.0.0.1:8080"),
+            Err(crate::Error::Config(ConfigError::MetricsOnPublicListener))
+        ));
+        assert!(with("127.0.0.1:8080", "127.0.0.1:9090").is_ok());
+        assert!(with("127.0.0.1:0", "127.0.0.1:0").is_ok());
     }
 
     #[test]

@@ -45,7 +45,18 @@ impl ServerProcess {
     ///
     /// If the program cannot start, or exits or stays silent for `limit` before reporting its
     /// address (the panic shows what it printed).
-    pub fn start(mut command: Command, limit: Duration) -> Self {
+    pub fn start(command: Command, limit: Duration) -> Self {
+        Self::try_start(command, limit).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// [`start`](Self::start) for callers that report failures instead of panicking (the load
+    /// test).
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying why: the program could not start, or exited or stayed silent for
+    /// `limit` before reporting its address (with what it printed).
+    pub fn try_start(mut command: Command, limit: Duration) -> Result<Self, String> {
         for var in [
             "PARAVOID_BIND",
             "PARAVOID_DB",
@@ -59,7 +70,7 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+            .map_err(|e| format!("cannot start {command:?}: {e}"))?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let (address_tx, address_rx) = mpsc::channel();
         let pipes: [Box<dyn Read + Send>; 2] = [
@@ -85,16 +96,50 @@ impl ServerProcess {
         let Ok(address) = address_rx.recv_timeout(limit) else {
             let _killed = child.kill();
             let status = child.wait().ok();
-            panic!(
+            return Err(format!(
                 "the server did not report its address (exit status {status:?}); its output:\n{}",
-                log.lock().unwrap().join("\n")
-            );
+                log.lock().map(|lines| lines.join("\n")).unwrap_or_default()
+            ));
         };
-        Self {
+        Ok(Self {
             child,
             base: format!("http://{address}"),
             log,
+        })
+    }
+
+    /// The first line the server printed that contains `needle`, waiting up to `limit` for it
+    /// (paravoid reports its metrics address after the one it serves on).
+    ///
+    /// # Errors
+    ///
+    /// A sentence with the server's output when no such line came within `limit`.
+    pub fn wait_for_line(&self, needle: &str, limit: Duration) -> Result<String, String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return Ok(line);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "the server printed no line with {needle:?} within {limit:?}; its output:\n{}",
+                    self.log().join("\n")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// CPU seconds (user + system) the server has used so far, from `/proc/<pid>/stat` (Linux;
+    /// `USER_HZ` is 100 on every Linux target); `None` elsewhere or once it has exited.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: f64 = fields.next()?.parse().ok()?;
+        let stime: f64 = fields.next()?.parse().ok()?;
+        Some((utime + stime) / 100.0)
     }
 
     /// `http://<address>` of the server.

@@ -372,10 +372,12 @@ impl Medium {
         }
     }
 
-    /// Returns `blocks` to the free pool.
+    /// Returns `blocks` to the free pool; in multi-snapshot mode, those a slot wrote during
+    /// this mount are held like noise blocks instead (see [`Self::hold_carried`]).
     pub(crate) fn release(&self, blocks: impl IntoIterator<Item = u64>) {
-        let blocks: Vec<u64> = blocks.into_iter().collect();
+        let mut blocks: Vec<u64> = blocks.into_iter().collect();
         self.forget_queued(&blocks);
+        self.hold_carried(&mut blocks);
         let mut state = self.inner.lock();
         for b in blocks {
             state.free(b);
@@ -475,7 +477,10 @@ impl Medium {
         }
         let mut seed = [0u8; 32];
         state.rng.fill_bytes(&mut seed);
-        *multi = Some(MultiState::new(ChaCha20Rng::from_seed(seed)));
+        *multi = Some(MultiState::new(
+            ChaCha20Rng::from_seed(seed),
+            self.block_count(),
+        ));
         seed.zeroize();
         Ok(())
     }

@@ -28,6 +28,7 @@
 //!   volumes' blocks, as many slots, rate × duration slots and the root area, whatever the
 //!   higher volumes do and whenever they do it.
 
+mod aging;
 mod device;
 pub(crate) mod root_area;
 mod slots;
@@ -36,6 +37,8 @@ mod ticker;
 use std::collections::VecDeque;
 
 use qsmm_types::SecretKey;
+
+use crate::bitmap::Bitmap;
 use rand_chacha::ChaCha20Rng;
 use zeroize::Zeroizing;
 
@@ -110,11 +113,22 @@ pub(crate) struct MultiState {
     /// (as no volume takes a block a slot carried); given back when they outgrow a quarter of
     /// the free blocks.
     noise_held: Vec<u64>,
+    /// Blocks higher volumes moved their live blocks away from, still taken: the next slots
+    /// overwrite them with noise (before any random block) and then hold them like noise.
+    vacated: VecDeque<u64>,
+    /// Blocks a slot carried during this mount: freed, they are held like noise blocks.
+    carried_now: Bitmap,
+    /// The blocks each open higher volume holds, as of its last flush (see [`Share`]).
+    higher_held: Vec<([u8; 32], u64)>,
+    /// The share of slots that overwrite a vacated block, `held / pool` of the last
+    /// [`Share`], and the credit towards the next such slot (in units of `1 / pool`).
+    vacate_rate: (u64, u64),
+    vacate_credit: u64,
     rng: ChaCha20Rng,
 }
 
 impl MultiState {
-    pub(crate) fn new(rng: ChaCha20Rng) -> Self {
+    pub(crate) fn new(rng: ChaCha20Rng, blocks: u64) -> Self {
         Self {
             queue: VecDeque::new(),
             roots: Vec::new(),
@@ -125,6 +139,11 @@ impl MultiState {
             area_rewritten: false,
             counts: SlotCounts::default(),
             noise_held: Vec::new(),
+            vacated: VecDeque::new(),
+            carried_now: Bitmap::new(blocks),
+            higher_held: Vec::new(),
+            vacate_rate: (0, 1),
+            vacate_credit: 0,
             rng,
         }
     }

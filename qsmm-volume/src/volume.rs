@@ -5,6 +5,7 @@
 //! is), `open` (creating and opening), `io` (sectors), `cache` (the map), `lifecycle` (freeing
 //! blocks and committing generations), `rekey` (changing the passphrase).
 
+mod aging;
 mod cache;
 mod io;
 mod lifecycle;

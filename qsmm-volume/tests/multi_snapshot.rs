@@ -163,7 +163,9 @@ fn a_mount_writes_the_same_amount_whatever_is_hidden() {
         let counts = medium.slot_counts().unwrap();
         // Every slot is paired with a decoy write or comes from the tick.
         assert_eq!(counts.carried + counts.noise, counts.base + 64);
-        assert_eq!(counts.carried > 0, hidden_writes);
+        // The hidden volume's writes travel in slots; without them, slots still carry the
+        // blocks it moves so that they age like free blocks.
+        assert!(!hidden_writes || counts.carried >= 10);
         let diff = changed(&before, &device.to_bytes());
         // The whole root area changed.
         assert!(AREA.clone().all(|b| diff.contains(&b)), "{diff:?}");

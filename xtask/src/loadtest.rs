@@ -15,8 +15,8 @@
 //!
 //! 1. Builds `paravoid` and this tool in release mode and re-runs itself from the release build,
 //!    so neither the load generator nor the crypto bound runs unoptimised code.
-//! 2. Starts `paravoid --bind 127.0.0.1:<free port> --db <temporary dir>/notes.redb` and waits
-//!    for `GET /healthz`.
+//! 2. Starts `paravoid --bind 127.0.0.1:0 --db <temporary dir>/notes.redb` and waits for it to
+//!    report the address it listens on (and its metrics address).
 //! 3. N clients each loop create → peek → reveal for S seconds; every revealed message must equal
 //!    the one sent (the command fails on any mismatch or error). Latencies are recorded per
 //!    endpoint; the run is bounded in time (S seconds plus a drain limit) and in count.
@@ -60,7 +60,7 @@ const DEFAULT_MESSAGE_BYTES: usize = 256;
 const MAX_CLIENTS: usize = 4096;
 const MAX_SECONDS: u64 = 600;
 const MAX_MESSAGE_BYTES: usize = 60_000;
-/// How long the server may take to answer `GET /healthz` after it starts.
+/// How long the server may take to report its addresses after it starts.
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 /// Per-request timeout of the load generator.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -50,7 +50,7 @@ impl Medium {
 
     /// While a [`Ticker`](super::Ticker) runs and its slots succeed, waits until `ready` holds
     /// (its slots and the paired ones do the work); returns the state locked either way.
-    fn wait_for_ticker(
+    pub(super) fn wait_for_ticker(
         &self,
         ready: impl Fn(&MultiState) -> bool,
     ) -> std::sync::MutexGuard<'_, Option<MultiState>> {
@@ -146,15 +146,20 @@ impl Medium {
         self.rewrite_root_area()
     }
 
-    /// One slot: the oldest queued block, or noise over a uniformly random block no open
-    /// volume holds.
+    /// One slot: the oldest queued block, else noise over a block a higher volume moved away
+    /// from, else noise over a uniformly random block no open volume holds.
     fn slot(&self, m: &mut MultiState) -> Result<()> {
+        Self::earn_overwrite(m);
         if let Some((block, bytes)) = m.queue.front() {
             // Taken off the queue only once written: a failed slot leaves it for the next.
             self.device().write_block(BlockId(*block), bytes)?;
+            m.carried_now.set(*block);
             m.queue.pop_front();
             m.counts.carried += 1;
             return Ok(());
+        }
+        if let Some(done) = self.overwrite_vacated(m) {
+            return done;
         }
         let Some((block, free)) = self.hold_free(&mut m.rng) else {
             // A full medium: nothing to overwrite.

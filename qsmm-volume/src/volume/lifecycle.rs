@@ -57,6 +57,7 @@ impl VolumeInner {
         if state.read_only {
             return Err(Error::ReadOnly);
         }
+        self.age(state, false)?;
         let commits = state.changed
             || !state.pending_now.is_empty()
             || !state.pending_prev.is_empty()

@@ -38,6 +38,7 @@ impl VolumeInner {
             return Ok(());
         }
         let superseded = core::mem::take(&mut state.pending_prev);
+        let superseded = self.give_up_moved(state, superseded);
         let maps: Vec<u64> = superseded
             .iter()
             .copied()
@@ -51,12 +52,17 @@ impl VolumeInner {
         Ok(())
     }
 
-    /// After the final flush of a handle: a base volume in multi-snapshot mode spends the rest
-    /// of the mount's tick budget and rewrites the root area, even when nothing changed.
+    /// After the final flush of a handle: a base volume in multi-snapshot mode lets the higher
+    /// volumes still open make their moves (under a tick budget), spends the rest of the
+    /// mount's tick budget and rewrites the root area, even when nothing changed.
     pub(super) fn end_mount(&self) -> Result<()> {
-        if self.class == Class::Base {
-            self.medium.spend_ticks()?;
-            self.medium.rewrite_root_area()?;
+        match self.class {
+            Class::Base => {
+                self.age_higher_volumes()?;
+                self.medium.spend_ticks()?;
+                self.medium.rewrite_root_area()?;
+            }
+            Class::Higher | Class::Single => {}
         }
         Ok(())
     }

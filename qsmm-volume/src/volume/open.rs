@@ -11,6 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
+use super::aging::Aging;
 use super::cache::{read_leaf, read_map};
 use super::relocate::{make_room, place_root};
 use super::state::{
@@ -393,6 +394,7 @@ fn assemble(medium: &Medium, parts: Parts) -> Result<Arc<VolumeInner>> {
             fallback_only,
             changed: false,
             read_only: false,
+            aging: Aging::default(),
             rng,
         }),
     });

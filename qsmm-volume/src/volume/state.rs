@@ -9,6 +9,7 @@ use qsmm_types::{SecretKey, derive_subkey, labels};
 use qsmm_void::SectorCipher;
 use rand_chacha::ChaCha20Rng;
 
+use super::aging::Aging;
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::map::{ENTRIES_PER_LEAF, Leaf, MapSealer, Pointer};
@@ -79,6 +80,8 @@ pub(super) struct State {
     pub(super) changed: bool,
     /// A sync failed: no more writes (see [`crate::Error::ReadOnly`]).
     pub(super) read_only: bool,
+    /// Moves of live blocks (higher volumes in multi-snapshot mode).
+    pub(super) aging: Aging,
     pub(super) rng: ChaCha20Rng,
 }
 

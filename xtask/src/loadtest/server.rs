@@ -1,10 +1,11 @@
 //! The servers under test: re-running in release mode, temporary directories, starting
-//! `paravoid` on a free port and waiting for `GET /healthz`.
+//! `paravoid` on ports it picks and waiting for it to report them.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use qsmm_test_support::server_process::ServerProcess;
 
 use super::*;
 
@@ -69,107 +70,48 @@ pub(super) fn store_secret() -> Result<[u8; 32], String> {
     Ok(secret)
 }
 
-/// A running paravoid server, killed when dropped.
+/// A running paravoid server (the workspace's test `ServerProcess`), killed when dropped.
 pub(super) struct Server {
-    pub(super) child: Child,
+    process: ServerProcess,
+    /// Where it serves the API.
     pub(super) addr: SocketAddr,
     /// Where it serves `/metrics`.
     pub(super) metrics: SocketAddr,
 }
 
 impl Server {
+    /// Starts `binary` on loopback ports it picks itself (port 0), with `store_args`, and
+    /// returns once it reported both addresses.
     pub(super) fn start(binary: &Path, store_args: &[String]) -> Result<Self, String> {
-        let addr = free_port()?;
-        let metrics = free_port()?;
-        let child = Command::new(binary)
-            .arg("--bind")
-            .arg(addr.to_string())
-            .arg("--metrics-bind")
-            .arg(metrics.to_string())
+        let mut command = Command::new(binary);
+        command
+            .args(["--bind", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"])
             .args(store_args)
             // Every client is 127.0.0.1: per-client rate limits would measure themselves.
             .args(["--create-per-minute", "0", "--reveal-per-minute", "0"])
             // Attack runs leave many notes behind: the store cap would answer 507 and skew them.
             .args(["--max-notes", "0"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let mut server = Self {
-            child,
+            // Its addresses, not a line per request.
+            .env("RUST_LOG", "warn,paravoid=info");
+        let process = ServerProcess::try_start(command, STARTUP_LIMIT)?;
+        let address = |base: &str| -> Result<SocketAddr, String> {
+            let host = base.trim_start_matches("http://");
+            let host = host.split('/').next().unwrap_or(host);
+            host.parse()
+                .map_err(|e| format!("paravoid reported the address {base:?}: {e}"))
+        };
+        let addr = address(process.base())?;
+        let line = process.wait_for_line("metrics on http://", STARTUP_LIMIT)?;
+        let metrics = address(line.rsplit_once("metrics on ").map_or("", |(_, url)| url))?;
+        Ok(Self {
+            process,
             addr,
             metrics,
-        };
-        server.wait_healthy()?;
-        Ok(server)
+        })
     }
 
-    pub(super) fn wait_healthy(&mut self) -> Result<(), String> {
-        let start = Instant::now();
-        while start.elapsed() < STARTUP_LIMIT {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("paravoid exited at startup: {status}"));
-            }
-            if healthz(self.addr) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(format!(
-            "paravoid did not answer GET /healthz within {STARTUP_LIMIT:?}"
-        ))
-    }
-}
-
-impl Server {
-    /// CPU seconds (user + system) the server has used so far, from `/proc` (Linux only;
-    /// `USER_HZ` is 100 on every Linux target).
+    /// CPU seconds (user + system) the server has used so far.
     pub(super) fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')')?.1;
-        let mut fields = rest.split_whitespace().skip(11);
-        let utime: f64 = fields.next()?.parse().ok()?;
-        let stime: f64 = fields.next()?.parse().ok()?;
-        Some((utime + stime) / 100.0)
+        self.process.cpu_seconds()
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // The child is ours; if it already exited, kill fails harmlessly.
-        if self.child.kill().is_ok() {
-            drop(self.child.wait());
-        }
-    }
-}
-
-/// Picks a free loopback port by binding port 0 and releasing it.
-pub(super) fn free_port() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| format!("cannot find a free port: {e}"))?;
-    listener
-        .local_addr()
-        .map_err(|e| format!("cannot find a free port: {e}"))
-}
-
-/// A minimal blocking `GET /healthz` (avoids a runtime before the server is up).
-pub(super) fn healthz(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    if stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .is_err()
-    {
-        return false;
-    }
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
