@@ -12,6 +12,7 @@ use qsmm_fuzz::fixtures::{
     BLOCK_PLAINTEXT, HW_ENTROPY, MESH_METADATA, NOTE_PLAINTEXT, TREE_BLOCKS, dsa_keypair,
     dsa_signature, kem_keypair, mesh, mesh_key, namespace, tree, xwing_keypair,
 };
+use qsmm_shield::attachment;
 use qsmm_shield::dsa::DsaLevel;
 use qsmm_shield::kem::KemLevel;
 use qsmm_shield::note::{self, PassphraseParams, RecipientKeys};
@@ -168,6 +169,29 @@ fn main() -> Result {
             name,
             &qsmm_proof_stub::ProofEncoding::to_bytes(&proof),
         )?;
+    }
+
+    let dir = target(&root, "attachment_bundle")?;
+    let key = attachment::FileKey::from_bytes(qsmm_fuzz::ATTACHMENT_FILE_KEY);
+    let entries = vec![
+        attachment::FileEntry::new("report.pdf", "application/pdf", 70_000)?,
+        attachment::FileEntry::new("empty", "", 0)?,
+    ];
+    let bundle = attachment::Bundle::with_key(b"see attached", entries, key)?;
+    write(&dir, "bundle", &[&[0][..], &bundle.to_plaintext()].concat())?;
+    write(&dir, "bare", b"\0just a message")?;
+    for (name, index, size) in [("stream-short", 0u8, 5u32), ("stream-two-chunks", 1, 65_537)] {
+        let plain = vec![0x42u8; usize::try_from(size)?];
+        let mut sealed = Vec::new();
+        attachment::seal_file(
+            &attachment::FileKey::from_bytes(qsmm_fuzz::ATTACHMENT_FILE_KEY),
+            u32::from(index),
+            u64::from(size),
+            &plain[..],
+            &mut sealed,
+        )?;
+        let header = [&[1u8, index][..], &size.to_le_bytes()].concat();
+        write(&dir, name, &[&header[..], &sealed].concat())?;
     }
 
     let dir = target(&root, "note_decoders")?;

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod age;
+mod attachment;
 pub mod fixtures;
 mod http;
 mod proof;
@@ -21,6 +22,7 @@ mod volume;
 pub use age::{
     AGE_HYBRID_IDENTITY, AGE_X25519_IDENTITY, age_decrypt, age_header_stanzas, age_identities,
 };
+pub use attachment::{ATTACHMENT_FILE_KEY, attachment_bundle};
 pub use http::paravoid_http;
 pub use proof::{halo2_proof_decode_verify, proof_decode_verify};
 pub use shatter::{mesh_reconstruct, record_len as shatter_record_len};

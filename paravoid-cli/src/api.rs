@@ -27,9 +27,9 @@ const MAX_ANSWER_BYTES: usize = 4 << 20;
 /// Longest server error text repeated in an error message.
 const MAX_ERROR_CHARS: usize = 200;
 /// How long connecting (TCP and TLS) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one request may take once connected.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A client of one server: one HTTP/1.1 connection per request (a command makes two), TLS
 /// through rustls (ring) with the system's certificate roots (`SSL_CERT_FILE` and
@@ -177,13 +177,13 @@ impl Api {
 }
 
 /// A connection: plain TCP or TLS over TCP.
-enum Io {
+pub(crate) enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Connects to the host of `url`, with TLS for `https`.
-async fn connect(url: &Url) -> Result<Io> {
+pub(crate) async fn connect(url: &Url) -> Result<Io> {
     let unreachable =
         |err: &(dyn std::error::Error + 'static)| CliError::Unreachable(error_chain(err));
     let port = url
@@ -301,13 +301,13 @@ where
 }
 
 /// A status and a body.
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn json<T: DeserializeOwned>(&self) -> Result<T> {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body)
             .map_err(|_| CliError::UnexpectedAnswer("its JSON is not the documented one"))
     }
@@ -317,7 +317,7 @@ impl Answer {
     }
 
     /// An error answer as [`CliError::Server`], with the server's text made printable.
-    fn error(&self) -> CliError {
+    pub(crate) fn error(&self) -> CliError {
         let text = self.error_body().error;
         let mut message: String = text
             .chars()
@@ -339,7 +339,7 @@ impl Answer {
 }
 
 /// An error and its causes on one line: `a: b: c`, without control characters.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use qsmm_shield::attachment::Bundle;
 use qsmm_shield::note::{self, StoredNote};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -12,7 +13,7 @@ use crate::api::Api;
 use crate::error::{CliError, Result};
 use crate::link::{Link, ServerUrl};
 use crate::tokens::{Tokens, derive_passphrase};
-use crate::wire::{ClaimRequest, CreateRequest, SealedJson};
+use crate::wire::{ClaimRequest, ClaimedFiles, CreateRequest, SealedJson};
 
 /// A note stored by [`send`].
 #[derive(Debug)]
@@ -41,6 +42,31 @@ pub async fn send(
     passphrase: Option<&[u8]>,
     ttl_secs: Option<u64>,
 ) -> Result<Sent> {
+    // A message that reads as a bundle travels in a bundle without files, so it opens as sent.
+    if Bundle::is_bundle(message) {
+        let bundle = Bundle::new(message, Vec::new()).map_err(CliError::Seal)?;
+        return store_note(
+            server,
+            &bundle.to_plaintext(),
+            passphrase,
+            ttl_secs,
+            Vec::new(),
+        )
+        .await;
+    }
+    store_note(server, message, passphrase, ttl_secs, Vec::new()).await
+}
+
+/// Seals `plaintext` as a note, stores it with the uploads `files` attached and returns its
+/// link.
+pub(crate) async fn store_note(
+    server: &ServerUrl,
+    plaintext: &[u8],
+    passphrase: Option<&[u8]>,
+    ttl_secs: Option<u64>,
+    files: Vec<String>,
+) -> Result<Sent> {
+    let message = plaintext;
     let (stored, keys) = match passphrase {
         None => note::seal_note(message),
         Some([]) => return Err(CliError::EmptyPassphrase),
@@ -57,6 +83,7 @@ pub async fn send(
         ttl_secs,
         claim_hash: Tokens::hash(&tokens.claim),
         passphrase_hash: tokens.passphrase.as_deref().map(Tokens::hash),
+        files,
     };
     let api = Api::new(server.clone())?;
     let created = api.create(&request).await?;
@@ -83,10 +110,23 @@ pub async fn send(
 /// what `passphrase` returns; [`CliError::WrongPassphrase`] (the server counted a try);
 /// [`CliError::WrongLinkKeys`]; [`CliError::Tampered`] if the note handed out does not open
 /// with the link or disagrees with the peek; server and network errors.
+///
+/// A note with files has them written to the current directory (see
+/// [`open_into`](crate::open_into)).
 pub async fn open(
     link: &Link,
     passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
 ) -> Result<Zeroizing<Vec<u8>>> {
+    crate::files::open_into(link, passphrase, Path::new("."))
+        .await
+        .map(|opened| opened.message)
+}
+
+/// Claims the note of `link` and opens it: its plaintext, and the claim's `files` member.
+pub(crate) async fn claim_note(
+    link: &Link,
+    passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<(Zeroizing<Vec<u8>>, Option<ClaimedFiles>)> {
     let keys = link.keys()?;
     let api = Api::new(link.server.clone())?;
     let peek = api.peek(link.id).await?.ok_or(CliError::Gone)?;
@@ -119,8 +159,10 @@ pub async fn open(
     if stored.passphrase != params {
         return Err(CliError::Tampered);
     }
-    note::open_note_with_passphrase(&stored, &keys, typed.as_deref().map(Vec::as_slice))
-        .map_err(|_| CliError::Tampered)
+    let plaintext =
+        note::open_note_with_passphrase(&stored, &keys, typed.as_deref().map(Vec::as_slice))
+            .map_err(|_| CliError::Tampered)?;
+    Ok((plaintext, claimed.files))
 }
 
 /// Writes `bytes` to a new file `name` in `dir` (created if missing), readable by its owner

@@ -85,6 +85,23 @@ pub enum CliError {
     /// Nobody has answered the request yet (exit code 9).
     #[error("nobody has answered this request yet: try again later")]
     NotAnswered,
+    /// The note's file list cannot be saved safely: malformed, or a name with a path
+    /// separator, `..`, a control character, or given twice (exit code 10).
+    #[error(
+        "the note's file list is malformed or names a file unsafely (a path, `..`, a control character or a name given twice): nothing was saved"
+    )]
+    UnsafeFileList,
+    /// A file of the note would replace an existing file (exit code 7).
+    #[error("{path} already exists: choose another directory with -o, nothing was replaced")]
+    FileExists {
+        /// The path that exists.
+        path: String,
+    },
+    /// A file the server handed out does not open with the link (exit code 8).
+    #[error(
+        "a file the server handed out does not open with this link (changed or cut short): no file was saved under its name"
+    )]
+    FileTampered,
     /// Sealing failed: no randomness, or an internal limit (exit code 1).
     #[error("sealing failed: {0}")]
     Seal(#[source] qsmm_shield::Error),
@@ -111,8 +128,10 @@ impl CliError {
     /// | 4 | the note needs a passphrase, or the passphrase is wrong |
     /// | 5 | the link is malformed, not end to end, or its keys are not the note's |
     /// | 6 | the server is unreachable, refused the request, or answered something else |
-    /// | 7 | a local file or stream could not be read or written |
-    /// | 8 | the note handed out does not open with the link (changed by the server) |
+    /// | 7 | a local file or stream could not be read or written, or a file would be replaced |
+    /// | 8 | the note or a file handed out does not open with the link (changed by the server) |
+    /// | 9 | nobody has answered the request yet |
+    /// | 10 | the note's file list names a file unsafely (path, `..`, control character, twice) |
     #[must_use]
     pub const fn exit_code(&self) -> u8 {
         match self {
@@ -126,9 +145,10 @@ impl CliError {
             Self::PassphraseRequired | Self::WrongPassphrase { .. } => 4,
             Self::InvalidLink(_) | Self::NotEndToEnd | Self::WrongLinkKeys => 5,
             Self::Unreachable(_) | Self::Server { .. } | Self::UnexpectedAnswer(_) => 6,
-            Self::Io { .. } => 7,
-            Self::Tampered => 8,
+            Self::Io { .. } | Self::FileExists { .. } => 7,
+            Self::Tampered | Self::FileTampered => 8,
             Self::NotAnswered => 9,
+            Self::UnsafeFileList => 10,
         }
     }
 
@@ -161,6 +181,11 @@ mod tests {
             },
             CliError::NotEndToEnd,
             CliError::Tampered,
+            CliError::FileTampered,
+            CliError::UnsafeFileList,
+            CliError::FileExists {
+                path: "out/report.pdf".to_owned(),
+            },
             CliError::io("read standard input", io::Error::other("broken pipe")),
         ];
         for error in errors {
@@ -188,5 +213,14 @@ mod tests {
         assert_eq!(CliError::NotEndToEnd.exit_code(), 5);
         assert_eq!(CliError::Unreachable(String::new()).exit_code(), 6);
         assert_eq!(CliError::Tampered.exit_code(), 8);
+        assert_eq!(CliError::FileTampered.exit_code(), 8);
+        assert_eq!(CliError::UnsafeFileList.exit_code(), 10);
+        assert_eq!(
+            CliError::FileExists {
+                path: "a".to_owned()
+            }
+            .exit_code(),
+            7
+        );
     }
 }

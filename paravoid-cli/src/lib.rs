@@ -25,23 +25,33 @@
 //! # }
 //! ```
 //!
+//! `send --file` adds files and `open -o DIR` saves them ([`files`]): sealed, uploaded,
+//! downloaded and opened 64 KiB at a time in the page's format, so a file of any size never
+//! sits whole in memory, and saved under checked names without replacing anything
+//! ([`saving`]).
+//!
 //! The modules: [`link`] (server addresses and links), [`tokens`] (claim tokens), `wire` (the
-//! API's JSON), `api` (HTTP), [`input`] (standard input, passphrases, durations),
-//! [`commands`] (`send`, `open`) and [`error`] (errors and exit codes).
+//! API's JSON), `api` (HTTP), `transfer` (streamed file uploads and downloads), [`input`]
+//! (standard input, passphrases, durations), [`commands`] (`send`, `open`), [`files`] and
+//! [`saving`] (notes with files), [`request`] and [`error`] (errors and exit codes).
 
 pub mod commands;
 pub mod error;
+pub mod files;
 pub mod input;
 pub mod link;
 pub mod receipt;
 pub mod request;
+pub mod saving;
 pub mod tokens;
 
 mod api;
+mod transfer;
 mod wire;
 
 pub use commands::{Sent, is_plain_text, open, send, utc_time, write_new_file};
 pub use error::{CliError, Result};
+pub use files::{FILE_MEDIA_TYPE, Opened, SavedFile, open_into, send_files};
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};
 pub use link::{E2E_LINK_PREFIX, Link, ServerUrl};
 pub use receipt::{Receipt, ReceiptState, receipt_status};

@@ -33,6 +33,9 @@ enum Command {
         /// dropped).
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// Attach this file (repeat for more, at most 32); the message may then be empty.
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Ask someone for a secret: print a request link to send them (first line) and the link
     /// that opens their answer (second line, keep it to yourself).
@@ -66,7 +69,8 @@ enum Command {
         /// The link, `<server>/s/<id>#e2e.<keys>`, or the link of your own request,
         /// `<server>/r/<id>#own.<keys>` (quote it for the shell).
         link: String,
-        /// Write the message to DIR/message.txt instead of standard output.
+        /// Write the message to DIR/message.txt instead of standard output, and the note's
+        /// files into DIR (without it, files go to the current directory).
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         output: Option<PathBuf>,
         /// The note's passphrase, from this file, if it has one (else asked without echo).
@@ -97,6 +101,7 @@ fn run(command: Command) -> Result<()> {
             ttl,
             passphrase,
             passphrase_file,
+            files,
         } => {
             let server = ServerUrl::parse(&server)?;
             let ttl_secs = ttl.as_deref().map(paravoid_cli::parse_ttl).transpose()?;
@@ -107,13 +112,26 @@ fn run(command: Command) -> Result<()> {
             };
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprintln!("Type the message, then Ctrl-D on a line of its own.");
+                if files.is_empty() {
+                    eprintln!("Type the message, then Ctrl-D on a line of its own.");
+                } else {
+                    eprintln!("Type the message (or none), then Ctrl-D on a line of its own.");
+                }
             }
-            let message = paravoid_cli::read_message(stdin.lock())?;
+            let message = if files.is_empty() {
+                paravoid_cli::read_message(stdin.lock())?
+            } else {
+                paravoid_cli::input::read_bounded(
+                    stdin.lock(),
+                    paravoid_cli::input::MAX_MESSAGE_BYTES,
+                    "standard input",
+                )?
+            };
             warn_if_plaintext(&server);
-            let sent = runtime.block_on(paravoid_cli::send(
+            let sent = runtime.block_on(paravoid_cli::send_files(
                 &server,
                 &message,
+                &files,
                 passphrase.as_deref().map(Vec::as_slice),
                 ttl_secs,
             ))?;
@@ -192,23 +210,50 @@ fn run(command: Command) -> Result<()> {
             passphrase_file,
         } => {
             let link = Zeroizing::new(link);
-            let (message, id) = if OwnLink::is_own_link(&link) {
+            let dir = output.clone().unwrap_or_else(|| PathBuf::from("."));
+            let (opened, id) = if OwnLink::is_own_link(&link) {
                 let link = OwnLink::parse(&link)?;
                 warn_if_plaintext(&link.server);
-                (runtime.block_on(paravoid_cli::open_answer(&link))?, link.id)
+                let message = runtime.block_on(paravoid_cli::open_answer(&link))?;
+                let opened = paravoid_cli::Opened {
+                    message,
+                    files: Vec::new(),
+                };
+                (opened, link.id)
             } else {
                 let link = Link::parse(&link)?;
                 warn_if_plaintext(&link.server);
-                let message =
-                    runtime.block_on(paravoid_cli::open(&link, || match passphrase_file {
+                let opened = runtime.block_on(paravoid_cli::open_into(
+                    &link,
+                    || match passphrase_file {
                         Some(path) => paravoid_cli::passphrase_from_file(&path),
                         None => paravoid_cli::prompt_passphrase(false),
-                    }))?;
-                (message, link.id)
+                    },
+                    &dir,
+                ))?;
+                (opened, link.id)
             };
+            for file in &opened.files {
+                eprintln!("Wrote {} ({} bytes).", file.path.display(), file.size);
+            }
+            let message = opened.message;
+            if message.is_empty() && !opened.files.is_empty() {
+                return Ok(());
+            }
             match output {
                 Some(dir) => {
-                    let path = paravoid_cli::write_new_file(&dir, "message.txt", &message)?;
+                    // A file of the note may be called message.txt: the message then takes a
+                    // name of its own rather than fail after the note is gone.
+                    let name = if opened
+                        .files
+                        .iter()
+                        .any(|file| file.path.file_name() == Some("message.txt".as_ref()))
+                    {
+                        format!("message-{}.txt", id.simple())
+                    } else {
+                        "message.txt".to_owned()
+                    };
+                    let path = paravoid_cli::write_new_file(&dir, &name, &message)?;
                     eprintln!("Wrote {}.", path.display());
                 }
                 // Text with escape sequences could act on the terminal: such a message goes to

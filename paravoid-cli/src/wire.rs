@@ -95,6 +95,9 @@ pub(crate) struct CreateRequest {
     pub(crate) claim_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) passphrase_hash: Option<String>,
+    /// Uploads (`POST /api/e2e/files`) that become the note's files, in manifest order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) files: Vec<String>,
 }
 
 /// `POST /api/e2e/notes` answer.
@@ -126,6 +129,39 @@ pub(crate) struct ClaimRequest<'a> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ClaimResponse {
     pub(crate) note: SealedJson,
+    /// The files' download token and sealed sizes, for a note with files.
+    #[serde(default)]
+    pub(crate) files: Option<ClaimedFiles>,
+}
+
+/// The `files` member of a claim's answer.
+#[derive(Deserialize)]
+pub(crate) struct ClaimedFiles {
+    /// The download token (unpadded base64url), good for one download of each file.
+    pub(crate) token: String,
+    /// Length of each file's sealed stream, in manifest order.
+    pub(crate) sealed_sizes: Vec<u64>,
+}
+
+impl std::fmt::Debug for ClaimedFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedFiles")
+            .field("sealed_sizes", &self.sealed_sizes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ClaimedFiles {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.token);
+    }
+}
+
+/// `POST /api/e2e/files` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UploadResponse {
+    pub(crate) file_id: String,
+    pub(crate) sealed_size: u64,
 }
 
 /// `POST /api/e2e/requests` body.

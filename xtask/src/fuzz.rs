@@ -33,6 +33,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "note_decoders",
     "age_header_stanzas",
     "age_decrypt",
+    "attachment_bundle",
     "paravoid_http",
     "volume_open",
 ];
