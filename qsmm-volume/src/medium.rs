@@ -343,7 +343,7 @@ impl Medium {
     /// Picks a block uniformly at random among the free ones and marks it used (map blocks:
     /// commits may take the reserve).
     pub(crate) fn allocate(&self) -> Result<u64> {
-        self.inner.allocate_keeping(false)
+        self.allocate_or_unhold(false)
     }
 
     /// As [`Self::allocate`] for a data write: fails with [`Error::NoSpace`] unless more blocks
@@ -351,7 +351,18 @@ impl Medium {
     /// the sum of what a commit of each open volume may need (registered with it), so that no
     /// volume's writes can take the room another's flush needs.
     pub(crate) fn allocate_data(&self) -> Result<u64> {
-        self.inner.allocate_keeping(true)
+        self.allocate_or_unhold(true)
+    }
+
+    /// Allocates; with no block free, gives back the blocks noise slots hold in
+    /// multi-snapshot mode (if any) and tries once more.
+    fn allocate_or_unhold(&self, keep_reserve: bool) -> Result<u64> {
+        match self.inner.allocate_keeping(keep_reserve) {
+            Err(Error::NoSpace) if self.release_noise_held() => {
+                self.inner.allocate_keeping(keep_reserve)
+            }
+            other => other,
+        }
     }
 
     /// Marks those of `blocks` that are free used, and returns them.

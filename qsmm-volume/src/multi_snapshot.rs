@@ -110,8 +110,8 @@ pub(crate) struct MultiState {
     area_rewritten: bool,
     counts: SlotCounts,
     /// Blocks noise slots wrote, held as used so that no volume takes them later in the mount
-    /// (as no volume takes a block a slot carried); given back when they outgrow a quarter of
-    /// the free blocks.
+    /// (as no volume takes a block a slot carried); given back when they outnumber the free
+    /// blocks or an allocation finds none free.
     noise_held: Vec<u64>,
     /// Blocks higher volumes moved their live blocks away from, still taken: the next slots
     /// overwrite them with noise (before any random block) and then hold them like noise.

@@ -179,6 +179,36 @@ fn a_mount_writes_the_same_amount_whatever_is_hidden() {
 }
 
 #[test]
+fn no_slot_writes_a_block_twice_in_a_mount() {
+    // A tick budget well above a fifth of the free blocks (about 850 here): a mount of the
+    // decoy alone must still change one block per slot. Noise blocks given back to the pool
+    // during the mount were hit a second time, so the decoy alone changed fewer blocks than
+    // with hidden volumes, whose carried blocks are never given back.
+    let device = device();
+    {
+        let medium = medium(&device);
+        let decoy = Volume::create_with_mode(&medium, b"decoy", MIB, &[], MULTI).unwrap();
+        for lba in 0..20 {
+            decoy.write(lba, &sector(1)).unwrap();
+        }
+        decoy.close().unwrap();
+    }
+    for _ in 0..3 {
+        let medium = medium(&device);
+        let decoy = Volume::open(&medium, b"decoy").unwrap();
+        medium.set_tick_slots(300);
+        let before = device.to_bytes();
+        assert_eq!(read(&decoy, 3), sector(1));
+        decoy.close().unwrap();
+        let counts = medium.slot_counts().unwrap();
+        assert_eq!((counts.base, counts.noise), (0, 300));
+        let diff = changed(&before, &device.to_bytes());
+        let outside = diff.iter().filter(|b| !AREA.contains(b)).count();
+        assert_eq!(outside, 300, "{counts:?}");
+    }
+}
+
+#[test]
 fn later_commits_of_a_mount_write_only_the_roots_and_the_whole_area_still_changes() {
     let device = device();
     two_volumes(&device);
@@ -314,4 +344,27 @@ fn streaming_writes_cost_about_two_blocks_per_sector() {
         amplification > 2.0 && amplification < 2.2,
         "{amplification}"
     );
+}
+
+#[test]
+fn held_noise_blocks_never_cost_the_decoy_its_space() {
+    // A decoy larger than the medium, written until no block is left: the blocks noise slots
+    // hold are given back before an allocation fails, so the decoy fills every block but the
+    // root area, its map and the commit reserve (865 sectors here; 842 if held blocks were
+    // given back only once they outnumber the free ones).
+    let device = device();
+    let medium = medium(&device);
+    let decoy = Volume::create_with_mode(&medium, b"decoy", 4 * MIB, &[], MULTI).unwrap();
+    let mut written = 0u64;
+    loop {
+        match decoy.write(written, &sector(7)) {
+            Ok(()) => written += 1,
+            Err(Error::NoSpace) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(written >= 860, "{written}");
+    decoy.close().unwrap();
+    let decoy = Volume::open(&self::medium(&device), b"decoy").unwrap();
+    assert_eq!(read(&decoy, written - 1), sector(7));
 }

@@ -166,7 +166,12 @@ impl Medium {
             return Ok(());
         };
         m.noise_held.push(block);
-        if m.noise_held.len() as u64 > free / 4 {
+        // Given back only once they outnumber the blocks still free: a block given back
+        // during the mount can be hit a second time, one change for two writes, and how soon
+        // that happens would depend on what is hidden (carried blocks are never given back).
+        // A mount under a tick budget stays far below it; an allocation that finds no free
+        // block takes them back first (`Medium::allocate`).
+        if m.noise_held.len() as u64 > free {
             let held = core::mem::take(&mut m.noise_held);
             self.release_held(&held);
         }
@@ -174,6 +179,17 @@ impl Medium {
         m.rng.fill_bytes(&mut noise);
         m.counts.noise += 1;
         self.device().write_block(BlockId(block), &noise)
+    }
+
+    /// Gives back every block noise slots hold (an allocation found no free block); whether
+    /// there were any. Never called while the slot state is locked.
+    pub(crate) fn release_noise_held(&self) -> bool {
+        let held = match self.multi().as_mut() {
+            Some(m) if !m.noise_held.is_empty() => core::mem::take(&mut m.noise_held),
+            _ => return false,
+        };
+        self.release_held(&held);
+        true
     }
 
     /// Sets the tick budget of this mount in multi-snapshot mode: the slots a mount spends
