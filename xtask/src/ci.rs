@@ -167,6 +167,26 @@ const STEPS: &[Step] = &[
         tool: None,
         note: None,
     },
+    // The same over 12 images of each medium (48 media per world): higher volumes' blocks must
+    // age like free blocks, and slots never hit a block twice in a mount.
+    Step {
+        name: "adversary-12",
+        program: "cargo",
+        args: &[
+            "xtask",
+            "adversary",
+            "--quick",
+            "--mode",
+            "multi",
+            "--mounts",
+            "12",
+            "--trials",
+            "48",
+        ],
+        env: &[],
+        tool: None,
+        note: None,
+    },
     // The two slow adversarial steps run only with `--full` (as `.ci/run` does) or when named.
     Step {
         name: "fuzz",
