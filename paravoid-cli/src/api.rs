@@ -136,11 +136,12 @@ impl Api {
         }
     }
 
-    /// `POST /api/e2e/receipts/status`: the status of a read receipt.
-    pub(crate) async fn receipt_status(
+    /// `POST /api/e2e/receipts/status`: the status of a read receipt, in the answer type the
+    /// caller names (`receipt::Receipt`).
+    pub(crate) async fn receipt_status<R: DeserializeOwned>(
         &self,
-        request: &crate::receipt::StatusRequest<'_>,
-    ) -> Result<crate::receipt::Receipt> {
+        request: &impl Serialize,
+    ) -> Result<R> {
         let answer = self
             .send(Method::POST, "/api/e2e/receipts/status", Some(request))
             .await?;

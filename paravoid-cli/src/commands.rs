@@ -27,7 +27,7 @@ pub struct Sent {
     pub receipt: Option<StatusToken>,
 }
 
-/// How [`send_note`] stores a note.
+/// How [`send_note`](crate::send_note) stores a note.
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct SendOptions<'a> {
@@ -163,30 +163,6 @@ pub(crate) async fn store_note(
         expires_at: created.expires_at,
         receipt,
     })
-}
-
-/// Claims the note of `link` and opens it. `passphrase` is called only if the note has one
-/// (the server's peek says so). The server receives the claim tokens, never the keys or the
-/// passphrase; the note is gone from the server once this returns a message.
-///
-/// Argon2id runs on the calling thread.
-///
-/// # Errors
-///
-/// [`CliError::InvalidLink`]; [`CliError::Gone`] if the note is not there (or no longer);
-/// what `passphrase` returns; [`CliError::WrongPassphrase`] (the server counted a try);
-/// [`CliError::WrongLinkKeys`]; [`CliError::Tampered`] if the note handed out does not open
-/// with the link or disagrees with the peek; server and network errors.
-///
-/// A note with files has them written to the current directory (see
-/// [`open_into`](crate::open_into)).
-pub async fn open(
-    link: &Link,
-    passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
-) -> Result<Zeroizing<Vec<u8>>> {
-    crate::files::open_into(link, passphrase, Path::new("."))
-        .await
-        .map(|opened| opened.message)
 }
 
 /// Claims the note of `link` and opens it: its plaintext, and the claim's `files` member.

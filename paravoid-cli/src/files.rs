@@ -112,13 +112,37 @@ pub async fn send_note(
     store_note(server, &bundle.to_plaintext(), options, ids).await
 }
 
+/// Claims the note of `link` and opens it. `passphrase` is called only if the note has one
+/// (the server's peek says so). The server receives the claim tokens, never the keys or the
+/// passphrase; the note is gone from the server once this returns a message.
+///
+/// Argon2id runs on the calling thread.
+///
+/// # Errors
+///
+/// [`CliError::InvalidLink`]; [`CliError::Gone`] if the note is not there (or no longer);
+/// what `passphrase` returns; [`CliError::WrongPassphrase`] (the server counted a try);
+/// [`CliError::WrongLinkKeys`]; [`CliError::Tampered`] if the note handed out does not open
+/// with the link or disagrees with the peek; server and network errors.
+///
+/// A note with files has them written to the current directory (see
+/// [`open_into`]).
+pub async fn open(
+    link: &Link,
+    passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    open_into(link, passphrase, Path::new("."))
+        .await
+        .map(|opened| opened.message)
+}
+
 /// Claims and opens the note of `link` and writes its files, if any, into `dir` (created if
 /// missing) under the names the manifest gives, never replacing an existing file and never
 /// leaving a partial or unauthenticated file under a final name.
 ///
 /// # Errors
 ///
-/// The errors of [`open`](crate::open); [`CliError::UnsafeFileList`] if the manifest is
+/// The errors of [`open`]; [`CliError::UnsafeFileList`] if the manifest is
 /// malformed or names a file unsafely; [`CliError::FileExists`] if a name is taken in `dir`
 /// (checked before any download); [`CliError::FileTampered`] if a file does not open (changed,
 /// cut short, too long); [`CliError::Gone`] if a file is no longer on the server;

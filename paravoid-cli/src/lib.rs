@@ -32,8 +32,8 @@
 //!
 //! The modules: [`link`] (server addresses and links), [`tokens`] (claim tokens), `wire` (the
 //! API's JSON), `api` (HTTP), `transfer` (streamed file uploads and downloads), [`input`]
-//! (standard input, passphrases, durations), [`commands`] (`send`, `open`), [`files`] and
-//! [`saving`] (notes with files), [`request`] and [`error`] (errors and exit codes).
+//! (standard input, passphrases, durations), [`commands`] (`send`), [`files`] (`open`, notes with
+//! files) and [`saving`], [`request`](mod@request) and [`error`] (errors and exit codes).
 
 pub mod commands;
 pub mod error;
@@ -49,11 +49,9 @@ mod api;
 mod transfer;
 mod wire;
 
-pub use commands::{
-    SendOptions, Sent, StatusToken, is_plain_text, open, send, utc_time, write_new_file,
-};
+pub use commands::{SendOptions, Sent, StatusToken, is_plain_text, send, utc_time, write_new_file};
 pub use error::{CliError, Result};
-pub use files::{FILE_MEDIA_TYPE, Opened, SavedFile, open_into, send_files, send_note};
+pub use files::{FILE_MEDIA_TYPE, Opened, SavedFile, open, open_into, send_files, send_note};
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};
 pub use link::{E2E_LINK_PREFIX, Link, ServerUrl};
 pub use receipt::{Receipt, ReceiptState, receipt_status};

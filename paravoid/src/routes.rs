@@ -1,5 +1,6 @@
 //! HTTP routes, one module per area, each exposing `router()`; merged in [`crate::app`].
 
+pub(crate) mod base64url;
 pub(crate) mod e2e;
 pub(crate) mod files;
 pub(crate) mod health;

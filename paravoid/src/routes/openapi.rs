@@ -6,7 +6,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::routes::e2e::{MIN_M_COST_KIB, base64url_pattern};
+use crate::routes::base64url::base64url_pattern;
+use crate::routes::e2e::MIN_M_COST_KIB;
 use crate::routes::secrets::{
     CLASSICAL_SECRET_LEN, COMPACT_LEN, DK_SEED_LEN, EXPANDED_DK_LEN, MAX_PASSPHRASE_CHARS,
 };

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::rate_limit::{self, Kind};
-use crate::routes::e2e::decode_array;
+use crate::routes::base64url::decode_array;
 use crate::store::TOKEN_HASH_LEN;
 use crate::store::receipts::{ReceiptKey, ReceiptStore as _};
 use crate::{AppState, Error, Result};

@@ -6,7 +6,6 @@
 
 use qsmm_shield::note::NoteOpenError;
 
-use super::receipts::Outcome;
 use super::record::{ClaimHashes, MAX_PASSPHRASE_ATTEMPTS, Tokens};
 use crate::Error;
 use crate::metrics::Metrics;
@@ -85,6 +84,17 @@ impl Refusal {
 /// The `expires_at` of a note stored at `now` for `ttl_secs`.
 pub(crate) const fn expires_at(now: u64, ttl_secs: u64) -> u64 {
     now.saturating_add(ttl_secs)
+}
+
+/// Why a note was deleted, as its receipt reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Handed out: revealed (published API) or claimed (end to end).
+    Revealed,
+    /// Deleted at its expiry.
+    Expired,
+    /// Destroyed by its last wrong passphrase (or a record that failed its authentication).
+    Destroyed,
 }
 
 /// Whether a note expiring at `expires_at` has expired at `now`.

@@ -70,8 +70,8 @@ use zeroize::Zeroizing;
 
 use super::NoteStore;
 use super::envelope::{self, KEY_LEN};
+use super::policy::Outcome;
 use super::policy::{self, Effect, NoteState, Refusal, Reveal};
-use super::receipts::Outcome;
 use super::record::{
     ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, TOKEN_HASH_LEN, Tokens,
 };

@@ -23,7 +23,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use super::Storage;
-use super::policy;
+use super::policy::{self, Outcome};
 use super::record::TOKEN_HASH_LEN;
 use crate::Result;
 
@@ -35,17 +35,6 @@ pub(crate) const RECEIPT_TIME_STEP: u64 = 60;
 
 /// SHA-256 of a status token: the key of a receipt record.
 pub(crate) type ReceiptKey = [u8; TOKEN_HASH_LEN];
-
-/// Why a note was deleted, as its receipt reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// Handed out: revealed (published API) or claimed (end to end).
-    Revealed,
-    /// Deleted at its expiry.
-    Expired,
-    /// Destroyed by its last wrong passphrase (or a record that failed its authentication).
-    Destroyed,
-}
 
 /// The status a receipt reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

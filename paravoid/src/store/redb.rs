@@ -27,8 +27,8 @@ use zeroize::Zeroizing;
 
 use super::NoteStore;
 use super::envelope;
+use super::policy::Outcome;
 use super::policy::{self, Effect, Reveal};
-use super::receipts::Outcome;
 use super::record::{
     ClaimHashes, EndToEndSummary, NoteSummary, RevealStep, Tokens, decode_plaintext,
 };

@@ -9,8 +9,6 @@
 //! at any point leaves the last durable root whole: at worst some sectors are found in their
 //! new places.
 
-use std::collections::BTreeSet;
-
 use rand_core::Rng;
 use zeroize::Zeroizing;
 
@@ -28,17 +26,6 @@ const DRAWS: usize = 32;
 
 /// Slots one move takes at most: the copy, the overwrite of the old place, a leaf.
 const SLOTS_PER_MOVE: u64 = 3;
-
-/// What a higher volume keeps for aging.
-#[derive(Debug, Default)]
-pub(super) struct Aging {
-    /// Slots of the mount already counted towards moves.
-    credited: u64,
-    /// Old places of moved blocks, until the commit after the move frees them.
-    pub(super) moved: BTreeSet<u64>,
-    /// A move is under way (a flush the moves cause makes none).
-    busy: bool,
-}
 
 impl VolumeInner {
     /// Moves the share of live blocks due (higher volumes in multi-snapshot mode only): at

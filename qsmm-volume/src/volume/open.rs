@@ -11,9 +11,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use zeroize::Zeroize;
 
-use super::aging::Aging;
 use super::cache::{read_leaf, read_map};
 use super::relocate::{make_room, place_root};
+use super::state::Aging;
 use super::state::{
     SECTOR, State, VolumeInner, commit_reserve, fingerprint, leaf_count, map_sealer, to_usize,
 };

@@ -9,7 +9,6 @@ use qsmm_types::{SecretKey, derive_subkey, labels};
 use qsmm_void::SectorCipher;
 use rand_chacha::ChaCha20Rng;
 
-use super::aging::Aging;
 use crate::bitmap::Bitmap;
 use crate::error::{Error, Result};
 use crate::map::{ENTRIES_PER_LEAF, Leaf, MapSealer, Pointer};
@@ -166,4 +165,15 @@ pub(super) fn fingerprint(mesh_key: &SecretKey, salt: &[u8]) -> [u8; 32] {
 pub(super) fn map_sealer(volume_key: &SecretKey, salt: &[u8], volume_id: [u8; 16]) -> MapSealer {
     let key = derive_subkey(volume_key, salt, labels::VOLUME_MAP);
     MapSealer::new(key.as_bytes(), volume_id)
+}
+
+/// What a higher volume keeps for aging (`volume::aging`).
+#[derive(Debug, Default)]
+pub(super) struct Aging {
+    /// Slots of the mount already counted towards moves.
+    pub(super) credited: u64,
+    /// Old places of moved blocks, until the commit after the move frees them.
+    pub(super) moved: BTreeSet<u64>,
+    /// A move is under way (a flush the moves cause makes none).
+    pub(super) busy: bool,
 }

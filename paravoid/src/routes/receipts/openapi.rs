@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::routes::e2e::base64url_pattern;
+use crate::routes::base64url::base64url_pattern;
 use crate::routes::receipts::RECEIPT_TOKEN_LEN;
 
 /// Adds the status route, the `receipt` member of end-to-end creates, the `receipt_token`

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::Config;
-use crate::routes::e2e::base64url_pattern;
+use crate::routes::base64url::base64url_pattern;
 use crate::store::TOKEN_HASH_LEN;
 
 /// `(paths, schemas)` of the request routes for a server with `config`. The response body's

@@ -5,6 +5,7 @@
 //! clause of the single-statement deletes (lazy expiry and the sweeper), so exactly one
 //! committed state holds both the note's deletion and its receipt's status.
 
+use crate::store::policy::Outcome;
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use super::PgStore;
 use super::db_clock::NOW_SQL;
 use super::schema::{from_db_time, to_db_time};
 use crate::store::receipts::{
-    Outcome, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView, coarse,
+    ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView, coarse,
 };
 use crate::{Error, Result};
 

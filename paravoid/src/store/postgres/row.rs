@@ -32,8 +32,8 @@ use zeroize::Zeroizing;
 use super::schema::from_db_time;
 use super::{PgStore, Record};
 use crate::store::envelope::{Binding, KEY_LEN, RecordKey};
+use crate::store::policy::Outcome;
 use crate::store::policy::{Effect, NoteState};
-use crate::store::receipts::Outcome;
 use crate::store::record::decode_plaintext;
 use crate::{Error, Result};
 

@@ -35,8 +35,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use super::group_commit::Batch;
 use super::key_slots::{self, SlotIndex};
 use crate::store::envelope::{self, Binding, RecordKey, SEAL_OVERHEAD};
+use crate::store::policy::Outcome;
 use crate::store::policy::{Effect, NoteState};
-use crate::store::receipts::Outcome;
 use crate::store::record::{ClaimHashes, decode_plaintext};
 use crate::{Error, Result};
 

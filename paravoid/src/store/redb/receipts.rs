@@ -10,14 +10,13 @@
 //!
 //! A record holds no secret (the token hash is one-way) and, once settled, no note id.
 
+use crate::store::policy::Outcome;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use uuid::Uuid;
 
 use super::RedbStore;
 use super::group_commit::Batch;
-use crate::store::receipts::{
-    Outcome, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView,
-};
+use crate::store::receipts::{ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView};
 use crate::{Error, Result};
 
 /// Receipt records by token hash.
