@@ -22,6 +22,61 @@ pub struct Sent {
     pub link: Link,
     /// When the server deletes it unread, in seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The status token of the note's read receipt ([`receipt_status`](crate::receipt_status)),
+    /// when [`SendOptions::receipt`] asked for one and the server issued it.
+    pub receipt: Option<StatusToken>,
+}
+
+/// How [`send_note`](crate::send_note) stores a note.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct SendOptions<'a> {
+    /// Also protect the note with this passphrase (Argon2id at the default costs).
+    pub passphrase: Option<&'a [u8]>,
+    /// Seconds until the server deletes it unread (the server's default without).
+    pub ttl_secs: Option<u64>,
+    /// Ask the server for a read receipt: [`Sent::receipt`] then holds its status token.
+    pub receipt: bool,
+}
+
+impl<'a> SendOptions<'a> {
+    /// The options of [`send`]: `passphrase` and `ttl_secs`, no receipt.
+    #[must_use]
+    pub const fn new(passphrase: Option<&'a [u8]>, ttl_secs: Option<u64>) -> Self {
+        Self {
+            passphrase,
+            ttl_secs,
+            receipt: false,
+        }
+    }
+
+    /// The same options, asking for a read receipt.
+    #[must_use]
+    pub const fn with_receipt(self) -> Self {
+        Self {
+            receipt: true,
+            ..self
+        }
+    }
+}
+
+/// The status token of a read receipt: it tells whoever holds it whether the note was revealed,
+/// expired or destroyed, nothing else. Not printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StatusToken(String);
+
+impl StatusToken {
+    /// The token's text (43 base64url characters), for [`receipt_status`](crate::receipt_status).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StatusToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusToken(..)")
+    }
 }
 
 /// Seals `message` (with `passphrase`, if any, at the default Argon2id costs) with the
@@ -42,19 +97,22 @@ pub async fn send(
     passphrase: Option<&[u8]>,
     ttl_secs: Option<u64>,
 ) -> Result<Sent> {
+    let options = SendOptions::new(passphrase, ttl_secs);
+    send_message(server, message, options).await
+}
+
+/// [`send`] of a message without files, with `options`.
+pub(crate) async fn send_message(
+    server: &ServerUrl,
+    message: &[u8],
+    options: SendOptions<'_>,
+) -> Result<Sent> {
     // A message that reads as a bundle travels in a bundle without files, so it opens as sent.
     if Bundle::is_bundle(message) {
         let bundle = Bundle::new(message, Vec::new()).map_err(CliError::Seal)?;
-        return store_note(
-            server,
-            &bundle.to_plaintext(),
-            passphrase,
-            ttl_secs,
-            Vec::new(),
-        )
-        .await;
+        return store_note(server, &bundle.to_plaintext(), options, Vec::new()).await;
     }
-    store_note(server, message, passphrase, ttl_secs, Vec::new()).await
+    store_note(server, message, options, Vec::new()).await
 }
 
 /// Seals `plaintext` as a note, stores it with the uploads `files` attached and returns its
@@ -62,10 +120,14 @@ pub async fn send(
 pub(crate) async fn store_note(
     server: &ServerUrl,
     plaintext: &[u8],
-    passphrase: Option<&[u8]>,
-    ttl_secs: Option<u64>,
+    options: SendOptions<'_>,
     files: Vec<String>,
 ) -> Result<Sent> {
+    let SendOptions {
+        passphrase,
+        ttl_secs,
+        receipt,
+    } = options;
     let message = plaintext;
     let (stored, keys) = match passphrase {
         None => note::seal_note(message),
@@ -84,6 +146,7 @@ pub(crate) async fn store_note(
         claim_hash: Tokens::hash(&tokens.claim),
         passphrase_hash: tokens.passphrase.as_deref().map(Tokens::hash),
         files,
+        receipt,
     };
     let api = Api::new(server.clone())?;
     let created = api.create(&request).await?;
@@ -92,9 +155,13 @@ pub(crate) async fn store_note(
     if created.share_path != format!("/s/{}", id.hyphenated()) {
         return Err(CliError::UnexpectedAnswer("the share path is not /s/<id>"));
     }
+    // A server that predates receipts answers none; the note is stored all the same, so its
+    // link is returned and the caller says that no receipt came.
+    let receipt = created.receipt_token.filter(|_| receipt).map(StatusToken);
     Ok(Sent {
         link: Link::new(server.clone(), id, &keys),
         expires_at: created.expires_at,
+        receipt,
     })
 }
 

@@ -16,7 +16,7 @@ use qsmm_shield::attachment::{
 };
 use zeroize::Zeroizing;
 
-use crate::commands::{Sent, claim_note, store_note};
+use crate::commands::{SendOptions, Sent, claim_note, store_note};
 use crate::error::{CliError, Result};
 use crate::link::{Link, ServerUrl};
 use crate::saving::{PartFile, check_names, is_safe_name};
@@ -74,10 +74,30 @@ pub async fn send_files(
     passphrase: Option<&[u8]>,
     ttl_secs: Option<u64>,
 ) -> Result<Sent> {
+    send_note(
+        server,
+        message,
+        paths,
+        SendOptions::new(passphrase, ttl_secs),
+    )
+    .await
+}
+
+/// [`send_files`] with [`SendOptions`] (for instance a read receipt): `paths` may be empty.
+///
+/// # Errors
+///
+/// Those of [`send_files`].
+pub async fn send_note(
+    server: &ServerUrl,
+    message: &[u8],
+    paths: &[PathBuf],
+    options: SendOptions<'_>,
+) -> Result<Sent> {
     if paths.is_empty() {
-        return crate::send(server, message, passphrase, ttl_secs).await;
+        return crate::commands::send_message(server, message, options).await;
     }
-    if matches!(passphrase, Some([])) {
+    if matches!(options.passphrase, Some([])) {
         return Err(CliError::EmptyPassphrase);
     }
     let attachments = prepare(paths)?;
@@ -89,7 +109,7 @@ pub async fn send_files(
         let id = upload_file(server, &bundle, index, &path, file, entry.size()).await?;
         ids.push(id.hyphenated().to_string());
     }
-    store_note(server, &bundle.to_plaintext(), passphrase, ttl_secs, ids).await
+    store_note(server, &bundle.to_plaintext(), options, ids).await
 }
 
 /// Claims the note of `link` and opens it. `passphrase` is called only if the note has one

@@ -36,6 +36,10 @@ enum Command {
         /// Attach this file (repeat for more, at most 32); the message may then be empty.
         #[arg(long = "file", value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Ask for a read receipt: its status token is printed on a second line, for
+        /// `paravoid-cli status`.
+        #[arg(long)]
+        receipt: bool,
     },
     /// Ask someone for a secret: print a request link to send them (first line) and the link
     /// that opens their answer (second line, keep it to yourself).
@@ -102,6 +106,7 @@ fn run(command: Command) -> Result<()> {
             passphrase,
             passphrase_file,
             files,
+            receipt,
         } => {
             let server = ServerUrl::parse(&server)?;
             let ttl_secs = ttl.as_deref().map(paravoid_cli::parse_ttl).transpose()?;
@@ -128,15 +133,22 @@ fn run(command: Command) -> Result<()> {
                 )?
             };
             warn_if_plaintext(&server);
-            let sent = runtime.block_on(paravoid_cli::send_files(
-                &server,
-                &message,
-                &files,
-                passphrase.as_deref().map(Vec::as_slice),
-                ttl_secs,
-            ))?;
+            let mut options =
+                paravoid_cli::SendOptions::new(passphrase.as_deref().map(Vec::as_slice), ttl_secs);
+            if receipt {
+                options = options.with_receipt();
+            }
+            let sent =
+                runtime.block_on(paravoid_cli::send_note(&server, &message, &files, options))?;
+            if receipt && sent.receipt.is_none() {
+                eprintln!("paravoid-cli: the server issued no read receipt (it predates them).");
+            }
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", sent.link.to_text().as_str())
+                .and_then(|()| match &sent.receipt {
+                    Some(token) => writeln!(out, "{}", token.as_str()),
+                    None => Ok(()),
+                })
                 .and_then(|()| out.flush())
                 .map_err(|err| CliError::io("write standard output", err))?;
             let reminder = if passphrase.is_some() {
@@ -148,6 +160,11 @@ fn run(command: Command) -> Result<()> {
                 "The link opens once, until {}{reminder}.",
                 paravoid_cli::utc_time(sent.expires_at)
             );
+            if sent.receipt.is_some() {
+                eprintln!(
+                    "The second line is the read receipt's token: paravoid-cli status TOKEN."
+                );
+            }
             Ok(())
         }
         Command::Request {

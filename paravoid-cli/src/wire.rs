@@ -98,6 +98,9 @@ pub(crate) struct CreateRequest {
     /// Uploads (`POST /api/e2e/files`) that become the note's files, in manifest order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) files: Vec<String>,
+    /// Ask for a read receipt (its status token is answered once).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) receipt: bool,
 }
 
 /// `POST /api/e2e/notes` answer.
@@ -106,6 +109,9 @@ pub(crate) struct CreateResponse {
     pub(crate) id: String,
     pub(crate) expires_at: u64,
     pub(crate) share_path: String,
+    /// The read receipt's status token, when one was asked for.
+    #[serde(default)]
+    pub(crate) receipt_token: Option<String>,
 }
 
 /// `GET /api/e2e/notes/{id}` answer.

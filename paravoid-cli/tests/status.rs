@@ -1,6 +1,7 @@
 //! `paravoid-cli status` against a real paravoid server: a note created with a read receipt
 //! reads `pending`, then `revealed` once claimed, with the minute of the change; a wrong token
-//! is exit code 3 and a malformed one exit code 2, before any request.
+//! is exit code 3 and a malformed one exit code 2, before any request; `send --receipt` prints
+//! the token on a second line.
 
 #![allow(
     clippy::unwrap_used,
@@ -85,5 +86,42 @@ async fn status_follows_a_receipt_from_pending_to_revealed() {
         requests,
         "refused before any request"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_with_a_receipt_prints_the_token_that_follows_the_note() {
+    let server = Server::start().await;
+    let sent = run(
+        &["send", "--server", &server.base, "--receipt"],
+        b"read me once",
+    )
+    .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let lines = sent.line();
+    let (link, token) = lines.split_once('\n').expect("the link, then the token");
+    assert!(link.contains("/s/"), "{link}");
+    assert_eq!(token.len(), 43, "{token}");
+    assert!(sent.stderr.contains("paravoid-cli status"), "{sent:?}");
+    assert!(
+        !link.contains(token) && !sent.stderr.contains(token),
+        "the token is printed once"
+    );
+
+    let pending = run(&["status", "--server", &server.base, token], b"").await;
+    assert_eq!(pending.code, 0, "{pending:?}");
+    assert!(pending.line().starts_with("pending "), "{pending:?}");
+
+    let opened = run(&["open", link], b"").await;
+    assert_eq!(opened.code, 0, "{opened:?}");
+    assert_eq!(opened.stdout, b"read me once");
+    let revealed = run(&["status", "--server", &server.base, token], b"").await;
+    assert_eq!(revealed.code, 0, "{revealed:?}");
+    assert!(revealed.line().starts_with("revealed "), "{revealed:?}");
+
+    // Without --receipt: the link alone.
+    let plain = run(&["send", "--server", &server.base], b"no receipt").await;
+    assert_eq!(plain.code, 0, "{plain:?}");
+    assert!(!plain.line().contains('\n'), "{plain:?}");
     server.stop().await;
 }
