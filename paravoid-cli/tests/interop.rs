@@ -18,41 +18,13 @@ mod harness;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use qsmm_test_support::external;
 use serde_json::Value;
 
-use crate::harness::{Server, client, passphrase_file, run, split_link};
+use crate::harness::{Server, client, node, passphrase_file, run, split_link};
 
 /// `paravoid/web/cli.mjs`: the page's code behind a command line.
 fn page_cli() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../paravoid/web/cli.mjs")
-}
-
-/// `node` 20 or later, or `None` after reporting why the test is skipped (a panic under CI).
-fn node() -> Option<PathBuf> {
-    let found = std::env::var_os("PARAVOID_NODE")
-        .map(PathBuf::from)
-        .or_else(|| external::find_program("node"));
-    let major = found.as_ref().and_then(|node| {
-        let out = Command::new(node).arg("--version").output().ok()?;
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        version
-            .strip_prefix('v')?
-            .split('.')
-            .next()?
-            .parse::<u32>()
-            .ok()
-    });
-    match (found, major) {
-        (Some(node), Some(major)) if major >= 20 => Some(node),
-        _ => {
-            external::skip(
-                "node 20 or later is not installed (`apt-get install nodejs npm`), or set \
-                 PARAVOID_NODE",
-            );
-            None
-        }
-    }
 }
 
 /// Runs `node cli.mjs args…` with `stdin`; returns standard output.

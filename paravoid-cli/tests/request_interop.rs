@@ -13,49 +13,15 @@
     reason = "tests fail on any error"
 )]
 
-use qsmm_test_support::external;
 #[path = "support/harness.rs"]
 mod harness;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt as _;
 
-use crate::harness::{Server, run};
-
-/// `node` 20 or later, or `None` after reporting why the test is skipped (a panic under CI).
-fn node() -> Option<PathBuf> {
-    let found = std::env::var_os("PARAVOID_NODE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join("node"))
-                    .find(|path| path.is_file())
-            })
-        });
-    let major = found.as_ref().and_then(|node| {
-        let out = Command::new(node).arg("--version").output().ok()?;
-        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        version
-            .strip_prefix('v')?
-            .split('.')
-            .next()?
-            .parse::<u32>()
-            .ok()
-    });
-    match (found, major) {
-        (Some(node), Some(major)) if major >= 20 => Some(node),
-        _ => {
-            external::skip(
-                "node 20 or later is not installed (`apt-get install nodejs npm`), or set \
-                 PARAVOID_NODE",
-            );
-            None
-        }
-    }
-}
+use crate::harness::{Server, node, run};
 
 /// Runs `node request-cli.mjs args…` with `stdin`; returns standard output.
 async fn page(node: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {

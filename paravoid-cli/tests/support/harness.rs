@@ -238,3 +238,39 @@ pub(crate) fn split_link<'a>(base: &str, link: &'a str) -> (&'a str, &'a str) {
     assert_eq!(keys.len(), 128, "{link}");
     (id, keys)
 }
+
+/// `node` 20 or later, or `None` after reporting why the test is skipped (a panic under CI).
+pub(crate) fn node() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PARAVOID_NODE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("node"))
+                    .find(|path| path.is_file())
+            })
+        });
+    let major = found.as_ref().and_then(|node| {
+        let out = std::process::Command::new(node)
+            .arg("--version")
+            .output()
+            .ok()?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        version
+            .strip_prefix('v')?
+            .split('.')
+            .next()?
+            .parse::<u32>()
+            .ok()
+    });
+    match (found, major) {
+        (Some(node), Some(major)) if major >= 20 => Some(node),
+        _ => {
+            qsmm_test_support::external::skip(
+                "node 20 or later is not installed (`apt-get install nodejs npm`), or set \
+                 PARAVOID_NODE",
+            );
+            None
+        }
+    }
+}
