@@ -15,6 +15,7 @@ use qsmm_test_support::external;
 mod files_flow;
 mod flows;
 mod hostile;
+mod receipts_flow;
 mod requests_flow;
 
 use std::sync::{Arc, Mutex};
@@ -137,6 +138,7 @@ async fn pages_work_in_a_real_browser() {
         site.desktop_layout().await?;
         site.incomplete_link_is_explained().await?;
         site.notes_cross_between_chromium_and_rust().await?;
+        site.read_receipt_follows_the_note().await?;
         site.nothing_secret_reached_the_server()
     }
     .await;
