@@ -19,13 +19,10 @@ use zeroize::Zeroizing;
 use crate::commands::{SendOptions, Sent, claim_note, store_note};
 use crate::error::{CliError, Result};
 use crate::link::{Link, ServerUrl};
+use crate::media_type::media_type_for;
 use crate::saving::{PartFile, check_names, is_safe_name};
 use crate::transfer::{ChunkBody, download, upload};
 use crate::wire::ClaimedFiles;
-
-/// The media type the command line gives files (the page gives the browser's guess; neither
-/// side renders a file, so the type is informative only).
-pub const FILE_MEDIA_TYPE: &str = "application/octet-stream";
 
 /// What [`open_into`] opened.
 #[derive(Debug)]
@@ -294,7 +291,7 @@ fn prepare(paths: &[PathBuf]) -> Result<Vec<(PathBuf, std::fs::File, FileEntry)>
                 printable(path)
             )));
         }
-        let entry = FileEntry::new(name, FILE_MEDIA_TYPE, metadata.len()).map_err(|_| {
+        let entry = FileEntry::new(name, media_type_for(name), metadata.len()).map_err(|_| {
             CliError::InvalidArgument(format!("--file {}: too large", printable(path)))
         })?;
         out.push((path.clone(), file, entry));

@@ -33,13 +33,15 @@
 //! The modules: [`link`] (server addresses and links), [`tokens`] (claim tokens), `wire` (the
 //! API's JSON), `api` (HTTP), `transfer` (streamed file uploads and downloads), [`input`]
 //! (standard input, passphrases, durations), [`commands`] (`send`), [`files`] (`open`, notes with
-//! files) and [`saving`], [`request`](mod@request) and [`error`] (errors and exit codes).
+//! files), [`media_type`] (files' types by extension), [`saving`], [`request`](mod@request) and
+//! [`error`] (errors and exit codes).
 
 pub mod commands;
 pub mod error;
 pub mod files;
 pub mod input;
 pub mod link;
+pub mod media_type;
 pub mod receipt;
 pub mod request;
 pub mod saving;
@@ -51,9 +53,10 @@ mod wire;
 
 pub use commands::{SendOptions, Sent, StatusToken, is_plain_text, send, utc_time, write_new_file};
 pub use error::{CliError, Result};
-pub use files::{FILE_MEDIA_TYPE, Opened, SavedFile, open, open_into, send_files, send_note};
+pub use files::{Opened, SavedFile, open, open_into, send_files, send_note};
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};
 pub use link::{E2E_LINK_PREFIX, Link, ServerUrl};
+pub use media_type::FILE_MEDIA_TYPE;
 pub use receipt::{Receipt, ReceiptState, receipt_status};
 pub use request::{
     OwnLink, RequestLink, Requested, open_answer, open_answer_into, request, respond,

@@ -226,6 +226,22 @@ async fn cli_files_download_on_the_page(
     reader.wait_visible("#files-part").await?;
     let shown = reader.value(&reader.find("#message").await?).await?;
     check(shown == message, &format!("the message: {shown:?}"))?;
+    // The type the CLI gave each file, from its extension.
+    let types = reader
+        .execute(
+            "return Array.from(document.querySelectorAll('#file-list li'))\
+             .map((li) => li.textContent);",
+        )
+        .await?;
+    check(
+        types[0]
+            .as_str()
+            .is_some_and(|item| item.contains("application/octet-stream"))
+            && types[1]
+                .as_str()
+                .is_some_and(|item| item.contains("text/plain")),
+        &format!("the files' types: {types}"),
+    )?;
     for (index, (name, bytes)) in files.iter().enumerate() {
         let button = reader
             .find(&format!("#file-list li:nth-child({}) button", index + 1))
