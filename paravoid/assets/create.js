@@ -5,9 +5,9 @@
 // types and sizes; each file is sealed and uploaded first, then the note names the uploads. Loaded as a module (the Content-Security-Policy allows no
 // inline script); DOM text is set through `value` and `textContent` only.
 import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./note.js";
-import { bundleToBytes, newFileKey } from "./files.js";
 import {
-  TransferError, fetchLimits, fileEntry, formatSize, listFiles, refuseFiles, uploadFile,
+  TransferError, fetchLimits, fileEntry, formatSize, listFiles, notePlaintext, refuseFiles,
+  sealAndUploadFiles as uploadFiles,
 } from "./attach.js";
 
 // A status token: 32 bytes, unpadded base64url.
@@ -66,35 +66,12 @@ const RECEIPT_TOKEN = /^[A-Za-z0-9_-]{43}$/;
     return refusal;
   }
 
-  // Seals and uploads each file under a fresh file key; returns the key, the manifest entries
-  // and the upload ids, in order.
-  async function sealAndUploadFiles(chosen) {
-    const key = newFileKey();
-    const ids = [];
-    try {
-      for (let index = 0; index < chosen.length; index++) {
-        createStatus.textContent = "Encrypting and sending file " + (index + 1) + " of "
-          + chosen.length + "…";
-        ids.push(await uploadFile(key, index, chosen[index]));
-      }
-    } catch (err) {
-      key.fill(0);
-      throw err;
-    }
-    return { key, entries: chosen.map(fileEntry), ids };
-  }
-
-  // The note's plaintext: the message alone, or the bundle of the message and the files.
-  function notePlaintext(text, files) {
-    const message = new TextEncoder().encode(text);
-    if (!files) {
-      return message;
-    }
-    try {
-      return bundleToBytes({ message, key: files.key, files: files.entries });
-    } finally {
-      message.fill(0);
-    }
+  // Seals and uploads each file under a fresh file key (attach.js), saying which is under way.
+  function sealAndUploadFiles(chosen) {
+    return uploadFiles(chosen, function (index) {
+      createStatus.textContent = "Encrypting and sending file " + (index + 1) + " of "
+        + chosen.length + "…";
+    });
   }
 
   // The body of `POST /api/e2e/notes`.

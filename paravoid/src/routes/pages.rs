@@ -313,7 +313,7 @@ mod tests {
             (
                 ASK_HTML,
                 "ask.js",
-                &["noble.js", "note.js", "request.js"][..],
+                &["noble.js", "note.js", "request.js", "files.js", "attach.js"][..],
             ),
             (RECEIPT_HTML, "receipt.js", &[][..]),
         ] {
@@ -516,7 +516,7 @@ mod tests {
         for (name, html, assets) in [
             ("index.html", INDEX_HTML, 7),
             ("reveal.html", REVEAL_HTML, 7),
-            ("ask.html", ASK_HTML, 6),
+            ("ask.html", ASK_HTML, 8),
         ] {
             let mut found = 0;
             for attribute in ["src=\"", "href=\""] {

@@ -61,7 +61,11 @@ pub(crate) fn noise(len: usize, mut state: u64) -> Vec<u8> {
 }
 
 /// Waits until `path` holds `len` bytes and the browser has finished writing it.
-async fn wait_for_download(dir: &Path, name: &str, len: usize) -> Result<PathBuf, String> {
+pub(crate) async fn wait_for_download(
+    dir: &Path,
+    name: &str,
+    len: usize,
+) -> Result<PathBuf, String> {
     let path = dir.join(name);
     let deadline = Instant::now() + SLOW;
     loop {
