@@ -207,7 +207,7 @@ async fn files_cross_page_to_page() {
         Ok(timings) => println!(
             "a {} MiB file in Chromium: upload (seal + send, create → link) {:?}, download \
              (fetch + open + save) {:?}",
-            files_flow::LARGE >> 20,
+            files_flow::large() >> 20,
             timings.upload,
             timings.download
         ),
