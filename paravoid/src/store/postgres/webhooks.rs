@@ -12,9 +12,7 @@ use zeroize::Zeroizing;
 use super::PgStore;
 use super::schema::{from_db_time, to_db_time};
 use crate::store::receipts::{ReceiptKey, ReceiptStatus, WEBHOOK_ID_LEN};
-use crate::store::webhooks::{
-    Delivery, LEASE_SECS, Next, WEBHOOK_SECRET_LEN, WebhookState, WebhookStore, next,
-};
+use crate::store::webhooks::{Delivery, LEASE_SECS, Next, WEBHOOK_SECRET_LEN, WebhookStore, next};
 use crate::{Error, Result};
 
 impl WebhookStore for PgStore {
@@ -112,7 +110,11 @@ impl WebhookStore for PgStore {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
-    async fn webhook_state(&self, key: ReceiptKey) -> Result<Option<(WebhookState, u8)>> {
+    async fn webhook_state(
+        &self,
+        key: ReceiptKey,
+    ) -> Result<Option<(crate::store::webhooks::WebhookState, u8)>> {
+        use crate::store::webhooks::WebhookState;
         let client = self.pool.get().await?;
         let select = client
             .prepare_cached(

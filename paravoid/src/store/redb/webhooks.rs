@@ -11,7 +11,7 @@
 //! when the note goes, before the delivery needs it). A delivered or abandoned webhook keeps
 //! only its state and attempts until the receipt is swept ([`forget`]).
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
 
 use super::RedbStore;
@@ -278,6 +278,7 @@ impl WebhookStore for RedbStore {
 
     #[cfg(any(test, feature = "test-hooks"))]
     async fn webhook_state(&self, key: ReceiptKey) -> Result<Option<(WebhookState, u8)>> {
+        use redb::{ReadableDatabase as _, TableError};
         self.off_thread(move |store| {
             let txn = store.db.begin_read()?;
             let table = match txn.open_table(WEBHOOKS) {
