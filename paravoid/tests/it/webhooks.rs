@@ -455,3 +455,74 @@ crate::on_both_stores!(
     creation_refuses_what_the_allow_list_does_not_admit,
     a_due_delivery_survives_a_restart_and_is_sent_once,
 );
+
+/// The README's shell check of a call (between its `webhook-verify` markers).
+fn readme_check() -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("<!-- webhook-verify:start -->").unwrap();
+    let end = readme.find("<!-- webhook-verify:end -->").unwrap();
+    let block = &readme[start..end];
+    let body = &block[block.find("```sh\n").unwrap() + "```sh\n".len()..];
+    body[..body.find("```").unwrap()].to_owned()
+}
+
+/// Runs the README's check on `body` with `secret` and `signature` in `dir`; its output.
+fn run_readme_check(dir: &Path, secret: &str, signature: &str, body: &[u8]) -> String {
+    std::fs::write(dir.join("body.json"), body).unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(readme_check())
+        .current_dir(dir)
+        .env("SECRET", secret)
+        .env("SIGNATURE", signature)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_readme_check_accepts_a_real_call_and_refuses_a_forged_one() {
+    if !qsmm_test_support::external::programs(
+        &["sh", "openssl", "base64", "od"],
+        "apt install openssl coreutils",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = Receiver::start(&[]).await;
+    let (state, _clock) = state_with(Backend::Redb, dir.path(), &["127.0.0.1"]);
+    let api = app(state.clone());
+    let server = TestServer::start(state.clone()).await;
+    let created = create(
+        &api,
+        false,
+        3600,
+        &format!("http://127.0.0.1:{port}/hook?n=1"),
+    )
+    .await;
+    assert_eq!(claim(&api, &created, None).await, StatusCode::OK);
+    let call = receiver.wait_for(1).await.remove(0);
+    let signature = call.headers["paravoid-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let secret = b64(&created.secret);
+    assert_eq!(
+        run_readme_check(dir.path(), &secret, &signature, &call.body),
+        "valid"
+    );
+    let mut forged = call.body.clone();
+    forged[2] ^= 1;
+    assert_eq!(
+        run_readme_check(dir.path(), &secret, &signature, &forged),
+        "forged"
+    );
+    let other = b64(&[1u8; 32]);
+    assert_eq!(
+        run_readme_check(dir.path(), &other, &signature, &call.body),
+        "forged"
+    );
+    drop((api, state));
+    server.stop().await;
+}
