@@ -21,6 +21,7 @@ use crate::error::{CliError, Result};
 use crate::link::{Link, ServerUrl};
 use crate::saving::{PartFile, check_names, is_safe_name};
 use crate::transfer::{ChunkBody, download, upload};
+use crate::wire::ClaimedFiles;
 
 /// The media type the command line gives files (the page gives the browser's guess; neither
 /// side renders a file, so the type is informative only).
@@ -100,6 +101,19 @@ pub async fn send_note(
     if matches!(options.passphrase, Some([])) {
         return Err(CliError::EmptyPassphrase);
     }
+    let (bundle, ids) = upload_bundle(server, message, paths).await?;
+    store_note(server, &bundle.to_plaintext(), options, ids).await
+}
+
+/// Checks the files at `paths` (as [`send_files`] does), makes the [`Bundle`] of `message` and
+/// their manifest under a fresh file key, and seals and uploads each file as a stream; returns
+/// the bundle and the uploads' ids in manifest order, for the note (or request answer) that
+/// attaches them.
+pub(crate) async fn upload_bundle(
+    server: &ServerUrl,
+    message: &[u8],
+    paths: &[PathBuf],
+) -> Result<(Bundle, Vec<String>)> {
     let attachments = prepare(paths)?;
     let entries = attachments.iter().map(|(_, _, entry)| entry.clone());
     let bundle = Bundle::new(message, entries.collect()).map_err(CliError::Seal)?;
@@ -109,7 +123,7 @@ pub async fn send_note(
         let id = upload_file(server, &bundle, index, &path, file, entry.size()).await?;
         ids.push(id.hyphenated().to_string());
     }
-    store_note(server, &bundle.to_plaintext(), options, ids).await
+    Ok((bundle, ids))
 }
 
 /// Claims the note of `link` and opens it. `passphrase` is called only if the note has one
@@ -153,6 +167,19 @@ pub async fn open_into(
     dir: &Path,
 ) -> Result<Opened> {
     let (plaintext, claimed) = claim_note(link, passphrase).await?;
+    save_bundle(&link.server, link.id, plaintext, claimed, dir).await
+}
+
+/// After a claim of note `id` on `server`: the opened `plaintext` as a message, or as a
+/// [`Bundle`] whose files are downloaded with the claim's `claimed` token, checked and written
+/// into `dir` as [`open_into`] says.
+pub(crate) async fn save_bundle(
+    server: &ServerUrl,
+    id: uuid::Uuid,
+    plaintext: Zeroizing<Vec<u8>>,
+    claimed: Option<ClaimedFiles>,
+    dir: &Path,
+) -> Result<Opened> {
     let bundle = match Bundle::from_plaintext(&plaintext) {
         Ok(None) => {
             return Ok(Opened {
@@ -190,7 +217,7 @@ pub async fn open_into(
         let file_index = u32::try_from(index).map_err(|_| CliError::UnsafeFileList)?;
         let mut opener = ChunkOpener::new(bundle.key(), file_index, entry.size())
             .map_err(|_| CliError::UnsafeFileList)?;
-        let mut stream = download(&link.server, link.id, index, &token).await?;
+        let mut stream = download(server, id, index, &token).await?;
         receive(&mut stream, &mut opener, &mut part).await?;
         part.finish()?;
         parts.push(part);

@@ -57,4 +57,7 @@ pub use files::{FILE_MEDIA_TYPE, Opened, SavedFile, open, open_into, send_files,
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};
 pub use link::{E2E_LINK_PREFIX, Link, ServerUrl};
 pub use receipt::{Receipt, ReceiptState, receipt_status};
-pub use request::{OwnLink, RequestLink, Requested, open_answer, request, respond};
+pub use request::{
+    OwnLink, RequestLink, Requested, open_answer, open_answer_into, request, respond,
+    respond_with_files,
+};

@@ -62,6 +62,9 @@ enum Command {
     Respond {
         /// The request link, `<server>/r/<id>#req.<key>` (quote it for the shell).
         link: String,
+        /// Attach this file (repeat for more, at most 32); the message may then be empty.
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Print whether a note created with a read receipt was revealed, expired or destroyed
     /// (`pending` while it waits), and the minute of the change.
@@ -77,8 +80,8 @@ enum Command {
         /// The link, `<server>/s/<id>#e2e.<keys>`, or the link of your own request,
         /// `<server>/r/<id>#own.<keys>` (quote it for the shell).
         link: String,
-        /// Write the message to DIR/message.txt instead of standard output, and the note's
-        /// files into DIR (without it, files go to the current directory).
+        /// Write the message to DIR/message.txt instead of standard output, and the files of
+        /// the note or answer into DIR (without it, files go to the current directory).
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         output: Option<PathBuf>,
         /// The note's passphrase, from this file, if it has one (else asked without echo).
@@ -225,15 +228,28 @@ fn run(command: Command) -> Result<()> {
             .and_then(|()| out.flush())
             .map_err(|err| CliError::io("write standard output", err))
         }
-        Command::Respond { link } => {
+        Command::Respond { link, files } => {
             let link = RequestLink::parse(&Zeroizing::new(link))?;
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprintln!("Type the secret, then Ctrl-D on a line of its own.");
+                if files.is_empty() {
+                    eprintln!("Type the secret, then Ctrl-D on a line of its own.");
+                } else {
+                    eprintln!("Type the secret (or none), then Ctrl-D on a line of its own.");
+                }
             }
-            let message = paravoid_cli::read_message(stdin.lock())?;
+            let message = if files.is_empty() {
+                paravoid_cli::read_message(stdin.lock())?
+            } else {
+                paravoid_cli::input::read_bounded(
+                    stdin.lock(),
+                    paravoid_cli::input::MAX_MESSAGE_BYTES,
+                    "standard input",
+                )?
+            };
             warn_if_plaintext(&link.server);
-            let expires_at = runtime.block_on(paravoid_cli::respond(&link, &message))?;
+            let expires_at =
+                runtime.block_on(paravoid_cli::respond_with_files(&link, &message, &files))?;
             eprintln!(
                 "Sent: only the requester can open it, once, until {}.",
                 paravoid_cli::utc_time(expires_at)
@@ -250,11 +266,7 @@ fn run(command: Command) -> Result<()> {
             let (opened, id) = if OwnLink::is_own_link(&link) {
                 let link = OwnLink::parse(&link)?;
                 warn_if_plaintext(&link.server);
-                let message = runtime.block_on(paravoid_cli::open_answer(&link))?;
-                let opened = paravoid_cli::Opened {
-                    message,
-                    files: Vec::new(),
-                };
+                let opened = runtime.block_on(paravoid_cli::open_answer_into(&link, &dir))?;
                 (opened, link.id)
             } else {
                 let link = Link::parse(&link)?;

@@ -19,8 +19,14 @@
 //!
 //! so a note the server moved from another request, or sealed to another key, does not open.
 //! The requester claims it with the claim token of its link keys ([`crate::tokens`]).
+//!
+//! An answer may carry files ([`respond_with_files`]): its plaintext is then the
+//! [`Bundle`](qsmm_shield::attachment::Bundle) of `send --file` (message, file key,
+//! manifest), and the files are uploaded, attached, downloaded and opened exactly as a note's
+//! ([`crate::files`]).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,6 +41,7 @@ use zeroize::Zeroizing;
 
 use crate::api::Api;
 use crate::error::{CliError, Result};
+use crate::files::{Opened, save_bundle, upload_bundle};
 use crate::link::ServerUrl;
 use crate::tokens::Tokens;
 use crate::wire::{ClaimRequest, RequestCreate, ResponseCreate, SealedJson};
@@ -326,23 +333,62 @@ pub async fn request(
 /// [`CliError::EmptyMessage`], [`CliError::RequestClosed`] (unknown, expired, answered), the
 /// server's other refusals.
 pub async fn respond(link: &RequestLink, message: &[u8]) -> Result<u64> {
-    if message.is_empty() {
+    respond_with_files(link, message, &[]).await
+}
+
+/// [`respond`] with the files at `paths` attached (at most 32; `message` may then be empty):
+/// each is sealed and uploaded as a stream, as `send --file` does ([`crate::files`]), and the
+/// answer, whose plaintext is their [`Bundle`](qsmm_shield::attachment::Bundle) (message,
+/// file key, names, types, sizes), is sealed to the requester and names the uploads. The request is looked up first, so a closed
+/// one costs no upload.
+///
+/// ```no_run
+/// # async fn demo(text: &str) -> Result<(), paravoid_cli::CliError> {
+/// use std::path::PathBuf;
+///
+/// let link = paravoid_cli::RequestLink::parse(text)?;
+/// let files = [PathBuf::from("id_ed25519")];
+/// paravoid_cli::respond_with_files(&link, b"", &files).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// Those of [`respond`] and, for the files, of [`send_files`](crate::send_files).
+pub async fn respond_with_files(
+    link: &RequestLink,
+    message: &[u8],
+    paths: &[PathBuf],
+) -> Result<u64> {
+    if message.is_empty() && paths.is_empty() {
         return Err(CliError::EmptyMessage);
     }
-    let sealed = link.seal(message)?;
     let api = Api::new(link.server.clone())?;
+    let (plaintext, files) = if paths.is_empty() {
+        (Zeroizing::new(message.to_vec()), Vec::new())
+    } else {
+        if api.request_status(link.id).await?.answered {
+            return Err(CliError::RequestClosed);
+        }
+        let (bundle, files) = upload_bundle(&link.server, message, paths).await?;
+        (bundle.to_plaintext(), files)
+    };
+    let sealed = link.seal(&plaintext)?;
     let created = api
         .respond(
             link.id,
             &ResponseCreate {
                 note: SealedJson::from_note(&sealed),
+                files,
             },
         )
         .await?;
     Ok(created.expires_at)
 }
 
-/// Claims and opens the answer to the request of the requester's `link` (it is then gone).
+/// Claims and opens the answer to the request of the requester's `link` (it is then gone). An
+/// answer with files has them written to the current directory (see [`open_answer_into`]).
 ///
 /// # Errors
 ///
@@ -350,6 +396,20 @@ pub async fn respond(link: &RequestLink, message: &[u8]) -> Result<u64> {
 /// [`CliError::Tampered`] if the answer does not open with the link (moved, changed, or sealed
 /// to another key).
 pub async fn open_answer(link: &OwnLink) -> Result<Zeroizing<Vec<u8>>> {
+    open_answer_into(link, Path::new("."))
+        .await
+        .map(|opened| opened.message)
+}
+
+/// Claims and opens the answer to the request of `link`, and writes its files, if any, into
+/// `dir` under the same rules as [`open_into`](crate::open_into): checked names, nothing
+/// replaced, nothing left under a final name unless every file opened.
+///
+/// # Errors
+///
+/// Those of [`open_answer`] and, for the files, of [`open_into`](crate::open_into)
+/// ([`CliError::FileTampered`] for a file changed, cut or swapped on the way).
+pub async fn open_answer_into(link: &OwnLink, dir: &Path) -> Result<Opened> {
     let keys = link.keys()?;
     let answer_keys = link.answer_keys()?;
     let api = Api::new(link.server.clone())?;
@@ -375,7 +435,8 @@ pub async fn open_answer(link: &OwnLink) -> Result<Zeroizing<Vec<u8>>> {
     if stored.passphrase.is_some() || stored.ek != keys.encapsulation_key() {
         return Err(CliError::Tampered);
     }
-    note::open_note(&stored, &answer_keys).map_err(|_| CliError::Tampered)
+    let plaintext = note::open_note(&stored, &answer_keys).map_err(|_| CliError::Tampered)?;
+    save_bundle(&link.server, link.id, plaintext, claimed.files, dir).await
 }
 
 #[cfg(test)]

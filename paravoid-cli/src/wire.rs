@@ -207,6 +207,9 @@ pub(crate) struct RequestStatus {
 #[derive(Debug, Serialize)]
 pub(crate) struct ResponseCreate {
     pub(crate) note: SealedJson,
+    /// Uploads attached to the answer, in manifest order (absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) files: Vec<String>,
 }
 
 /// `POST /api/e2e/requests/{id}/response` answer.

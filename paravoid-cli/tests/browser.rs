@@ -4,8 +4,9 @@
 //! --file` are downloaded byte for byte on the reveal page, and files chosen on the create page
 //! are saved by `paravoid-cli open -o DIR`; a request made by `paravoid-cli request` is answered
 //! on the page and opened by the CLI, and a request made on the page is answered by
-//! `paravoid-cli respond` and opened on the page. Every request the server received is scanned
-//! for the messages, file names and contents, passphrases and keys.
+//! `paravoid-cli respond` and opened on the page; the same two ways with files in the answers
+//! (`open -o DIR` of the requester's link, `respond --file`). Every request the server received
+//! is scanned for the messages, file names and contents, passphrases and keys.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test is skipped with a
 //! message, except under `QSMM_REQUIRE_EXTERNAL=1` (CI), where a missing browser fails it.
@@ -422,6 +423,172 @@ async fn requests_cross_between_the_cli_and_chromium() {
                 .count()
                 == 2,
             "the recorder saw both answers"
+        );
+        for (line, body) in received.iter() {
+            for secret in &secrets {
+                for needle in encodings(secret) {
+                    assert!(
+                        !contains(line.as_bytes(), &needle) && !contains(body, &needle),
+                        "{line} carried a secret"
+                    );
+                }
+            }
+        }
+    }
+    server.stop().await;
+}
+
+/// `paravoid-cli request` → answered on the page with a file → `paravoid-cli open -o DIR`;
+/// then a request made on the page → `paravoid-cli respond --file` → the page lists the files
+/// and downloads each, byte for byte. Returns the secrets for the leak scan.
+async fn request_files_cross(
+    server: &Server,
+    driver: &Driver,
+    dir: &std::path::Path,
+) -> Result<Vec<Vec<u8>>, String> {
+    let page_file = ("page-answer-4e6b.bin", noise(2 * 65_536 + 9, 0x4e6b));
+    let page_path = dir.join(page_file.0);
+    std::fs::write(&page_path, &page_file.1).map_err(|e| e.to_string())?;
+    let to_page = "a file from Chromium 4e6b";
+    let made = run(&["request", "--server", &server.base], b"").await;
+    check(made.code == 0, &format!("paravoid-cli request: {made:?}"))?;
+    let text = String::from_utf8(made.stdout.clone()).map_err(|e| e.to_string())?;
+    let (request_link, own_link) = text.trim_end().split_once('\n').unwrap_or_default();
+    let responder = driver.session(PHONE.0, PHONE.1).await?;
+    responder.goto(request_link).await?;
+    responder
+        .wait_until(
+            "the answer button",
+            "return !document.getElementById('respond').disabled;",
+        )
+        .await?;
+    responder
+        .type_text(&responder.find("#answer").await?, to_page)
+        .await?;
+    responder
+        .type_text(
+            &responder.find("#files").await?,
+            &page_path.display().to_string(),
+        )
+        .await?;
+    responder.click(&responder.find("#respond").await?).await?;
+    responder
+        .wait_until_within(
+            "the sent card after the upload",
+            "return !document.getElementById('responded').hidden;",
+            SLOW,
+        )
+        .await?;
+    let out = dir.join("answer-from-the-page");
+    let opened = run(&["open", own_link, "-o", &out.display().to_string()], b"").await;
+    check(opened.code == 0, &format!("paravoid-cli open: {opened:?}"))?;
+    let saved = std::fs::read(out.join(page_file.0)).map_err(|e| e.to_string())?;
+    check(saved == page_file.1, "the page's file opens byte for byte")?;
+    let saved = std::fs::read(out.join("message.txt")).map_err(|e| e.to_string())?;
+    check(saved == to_page.as_bytes(), "the page's message")?;
+
+    let cli_files = [
+        ("cli-answer-7c2d.bin", noise(65_536 + 3, 0x7c2d)),
+        (
+            "cli answer 7c2d ü.txt",
+            b"two lines\nfrom respond --file\n".to_vec(),
+        ),
+    ];
+    let mut extra = Vec::new();
+    for (name, bytes) in &cli_files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        extra.push("--file".to_owned());
+        extra.push(path.display().to_string());
+    }
+    let from_cli = "files from a shell 7c2d";
+    let requester = driver.session(PHONE.0, PHONE.1).await?;
+    requester.goto(&format!("{}/r", server.base)).await?;
+    requester
+        .click(&requester.wait_visible("#make").await?)
+        .await?;
+    requester.wait_visible("#made").await?;
+    let page_request = requester
+        .value(&requester.find("#request-link").await?)
+        .await?;
+    let page_own = requester.value(&requester.find("#own-link").await?).await?;
+    let mut args = vec!["respond", page_request.as_str()];
+    args.extend(extra.iter().map(String::as_str));
+    let responded = run(&args, from_cli.as_bytes()).await;
+    check(
+        responded.code == 0,
+        &format!("paravoid-cli respond --file: {responded:?}"),
+    )?;
+    let downloads = tempfile::tempdir().map_err(|e| e.to_string())?;
+    requester.allow_downloads(downloads.path()).await?;
+    requester.goto(&page_own).await?;
+    requester
+        .wait_until(
+            "the open button",
+            "return !document.getElementById('open').disabled;",
+        )
+        .await?;
+    requester.click(&requester.find("#open").await?).await?;
+    requester.wait_visible("#files-part").await?;
+    let shown = requester
+        .value(&requester.find("#answer-text").await?)
+        .await?;
+    check(shown == from_cli, &format!("the page opens {shown:?}"))?;
+    for (index, (name, bytes)) in cli_files.iter().enumerate() {
+        let button = requester
+            .find(&format!("#answer-files li:nth-child({}) button", index + 1))
+            .await?;
+        requester.click(&button).await?;
+        let saved = wait_for_download(downloads.path(), name, bytes.len()).await?;
+        check(&saved == bytes, &format!("{name} downloads byte for byte"))?;
+    }
+
+    let fragment = |link: &str| link.split_once('#').map(|(_, f)| f.as_bytes().to_vec());
+    let mut secrets = vec![to_page.as_bytes().to_vec(), from_cli.as_bytes().to_vec()];
+    secrets.extend(
+        [own_link, page_own.as_str()]
+            .into_iter()
+            .filter_map(fragment),
+    );
+    for (name, bytes) in cli_files.iter().chain([&page_file]) {
+        secrets.push(name.as_bytes().to_vec());
+        secrets.push(bytes[..16].to_vec());
+    }
+    Ok(secrets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_files_cross_between_the_cli_and_chromium() {
+    let browser = match Browser::find() {
+        Ok(browser) => browser,
+        Err(why) => {
+            external::skip(&why);
+            return;
+        }
+    };
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let driver = Driver::start(&browser).await.unwrap();
+    let outcome = request_files_cross(&server, &driver, dir.path()).await;
+    drop(driver);
+    let secrets = match outcome {
+        Ok(secrets) => secrets,
+        Err(failure) => panic!("{failure}"),
+    };
+    {
+        let received = server.received.lock().unwrap();
+        let count = |wanted: &dyn Fn(&str) -> bool| {
+            received.iter().filter(|(line, _)| wanted(line)).count()
+        };
+        assert_eq!(
+            count(&|line| line.ends_with("/response")),
+            2,
+            "both answers"
+        );
+        assert_eq!(
+            count(&|line| line == "POST /api/e2e/files"),
+            3,
+            "three uploads"
         );
         for (line, body) in received.iter() {
             for secret in &secrets {

@@ -4,9 +4,12 @@
 //                   the claim token, and shows the request link (#req.<ek ‖ classical>, to send)
 //                   and the requester's own link (#own.<seed ‖ classical>, to keep);
 //   /r/<id>#req.…   the responder's form: seals the typed secret to the key in the link (bound
-//                   to this request) and posts only the sealed note;
+//                   to this request) and posts only the sealed note; files chosen are sealed and
+//                   uploaded first as the create page's are (attach.js), and the answer, then
+//                   the bundle of the message and their manifest (files.js), names the uploads;
 //   /r/<id>#own.…   the requester's view: once answered, claims the answer with the claim token
-//                   and opens it here, once.
+//                   and opens it here, once; its files are listed by name and size and offered
+//                   for download as on the reveal page, never shown.
 //
 // The server gets the claim hash, the sealed answer and the claim token: never a key, the
 // classical secret, the seed or the message. The fragment leaves the address bar as soon as the
@@ -15,6 +18,11 @@
 import {
   noteFromJson, noteToJson, openNote, toBase64url, tokenHash,
 } from "./note.js";
+import { bundleFromBytes, isBundle } from "./files.js";
+import {
+  TransferError, fetchLimits, fileEntry, formatSize, listFiles, notePlaintext, offerDownloads,
+  refuseFiles, sealAndUploadFiles,
+} from "./attach.js";
 import {
   answerKeys, makeRequestKeys, ownFragment, parseRequestFragment, requestFragment, sealAnswer,
 } from "./request.js";
@@ -192,6 +200,27 @@ import {
     } catch (_) {
       // Offline or the like: the answer reports it.
     }
+    const filesInput = $("files");
+    let limits = null;
+    // The chosen files, listed by name and size; an error when they cannot be sent.
+    const showChosenFiles = function () {
+      const chosen = Array.from(filesInput.files || []);
+      listFiles($("file-list"), chosen.map(fileEntry));
+      const refusal = refuseFiles(chosen, limits);
+      $("respond-error").hidden = refusal === null;
+      $("respond-error").textContent = refusal ?? "";
+      return refusal;
+    };
+    filesInput.addEventListener("change", showChosenFiles);
+    limits = await fetchLimits();
+    if (limits && !limits.files) {
+      filesInput.value = "";
+      $("files-field").hidden = true;
+    } else if (limits) {
+      $("files-help").textContent = "Up to " + limits.maxFiles + " files of at most "
+        + formatSize(limits.maxFileBytes) + " each, encrypted in this browser like the secret; "
+        + "the requester downloads each file once.";
+    }
     status.textContent = "";
     $("respond").disabled = false;
     let sending = false;
@@ -202,20 +231,40 @@ import {
       }
       const answer = $("answer");
       $("respond-error").hidden = true;
-      if (answer.value.length === 0) {
-        showError($("respond-error"), "Write the secret first.");
+      const chosen = $("files-field").hidden ? [] : Array.from(filesInput.files || []);
+      if (answer.value.length === 0 && chosen.length === 0) {
+        showError($("respond-error"), "Write the secret or choose a file first.");
         answer.focus();
+        return;
+      }
+      if (showChosenFiles() !== null) {
+        filesInput.focus();
         return;
       }
       sending = true;
       $("respond").disabled = true;
-      status.textContent = "Encrypting…";
-      const message = new TextEncoder().encode(answer.value);
+      let files = null;
+      let message = null;
       try {
+        if (chosen.length > 0) {
+          files = await sealAndUploadFiles(chosen, function (index) {
+            status.textContent = "Encrypting and sending file " + (index + 1) + " of "
+              + chosen.length + "…";
+          });
+        }
+        status.textContent = "Encrypting…";
+        message = notePlaintext(answer.value, files);
+        if (files) {
+          files.key.fill(0);
+        }
         const sealed = await sealAnswer(message, ek, classical, id);
         status.textContent = "Sending the sealed answer…";
+        const body = { note: noteToJson(sealed) };
+        if (files) {
+          body.files = files.ids;
+        }
         const response = await postJson("/api/e2e/requests/" + encodeURIComponent(id) + "/response",
-          { note: noteToJson(sealed) });
+          body);
         if (response.status === 409) {
           forget();
           answer.value = "";
@@ -235,16 +284,25 @@ import {
         }
         forget();
         answer.value = "";
+        filesInput.value = "";
+        listFiles($("file-list"), []);
         form.hidden = true;
         $("responded").hidden = false;
         $("responded-title").focus();
       } catch (err) {
-        showError($("respond-error"), err instanceof TypeError
-          ? "Could not reach the server. Check your connection and try again."
-          : "This browser could not encrypt the answer: " + err.message);
+        showError($("respond-error"), err instanceof TransferError
+          ? "A file was not stored: " + err.message + "."
+          : err instanceof TypeError
+            ? "Could not reach the server. Check your connection and try again."
+            : "This browser could not encrypt the answer: " + err.message);
         $("respond").disabled = false;
       } finally {
-        message.fill(0);
+        if (files) {
+          files.key.fill(0);
+        }
+        if (message) {
+          message.fill(0);
+        }
         sending = false;
         status.textContent = "";
       }
@@ -314,15 +372,25 @@ import {
           return;
         }
         let text;
+        let bundle = null;
+        let claimed;
         try {
-          const claimed = await response.json();
+          claimed = await response.json();
           const plaintext = await openNote(noteFromJson(claimed && claimed.note), opened.keys);
           try {
-            text = new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
+            bundle = isBundle(plaintext) ? bundleFromBytes(plaintext) : null;
+            text = new TextDecoder("utf-8", { fatal: true })
+              .decode(bundle ? bundle.message : plaintext);
           } finally {
             plaintext.fill(0);
+            if (bundle) {
+              bundle.message.fill(0);
+            }
           }
         } catch (_) {
+          if (bundle) {
+            bundle.key.fill(0);
+          }
           forget();
           showGone("The answer was fetched, and deleted from the server, but it does not open: "
             + "it was damaged or altered on the way.");
@@ -330,6 +398,10 @@ import {
         }
         forget();
         $("answer-text").value = text;
+        if (bundle) {
+          offerDownloads({ part: $("files-part"), list: $("answer-files"), error: $("files-error") },
+            encodeURIComponent(id), bundle, claimed.files);
+        }
         form.hidden = true;
         $("answer-card").hidden = false;
         $("answer-title").focus();

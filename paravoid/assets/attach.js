@@ -1,4 +1,5 @@
-// paravoid pages: the files of an end-to-end note, shared by the create and reveal pages.
+// paravoid pages: the files of an end-to-end note, shared by the create and reveal pages and by
+// the request page (ask.js), whose answers carry files the same way.
 //
 // Upload: each file is sealed in 64 KiB chunks (files.js, the format of `qsmm_shield::attachment`)
 // read from the File one slice at a time; the sealed chunks are gathered into a Blob, which the
@@ -9,7 +10,8 @@
 // under the manifest's name with an `<a download>`: the content is never shown, parsed or
 // opened by the page, and names are set as text only.
 import {
-  FileError, MAX_FILES, checkEntry, openFileStream, sealFileStream, sealedSize,
+  FileError, MAX_FILES, bundleToBytes, checkEntry, newFileKey, openFileStream, sealFileStream,
+  sealedSize,
 } from "./files.js";
 
 /** Sealed or opened chunks gathered in the script before they join the Blob (about 1 MiB). */
@@ -227,4 +229,111 @@ export function saveBlob(blob, name) {
 export function sizesMatch(entries, sealedSizes) {
   return Array.isArray(sealedSizes) && sealedSizes.length === entries.length
     && entries.every((entry, i) => sealedSizes[i] === sealedSize(entry.size));
+}
+
+/**
+ * Seals and uploads each chosen File under a fresh file key, calling `onFile(index)` before
+ * each; returns the key, the manifest entries and the upload ids, in order. The key is wiped
+ * when an upload fails (and by the caller once the note's plaintext holds it).
+ */
+export async function sealAndUploadFiles(chosen, onFile) {
+  const key = newFileKey();
+  const ids = [];
+  try {
+    for (let index = 0; index < chosen.length; index++) {
+      onFile(index);
+      ids.push(await uploadFile(key, index, chosen[index]));
+    }
+  } catch (err) {
+    key.fill(0);
+    throw err;
+  }
+  return { key, entries: chosen.map(fileEntry), ids };
+}
+
+/** A note's plaintext: the message alone, or the bundle of the message and the uploaded files. */
+export function notePlaintext(text, files) {
+  const message = new TextEncoder().encode(text);
+  if (!files) {
+    return message;
+  }
+  try {
+    return bundleToBytes({ message, key: files.key, files: files.entries });
+  } finally {
+    message.fill(0);
+  }
+}
+
+/**
+ * Lists the files of an opened bundle in `view.list` with a download button each, shows
+ * `view.part`, and reports in `view.error`. `id` is the claimed note's id (path-encoded),
+ * `claimedFiles` the claim's `files` member. The file key and the download token stay in this
+ * closure until every file is saved, then are wiped; files whose sealed sizes disagree with the
+ * manifest are not offered at all.
+ */
+export function offerDownloads(view, id, bundle, claimedFiles) {
+  const entries = bundle.files;
+  if (entries.length === 0) {
+    bundle.key.fill(0);
+    return;
+  }
+  const token = claimedFiles && typeof claimedFiles.token === "string" ? claimedFiles.token : "";
+  const usable = token.length > 0 && sizesMatch(entries, claimedFiles.sealed_sizes);
+  let left = entries.length;
+  const saved = new Map();
+  const done = function () {
+    left--;
+    if (left === 0) {
+      bundle.key.fill(0);
+    }
+  };
+  listFiles(view.list, entries, function (entry, index) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "download";
+    button.textContent = "Download";
+    button.setAttribute("aria-label", "Download " + entry.name);
+    button.disabled = !usable;
+    button.addEventListener("click", async function () {
+      if (saved.has(index)) {
+        saveBlob(saved.get(index), entry.name);
+        return;
+      }
+      button.disabled = true;
+      button.textContent = "Downloading…";
+      view.error.hidden = true;
+      try {
+        const blob = await downloadFile(id, index, token, bundle.key, entry);
+        saved.set(index, blob);
+        saveBlob(blob, entry.name);
+        button.textContent = "Save again";
+        done();
+      } catch (err) {
+        const name = "\u201c" + entry.name + "\u201d";
+        view.error.textContent = err instanceof TransferError && err.status === 404
+          ? name + " is gone from the server: downloaded already, or an hour has passed "
+            + "since the note was read."
+          : err instanceof TransferError
+            ? name + " could not be downloaded: " + err.message + "."
+            : err instanceof TypeError
+              ? name + " could not be downloaded: the connection failed, and the server has "
+                + "deleted the file."
+              : name + " does not open: it was damaged or altered on the way, and the server "
+                + "has deleted it. Nothing of it was saved.";
+        view.error.hidden = false;
+        button.textContent = "Not saved";
+        done();
+        return;
+      }
+      button.disabled = false;
+    });
+    return button;
+  });
+  if (!usable) {
+    view.error.textContent = "The server did not hand over these files as the note "
+      + "describes them: they cannot be downloaded.";
+    view.error.hidden = false;
+    bundle.key.fill(0);
+  }
+  view.part.hidden = false;
 }

@@ -5,10 +5,13 @@
 // types and sizes; each file is sealed and uploaded first, then the note names the uploads. Loaded as a module (the Content-Security-Policy allows no
 // inline script); DOM text is set through `value` and `textContent` only.
 import { e2eFragment, noteToJson, sealNote, toBase64url, tokenHash } from "./note.js";
-import { bundleToBytes, newFileKey } from "./files.js";
 import {
-  TransferError, fetchLimits, fileEntry, formatSize, listFiles, refuseFiles, uploadFile,
+  TransferError, fetchLimits, fileEntry, formatSize, listFiles, notePlaintext, refuseFiles,
+  sealAndUploadFiles as uploadFiles,
 } from "./attach.js";
+
+// A status token: 32 bytes, unpadded base64url.
+const RECEIPT_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 (function () {
   const form = document.getElementById("create-form");
@@ -31,6 +34,12 @@ import {
   const filesHelp = document.getElementById("files-help");
   const fileList = document.getElementById("file-list");
   const filesSent = document.getElementById("files-sent");
+  const receipt = document.getElementById("receipt");
+  const receiptResult = document.getElementById("receipt-result");
+  const receiptLink = document.getElementById("receipt-link");
+  const copyReceipt = document.getElementById("copy-receipt");
+  const copyReceiptStatus = document.getElementById("copy-receipt-status");
+  const receiptMissing = document.getElementById("receipt-missing");
   // What the server accepts (null until it said, or if it did not).
   let limits = null;
 
@@ -57,35 +66,12 @@ import {
     return refusal;
   }
 
-  // Seals and uploads each file under a fresh file key; returns the key, the manifest entries
-  // and the upload ids, in order.
-  async function sealAndUploadFiles(chosen) {
-    const key = newFileKey();
-    const ids = [];
-    try {
-      for (let index = 0; index < chosen.length; index++) {
-        createStatus.textContent = "Encrypting and sending file " + (index + 1) + " of "
-          + chosen.length + "…";
-        ids.push(await uploadFile(key, index, chosen[index]));
-      }
-    } catch (err) {
-      key.fill(0);
-      throw err;
-    }
-    return { key, entries: chosen.map(fileEntry), ids };
-  }
-
-  // The note's plaintext: the message alone, or the bundle of the message and the files.
-  function notePlaintext(text, files) {
-    const message = new TextEncoder().encode(text);
-    if (!files) {
-      return message;
-    }
-    try {
-      return bundleToBytes({ message, key: files.key, files: files.entries });
-    } finally {
-      message.fill(0);
-    }
+  // Seals and uploads each file under a fresh file key (attach.js), saying which is under way.
+  function sealAndUploadFiles(chosen) {
+    return uploadFiles(chosen, function (index) {
+      createStatus.textContent = "Encrypting and sending file " + (index + 1) + " of "
+        + chosen.length + "…";
+    });
   }
 
   // The body of `POST /api/e2e/notes`.
@@ -100,6 +86,9 @@ import {
     }
     if (files) {
       request.files = files.ids;
+    }
+    if (receipt.checked) {
+      request.receipt = true;
     }
     return request;
   }
@@ -173,6 +162,14 @@ import {
         showError("The server sent an unexpected answer.");
         return;
       }
+      // The status token rides in the fragment of the status link, so that opening the link
+      // sends it only in the status request's body, never in a URL a log keeps.
+      const token = receipt.checked && RECEIPT_TOKEN.test(created.receipt_token ?? "")
+        ? created.receipt_token : null;
+      receiptLink.value = token ? window.location.origin + "/receipt#" + token : "";
+      receiptResult.hidden = token === null;
+      receiptMissing.hidden = !receipt.checked || token !== null;
+      copyReceiptStatus.textContent = "";
       // The keys go in the fragment, which browsers never send to a server; its prefix tells
       // the reveal page that this note is opened in the browser, whatever the server says.
       link.value = window.location.origin + created.share_path + "#" + fragment;
@@ -185,6 +182,7 @@ import {
       // The note has left this page: clear the inputs so it does not linger on screen.
       message.value = "";
       passphrase.value = "";
+      receipt.checked = false;
       filesInput.value = "";
       listFiles(fileList, []);
       copyStatus.textContent = "";
@@ -213,8 +211,14 @@ import {
     copyStatus.textContent = (await copyText(link)) ? "Copied." : "Select the link and copy it.";
   });
 
+  copyReceipt.addEventListener("click", async function () {
+    copyReceiptStatus.textContent = (await copyText(receiptLink))
+      ? "Copied." : "Select the link and copy it.";
+  });
+
   newNote.addEventListener("click", function () {
     link.value = "";
+    receiptLink.value = "";
     result.hidden = true;
     form.hidden = false;
     message.focus();

@@ -15,7 +15,7 @@ import {
   openNoteWithDerived, parseFragment, sameParams, toBase64url,
 } from "./note.js";
 import { bundleFromBytes, isBundle } from "./files.js";
-import { TransferError, downloadFile, listFiles, saveBlob, sizesMatch } from "./attach.js";
+import { offerDownloads } from "./attach.js";
 
 (function () {
   const GONE = "This note does not exist, has expired, or has already been read.";
@@ -389,73 +389,10 @@ import { TransferError, downloadFile, listFiles, saveBlob, sizesMatch } from "./
     }
   });
 
-  // Lists the files of an opened bundle with a download button each. The file key and the
-  // download token stay in this closure until every file is saved, then are wiped.
+  // Lists the files of an opened bundle with a download button each (attach.js).
   function showFiles(bundle, claimedFiles) {
-    const entries = bundle.files;
-    if (entries.length === 0) {
-      bundle.key.fill(0);
-      return;
-    }
-    const token = claimedFiles && typeof claimedFiles.token === "string" ? claimedFiles.token : "";
-    const usable = token.length > 0 && sizesMatch(entries, claimedFiles.sealed_sizes);
-    let left = entries.length;
-    const saved = new Map();
-    const done = function () {
-      left--;
-      if (left === 0) {
-        bundle.key.fill(0);
-      }
-    };
-    listFiles(fileList, entries, function (entry, index) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "download";
-      button.textContent = "Download";
-      button.setAttribute("aria-label", "Download " + entry.name);
-      button.disabled = !usable;
-      button.addEventListener("click", async function () {
-        if (saved.has(index)) {
-          saveBlob(saved.get(index), entry.name);
-          return;
-        }
-        button.disabled = true;
-        button.textContent = "Downloading…";
-        filesError.hidden = true;
-        try {
-          const blob = await downloadFile(encodedId, index, token, bundle.key, entry);
-          saved.set(index, blob);
-          saveBlob(blob, entry.name);
-          button.textContent = "Save again";
-          done();
-        } catch (err) {
-          const name = "\u201c" + entry.name + "\u201d";
-          filesError.textContent = err instanceof TransferError && err.status === 404
-            ? name + " is gone from the server: downloaded already, or an hour has passed "
-              + "since the note was read."
-            : err instanceof TransferError
-              ? name + " could not be downloaded: " + err.message + "."
-              : err instanceof TypeError
-                ? name + " could not be downloaded: the connection failed, and the server has "
-                  + "deleted the file."
-                : name + " does not open: it was damaged or altered on the way, and the server "
-                  + "has deleted it. Nothing of it was saved.";
-          filesError.hidden = false;
-          button.textContent = "Not saved";
-          done();
-          return;
-        }
-        button.disabled = false;
-      });
-      return button;
-    });
-    if (!usable) {
-      filesError.textContent = "The server did not hand over these files as the note "
-        + "describes them: they cannot be downloaded.";
-      filesError.hidden = false;
-      bundle.key.fill(0);
-    }
-    filesPart.hidden = false;
+    offerDownloads({ part: filesPart, list: fileList, error: filesError }, encodedId, bundle,
+      claimedFiles);
   }
 
   copyMessage.addEventListener("click", async function () {

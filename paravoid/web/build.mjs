@@ -27,6 +27,7 @@ const SERVED = [
   ["/s/{id}", "reveal.html"],
   ["/r", "ask.html"],
   ["/r/{id}", "ask.html"],
+  ["/receipt", "receipt.html"],
   ["/assets/app.css", "app.css"],
   ["/assets/create.js", "create.js"],
   ["/assets/reveal.js", "reveal.js"],
@@ -38,10 +39,11 @@ const SERVED = [
   ["/assets/request.js", "request.js"],
   ["/assets/attach.js", "attach.js"],
   ["/assets/ask.js", "ask.js"],
+  ["/assets/receipt.js", "receipt.js"],
 ];
 
 /** The pages whose `<script>` and module preloads carry `integrity` attributes. */
-const PAGES = ["index.html", "reveal.html", "ask.html"];
+const PAGES = ["index.html", "reveal.html", "ask.html", "receipt.html"];
 const INTEGRITY = /(<(?:script|link)\b[^>]*?(?:src|href)="\/assets\/([a-z0-9.-]+\.js)"[^>]*?integrity=")[^"]*(")/g;
 
 /** The `integrity` value (`sha384-<base64>`) of a served file. */

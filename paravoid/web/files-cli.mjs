@@ -6,12 +6,9 @@
 //                                                      {"message": hex, "files": [name, …]}
 //
 // The keys, names and contents never leave this process except as sealed bytes and tokens.
-import { openAsBlob } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { basename, join } from "node:path";
-
 import * as files from "../assets/files.js";
 import * as note from "../assets/note.js";
+import { downloadFiles, uploadFiles } from "./files-io.mjs";
 
 async function stdin() {
   const chunks = [];
@@ -31,19 +28,7 @@ async function expect(response, status) {
 async function send(server, paths) {
   const message = await stdin();
   const key = files.newFileKey();
-  const entries = [];
-  const ids = [];
-  for (const [index, path] of paths.entries()) {
-    const blob = await openAsBlob(path);
-    entries.push({ name: basename(path), type: "application/octet-stream", size: blob.size });
-    const uploaded = await expect(await fetch(`${server}/api/e2e/files`, {
-      method: "POST",
-      headers: { "content-type": "application/octet-stream" },
-      body: files.sealFileStream(key, index, blob),
-      duplex: "half",
-    }), 201);
-    ids.push((await uploaded.json()).file_id);
-  }
+  const { entries, ids } = await uploadFiles(server, key, paths);
   const sealed = await note.sealNote(files.bundleToBytes({ message, key, files: entries }));
   const created = await expect(await fetch(`${server}/api/e2e/notes`, {
     method: "POST",
@@ -70,18 +55,7 @@ async function open(link, dir) {
   }), 200)).json();
   const plaintext = await note.openNote(note.noteFromJson(claimed.note), keys);
   const bundle = files.bundleFromBytes(plaintext);
-  const names = [];
-  for (const [index, file] of bundle.files.entries()) {
-    const download = await expect(await fetch(`${url.origin}/api/e2e/notes/${id}/files/${index}`, {
-      headers: { authorization: `Bearer ${claimed.files.token}` },
-    }), 200);
-    const parts = [];
-    for await (const part of files.openFileStream(bundle.key, index, file.size, download.body)) {
-      parts.push(part);
-    }
-    await writeFile(join(dir, file.name), Buffer.concat(parts), { flag: "wx" });
-    names.push(file.name);
-  }
+  const names = await downloadFiles(url.origin, id, claimed.files.token, bundle, dir);
   console.log(JSON.stringify({ message: Buffer.from(bundle.message).toString("hex"), files: names }));
 }
 

@@ -2,12 +2,16 @@
 // server (node 20 or later: fetch):
 //
 //   node request-cli.mjs request SERVER [--ttl SECS]   → two lines: the request link, the own link
-//   node request-cli.mjs respond LINK < message         → seals to the request link and posts it
-//   node request-cli.mjs open OWN_LINK                  → the answer, claimed and opened
+//   node request-cli.mjs respond LINK [FILE…] < message → seals to the request link and posts it
+//                                                         (with files: sealed and uploaded first)
+//   node request-cli.mjs open OWN_LINK [DIR]            → the answer, claimed and opened (an answer
+//                                                         with files: each into DIR, then the message)
 //
 // The keys and the message never leave this process except as printed here.
+import * as files from "../assets/files.js";
 import * as note from "../assets/note.js";
 import * as request from "../assets/request.js";
+import { downloadFiles, uploadFiles } from "./files-io.mjs";
 
 const [command, link, ...rest] = process.argv.slice(2);
 const option = (name) => {
@@ -68,8 +72,20 @@ try {
     if (parsed.kind !== "request") {
       fail("not a request link (#req.)");
     }
-    const sealed = await request.sealAnswer(await stdin(), parsed.ek, parsed.classical, id);
-    await api("POST", `${server}/api/e2e/requests/${id}/response`, { note: note.noteToJson(sealed) });
+    let plaintext = await stdin();
+    let ids = [];
+    if (rest.length > 0) {
+      const key = files.newFileKey();
+      const uploaded = await uploadFiles(server, key, rest);
+      plaintext = files.bundleToBytes({ message: plaintext, key, files: uploaded.entries });
+      ids = uploaded.ids;
+    }
+    const sealed = await request.sealAnswer(plaintext, parsed.ek, parsed.classical, id);
+    const body = { note: note.noteToJson(sealed) };
+    if (ids.length > 0) {
+      body.files = ids;
+    }
+    await api("POST", `${server}/api/e2e/requests/${id}/response`, body);
   } else if (command === "open") {
     const { server, id, fragment } = split(link);
     const parsed = request.parseRequestFragment(fragment);
@@ -81,7 +97,14 @@ try {
       claim_token: note.toBase64url(claim),
     });
     const stored = note.noteFromJson(claimed.note);
-    process.stdout.write(await note.openNote(stored, keys));
+    const plaintext = await note.openNote(stored, keys);
+    if (files.isBundle(plaintext)) {
+      const bundle = files.bundleFromBytes(plaintext);
+      await downloadFiles(new URL(link).origin, id, claimed.files.token, bundle, rest[0] ?? ".");
+      process.stdout.write(bundle.message);
+    } else {
+      process.stdout.write(plaintext);
+    }
   } else {
     fail("usage: request SERVER | respond LINK | open OWN_LINK");
   }

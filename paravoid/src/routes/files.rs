@@ -6,8 +6,9 @@
 //!    stream (chunks of 64 KiB + 16, the last one 16 to 65,552 bytes). The server stores it in
 //!    rows of one sealed chunk as it arrives and answers 201 `{file_id, sealed_size,
 //!    expires_at}`. Larger than `--max-file-bytes` once sealed: 413, nothing kept.
-//! 2. **Attach** — `POST /api/e2e/notes` with `"files": [file_id, …]` in manifest order: the
-//!    uploads become the note's and share its expiry. An upload never attached is deleted after
+//! 2. **Attach** — `POST /api/e2e/notes` (or a request's answer, `routes::requests`) with
+//!    `"files": [file_id, …]` in manifest order: the uploads become the note's and share its
+//!    expiry. An upload never attached is deleted after
 //!    [`UPLOAD_TTL_SECS`].
 //! 3. **Claim** — `POST /api/e2e/notes/{id}/claim` answers, besides the sealed note,
 //!    `"files": {"token", "sealed_sizes"}`: a fresh download token (the server keeps only its

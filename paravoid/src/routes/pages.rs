@@ -1,6 +1,6 @@
 //! The browser interface: the create page (`GET /`), the reveal page (`GET /s/{id}`), the
 //! request-a-secret page (`GET /r` to make a request, `GET /r/{id}` to answer one or open the
-//! answer) and their assets (`GET /assets/{name}`), all embedded in the binary.
+//! answer), the read-receipt page (`GET /receipt`) and their assets (`GET /assets/{name}`), all embedded in the binary.
 //!
 //! The pages are static files that talk to the JSON API of [`secrets`](super::secrets) with
 //! `fetch`. Every answer of this router carries a strict Content-Security-Policy (no inline script
@@ -33,6 +33,7 @@ fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/s/{id}", get(reveal_page))
         .route("/r", get(request_page))
         .route("/r/{id}", get(request_page))
+        .route("/receipt", get(receipt_page))
         .route("/assets/{name}", get(asset))
 }
 
@@ -52,6 +53,12 @@ async fn reveal_page() -> Response {
 /// (`#own.`), and it reads nothing by itself but the request's status.
 async fn request_page() -> Response {
     respond(StatusCode::OK, HTML, PAGE_CACHE, ASK_HTML.as_bytes())
+}
+
+/// `GET /receipt`: the page that shows a read receipt. Its link's fragment holds the status
+/// token, which the page sends in the body of `POST /api/e2e/receipts/status`.
+async fn receipt_page() -> Response {
+    respond(StatusCode::OK, HTML, PAGE_CACHE, RECEIPT_HTML.as_bytes())
 }
 
 /// `GET /assets/{name}`: one embedded file, or 404.
@@ -99,6 +106,9 @@ const REVEAL_HTML: &str = include_str!("../../assets/reveal.html");
 
 /// The request-a-secret page.
 const ASK_HTML: &str = include_str!("../../assets/ask.html");
+
+/// The read-receipt page.
+const RECEIPT_HTML: &str = include_str!("../../assets/receipt.html");
 
 /// The files under `/assets/`.
 const ASSETS: &[Asset] = &[
@@ -157,11 +167,16 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../assets/ask.js"),
     },
+    Asset {
+        name: "receipt.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../assets/receipt.js"),
+    },
 ];
 
 /// The SHA-256 (lowercase hex) of every file the pages serve, as `(path, hash)`: the create
 /// page (`/`), the reveal page (`/s/{id}`, the same file for every id), the request page (`/r`
-/// and `/r/{id}`, one file) and each `/assets/` file.
+/// and `/r/{id}`, one file), the read-receipt page (`/receipt`) and each `/assets/` file.
 ///
 /// The browser code that seals and opens notes is among them, so an operator (or a reader with
 /// a browser extension or a saved copy) can pin the exact page: the server prints these at
@@ -181,6 +196,7 @@ pub fn served_file_hashes() -> Vec<(String, String)> {
         ("/s/{id}".to_owned(), hash(REVEAL_HTML.as_bytes())),
         ("/r".to_owned(), hash(ASK_HTML.as_bytes())),
         ("/r/{id}".to_owned(), hash(ASK_HTML.as_bytes())),
+        ("/receipt".to_owned(), hash(RECEIPT_HTML.as_bytes())),
     ];
     out.extend(
         ASSETS
@@ -297,8 +313,9 @@ mod tests {
             (
                 ASK_HTML,
                 "ask.js",
-                &["noble.js", "note.js", "request.js"][..],
+                &["noble.js", "note.js", "request.js", "files.js", "attach.js"][..],
             ),
+            (RECEIPT_HTML, "receipt.js", &[][..]),
         ] {
             let tags: Vec<&str> = page
                 .split('<')
@@ -340,6 +357,7 @@ mod tests {
             ("/s/0123456789abcdef", REVEAL_HTML),
             ("/r", ASK_HTML),
             ("/r/00000000-0000-4000-8000-000000000000", ASK_HTML),
+            ("/receipt", RECEIPT_HTML),
         ] {
             let (status, headers, body) = get(path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
@@ -395,6 +413,11 @@ mod tests {
                 "text/javascript; charset=utf-8",
                 "/api/e2e/requests",
             ),
+            (
+                "receipt.js",
+                "text/javascript; charset=utf-8",
+                "/api/e2e/receipts/status",
+            ),
         ] {
             let path = format!("/assets/{name}");
             let (status, headers, body) = get(&path).await;
@@ -413,7 +436,7 @@ mod tests {
             let text = String::from_utf8(body).unwrap();
             assert!(text.contains(needle), "{path} lacks {needle:?}");
         }
-        assert_eq!(ASSETS.len(), 11, "a new asset needs a line in this test");
+        assert_eq!(ASSETS.len(), 12, "a new asset needs a line in this test");
     }
 
     #[tokio::test]
@@ -493,7 +516,7 @@ mod tests {
         for (name, html, assets) in [
             ("index.html", INDEX_HTML, 7),
             ("reveal.html", REVEAL_HTML, 7),
-            ("ask.html", ASK_HTML, 6),
+            ("ask.html", ASK_HTML, 8),
         ] {
             let mut found = 0;
             for attribute in ["src=\"", "href=\""] {

@@ -10,7 +10,9 @@
 //!   unknown, 410 expired without an answer);
 //! - **respond** (`POST /api/e2e/requests/{id}/response`) takes one sealed note (409 for a
 //!   second one, 410 once the request expired) and stores it as an end-to-end note under the
-//!   request's id, with the request's claim hash;
+//!   request's id, with the request's claim hash; its optional `"files": [file_id, …]` names
+//!   uploads made first at `POST /api/e2e/files` (`routes::files`, the same limits and errors
+//!   as a note's), attached in the same transaction, so a refused answer attaches none;
 //! - the requester then claims it at `POST /api/e2e/notes/{id}/claim` (`routes::e2e`).
 //!
 //! # Keys and links
@@ -103,11 +105,15 @@ struct StatusResponse {
     answered: bool,
 }
 
-/// `POST /api/e2e/requests/{id}/response` body: a sealed note without passphrase.
+/// `POST /api/e2e/requests/{id}/response` body: a sealed note without passphrase, and the
+/// uploads that become its files.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RespondRequest {
     note: SealedNote,
+    /// Uploads (`POST /api/e2e/files`) that become the answer's files, in manifest order.
+    #[serde(default)]
+    files: Vec<String>,
 }
 
 /// `POST /api/e2e/requests/{id}/response` answer.
@@ -187,8 +193,9 @@ async fn respond(
             "a response has no argon2id parameters: the requester's keys protect it",
         ));
     }
+    let files = crate::routes::files::file_ids(&request.files)?;
     deadline.commit();
-    let expires_at = state.store.respond(id, note).await?;
+    let expires_at = state.store.respond(id, note, files).await?;
     state.metrics.note_created();
     let response = RespondResponse {
         id: id.hyphenated().to_string(),

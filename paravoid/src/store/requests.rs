@@ -4,7 +4,9 @@
 //! (`routes::requests`). One response may follow while the request lives: it is a sealed note
 //! stored as an end-to-end note **under the request's id**, with the request's claim hash, in
 //! the same transaction that marks the request answered. The requester then claims it like any
-//! end-to-end note. A request record holds no secret: its expiry, the response's lifetime, the
+//! end-to-end note. Its files, uploaded first as a note's are (`store::files`), are attached to
+//! it in that transaction too, so a refused response leaves its uploads unattached (they are
+//! deleted with the other unattached uploads). A request record holds no secret: its expiry, the response's lifetime, the
 //! answered flag and a one-way hash of a token that only the requester's link keys give.
 
 use std::future::Future;
@@ -92,14 +94,21 @@ pub(crate) trait RequestStore: Send + Sync {
     fn peek_request(&self, id: Uuid)
     -> impl Future<Output = Result<Option<RequestSummary>>> + Send;
 
-    /// Stores `note` as the one response of request `id`, in one transaction with marking the
-    /// request answered ([`admit_response`] decides); returns the response's `expires_at`.
+    /// Stores `note` as the one response of request `id` and attaches the complete uploads
+    /// `files` (manifest order) to it, in one transaction with marking the request answered
+    /// ([`admit_response`] decides); returns the response's `expires_at`, which its files share.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`], [`Error::RequestExpired`], [`Error::AlreadyAnswered`],
-    /// [`Error::StoreFull`], or a storage error.
-    fn respond(&self, id: Uuid, note: StoredNote) -> impl Future<Output = Result<u64>> + Send;
+    /// [`Error::StoreFull`], [`Error::Unprocessable`] if a file is unknown, incomplete, already
+    /// attached or named twice (nothing stored then), or a storage error.
+    fn respond(
+        &self,
+        id: Uuid,
+        note: StoredNote,
+        files: Vec<Uuid>,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Deletes every expired request record; returns how many.
     fn sweep_requests(&self) -> impl Future<Output = Result<u64>> + Send;
@@ -114,8 +123,8 @@ impl RequestStore for Storage {
         dispatch!(self, store => store.peek_request(id).await)
     }
 
-    async fn respond(&self, id: Uuid, note: StoredNote) -> Result<u64> {
-        dispatch!(self, store => store.respond(id, note).await)
+    async fn respond(&self, id: Uuid, note: StoredNote, files: Vec<Uuid>) -> Result<u64> {
+        dispatch!(self, store => store.respond(id, note, files).await)
     }
 
     async fn sweep_requests(&self) -> Result<u64> {

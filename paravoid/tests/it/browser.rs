@@ -15,6 +15,8 @@ use qsmm_test_support::external;
 mod files_flow;
 mod flows;
 mod hostile;
+mod receipts_flow;
+mod request_files_flow;
 mod requests_flow;
 
 use std::sync::{Arc, Mutex};
@@ -137,6 +139,7 @@ async fn pages_work_in_a_real_browser() {
         site.desktop_layout().await?;
         site.incomplete_link_is_explained().await?;
         site.notes_cross_between_chromium_and_rust().await?;
+        site.read_receipt_follows_the_note().await?;
         site.nothing_secret_reached_the_server()
     }
     .await;
@@ -204,7 +207,7 @@ async fn files_cross_page_to_page() {
         Ok(timings) => println!(
             "a {} MiB file in Chromium: upload (seal + send, create → link) {:?}, download \
              (fetch + open + save) {:?}",
-            files_flow::LARGE >> 20,
+            files_flow::large() >> 20,
             timings.upload,
             timings.download
         ),
@@ -223,6 +226,29 @@ async fn a_request_is_answered_page_to_page() {
     let driver = Driver::start(&browser).await.unwrap();
     let outcome =
         requests_flow::request_page_to_page(&driver, &server.base, &server.received).await;
+    drop(driver);
+    server.stop().await;
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+/// A request answered with files page to page: the responder's page seals and uploads a 3 MiB
+/// file and a small one with the answer; the requester's page downloads both byte for byte;
+/// the leak scan on every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_answered_with_files_page_to_page() {
+    let Some(browser) = browser_or_skip("a_request_is_answered_with_files_page_to_page") else {
+        return;
+    };
+    let server = Server::start().await;
+    let driver = Driver::start(&browser).await.unwrap();
+    let outcome = request_files_flow::request_with_files_page_to_page(
+        &driver,
+        &server.base,
+        &server.received,
+    )
+    .await;
     drop(driver);
     server.stop().await;
     if let Err(failure) = outcome {

@@ -1,7 +1,8 @@
 //! Request-a-secret (`/api/e2e/requests`) on a store: an answer sealed by the client to the
 //! requester's key (here with `qsmm_shield::note`, an implementation of the request-bound key
 //! of its own), stored once, claimed once by the requester's token, opened only with the
-//! requester's keys and this request's id. Each test runs on redb and on PostgreSQL.
+//! requester's keys and this request's id; an answer's files attached with it, all or none.
+//! Each test runs on redb and on PostgreSQL.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,16 +11,20 @@
 
 use crate::support;
 
-use crate::support::{Backend, get, post_json};
+use crate::support::{Backend, call, get, post_json};
 use axum::Router;
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hkdf::Hkdf;
+use http_body_util::BodyExt as _;
 use paravoid::app;
+use qsmm_shield::attachment::{self, Bundle, FileEntry};
 use qsmm_shield::note::{self, RecipientKeys, StoredNote};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tower::ServiceExt as _;
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
@@ -248,7 +253,244 @@ async fn of_concurrent_answers_exactly_one_is_stored(backend: Backend) {
     assert_eq!(requester.open(&app).await.unwrap().len(), 1);
 }
 
+/// An answer with files as a responder's client makes it: the bundle (message, manifest, file
+/// key) sealed to the requester's key for request `id`, and each file's sealed stream.
+struct AnswerWithFiles {
+    stored: StoredNote,
+    files: Vec<(FileEntry, Vec<u8>, Vec<u8>)>,
+}
+
+fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| u8::try_from(i % 251).unwrap() ^ salt)
+        .collect()
+}
+
+impl Requester {
+    fn answer_with_files(&self, id: &str, files: &[(&str, Vec<u8>)]) -> AnswerWithFiles {
+        let entries: Vec<FileEntry> = files
+            .iter()
+            .map(|(name, data)| FileEntry::new(name, "text/plain", data.len() as u64).unwrap())
+            .collect();
+        let bundle = Bundle::new(b"attached", entries.clone()).unwrap();
+        let stored =
+            note::seal_note_to(&self.ek(), &self.bound(id), &bundle.to_plaintext()).unwrap();
+        let files = entries
+            .into_iter()
+            .zip(files)
+            .enumerate()
+            .map(|(index, (entry, (_, data)))| {
+                let mut sealed = Vec::new();
+                let index = u32::try_from(index).unwrap();
+                attachment::seal_file(bundle.key(), index, entry.size(), &data[..], &mut sealed)
+                    .unwrap();
+                (entry, data.clone(), sealed)
+            })
+            .collect();
+        AnswerWithFiles { stored, files }
+    }
+
+    /// Claims the answer: the opened bundle and the claim's `files` member.
+    async fn claim_bundle(&self, app: &Router) -> (Bundle, Value) {
+        let claimed = post_json(
+            app,
+            &format!("/api/e2e/notes/{}/claim", self.id),
+            &self.claim_body(),
+        )
+        .await;
+        assert_eq!(claimed.status, StatusCode::OK, "{:?}", claimed.body);
+        let field = |name: &str| {
+            URL_SAFE_NO_PAD
+                .decode(claimed.body["note"][name].as_str().unwrap())
+                .unwrap()
+        };
+        let stored = StoredNote {
+            ek: field("ek"),
+            ct_kem: field("ct_kem"),
+            nonce: field("nonce").try_into().unwrap(),
+            key_check: field("key_check").try_into().unwrap(),
+            ciphertext: field("ciphertext"),
+            passphrase: None,
+        };
+        let keys = RecipientKeys::from_seed(self.seed, self.bound(&self.id));
+        let plaintext = note::open_note(&stored, &keys).unwrap();
+        let bundle = Bundle::from_plaintext(&plaintext).unwrap().unwrap();
+        (bundle, claimed.body["files"].clone())
+    }
+}
+
+async fn upload(app: &Router, sealed: &[u8]) -> String {
+    let answer = call(
+        app,
+        Method::POST,
+        "/api/e2e/files",
+        Some("application/octet-stream"),
+        sealed.to_vec(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    answer.body["file_id"].as_str().unwrap().to_owned()
+}
+
+async fn upload_all(app: &Router, answer: &AnswerWithFiles) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (_, _, sealed) in &answer.files {
+        ids.push(upload(app, sealed).await);
+    }
+    ids
+}
+
+async fn respond_with_files(
+    app: &Router,
+    id: &str,
+    stored: &StoredNote,
+    files: &[String],
+) -> StatusCode {
+    let mut body = answer_body(stored);
+    body["files"] = json!(files);
+    let answer = post_json(app, &format!("/api/e2e/requests/{id}/response"), &body).await;
+    answer.status
+}
+
+async fn download(app: &Router, id: &str, index: usize, token: &str) -> (StatusCode, Vec<u8>) {
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri(format!("/api/e2e/notes/{id}/files/{index}"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.to_vec())
+}
+
+async fn answered(app: &Router, id: &str) -> bool {
+    let status = get(app, &format!("/api/e2e/requests/{id}")).await;
+    status.body["answered"].as_bool().unwrap()
+}
+
+async fn an_answer_with_files_is_downloaded_once_by_the_requester(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = support::state_on(backend, dir.path());
+    let app = app(state);
+    let requester = Requester::register(&app, 10, 600).await;
+    let answer = requester.answer_with_files(
+        &requester.id,
+        &[
+            ("key.pem", pattern(2 * attachment::CHUNK_LEN + 3, 1)),
+            ("empty", Vec::new()),
+        ],
+    );
+    let ids = upload_all(&app, &answer).await;
+    let status = respond_with_files(&app, &requester.id, &answer.stored, &ids).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(answered(&app, &requester.id).await);
+
+    let (bundle, files) = requester.claim_bundle(&app).await;
+    assert_eq!(bundle.message(), b"attached");
+    let token = files["token"].as_str().unwrap().to_owned();
+    let sizes: Vec<u64> = serde_json::from_value(files["sealed_sizes"].clone()).unwrap();
+    let expected: Vec<u64> = answer.files.iter().map(|f| f.2.len() as u64).collect();
+    assert_eq!(sizes, expected);
+    for (index, (entry, data, sealed)) in answer.files.iter().enumerate() {
+        assert_eq!(&bundle.files()[index], entry);
+        let (status, body) = download(&app, &requester.id, index, &token).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&body, sealed);
+        let mut opened = Vec::new();
+        let position = u32::try_from(index).unwrap();
+        attachment::open_file(bundle.key(), position, entry.size(), &body[..], &mut opened)
+            .unwrap();
+        assert_eq!(&opened, data);
+        let (again, _) = download(&app, &requester.id, index, &token).await;
+        assert_eq!(again, StatusCode::NOT_FOUND);
+    }
+}
+
+async fn an_answer_naming_a_used_or_unknown_upload_stores_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _clock) = support::state_on(backend, dir.path());
+    let app = app(state);
+    // An upload already attached to the answer of another request.
+    let other = Requester::register(&app, 11, 600).await;
+    let taken = other.answer_with_files(&other.id, &[("a", pattern(10, 2))]);
+    let taken_ids = upload_all(&app, &taken).await;
+    let status = respond_with_files(&app, &other.id, &taken.stored, &taken_ids).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let requester = Requester::register(&app, 12, 600).await;
+    let answer = requester.answer_with_files(
+        &requester.id,
+        &[("b", pattern(20, 3)), ("c", pattern(30, 4))],
+    );
+    let fresh = upload_all(&app, &answer).await;
+    let unknown = uuid::Uuid::new_v4().hyphenated().to_string();
+    let refused = [
+        vec![fresh[0].clone(), taken_ids[0].clone()],
+        vec![fresh[0].clone(), unknown],
+        vec![fresh[0].clone(), fresh[0].clone()],
+        vec!["not an id".to_owned()],
+        vec![fresh[0].clone(); attachment::MAX_FILES + 1],
+    ];
+    for files in refused {
+        let status = respond_with_files(&app, &requester.id, &answer.stored, &files).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{files:?}");
+        // Nothing was stored: the request still takes its answer, with the same uploads.
+        assert!(!answered(&app, &requester.id).await);
+    }
+    let status = respond_with_files(&app, &requester.id, &answer.stored, &fresh).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (bundle, files) = requester.claim_bundle(&app).await;
+    assert_eq!(bundle.files().len(), 2);
+    assert_eq!(files["sealed_sizes"].as_array().unwrap().len(), 2);
+}
+
+async fn refused_answers_leave_their_uploads_unattached_until_swept(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, clock) = support::state_on(backend, dir.path());
+    let app = app(state.clone());
+    let requester = Requester::register(&app, 13, 600).await;
+    let first = requester.answer_with_files(&requester.id, &[("first", pattern(100, 5))]);
+    let first_ids = upload_all(&app, &first).await;
+    let status = respond_with_files(&app, &requester.id, &first.stored, &first_ids).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A second answer with files: 409, and its upload is attached to nothing.
+    let second = requester.answer_with_files(&requester.id, &[("second", pattern(200, 6))]);
+    let second_ids = upload_all(&app, &second).await;
+    let status = respond_with_files(&app, &requester.id, &second.stored, &second_ids).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (bundle, files) = requester.claim_bundle(&app).await;
+    assert_eq!(bundle.files()[0].name(), "first");
+    let sizes: Vec<u64> = serde_json::from_value(files["sealed_sizes"].clone()).unwrap();
+    assert_eq!(sizes, vec![first.files[0].2.len() as u64]);
+
+    // An expired request refuses an answer with files (410), attaching nothing either.
+    let late = Requester::register(&app, 14, 60).await;
+    let late_answer = late.answer_with_files(&late.id, &[("late", pattern(300, 7))]);
+    let late_ids = upload_all(&app, &late_answer).await;
+    clock.advance(60);
+    let status = respond_with_files(&app, &late.id, &late_answer.stored, &late_ids).await;
+    assert_eq!(status, StatusCode::GONE);
+
+    // Both refused uploads are still unattached: a live request can take them...
+    let taker = Requester::register(&app, 15, 600).await;
+    let status = respond_with_files(&app, &taker.id, &second.stored, &second_ids).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // ... and an upload never attached is deleted an hour after its upload.
+    clock.advance(60 * 60);
+    state.sweep_expired().await.unwrap();
+    let last = Requester::register(&app, 16, 600).await;
+    let status = respond_with_files(&app, &last.id, &late_answer.stored, &late_ids).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!answered(&app, &last.id).await);
+}
+
 crate::on_both_stores!(
+    an_answer_with_files_is_downloaded_once_by_the_requester,
+    an_answer_naming_a_used_or_unknown_upload_stores_nothing,
+    refused_answers_leave_their_uploads_unattached_until_swept,
     one_answer_is_stored_and_claimed_once_by_the_requester,
     expired_requests_refuse_answers_and_are_swept,
     tampered_and_swapped_answers_do_not_open,

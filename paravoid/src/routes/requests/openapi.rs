@@ -108,7 +108,8 @@ pub(crate) fn paths_and_schemas(config: &Config) -> (Value, Value) {
                 "operationId": "answerRequest",
                 "summary": "Store the one answer to a request: a note sealed to the requester's key.",
                 "description": "Stored as an end-to-end note under the request's id, which the \
-                                requester claims at `/api/e2e/notes/{id}/claim`.",
+                                requester claims at `/api/e2e/notes/{id}/claim`, with the \
+                                uploads it names attached as a note's files.",
                 "parameters": [id_parameter],
                 "requestBody": body("RequestAnswer"),
                 "responses": common(json!({
@@ -157,7 +158,18 @@ pub(crate) fn paths_and_schemas(config: &Config) -> (Value, Value) {
             "type": "object",
             "required": ["note"],
             "additionalProperties": false,
-            "properties": { "note": { "$ref": "#/components/schemas/E2eSealedAnswer" } }
+            "properties": {
+                "note": { "$ref": "#/components/schemas/E2eSealedAnswer" },
+                "files": {
+                    "type": "array",
+                    "maxItems": qsmm_shield::attachment::MAX_FILES,
+                    "items": uuid,
+                    "description": "Uploads (`POST /api/e2e/files`) that become the answer's \
+                                    files, in the order of the sealed manifest; refused (422, \
+                                    nothing stored) as for a note if one is unknown, \
+                                    incomplete or already attached."
+                }
+            }
         },
         "RequestAnswered": {
             "type": "object",

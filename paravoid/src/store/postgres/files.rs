@@ -253,6 +253,40 @@ impl PgStore {
         Ok(())
     }
 
+    /// In the transaction that inserts note `note`: locks, checks and attaches the complete
+    /// uploads `files` (manifest order), expiring at `expires_at`. An error leaves the
+    /// transaction to be rolled back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unprocessable`] if a file is unknown, incomplete, already attached or named
+    /// twice.
+    pub(super) async fn attach_files(
+        &self,
+        txn: &Transaction<'_>,
+        note: Uuid,
+        files: Vec<Uuid>,
+        expires_at: u64,
+    ) -> Result<()> {
+        for (position, file) in files.into_iter().enumerate() {
+            // A file named twice is attached by its first mention when the second comes.
+            let mut file = match self.lock_file(txn, file, Lock::Update).await? {
+                Some((found, _)) if found.state == COMPLETE => found,
+                _ => {
+                    return Err(Error::unprocessable(
+                        "files must name complete uploads not attached to a note",
+                    ));
+                }
+            };
+            file.state = ATTACHED;
+            file.note = Some(note);
+            file.position = Some(i16::try_from(position).map_err(|_| Error::NotFound)?);
+            file.expires_at = expires_at;
+            self.update_file(txn, &file).await?;
+        }
+        Ok(())
+    }
+
     /// In a claim's transaction, after the note's row is deleted: gives its attached files the
     /// download token hash `token_hash` and the expiry `now + ttl_secs`; returns their sealed
     /// sizes in manifest order.
@@ -528,22 +562,7 @@ impl FileStore for PgStore {
             let expires_at = store
                 .insert_sealed_on(&txn, id, ttl_secs, &plaintext, passphrase_required, true)
                 .await?;
-            for (position, file) in files.into_iter().enumerate() {
-                // A file named twice is attached by its first mention when the second comes.
-                let mut file = match store.lock_file(&txn, file, Lock::Update).await? {
-                    Some((found, _)) if found.state == COMPLETE => found,
-                    _ => {
-                        return Err(Error::unprocessable(
-                            "files must name complete uploads not attached to a note",
-                        ));
-                    }
-                };
-                file.state = ATTACHED;
-                file.note = Some(id);
-                file.position = Some(i16::try_from(position).map_err(|_| Error::NotFound)?);
-                file.expires_at = expires_at;
-                store.update_file(&txn, &file).await?;
-            }
+            store.attach_files(&txn, id, files, expires_at).await?;
             txn.commit().await?;
             Ok(expires_at)
         })

@@ -2,7 +2,8 @@
 //! (migration `0010_requests.sql`): one row per request, holding no secret. A response is
 //! inserted into `paravoid_notes` under the request's id, sealed like every end-to-end note, in
 //! the transaction that locks the request's row (`SELECT … FOR UPDATE`) and sets `answered`:
-//! of concurrent responses, on any instance, exactly one is stored.
+//! of concurrent responses, on any instance, exactly one is stored. The response's files are
+//! attached (`files`) in that transaction too: a refused file rolls the response back.
 
 use qsmm_shield::note::StoredNote;
 use uuid::Uuid;
@@ -80,7 +81,44 @@ impl RequestStore for PgStore {
         admit_peek(self.clock.now(row.try_get(2)?)?, summary).map(Some)
     }
 
-    async fn respond(&self, id: Uuid, note: StoredNote) -> Result<u64> {
+    async fn respond(&self, id: Uuid, note: StoredNote, files: Vec<Uuid>) -> Result<u64> {
+        if files.is_empty() {
+            return self.respond_in(id, note, files).await;
+        }
+        // In a task of its own, as a create with files: a request dropped half-way never
+        // abandons the transaction holding the files' row locks.
+        let store = self.clone();
+        tokio::spawn(async move { store.respond_in(id, note, files).await })
+            .await
+            .map_err(|_| Error::Internal("the response task failed"))?
+    }
+
+    async fn sweep_requests(&self) -> Result<u64> {
+        let client = self.pool.get().await?;
+        let connection: &tokio_postgres::Client = &client;
+        let now = to_db_time(self.clock.read(connection).await?)?;
+        let delete = client
+            .prepare_cached(
+                "DELETE FROM paravoid_requests WHERE id IN (\
+                   SELECT id FROM paravoid_requests WHERE expires_at <= $1 \
+                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            )
+            .await?;
+        let mut total = 0u64;
+        loop {
+            let removed = client.execute(&delete, &[&now, &SWEEP_BATCH]).await?;
+            total = total.saturating_add(removed);
+            if removed < SWEEP_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+impl PgStore {
+    /// The response's transaction: locks the request, inserts the note, attaches `files`,
+    /// marks the request answered.
+    async fn respond_in(&self, id: Uuid, note: StoredNote, files: Vec<Uuid>) -> Result<u64> {
         let mut client = self.pool.get().await?;
         let txn = client.transaction().await?;
         let select = txn
@@ -136,32 +174,12 @@ impl RequestStore for PgStore {
         if inserted != 1 {
             return Err(Error::IdCollision);
         }
+        self.attach_files(&txn, id, files, expires_at).await?;
         let answered = txn
             .prepare_cached("UPDATE paravoid_requests SET answered = true WHERE id = $1")
             .await?;
         txn.execute(&answered, &[&id]).await?;
         txn.commit().await?;
         Ok(expires_at)
-    }
-
-    async fn sweep_requests(&self) -> Result<u64> {
-        let client = self.pool.get().await?;
-        let connection: &tokio_postgres::Client = &client;
-        let now = to_db_time(self.clock.read(connection).await?)?;
-        let delete = client
-            .prepare_cached(
-                "DELETE FROM paravoid_requests WHERE id IN (\
-                   SELECT id FROM paravoid_requests WHERE expires_at <= $1 \
-                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-            )
-            .await?;
-        let mut total = 0u64;
-        loop {
-            let removed = client.execute(&delete, &[&now, &SWEEP_BATCH]).await?;
-            total = total.saturating_add(removed);
-            if removed < SWEEP_BATCH.unsigned_abs() {
-                return Ok(total);
-            }
-        }
     }
 }

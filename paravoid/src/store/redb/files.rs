@@ -207,40 +207,10 @@ impl RedbStore {
     ///
     /// [`Error::Unprocessable`] if a file is unknown, incomplete or already attached.
     fn files_attach_blocking(&self, note: Uuid, files: Vec<Uuid>, ttl_secs: u64) -> Result<()> {
-        let note = note.as_u128();
         let clock = self.clock.clone();
         self.writer.run(move |batch| {
             let expires_at = clock.now_unix().saturating_add(ttl_secs);
-            let mut list = Vec::with_capacity(files.len() * 16);
-            let mut seen = std::collections::HashSet::new();
-            for file in &files {
-                let key = file.as_u128();
-                let meta = match meta_of(batch, key)? {
-                    Some(meta) if meta.state == FileState::Pending && seen.insert(key) => meta,
-                    _ => {
-                        return Err(Error::unprocessable(
-                            "files must name complete uploads not attached to a note",
-                        ));
-                    }
-                };
-                batch
-                    .txn()
-                    .open_table(FILE_EXPIRY)?
-                    .remove((meta.expires_at, key))?;
-                let attached = FileMeta {
-                    state: FileState::Attached,
-                    expires_at,
-                    note,
-                    ..meta
-                };
-                put(batch, key, &attached)?;
-                list.extend_from_slice(&key.to_le_bytes());
-            }
-            batch
-                .txn()
-                .open_table(NOTE_FILES)?
-                .insert(note, list.as_slice())?;
-            Ok(())
+            attach_files(batch, note, &files, expires_at)
         })
     }
 
@@ -463,6 +433,57 @@ fn files_of(batch: &Batch<'_>, note: u128) -> Result<Vec<u128>> {
                 .map_err(|_| Error::CorruptRecord)
         })
         .collect()
+}
+
+/// Inside a write job: attaches the complete, unattached uploads `files` (manifest order) to
+/// note `note`, expiring at `expires_at`. Every file is checked before any is changed.
+///
+/// # Errors
+///
+/// [`Error::Unprocessable`] if a file is unknown, incomplete, already attached or named twice;
+/// a job failing so aborts alone (`group_commit`), so none of its writes commit.
+pub(super) fn attach_files(
+    batch: &Batch<'_>,
+    note: Uuid,
+    files: &[Uuid],
+    expires_at: u64,
+) -> Result<()> {
+    let note = note.as_u128();
+    let mut found = Vec::with_capacity(files.len());
+    let mut seen = std::collections::HashSet::new();
+    for file in files {
+        let key = file.as_u128();
+        match meta_of(batch, key)? {
+            Some(meta) if meta.state == FileState::Pending && seen.insert(key) => {
+                found.push((key, meta));
+            }
+            _ => {
+                return Err(Error::unprocessable(
+                    "files must name complete uploads not attached to a note",
+                ));
+            }
+        }
+    }
+    let mut list = Vec::with_capacity(files.len() * 16);
+    for (key, meta) in found {
+        batch
+            .txn()
+            .open_table(FILE_EXPIRY)?
+            .remove((meta.expires_at, key))?;
+        let attached = FileMeta {
+            state: FileState::Attached,
+            expires_at,
+            note,
+            ..meta
+        };
+        put(batch, key, &attached)?;
+        list.extend_from_slice(&key.to_le_bytes());
+    }
+    batch
+        .txn()
+        .open_table(NOTE_FILES)?
+        .insert(note, list.as_slice())?;
+    Ok(())
 }
 
 /// Deletes a file's metadata, expiry entry and rows; the note's file list goes with the last

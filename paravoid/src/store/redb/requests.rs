@@ -8,12 +8,13 @@
 //!
 //! A record holds no secret (the claim hash is one-way), so it is not sealed. The response
 //! itself is an end-to-end note record under the request's id (`layout`), sealed and shredded
-//! like every note.
+//! like every note; its files (`files`) are attached to it in the same write job.
 
 use qsmm_shield::note::StoredNote;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use uuid::Uuid;
 
+use super::files::attach_files;
 use super::group_commit::Batch;
 use super::{RedbStore, put_record};
 use crate::store::policy;
@@ -145,7 +146,7 @@ impl RequestStore for RedbStore {
         .await
     }
 
-    async fn respond(&self, id: Uuid, note: StoredNote) -> Result<u64> {
+    async fn respond(&self, id: Uuid, note: StoredNote, files: Vec<Uuid>) -> Result<u64> {
         let key = id.as_u128();
         let clock = self.clock.clone();
         let max_notes = self.max_notes;
@@ -158,7 +159,12 @@ impl RequestStore for RedbStore {
                 admit_response(now, &stored.summary)?;
                 let plaintext = stored.request.response_hashes().with_note(&note);
                 let expires_at = policy::expires_at(now, stored.request.response_ttl_secs);
+                // The refusals above and `put_record`'s write nothing; a file refused below
+                // aborts the whole job, note included (`group_commit`).
                 put_record(batch, key, expires_at, max_notes, &plaintext, (false, true))?;
+                if !files.is_empty() {
+                    attach_files(batch, id, &files, expires_at)?;
+                }
                 stored.summary.answered = true;
                 batch
                     .txn()

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use qsmm_test_support::webdriver::{Driver, Session};
 
 /// A phone-sized viewport (CSS pixels) for the sessions and their screenshots.
-const PHONE: (u32, u32) = (390, 844);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 /// The WebDriver code of the Enter key.
 const ENTER: char = '\u{E007}';
 /// The answer for a note that cannot be read.
@@ -461,7 +461,7 @@ impl Site<'_> {
         Ok(())
     }
 
-    fn keep_secret(&self, secret: &str) {
+    pub(crate) fn keep_secret(&self, secret: &str) {
         if let Ok(mut secrets) = self.secrets.lock() {
             secrets.push(secret.to_owned());
         }
@@ -519,7 +519,7 @@ impl Site<'_> {
     }
 
     /// Waits for the revealed note and returns its text.
-    async fn read_note(&self, reader: &Session) -> Result<String, String> {
+    pub(crate) async fn read_note(&self, reader: &Session) -> Result<String, String> {
         reader.wait_visible("#note").await?;
         reader
             .wait_until(
@@ -547,7 +547,7 @@ impl Site<'_> {
         )
     }
 
-    async fn screenshot(&self, session: &Session, name: &str) -> Result<(), String> {
+    pub(crate) async fn screenshot(&self, session: &Session, name: &str) -> Result<(), String> {
         session.screenshot(&self.screenshots.join(name)).await
     }
 }

@@ -11,7 +11,11 @@ use qsmm_test_support::webdriver::{Driver, Session};
 const PHONE: (u32, u32) = (390, 844);
 
 /// The fragment of a `/r/<id>#<kind>.<keys>` link, checked to be one of `base`'s, and the id.
-fn split<'a>(base: &str, link: &'a str, kind: &str) -> Result<(&'a str, &'a str), String> {
+pub(crate) fn split<'a>(
+    base: &str,
+    link: &'a str,
+    kind: &str,
+) -> Result<(&'a str, &'a str), String> {
     link.strip_prefix(base)
         .and_then(|rest| rest.strip_prefix("/r/"))
         .and_then(|rest| rest.split_once('#'))
@@ -19,7 +23,7 @@ fn split<'a>(base: &str, link: &'a str, kind: &str) -> Result<(&'a str, &'a str)
         .ok_or_else(|| format!("not a {kind} link of this server: {link:?}"))
 }
 
-async fn value(session: &Session, selector: &str) -> Result<String, String> {
+pub(crate) async fn value(session: &Session, selector: &str) -> Result<String, String> {
     session.value(&session.find(selector).await?).await
 }
 
