@@ -45,6 +45,8 @@ struct Call {
 struct Receiver {
     calls: Arc<Mutex<Vec<Call>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
+    /// Answers only after this long (a slow receiver).
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Receiver {
@@ -90,6 +92,8 @@ async fn record(
         headers,
         body: body.to_vec(),
     });
+    let delay = *receiver.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let status = receiver.script.lock().unwrap().pop_front().unwrap_or(200);
     let status = StatusCode::from_u16(status).unwrap();
     if status.is_redirection() {
@@ -525,4 +529,52 @@ async fn the_readme_check_accepts_a_real_call_and_refuses_a_forged_one() {
     );
     drop((api, state));
     server.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_deliver_once() {
+    if !support::postgres_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = Receiver::start(&[]).await;
+    *receiver.delay.lock().unwrap() = Duration::from_millis(400);
+    let (first, _clock) = state_with(Backend::Postgres, dir.path(), &["127.0.0.1"]);
+    let (second, _other_clock) = state_with(Backend::Postgres, dir.path(), &["127.0.0.1"]);
+    let servers = [
+        TestServer::start(first.clone()).await,
+        TestServer::start(second.clone()).await,
+    ];
+    let api = app(first.clone());
+    let hook = format!("http://127.0.0.1:{port}/hook?n=1");
+    let mut created = Vec::new();
+    for _ in 0..4 {
+        created.push(create(&api, false, 3600, &hook).await);
+    }
+    for note in &created {
+        assert_eq!(claim(&api, note, None).await, StatusCode::OK);
+        // The other instance's worker looks while the first one's call is under way: the
+        // lease keeps it from claiming the same delivery.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        second.sweep_expired().await.unwrap();
+    }
+    let calls = receiver.wait_for(4).await;
+    for note in &created {
+        let matching: Vec<&Call> = calls
+            .iter()
+            .filter(|call| {
+                serde_json::from_slice::<Value>(&call.body).unwrap()["token"]
+                    == note.webhook_id.as_str()
+            })
+            .collect();
+        assert_eq!(matching.len(), 1);
+        check_call(matching[0], note, "revealed", START);
+    }
+    first.sweep_expired().await.unwrap();
+    second.sweep_expired().await.unwrap();
+    receiver.wait_for(4).await;
+    drop((api, first, second));
+    for server in servers {
+        server.stop().await;
+    }
 }
