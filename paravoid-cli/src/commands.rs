@@ -25,6 +25,37 @@ pub struct Sent {
     /// The status token of the note's read receipt ([`receipt_status`](crate::receipt_status)),
     /// when [`SendOptions::receipt`] asked for one and the server issued it.
     pub receipt: Option<StatusToken>,
+    /// The webhook's id and signing secret, when [`SendOptions::webhook`] gave one and the
+    /// server accepted it.
+    pub webhook: Option<WebhookKeys>,
+}
+
+/// What the server answers once for a webhook: the opaque id its call carries as `token`, and
+/// the secret of its `Paravoid-Signature` (HMAC-SHA256). Not printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookKeys {
+    id: String,
+    secret: Zeroizing<String>,
+}
+
+impl WebhookKeys {
+    /// The webhook id (22 base64url characters).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The signing secret (43 base64url characters of 32 bytes).
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for WebhookKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookKeys(..)")
+    }
 }
 
 /// How [`send_note`](crate::send_note) stores a note.
@@ -37,6 +68,9 @@ pub struct SendOptions<'a> {
     pub ttl_secs: Option<u64>,
     /// Ask the server for a read receipt: [`Sent::receipt`] then holds its status token.
     pub receipt: bool,
+    /// Ask the server to call this URL, signed, when the note goes (implies a receipt):
+    /// [`Sent::webhook`] then holds the webhook's id and secret.
+    pub webhook: Option<&'a str>,
 }
 
 impl<'a> SendOptions<'a> {
@@ -47,6 +81,7 @@ impl<'a> SendOptions<'a> {
             passphrase,
             ttl_secs,
             receipt: false,
+            webhook: None,
         }
     }
 
@@ -55,6 +90,16 @@ impl<'a> SendOptions<'a> {
     pub const fn with_receipt(self) -> Self {
         Self {
             receipt: true,
+            ..self
+        }
+    }
+
+    /// The same options, with a webhook to `url` (and so a read receipt).
+    #[must_use]
+    pub const fn with_webhook(self, url: &'a str) -> Self {
+        Self {
+            receipt: true,
+            webhook: Some(url),
             ..self
         }
     }
@@ -127,6 +172,7 @@ pub(crate) async fn store_note(
         passphrase,
         ttl_secs,
         receipt,
+        webhook,
     } = options;
     let message = plaintext;
     let (stored, keys) = match passphrase {
@@ -146,7 +192,8 @@ pub(crate) async fn store_note(
         claim_hash: Tokens::hash(&tokens.claim),
         passphrase_hash: tokens.passphrase.as_deref().map(Tokens::hash),
         files,
-        receipt,
+        receipt: receipt || webhook.is_some(),
+        webhook: webhook.map(str::to_owned),
     };
     let api = Api::new(server.clone())?;
     let created = api.create(&request).await?;
@@ -157,11 +204,22 @@ pub(crate) async fn store_note(
     }
     // A server that predates receipts answers none; the note is stored all the same, so its
     // link is returned and the caller says that no receipt came.
-    let receipt = created.receipt_token.filter(|_| receipt).map(StatusToken);
+    let receipt = created
+        .receipt_token
+        .filter(|_| receipt || webhook.is_some())
+        .map(StatusToken);
+    let webhook = match (webhook, created.webhook_id, created.webhook_secret) {
+        (Some(_), Some(id), Some(secret)) => Some(WebhookKeys {
+            id,
+            secret: Zeroizing::new(secret),
+        }),
+        _ => None,
+    };
     Ok(Sent {
         link: Link::new(server.clone(), id, &keys),
         expires_at: created.expires_at,
         receipt,
+        webhook,
     })
 }
 

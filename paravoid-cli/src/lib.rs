@@ -51,7 +51,9 @@ mod api;
 mod transfer;
 mod wire;
 
-pub use commands::{SendOptions, Sent, StatusToken, is_plain_text, send, utc_time, write_new_file};
+pub use commands::{
+    SendOptions, Sent, StatusToken, WebhookKeys, is_plain_text, send, utc_time, write_new_file,
+};
 pub use error::{CliError, Result};
 pub use files::{Opened, SavedFile, open, open_into, send_files, send_note};
 pub use input::{parse_ttl, passphrase_from_file, prompt_passphrase, read_message};

@@ -40,6 +40,10 @@ enum Command {
         /// `paravoid-cli status`.
         #[arg(long)]
         receipt: bool,
+        /// Have the server call this https URL, signed, when the note goes (implies --receipt):
+        /// the webhook's id and signing secret are printed on a third line.
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
     },
     /// Ask someone for a secret: print a request link to send them (first line) and the link
     /// that opens their answer (second line, keep it to yourself).
@@ -110,6 +114,7 @@ fn run(command: Command) -> Result<()> {
             passphrase_file,
             files,
             receipt,
+            webhook,
         } => {
             let server = ServerUrl::parse(&server)?;
             let ttl_secs = ttl.as_deref().map(paravoid_cli::parse_ttl).transpose()?;
@@ -141,6 +146,10 @@ fn run(command: Command) -> Result<()> {
             if receipt {
                 options = options.with_receipt();
             }
+            if let Some(url) = &webhook {
+                options = options.with_webhook(url);
+            }
+            let receipt = receipt || webhook.is_some();
             let sent =
                 runtime.block_on(paravoid_cli::send_note(&server, &message, &files, options))?;
             if receipt && sent.receipt.is_none() {
@@ -150,6 +159,10 @@ fn run(command: Command) -> Result<()> {
             writeln!(out, "{}", sent.link.to_text().as_str())
                 .and_then(|()| match &sent.receipt {
                     Some(token) => writeln!(out, "{}", token.as_str()),
+                    None => Ok(()),
+                })
+                .and_then(|()| match &sent.webhook {
+                    Some(keys) => writeln!(out, "{} {}", keys.id(), keys.secret()),
                     None => Ok(()),
                 })
                 .and_then(|()| out.flush())
@@ -166,6 +179,12 @@ fn run(command: Command) -> Result<()> {
             if sent.receipt.is_some() {
                 eprintln!(
                     "The second line is the read receipt's token: paravoid-cli status TOKEN."
+                );
+            }
+            if sent.webhook.is_some() {
+                eprintln!(
+                    "The third line is the webhook's id (the token of its call) and its signing \
+                     secret."
                 );
             }
             Ok(())

@@ -101,6 +101,9 @@ pub(crate) struct CreateRequest {
     /// Ask for a read receipt (its status token is answered once).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) receipt: bool,
+    /// A URL the server calls, signed, when the note goes (implies a receipt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) webhook: Option<String>,
 }
 
 /// `POST /api/e2e/notes` answer.
@@ -112,6 +115,12 @@ pub(crate) struct CreateResponse {
     /// The read receipt's status token, when one was asked for.
     #[serde(default)]
     pub(crate) receipt_token: Option<String>,
+    /// The opaque id the webhook call carries, when a webhook was given.
+    #[serde(default)]
+    pub(crate) webhook_id: Option<String>,
+    /// The webhook's signing secret, when a webhook was given.
+    #[serde(default)]
+    pub(crate) webhook_secret: Option<String>,
 }
 
 /// `GET /api/e2e/notes/{id}` answer.

@@ -1,7 +1,7 @@
 //! `paravoid-cli status` against a real paravoid server: a note created with a read receipt
 //! reads `pending`, then `revealed` once claimed, with the minute of the change; a wrong token
 //! is exit code 3 and a malformed one exit code 2, before any request; `send --receipt` prints
-//! the token on a second line.
+//! the token on a second line, `send --webhook` the webhook's id and secret on a third.
 
 #![allow(
     clippy::unwrap_used,
@@ -124,4 +124,70 @@ async fn send_with_a_receipt_prints_the_token_that_follows_the_note() {
     assert_eq!(plain.code, 0, "{plain:?}");
     assert!(!plain.line().contains('\n'), "{plain:?}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_with_a_webhook_prints_its_id_and_secret_on_a_third_line() {
+    let server = Server::start_with(|config| {
+        config.webhook_allow = vec!["127.0.0.1".to_owned()];
+        config.webhook_allow_http_loopback = true;
+    })
+    .await;
+    let hook = "http://127.0.0.1:9/hook";
+    // --webhook implies --receipt.
+    let sent = run(
+        &["send", "--server", &server.base, "--webhook", hook],
+        b"hooked",
+    )
+    .await;
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let lines = sent.line();
+    let lines: Vec<&str> = lines.split('\n').collect();
+    assert_eq!(lines.len(), 3, "{sent:?}");
+    assert!(lines[0].contains("/s/"), "{sent:?}");
+    assert_eq!(lines[1].len(), 43, "{sent:?}");
+    let (id, secret) = lines[2].split_once(' ').expect("the id, then the secret");
+    assert_eq!(URL_SAFE_NO_PAD.decode(id).unwrap().len(), 16, "{id}");
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(secret).unwrap().len(),
+        32,
+        "{secret}"
+    );
+    assert!(sent.stderr.contains("signing secret"), "{sent:?}");
+    assert!(!sent.stderr.contains(secret), "the secret is printed once");
+    let created = server
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(line, _)| line == "POST /api/e2e/notes")
+        .map(|(_, body)| serde_json::from_slice::<Value>(body).unwrap())
+        .unwrap();
+    assert_eq!(created["webhook"], hook);
+    assert_eq!(created["receipt"], true);
+
+    // A host the server does not allow: its refusal, in one sentence, and no link.
+    let refused = run(
+        &[
+            "send",
+            "--server",
+            &server.base,
+            "--webhook",
+            "https://elsewhere.example/",
+        ],
+        b"hooked",
+    )
+    .await;
+    refused.assert_failed(6, "webhook host is not allowed on this server");
+    assert!(refused.stdout.is_empty(), "{refused:?}");
+    server.stop().await;
+
+    let plain = Server::start().await;
+    let off = run(
+        &["send", "--server", &plain.base, "--webhook", hook],
+        b"hooked",
+    )
+    .await;
+    off.assert_failed(6, "webhooks are not enabled on this server");
+    plain.stop().await;
 }

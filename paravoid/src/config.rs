@@ -141,6 +141,14 @@ pub struct Config {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "PARAVOID_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Hosts webhooks may call (comma-separated; `.example.com`: also below it); none: off.
+    #[arg(long, env = "PARAVOID_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
+
+    /// For tests only: also allow plain-http webhooks to a loopback host.
+    #[arg(long, env = "PARAVOID_WEBHOOK_ALLOW_HTTP_LOOPBACK", hide = true)]
+    pub webhook_allow_http_loopback: bool,
 }
 
 impl Config {
@@ -170,6 +178,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
+            webhook_allow: Vec::new(),
+            webhook_allow_http_loopback: false,
         }
     }
 
@@ -401,6 +411,26 @@ mod tests {
         let mut c = base;
         c.request_timeout_secs = 0;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn webhook_flags_are_read() {
+        let parsed = Config::try_parse_from([
+            "paravoid",
+            "--webhook-allow",
+            "hooks.example.com,.corp.example",
+            "--webhook-allow-http-loopback",
+        ])
+        .unwrap();
+        assert_eq!(parsed.webhook_allow, ["hooks.example.com", ".corp.example"]);
+        assert!(parsed.webhook_allow_http_loopback);
+        let default = Config::try_parse_from(["paravoid"]).unwrap();
+        assert!(default.webhook_allow.is_empty());
+        assert!(!default.webhook_allow_http_loopback);
+        // The test flag stays out of the help.
+        let help = Config::command().render_long_help().to_string();
+        assert!(help.contains("--webhook-allow "), "{help}");
+        assert!(!help.contains("--webhook-allow-http-loopback"), "{help}");
     }
 
     #[test]

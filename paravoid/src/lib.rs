@@ -18,6 +18,7 @@ mod state;
 mod store;
 mod store_key;
 mod sweeper;
+mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, MAX_MESSAGE_BYTES_CEILING, MAX_TTL_CEILING_SECS};
@@ -34,3 +35,4 @@ pub use state::AppState;
 pub use store::receipts::RECEIPT_GRACE_SECS;
 pub use store::{MAX_PASSPHRASE_ATTEMPTS, StoreUrl};
 pub use store_key::{Rotation, StoreKeyAction, StoreKeyCommand, rotate_store_key};
+pub use webhooks::{MAX_WEBHOOK_URL_LEN, WEBHOOK_SECRET_LEN};

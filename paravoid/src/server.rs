@@ -199,12 +199,14 @@ where
     running.finish(result).await
 }
 
-/// What runs beside a listener: the sweeper, the task that turns `shutdown` (or the writer's
-/// death) into a graceful shutdown of `handle`, and the service with its headers.
+/// What runs beside a listener: the sweeper, the webhook worker (with `--webhook-allow`), the
+/// task that turns `shutdown` (or the writer's death) into a graceful shutdown of `handle`, and
+/// the service with its headers.
 struct Running {
     service: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
     handle: axum_server::Handle<SocketAddr>,
     sweeper: tokio::task::JoinHandle<()>,
+    webhooks: Option<tokio::task::JoinHandle<()>>,
     stopper: tokio::task::JoinHandle<()>,
     writer_died: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -217,6 +219,8 @@ impl Running {
         F: Future<Output = ()> + Send + 'static,
     {
         let sweeper = sweeper::spawn(state.clone());
+        let webhooks = crate::webhooks::target::enabled(&state.config)
+            .then(|| crate::webhooks::worker::spawn(state.clone()));
         let (stop, writer_died) = stop_on_shutdown_or_writer_death(state.clone(), shutdown);
         let mut router = app(state);
         if hsts {
@@ -237,6 +241,7 @@ impl Running {
             service: router.into_make_service_with_connect_info::<SocketAddr>(),
             handle,
             sweeper,
+            webhooks,
             stopper,
             writer_died,
         }
@@ -245,6 +250,9 @@ impl Running {
     /// Stops the tasks once the server has returned `result`.
     async fn finish(self, result: std::io::Result<()>) -> std::io::Result<()> {
         self.stopper.abort();
+        if let Some(webhooks) = self.webhooks {
+            webhooks.abort();
+        }
         finish(self.sweeper, &self.writer_died, result).await
     }
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub(crate) argon2: Arc<Argon2Pool>,
     pub(crate) rate_limits: Arc<RateLimits>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Wakes the webhook delivery worker (`webhooks::worker`).
+    pub(crate) webhook_wake: crate::webhooks::worker::Wake,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             argon2,
             rate_limits,
             metrics,
+            webhook_wake: crate::webhooks::worker::Wake::default(),
         })
     }
 
@@ -112,6 +115,8 @@ impl AppState {
         crate::store::requests::RequestStore::sweep_requests(&self.store).await?;
         crate::store::receipts::ReceiptStore::sweep_receipts(&self.store).await?;
         crate::store::files::FileStore::sweep_files(&self.store).await?;
+        // Expired notes may have settled receipts with webhooks.
+        self.webhook_wake.wake();
         Ok(notes)
     }
 }
@@ -133,5 +138,34 @@ impl AppState {
     /// 503 and [`serve`](crate::serve) returns an error so a supervisor restarts the process.
     pub fn danger_crash_writer(&self) {
         self.store.crash_writer();
+    }
+
+    /// <div class="warning">Test hook, never for production.</div>
+    ///
+    /// The state of the webhook of the receipt whose status token is `receipt_token`
+    /// (`"active"`, `"delivered"` or `"failed"`) and its attempts so far; `None` without one.
+    ///
+    /// # Errors
+    ///
+    /// A malformed token, or a storage error.
+    pub async fn danger_webhook_state(
+        &self,
+        receipt_token: &str,
+    ) -> Result<Option<(&'static str, u8)>> {
+        use crate::store::webhooks::{WebhookState, WebhookStore as _};
+        let token = crate::routes::base64url::decode_array::<32>(receipt_token, "token")?;
+        let key = crate::routes::receipts::receipt_key(&token);
+        Ok(self
+            .store
+            .webhook_state(key)
+            .await?
+            .map(|(state, attempts)| {
+                let name = match state {
+                    WebhookState::Active => "active",
+                    WebhookState::Delivered => "delivered",
+                    WebhookState::Failed => "failed",
+                };
+                (name, attempts)
+            }))
     }
 }

@@ -162,6 +162,7 @@ macro_rules! dispatch {
 pub(crate) mod files;
 pub(crate) mod receipts;
 pub(crate) mod requests;
+pub(crate) mod webhooks;
 
 impl Storage {
     /// Opens the store `choice` names (creating tables or applying migrations as needed).

@@ -38,13 +38,16 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Server::start`] with the configuration changed by `adjust`.
+    pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(START));
-        let state = AppState::open_with_clock(
-            Config::with_db(dir.path().join("notes.redb")),
-            clock.clone(),
-        )
-        .unwrap();
+        let mut config = Config::with_db(dir.path().join("notes.redb"));
+        adjust(&mut config);
+        let state = AppState::open_with_clock(config, clock.clone()).unwrap();
         let received: Received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         let app = paravoid::app(state).layer(axum::middleware::from_fn(

@@ -197,6 +197,9 @@ struct CreateRequest {
     /// Whether the creator wants a read receipt (`routes::receipts`).
     #[serde(default)]
     receipt: bool,
+    /// A URL to call when the note goes (`webhooks`); implies `receipt`.
+    #[serde(default, deserialize_with = "present")]
+    webhook: Option<String>,
 }
 
 /// `POST /api/e2e/notes` answer. The link keys never reach the server: the browser appends
@@ -210,6 +213,20 @@ struct CreateResponse {
     /// The status token of the note's read receipt, answered only here.
     #[serde(skip_serializing_if = "Option::is_none")]
     receipt_token: Option<String>,
+    /// The opaque id the webhook call carries, answered only here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_id: Option<String>,
+    /// The webhook's signing secret, answered only here.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
+    webhook_secret: Option<zeroize::Zeroizing<String>>,
+}
+
+/// Serializes a secret answered once.
+fn expose<S: serde::Serializer>(
+    secret: &Option<zeroize::Zeroizing<String>>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.as_deref().map_or("", String::as_str))
 }
 
 /// `GET /api/e2e/notes/{id}` answer.
@@ -280,6 +297,11 @@ async fn create(
 
     let passphrase_required = note.passphrase.is_some();
     let hashes = ClaimHashes { claim, passphrase };
+    let webhook = request
+        .webhook
+        .as_deref()
+        .map(|url| crate::webhooks::target::admit(url, config).map_err(Error::unprocessable))
+        .transpose()?;
 
     // From here the note is stored whatever happens to the request, so its answer is delivered.
     deadline.commit();
@@ -291,11 +313,13 @@ async fn create(
         .await?;
     state.metrics.note_created();
     // Before the id is answered, so no reveal can come first.
-    let receipt_token = if request.receipt {
-        Some(crate::routes::receipts::issue(&state, id, expires_at).await?)
+    let (receipt_token, webhook) = if request.receipt || webhook.is_some() {
+        let issued = crate::routes::receipts::issue(&state, id, expires_at, webhook).await?;
+        (Some(issued.token), issued.webhook)
     } else {
-        None
+        (None, None)
     };
+    let (webhook_id, webhook_secret) = webhook.unzip();
 
     let id = id.hyphenated().to_string();
     let response = CreateResponse {
@@ -304,6 +328,8 @@ async fn create(
         expires_at,
         passphrase_required,
         receipt_token,
+        webhook_id,
+        webhook_secret,
     };
     Ok((StatusCode::CREATED, Json(&response)).into_response())
 }
@@ -343,7 +369,10 @@ async fn claim(
     let store = state.store.clone();
     let (token, token_hash) = crate::routes::files::download_token()?;
     let ttl = crate::routes::files::DOWNLOAD_TTL_SECS;
-    let (note, sizes) = store.claim_with_files(id, tokens, token_hash, ttl).await?;
+    let claimed = store.claim_with_files(id, tokens, token_hash, ttl).await;
+    // Revealed or destroyed, the note's receipt may have a webhook due.
+    state.webhook_wake.wake();
+    let (note, sizes) = claimed?;
     state.metrics.note_revealed();
     let files = crate::routes::files::claimed_files(&token, sizes);
     Ok(Json(ClaimResponse {

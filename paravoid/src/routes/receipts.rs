@@ -29,7 +29,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::rate_limit::{self, Kind};
 use crate::routes::base64url::decode_array;
 use crate::store::TOKEN_HASH_LEN;
-use crate::store::receipts::{ReceiptKey, ReceiptStore as _};
+use crate::store::receipts::{NewWebhook, ReceiptKey, ReceiptStore as _, WEBHOOK_ID_LEN};
+use crate::webhooks::WEBHOOK_SECRET_LEN;
+use crate::webhooks::target::Target;
 use crate::{AppState, Error, Result};
 
 /// Length of a status token, in bytes.
@@ -60,20 +62,57 @@ struct StatusResponse {
 }
 
 /// The key of the receipt a token names.
-fn receipt_key(token: &[u8; RECEIPT_TOKEN_LEN]) -> ReceiptKey {
+pub(crate) fn receipt_key(token: &[u8; RECEIPT_TOKEN_LEN]) -> ReceiptKey {
     Sha256::digest(token).into()
 }
 
+/// What a create answers of a receipt, once: the status token and, with a webhook, its id and
+/// secret (unpadded base64url).
+pub(crate) struct Issued {
+    /// The status token.
+    pub(crate) token: String,
+    /// The webhook's opaque id and secret.
+    pub(crate) webhook: Option<(String, Zeroizing<String>)>,
+}
+
 /// Draws a status token, stores a pending receipt for note `id` (expiring at `expires_at`)
-/// under its hash, and returns the token in its text form, to be answered once.
-pub(crate) async fn issue(state: &AppState, id: Uuid, expires_at: u64) -> Result<String> {
+/// under its hash — with `webhook` (checked by `webhooks::target::admit`), also a fresh webhook
+/// secret and id, in the same transaction — and returns them in text form, to be answered once.
+pub(crate) async fn issue(
+    state: &AppState,
+    id: Uuid,
+    expires_at: u64,
+    webhook: Option<Target>,
+) -> Result<Issued> {
     let mut token = Zeroizing::new([0u8; RECEIPT_TOKEN_LEN]);
     getrandom::fill(token.as_mut()).map_err(|_| Error::Internal("no randomness"))?;
+    let webhook = webhook.map(new_webhook).transpose()?;
+    let answered = webhook.as_ref().map(|webhook| {
+        (
+            URL_SAFE_NO_PAD.encode(webhook.id),
+            Zeroizing::new(URL_SAFE_NO_PAD.encode(webhook.secret.as_ref())),
+        )
+    });
     state
         .store
-        .insert_receipt(receipt_key(&token), id, expires_at)
+        .insert_receipt(receipt_key(&token), id, expires_at, webhook)
         .await?;
-    Ok(URL_SAFE_NO_PAD.encode(token.as_ref()))
+    Ok(Issued {
+        token: URL_SAFE_NO_PAD.encode(token.as_ref()),
+        webhook: answered,
+    })
+}
+
+/// A webhook to `target` with a fresh secret and id.
+fn new_webhook(target: Target) -> Result<NewWebhook> {
+    let mut webhook = NewWebhook {
+        url: target.url.into(),
+        secret: Zeroizing::new([0; WEBHOOK_SECRET_LEN]),
+        id: [0; WEBHOOK_ID_LEN],
+    };
+    getrandom::fill(webhook.secret.as_mut()).map_err(|_| Error::Internal("no randomness"))?;
+    getrandom::fill(&mut webhook.id).map_err(|_| Error::Internal("no randomness"))?;
+    Ok(webhook)
 }
 
 /// Answers the status of the receipt the token names.

@@ -91,6 +91,7 @@ mod row;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use db_clock::{DbClock, NOW_SQL};
 use epoch_keys::EpochKeys;

@@ -25,7 +25,10 @@ use uuid::Uuid;
 use super::Storage;
 use super::policy::{self, Outcome};
 use super::record::TOKEN_HASH_LEN;
+use zeroize::Zeroizing;
+
 use crate::Result;
+use crate::webhooks::WEBHOOK_SECRET_LEN;
 
 /// How long a receipt outlives its note's expiry, in seconds (7 days).
 pub const RECEIPT_GRACE_SECS: u64 = 7 * 24 * 3600;
@@ -89,6 +92,25 @@ impl From<Outcome> for ReceiptStatus {
             Outcome::Expired => Self::Expired,
             Outcome::Destroyed => Self::Destroyed,
         }
+    }
+}
+
+/// Bytes of the opaque id a webhook call carries (`store::webhooks`).
+pub(crate) const WEBHOOK_ID_LEN: usize = 16;
+
+/// A webhook to store with a new receipt.
+pub(crate) struct NewWebhook {
+    /// The URL, checked by `webhooks::target::admit`.
+    pub(crate) url: String,
+    /// The signing secret.
+    pub(crate) secret: Zeroizing<[u8; WEBHOOK_SECRET_LEN]>,
+    /// The opaque id the call carries.
+    pub(crate) id: [u8; WEBHOOK_ID_LEN],
+}
+
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewWebhook(..)")
     }
 }
 
@@ -182,11 +204,14 @@ pub(crate) trait ReceiptStore: Send + Sync {
     ///
     /// [`Error::IdCollision`](crate::Error::IdCollision) if `key` or `note` already has a
     /// receipt, or a storage error.
+    /// With `webhook`, the webhook is stored with it, in the same transaction
+    /// (`store::webhooks`).
     fn insert_receipt(
         &self,
         key: ReceiptKey,
         note: Uuid,
         note_expires_at: u64,
+        webhook: Option<NewWebhook>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// The status of the receipt under `key`; `None` if there is none (or its time is over).
@@ -205,8 +230,9 @@ impl ReceiptStore for Storage {
         key: ReceiptKey,
         note: Uuid,
         note_expires_at: u64,
+        webhook: Option<NewWebhook>,
     ) -> Result<()> {
-        dispatch!(self, store => store.insert_receipt(key, note, note_expires_at).await)
+        dispatch!(self, store => store.insert_receipt(key, note, note_expires_at, webhook).await)
     }
 
     async fn receipt_status(&self, key: ReceiptKey) -> Result<Option<ReceiptView>> {

@@ -45,6 +45,7 @@ mod receipts;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use group_commit::GroupCommit;
 pub(crate) use layout::key_file_path;
@@ -85,6 +86,7 @@ impl RedbStore {
             txn.open_table(EXPIRY)?;
             requests::create_tables(&txn)?;
             receipts::create_tables(&txn)?;
+            webhooks::create_tables(&txn)?;
         }
         txn.commit()?;
         Self::create_file_tables(&db)?;

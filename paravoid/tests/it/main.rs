@@ -44,3 +44,5 @@ mod requests;
 mod tls;
 /// The browser cryptography under node.
 mod web;
+/// Signed webhooks of read receipts on a store.
+mod webhooks;

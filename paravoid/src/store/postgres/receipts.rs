@@ -13,7 +13,7 @@ use super::PgStore;
 use super::db_clock::NOW_SQL;
 use super::schema::{from_db_time, to_db_time};
 use crate::store::receipts::{
-    ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView, coarse,
+    NewWebhook, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView, coarse,
 };
 use crate::{Error, Result};
 
@@ -22,14 +22,15 @@ const SWEEP_BATCH: i64 = 1024;
 
 /// A `WITH` clause, to follow a clause `gone AS (DELETE … RETURNING id)`, that settles the
 /// receipts of the deleted notes as expired, dated at the minute of the note's expiry
-/// (`ReceiptRecord::settled`).
+/// (`ReceiptRecord::settled`), and makes their webhooks' deliveries due.
 pub(super) const SETTLE_GONE_SQL: &str = "settled AS (\
        UPDATE paravoid_receipts \
-       SET status = 2, changed_at = note_expires_at - note_expires_at % 60, note_id = NULL \
+       SET status = 2, changed_at = note_expires_at - note_expires_at % 60, note_id = NULL, \
+       webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE 0 END \
        WHERE note_id IN (SELECT id FROM gone))";
 
 /// Settles the receipt of note `id`, if it has one, as deleted for `outcome` at `now`, inside
-/// `txn`, which deletes the note.
+/// `txn`, which deletes the note; its webhook's delivery, if any, becomes due.
 pub(super) async fn settle(
     txn: &Transaction<'_>,
     id: Uuid,
@@ -41,7 +42,8 @@ pub(super) async fn settle(
         .prepare_cached(
             "UPDATE paravoid_receipts SET status = $2::smallint, note_id = NULL, changed_at = \
                CASE WHEN $2::smallint = 2 THEN note_expires_at - note_expires_at % 60 \
-               ELSE $3::bigint END \
+               ELSE $3::bigint END, \
+               webhook_next_at = CASE WHEN webhook_url IS NULL THEN NULL ELSE 0 END \
              WHERE note_id = $1",
         )
         .await?;
@@ -57,6 +59,7 @@ impl ReceiptStore for PgStore {
         key: ReceiptKey,
         note: Uuid,
         note_expires_at: u64,
+        webhook: Option<NewWebhook>,
     ) -> Result<()> {
         let client = self.pool.get().await?;
         let connection: &tokio_postgres::Client = &client;
@@ -65,8 +68,9 @@ impl ReceiptStore for PgStore {
         let insert = client
             .prepare_cached(
                 "INSERT INTO paravoid_receipts \
-                   (token_hash, note_id, status, changed_at, note_expires_at, keep_until) \
-                 VALUES ($1, $2, 0, $3, $4, $5) ON CONFLICT DO NOTHING",
+                   (token_hash, note_id, status, changed_at, note_expires_at, keep_until, \
+                    webhook_url, webhook_secret, webhook_id) \
+                 VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             )
             .await?;
         let inserted = client
@@ -78,6 +82,9 @@ impl ReceiptStore for PgStore {
                     &to_db_time(record.changed_at)?,
                     &to_db_time(record.note_expires_at)?,
                     &to_db_time(record.keep_until)?,
+                    &webhook.as_ref().map(|webhook| webhook.url.as_str()),
+                    &webhook.as_ref().map(|webhook| webhook.secret.as_slice()),
+                    &webhook.as_ref().map(|webhook| webhook.id.as_slice()),
                 ],
             )
             .await?;

@@ -179,6 +179,11 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "receipts",
         include_str!("../../../migrations/0012_receipts.sql"),
     ),
+    (
+        13,
+        "webhooks",
+        include_str!("../../../migrations/0013_webhooks.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between instances: "paravoid" in ASCII.

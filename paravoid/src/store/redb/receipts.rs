@@ -1,6 +1,7 @@
 //! Receipt records in the redb store (`store::receipts`): three tables beside the notes, written
 //! by the same writer thread, so that a note's deletion and its receipt's new status commit in
-//! one transaction ([`settle`], called by `layout::delete`).
+//! one transaction ([`settle`], called by `layout::delete`), with the delivery of the receipt's
+//! webhook, if any, becoming due (`webhooks`).
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -16,7 +17,9 @@ use uuid::Uuid;
 
 use super::RedbStore;
 use super::group_commit::Batch;
-use crate::store::receipts::{ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView};
+use crate::store::receipts::{
+    NewWebhook, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView,
+};
 use crate::{Error, Result};
 
 /// Receipt records by token hash.
@@ -108,8 +111,9 @@ pub(super) fn settle(batch: &Batch<'_>, note: u128, outcome: Outcome, now: u64) 
     else {
         return Ok(());
     };
-    receipts.insert(key, encode(&record.settled(outcome, now)).as_slice())?;
-    Ok(())
+    let settled = record.settled(outcome, now);
+    receipts.insert(key, encode(&settled).as_slice())?;
+    super::webhooks::make_due(batch, key, (settled.status, settled.changed_at), now)
 }
 
 impl ReceiptStore for RedbStore {
@@ -118,6 +122,7 @@ impl ReceiptStore for RedbStore {
         key: ReceiptKey,
         note: Uuid,
         note_expires_at: u64,
+        webhook: Option<NewWebhook>,
     ) -> Result<()> {
         let clock = self.clock.clone();
         self.off_thread(move |store| {
@@ -134,6 +139,9 @@ impl ReceiptStore for RedbStore {
                     .txn()
                     .open_table(RECEIPT_EXPIRY)?
                     .insert((record.keep_until, key), ())?;
+                if let Some(webhook) = &webhook {
+                    super::webhooks::insert(batch, key, webhook)?;
+                }
                 Ok(())
             })
         })
@@ -191,6 +199,7 @@ impl ReceiptStore for RedbStore {
                             .txn()
                             .open_table(RECEIPT_EXPIRY)?
                             .remove((*keep_until, *key))?;
+                        super::webhooks::forget(batch, *key)?;
                     }
                     Ok(due.len())
                 })?;
