@@ -307,18 +307,20 @@ async fn create(
     deadline.commit();
     let id = Uuid::new_v4();
     let files = crate::routes::files::file_ids(&request.files)?;
-    let store = state.store.clone();
-    let expires_at = store
-        .insert_with_files(id, ttl_secs, note, hashes, files)
-        .await?;
-    state.metrics.note_created();
-    // Before the id is answered, so no reveal can come first.
-    let (receipt_token, webhook) = if request.receipt || webhook.is_some() {
-        let issued = crate::routes::receipts::issue(&state, id, expires_at, webhook).await?;
-        (Some(issued.token), issued.webhook)
+    // The receipt is stored with the note, in its insert transaction.
+    let (receipt, issued) = if request.receipt || webhook.is_some() {
+        let (receipt, issued) = crate::routes::receipts::draw(webhook)?;
+        (Some(receipt), Some(issued))
     } else {
         (None, None)
     };
+    let store = state.store.clone();
+    let expires_at = store
+        .insert_with_files(id, ttl_secs, note, hashes, files, receipt)
+        .await?;
+    state.metrics.note_created();
+    let (receipt_token, webhook) =
+        issued.map_or((None, None), |issued| (Some(issued.token), issued.webhook));
     let (webhook_id, webhook_secret) = webhook.unzip();
 
     let id = id.hyphenated().to_string();

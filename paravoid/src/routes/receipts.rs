@@ -23,13 +23,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use uuid::Uuid;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::rate_limit::{self, Kind};
 use crate::routes::base64url::decode_array;
 use crate::store::TOKEN_HASH_LEN;
-use crate::store::receipts::{NewWebhook, ReceiptKey, ReceiptStore as _, WEBHOOK_ID_LEN};
+use crate::store::receipts::{
+    NewReceipt, NewWebhook, ReceiptKey, ReceiptStore as _, WEBHOOK_ID_LEN,
+};
 use crate::webhooks::WEBHOOK_SECRET_LEN;
 use crate::webhooks::target::Target;
 use crate::{AppState, Error, Result};
@@ -75,15 +76,10 @@ pub(crate) struct Issued {
     pub(crate) webhook: Option<(String, Zeroizing<String>)>,
 }
 
-/// Draws a status token, stores a pending receipt for note `id` (expiring at `expires_at`)
-/// under its hash — with `webhook` (checked by `webhooks::target::admit`), also a fresh webhook
-/// secret and id, in the same transaction — and returns them in text form, to be answered once.
-pub(crate) async fn issue(
-    state: &AppState,
-    id: Uuid,
-    expires_at: u64,
-    webhook: Option<Target>,
-) -> Result<Issued> {
+/// Draws a status token and, with `webhook` (checked by `webhooks::target::admit`), a fresh
+/// webhook secret and id: what the store keeps (the token's hash, the webhook), stored with
+/// the note in its insert transaction, and what the create answers once (their text form).
+pub(crate) fn draw(webhook: Option<Target>) -> Result<(NewReceipt, Issued)> {
     let mut token = Zeroizing::new([0u8; RECEIPT_TOKEN_LEN]);
     getrandom::fill(token.as_mut()).map_err(|_| Error::Internal("no randomness"))?;
     let webhook = webhook.map(new_webhook).transpose()?;
@@ -93,14 +89,15 @@ pub(crate) async fn issue(
             Zeroizing::new(URL_SAFE_NO_PAD.encode(webhook.secret.as_ref())),
         )
     });
-    state
-        .store
-        .insert_receipt(receipt_key(&token), id, expires_at, webhook)
-        .await?;
-    Ok(Issued {
+    let stored = NewReceipt {
+        key: receipt_key(&token),
+        webhook,
+    };
+    let issued = Issued {
         token: URL_SAFE_NO_PAD.encode(token.as_ref()),
         webhook: answered,
-    })
+    };
+    Ok((stored, issued))
 }
 
 /// A webhook to `target` with a fresh secret and id.

@@ -20,6 +20,7 @@ use axum::body::Body;
 use qsmm_shield::note::StoredNote;
 use uuid::Uuid;
 
+use super::receipts::NewReceipt;
 use super::{ClaimHashes, NoteStore, Storage, TOKEN_HASH_LEN, Tokens};
 use crate::Result;
 
@@ -64,12 +65,14 @@ pub(crate) trait FileStore: NoteStore {
     fn file_abort(&self, id: Uuid) -> impl Future<Output = Result<()>> + Send;
 
     /// [`NoteStore::insert_end_to_end`] that also attaches the complete uploads `files` (in
-    /// manifest order) to the new note, all or none; they then share the note's expiry.
+    /// manifest order) to the new note, all or none, and stores `receipt` (with its webhook)
+    /// for it — all in the note's insert transaction; the files then share the note's expiry.
     ///
     /// # Errors
     ///
     /// [`Error::Unprocessable`](crate::Error::Unprocessable) if a file is unknown, incomplete,
-    /// already attached or named twice, besides the errors of the insert.
+    /// already attached or named twice, [`Error::IdCollision`](crate::Error::IdCollision) if
+    /// the receipt's key is taken, besides the errors of the insert; nothing is stored then.
     fn insert_with_files(
         &self,
         id: Uuid,
@@ -77,6 +80,7 @@ pub(crate) trait FileStore: NoteStore {
         note: StoredNote,
         hashes: ClaimHashes,
         files: Vec<Uuid>,
+        receipt: Option<NewReceipt>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
     /// [`NoteStore::claim`] that also hands the note's files to the holder of the download
@@ -133,8 +137,9 @@ impl FileStore for Storage {
         note: StoredNote,
         hashes: ClaimHashes,
         files: Vec<Uuid>,
+        receipt: Option<NewReceipt>,
     ) -> Result<u64> {
-        dispatch!(self, store => store.insert_with_files(id, ttl_secs, note, hashes, files).await)
+        dispatch!(self, store => store.insert_with_files(id, ttl_secs, note, hashes, files, receipt).await)
     }
 
     async fn claim_with_files(

@@ -7,7 +7,8 @@
 //! settles it), its status, the coarse time of the last change ([`coarse`], whole minutes), the
 //! note's expiry, and the time the record itself is deleted ([`keep_until`]: the note's expiry
 //! plus [`RECEIPT_GRACE_SECS`]). Settling a receipt clears its note id: a settled record names
-//! no note.
+//! no note. The record (and its webhook) is stored in the note's insert transaction
+//! ([`NewReceipt`]): no note the creator was promised a receipt for exists without one.
 //!
 //! Exactly once: every store operation that deletes a note applies a deleting
 //! [`Effect`](super::policy::Effect), and the store settles the receipt with that effect's
@@ -108,6 +109,17 @@ pub(crate) struct NewWebhook {
     pub(crate) id: [u8; WEBHOOK_ID_LEN],
 }
 
+/// A receipt to store with a new note, in the note's insert transaction
+/// (`FileStore::insert_with_files`): a crash or a
+/// refusal never leaves a note whose creator was promised a receipt without one.
+#[derive(Debug)]
+pub(crate) struct NewReceipt {
+    /// SHA-256 of the status token.
+    pub(crate) key: ReceiptKey,
+    /// The webhook to call when the receipt settles, if any.
+    pub(crate) webhook: Option<NewWebhook>,
+}
+
 impl std::fmt::Debug for NewWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("NewWebhook(..)")
@@ -197,23 +209,6 @@ pub(crate) const fn keep_until(note_expires_at: u64) -> u64 {
 
 /// The receipt records of a note database.
 pub(crate) trait ReceiptStore: Send + Sync {
-    /// Stores a pending receipt under `key` for note `note`, which expires at
-    /// `note_expires_at`. Durable once this returns `Ok`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::IdCollision`](crate::Error::IdCollision) if `key` or `note` already has a
-    /// receipt, or a storage error.
-    /// With `webhook`, the webhook is stored with it, in the same transaction
-    /// (`store::webhooks`).
-    fn insert_receipt(
-        &self,
-        key: ReceiptKey,
-        note: Uuid,
-        note_expires_at: u64,
-        webhook: Option<NewWebhook>,
-    ) -> impl Future<Output = Result<()>> + Send;
-
     /// The status of the receipt under `key`; `None` if there is none (or its time is over).
     fn receipt_status(
         &self,
@@ -225,16 +220,6 @@ pub(crate) trait ReceiptStore: Send + Sync {
 }
 
 impl ReceiptStore for Storage {
-    async fn insert_receipt(
-        &self,
-        key: ReceiptKey,
-        note: Uuid,
-        note_expires_at: u64,
-        webhook: Option<NewWebhook>,
-    ) -> Result<()> {
-        dispatch!(self, store => store.insert_receipt(key, note, note_expires_at, webhook).await)
-    }
-
     async fn receipt_status(&self, key: ReceiptKey) -> Result<Option<ReceiptView>> {
         dispatch!(self, store => store.receipt_status(key).await)
     }

@@ -103,7 +103,11 @@ pub(crate) enum Next {
     RetryAt(u64),
 }
 
-/// What follows attempt number `attempt` (1-based), `delivered` or not, at `now`.
+/// What follows attempt number `attempt` (1-based), `delivered` or not, claimed at `now`.
+///
+/// The backoff counts from the attempt's claim (its lease's start, `lease end − LEASE_SECS`),
+/// not from the moment its result is recorded: a result recorded late (a slow receiver, a
+/// clock that moved meanwhile) never pushes the retry further back.
 pub(crate) fn next(attempt: u8, delivered: bool, now: u64) -> Next {
     if delivered {
         return Next::Done(WebhookState::Delivered);

@@ -61,6 +61,7 @@ use crate::store::NoteStore as _;
 use crate::store::envelope::KEY_LEN;
 use crate::store::files::{ChunkRow, Download, FileStore};
 use crate::store::policy;
+use crate::store::receipts::NewReceipt;
 use crate::store::{ClaimHashes, TOKEN_HASH_LEN, Tokens};
 use crate::{Error, Result};
 
@@ -549,8 +550,9 @@ impl FileStore for PgStore {
         note: StoredNote,
         hashes: ClaimHashes,
         files: Vec<Uuid>,
+        receipt: Option<NewReceipt>,
     ) -> Result<u64> {
-        if files.is_empty() {
+        if files.is_empty() && receipt.is_none() {
             return self.insert_end_to_end(id, ttl_secs, note, hashes).await;
         }
         let store = self.clone();
@@ -562,7 +564,13 @@ impl FileStore for PgStore {
             let expires_at = store
                 .insert_sealed_on(&txn, id, ttl_secs, &plaintext, passphrase_required, true)
                 .await?;
-            store.attach_files(&txn, id, files, expires_at).await?;
+            if !files.is_empty() {
+                store.attach_files(&txn, id, files, expires_at).await?;
+            }
+            if let Some(receipt) = &receipt {
+                let now = store.clock.read(&*txn).await?;
+                super::receipts::insert_pending(&txn, receipt, id, now, expires_at).await?;
+            }
             txn.commit().await?;
             Ok(expires_at)
         })

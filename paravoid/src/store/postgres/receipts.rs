@@ -13,7 +13,7 @@ use super::PgStore;
 use super::db_clock::NOW_SQL;
 use super::schema::{from_db_time, to_db_time};
 use crate::store::receipts::{
-    NewWebhook, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView, coarse,
+    NewReceipt, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView, coarse,
 };
 use crate::{Error, Result};
 
@@ -53,47 +53,52 @@ pub(super) async fn settle(
     Ok(())
 }
 
-impl ReceiptStore for PgStore {
-    async fn insert_receipt(
-        &self,
-        key: ReceiptKey,
-        note: Uuid,
-        note_expires_at: u64,
-        webhook: Option<NewWebhook>,
-    ) -> Result<()> {
-        let client = self.pool.get().await?;
-        let connection: &tokio_postgres::Client = &client;
-        let now = self.clock.read(connection).await?;
-        let record = ReceiptRecord::pending(note, now, note_expires_at);
-        let insert = client
-            .prepare_cached(
-                "INSERT INTO paravoid_receipts \
-                   (token_hash, note_id, status, changed_at, note_expires_at, keep_until, \
-                    webhook_url, webhook_secret, webhook_id) \
-                 VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            )
-            .await?;
-        let inserted = client
-            .execute(
-                &insert,
-                &[
-                    &key.as_slice(),
-                    &note,
-                    &to_db_time(record.changed_at)?,
-                    &to_db_time(record.note_expires_at)?,
-                    &to_db_time(record.keep_until)?,
-                    &webhook.as_ref().map(|webhook| webhook.url.as_str()),
-                    &webhook.as_ref().map(|webhook| webhook.secret.as_slice()),
-                    &webhook.as_ref().map(|webhook| webhook.id.as_slice()),
-                ],
-            )
-            .await?;
-        if inserted != 1 {
-            return Err(Error::IdCollision);
-        }
-        Ok(())
+/// Stores `receipt` as pending for `note` (created at `now`, expiring at `note_expires_at`),
+/// with its webhook, inside `txn`, which inserts the note.
+///
+/// # Errors
+///
+/// [`Error::IdCollision`] if the receipt's key or the note already has a receipt (the caller
+/// then drops `txn`, and the note with it), or a database error.
+pub(super) async fn insert_pending(
+    txn: &Transaction<'_>,
+    receipt: &NewReceipt,
+    note: Uuid,
+    now: u64,
+    note_expires_at: u64,
+) -> Result<()> {
+    let record = ReceiptRecord::pending(note, now, note_expires_at);
+    let webhook = receipt.webhook.as_ref();
+    let insert = txn
+        .prepare_cached(
+            "INSERT INTO paravoid_receipts \
+               (token_hash, note_id, status, changed_at, note_expires_at, keep_until, \
+                webhook_url, webhook_secret, webhook_id) \
+             VALUES ($1, $2, 0, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let inserted = txn
+        .execute(
+            &insert,
+            &[
+                &receipt.key.as_slice(),
+                &note,
+                &to_db_time(record.changed_at)?,
+                &to_db_time(record.note_expires_at)?,
+                &to_db_time(record.keep_until)?,
+                &webhook.map(|webhook| webhook.url.as_str()),
+                &webhook.map(|webhook| webhook.secret.as_slice()),
+                &webhook.map(|webhook| webhook.id.as_slice()),
+            ],
+        )
+        .await?;
+    if inserted != 1 {
+        return Err(Error::IdCollision);
     }
+    Ok(())
+}
 
+impl ReceiptStore for PgStore {
     async fn receipt_status(&self, key: ReceiptKey) -> Result<Option<ReceiptView>> {
         let client = self.pool.get().await?;
         let select = client

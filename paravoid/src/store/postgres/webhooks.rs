@@ -72,10 +72,10 @@ impl WebhookStore for PgStore {
 
     async fn finish_webhook(&self, key: ReceiptKey, attempt: u8, delivered: bool) -> Result<()> {
         let client = self.pool.get().await?;
-        let connection: &tokio_postgres::Client = &client;
-        let now = self.clock.read(connection).await?;
         let attempt_column = i16::from(attempt);
-        match next(attempt, delivered, now) {
+        // Claimed at 0: a retry's time is then its delay, added to the claim's time (the
+        // lease's end less `LEASE_SECS`) in SQL.
+        match next(attempt, delivered, 0) {
             Next::Done(state) => {
                 let done = client
                     .prepare_cached(
@@ -91,17 +91,24 @@ impl WebhookStore for PgStore {
                     )
                     .await?;
             }
-            Next::RetryAt(at) => {
+            Next::RetryAt(delay) => {
                 let retry = client
                     .prepare_cached(
-                        "UPDATE paravoid_receipts SET webhook_next_at = $3 \
+                        "UPDATE paravoid_receipts \
+                         SET webhook_next_at = webhook_next_at - $4::bigint + $3::bigint \
                          WHERE token_hash = $1 AND webhook_attempts = $2 AND webhook_state = 0",
                     )
                     .await?;
+                let lease = to_db_time(LEASE_SECS)?;
                 client
                     .execute(
                         &retry,
-                        &[&key.as_slice(), &attempt_column, &to_db_time(at)?],
+                        &[
+                            &key.as_slice(),
+                            &attempt_column,
+                            &to_db_time(delay)?,
+                            &lease,
+                        ],
                     )
                     .await?;
             }

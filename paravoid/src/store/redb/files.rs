@@ -27,6 +27,8 @@ use super::RedbStore;
 use super::group_commit::Batch;
 use crate::blocking::blocking;
 use crate::store::files::{ChunkRow, Download, FileStore};
+use crate::store::policy;
+use crate::store::receipts::NewReceipt;
 use crate::store::{ClaimHashes, NoteStore as _, TOKEN_HASH_LEN, Tokens};
 use crate::{Error, Result};
 
@@ -200,17 +202,43 @@ impl RedbStore {
         })
     }
 
-    /// Attaches complete, unattached files to the note `note` (which is created next), in the
-    /// manifest's order; they then share the note's expiry. All or none.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Unprocessable`] if a file is unknown, incomplete or already attached.
-    fn files_attach_blocking(&self, note: Uuid, files: Vec<Uuid>, ttl_secs: u64) -> Result<()> {
+    /// One writer job: the note, its files attached and its receipt stored, or nothing. Every
+    /// refusal that commits what a job wrote (a taken id or receipt key, a full store) comes
+    /// before the first write; a refused file aborts the job's transaction.
+    fn insert_with_blocking(
+        &self,
+        id: Uuid,
+        ttl_secs: u64,
+        note: &StoredNote,
+        hashes: &ClaimHashes,
+        files: Vec<Uuid>,
+        receipt: Option<NewReceipt>,
+    ) -> Result<u64> {
+        let plaintext = hashes.with_note(note);
+        let flags = (note.needs_passphrase(), true);
         let clock = self.clock.clone();
+        let max_notes = self.max_notes;
         self.writer.run(move |batch| {
-            let expires_at = clock.now_unix().saturating_add(ttl_secs);
-            attach_files(batch, note, &files, expires_at)
+            let now = clock.now_unix();
+            let expires_at = policy::expires_at(now, ttl_secs);
+            if let Some(receipt) = &receipt {
+                super::receipts::check_free(batch, receipt, id)?;
+            }
+            super::put_record(
+                batch,
+                id.as_u128(),
+                expires_at,
+                max_notes,
+                &plaintext,
+                flags,
+            )?;
+            if !files.is_empty() {
+                attach_files(batch, id, &files, expires_at)?;
+            }
+            if let Some(receipt) = &receipt {
+                super::receipts::put_pending(batch, receipt, id, now, expires_at)?;
+            }
+            Ok(expires_at)
         })
     }
 
@@ -350,12 +378,14 @@ impl FileStore for RedbStore {
         note: StoredNote,
         hashes: ClaimHashes,
         files: Vec<Uuid>,
+        receipt: Option<NewReceipt>,
     ) -> Result<u64> {
-        if !files.is_empty() {
-            let store = self.clone();
-            blocking(move || store.files_attach_blocking(id, files, ttl_secs)).await?;
+        if files.is_empty() && receipt.is_none() {
+            return self.insert_end_to_end(id, ttl_secs, note, hashes).await;
         }
-        self.insert_end_to_end(id, ttl_secs, note, hashes).await
+        let store = self.clone();
+        blocking(move || store.insert_with_blocking(id, ttl_secs, &note, &hashes, files, receipt))
+            .await
     }
 
     async fn claim_with_files(

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::RedbStore;
 use super::group_commit::Batch;
 use crate::store::receipts::{
-    NewWebhook, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView,
+    NewReceipt, ReceiptKey, ReceiptRecord, ReceiptStatus, ReceiptStore, ReceiptView,
 };
 use crate::{Error, Result};
 
@@ -116,38 +116,47 @@ pub(super) fn settle(batch: &Batch<'_>, note: u128, outcome: Outcome, now: u64) 
     super::webhooks::make_due(batch, key, (settled.status, settled.changed_at), now)
 }
 
-impl ReceiptStore for RedbStore {
-    async fn insert_receipt(
-        &self,
-        key: ReceiptKey,
-        note: Uuid,
-        note_expires_at: u64,
-        webhook: Option<NewWebhook>,
-    ) -> Result<()> {
-        let clock = self.clock.clone();
-        self.off_thread(move |store| {
-            store.writer.run(move |batch| {
-                let record = ReceiptRecord::pending(note, clock.now_unix(), note_expires_at);
-                let mut receipts = batch.txn().open_table(RECEIPTS)?;
-                let mut notes = batch.txn().open_table(RECEIPT_NOTES)?;
-                if receipts.get(key)?.is_some() || notes.get(note.as_u128())?.is_some() {
-                    return Err(Error::IdCollision);
-                }
-                receipts.insert(key, encode(&record).as_slice())?;
-                notes.insert(note.as_u128(), key)?;
-                batch
-                    .txn()
-                    .open_table(RECEIPT_EXPIRY)?
-                    .insert((record.keep_until, key), ())?;
-                if let Some(webhook) = &webhook {
-                    super::webhooks::insert(batch, key, webhook)?;
-                }
-                Ok(())
-            })
-        })
-        .await
+/// Whether `receipt` can be stored for `note` in this batch: [`Error::IdCollision`] if its key
+/// or the note already has a receipt. Writes nothing, so a refusal leaves the batch unchanged.
+pub(super) fn check_free(batch: &Batch<'_>, receipt: &NewReceipt, note: Uuid) -> Result<()> {
+    let receipts = batch.txn().open_table(RECEIPTS)?;
+    let notes = batch.txn().open_table(RECEIPT_NOTES)?;
+    if receipts.get(receipt.key)?.is_some() || notes.get(note.as_u128())?.is_some() {
+        return Err(Error::IdCollision);
     }
+    Ok(())
+}
 
+/// Stores `receipt` as pending for `note` (created at `now`, expiring at `note_expires_at`),
+/// with its webhook, in the batch that inserts the note; [`check_free`] first.
+pub(super) fn put_pending(
+    batch: &Batch<'_>,
+    receipt: &NewReceipt,
+    note: Uuid,
+    now: u64,
+    note_expires_at: u64,
+) -> Result<()> {
+    let key = receipt.key;
+    let record = ReceiptRecord::pending(note, now, note_expires_at);
+    batch
+        .txn()
+        .open_table(RECEIPTS)?
+        .insert(key, encode(&record).as_slice())?;
+    batch
+        .txn()
+        .open_table(RECEIPT_NOTES)?
+        .insert(note.as_u128(), key)?;
+    batch
+        .txn()
+        .open_table(RECEIPT_EXPIRY)?
+        .insert((record.keep_until, key), ())?;
+    if let Some(webhook) = &receipt.webhook {
+        super::webhooks::insert(batch, key, webhook)?;
+    }
+    Ok(())
+}
+
+impl ReceiptStore for RedbStore {
     async fn receipt_status(&self, key: ReceiptKey) -> Result<Option<ReceiptView>> {
         self.off_thread(move |store| {
             let txn = store.db.begin_read()?;

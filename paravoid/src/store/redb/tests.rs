@@ -249,3 +249,64 @@ fn sweep_removes_only_expired_notes_in_batches() {
     assert_eq!(store.sweep_blocking().unwrap(), (count / 2) as u64);
     assert_eq!(store.len().unwrap(), 0);
 }
+
+/// A complete upload of one small chunk, ready to attach.
+async fn one_upload(store: &RedbStore) -> Uuid {
+    use crate::store::files::FileStore as _;
+    let file = Uuid::new_v4();
+    store.file_begin(file, 3600).await.unwrap();
+    store
+        .file_append(file, vec![(0, vec![7u8; 32])])
+        .await
+        .unwrap();
+    store.file_finish(file, 32).await.unwrap();
+    file
+}
+
+/// The receipt is stored in the note's insert transaction: a receipt that cannot be stored
+/// (its key taken) leaves neither the note nor its files' attachment behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_whose_receipt_cannot_be_stored_is_not_stored_either() {
+    use crate::store::NoteStore as _;
+    use crate::store::files::FileStore as _;
+    use crate::store::receipts::{NewReceipt, ReceiptStatus, ReceiptStore as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _clock) = open_store(dir.path(), 1_000_000);
+    let hashes = || ClaimHashes {
+        claim: Sha256::digest([1u8; 32]).into(),
+        passphrase: None,
+    };
+    let receipt = || NewReceipt {
+        key: [5u8; 32],
+        webhook: None,
+    };
+    let note = || seal_note(b"with a receipt").unwrap().0;
+    let first = Uuid::new_v4();
+    store
+        .insert_with_files(first, 600, note(), hashes(), Vec::new(), Some(receipt()))
+        .await
+        .unwrap();
+    let file = one_upload(&store).await;
+    let second = Uuid::new_v4();
+    let refused = store
+        .insert_with_files(second, 600, note(), hashes(), vec![file], Some(receipt()))
+        .await;
+    assert!(matches!(refused, Err(Error::IdCollision)), "{refused:?}");
+    assert!(store.peek_end_to_end(second).await.unwrap().is_none());
+    // The upload is still unattached: another note takes it.
+    store
+        .insert_with_files(Uuid::new_v4(), 600, note(), hashes(), vec![file], None)
+        .await
+        .unwrap();
+    let status = store.receipt_status([5u8; 32]).await.unwrap().unwrap();
+    assert_eq!(status.status, ReceiptStatus::Pending);
+    // The first note still opens, and its receipt follows it.
+    let tokens = Tokens {
+        claim: [1u8; 32],
+        passphrase: None,
+    };
+    store.claim(first, tokens).await.unwrap();
+    let status = store.receipt_status([5u8; 32]).await.unwrap().unwrap();
+    assert_eq!(status.status, ReceiptStatus::Revealed);
+}

@@ -242,7 +242,6 @@ impl WebhookStore for RedbStore {
     }
 
     async fn finish_webhook(&self, key: ReceiptKey, attempt: u8, delivered: bool) -> Result<()> {
-        let clock = self.clock.clone();
         self.off_thread(move |store| {
             store.writer.run(move |batch| {
                 let Some(mut record) = batch
@@ -257,7 +256,8 @@ impl WebhookStore for RedbStore {
                 if record.state != WebhookState::Active || record.attempts != attempt {
                     return Ok(());
                 }
-                match next(attempt, delivered, clock.now_unix()) {
+                let claimed_at = record.next_at.saturating_sub(LEASE_SECS);
+                match next(attempt, delivered, claimed_at) {
                     Next::Done(state) => {
                         reschedule(batch, key, &mut record, NOT_DUE)?;
                         record.state = state;

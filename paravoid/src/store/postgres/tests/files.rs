@@ -32,7 +32,7 @@ async fn claimed(store: &PgStore, files: Vec<Uuid>) -> (Uuid, [u8; 32], Vec<u64>
     };
     let id = Uuid::new_v4();
     store
-        .insert_with_files(id, 600, note, hashes, files)
+        .insert_with_files(id, 600, note, hashes, files, None)
         .await
         .unwrap();
     let token = [9u8; 32];
@@ -164,7 +164,7 @@ async fn file_rows_edited_in_the_database_are_refused_and_destroyed() {
         passphrase: None,
     };
     let attached = store
-        .insert_with_files(Uuid::new_v4(), 600, note, hashes, vec![file])
+        .insert_with_files(Uuid::new_v4(), 600, note, hashes, vec![file], None)
         .await;
     assert!(
         matches!(attached, Err(Error::CorruptRecord)),
@@ -174,4 +174,45 @@ async fn file_rows_edited_in_the_database_are_refused_and_destroyed() {
         count(&client, "SELECT count(*) FROM paravoid_notes").await,
         0
     );
+}
+
+/// The receipt is stored in the note's insert transaction: a receipt that cannot be stored
+/// (its key taken) leaves neither the note nor its files' attachment behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_whose_receipt_cannot_be_stored_is_not_stored_either() {
+    use crate::store::receipts::{NewReceipt, ReceiptStatus, ReceiptStore as _};
+
+    let Some(cluster) = PgCluster::start() else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(10));
+    let store = open(&cluster.url(), &clock);
+    let hashes = || ClaimHashes {
+        claim: Sha256::digest([1u8; 32]).into(),
+        passphrase: None,
+    };
+    let receipt = || NewReceipt {
+        key: [5u8; 32],
+        webhook: None,
+    };
+    let note = || seal_note(b"with a receipt").unwrap().0;
+    let first = Uuid::new_v4();
+    store
+        .insert_with_files(first, 600, note(), hashes(), Vec::new(), Some(receipt()))
+        .await
+        .unwrap();
+    let file = upload(&store, 1, 32).await;
+    let second = Uuid::new_v4();
+    let refused = store
+        .insert_with_files(second, 600, note(), hashes(), vec![file], Some(receipt()))
+        .await;
+    assert!(matches!(refused, Err(Error::IdCollision)), "{refused:?}");
+    assert!(store.peek_end_to_end(second).await.unwrap().is_none());
+    // The upload is still unattached: another note takes it.
+    store
+        .insert_with_files(Uuid::new_v4(), 600, note(), hashes(), vec![file], None)
+        .await
+        .unwrap();
+    let status = store.receipt_status([5u8; 32]).await.unwrap().unwrap();
+    assert_eq!(status.status, ReceiptStatus::Pending);
 }
